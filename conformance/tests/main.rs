@@ -1,0 +1,13 @@
+//! Black-box tests of Inherence, in one test binary (one ONNX Runtime environment per process).
+//!
+//! Tests that need `../shared` (evaluation data, the reference pipeline's results) skip with a
+//! message when it is absent. Tests that need the models fail with instructions when they are
+//! not installed (`make models` installs them).
+
+mod bad_input;
+mod common;
+mod dlib_rebuild;
+mod golden;
+mod metrics_reference;
+mod models_upstream;
+mod prelu_rewrite;

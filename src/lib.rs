@@ -1,0 +1,12 @@
+//! Inherence: a self-hosted biometric step-up factor.
+//!
+//! Layers (dependencies point downwards only): `cli` and `http` -> `biometric`, `eval`;
+//! `biometric` never reaches HTTP or storage. See `docs/` for how to run and operate it.
+
+pub mod bench;
+pub mod biometric;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod eval;
+pub mod http;

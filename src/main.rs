@@ -1,0 +1,5 @@
+//! The `inherence` command.
+
+fn main() -> std::process::ExitCode {
+    inherence::cli::main()
+}

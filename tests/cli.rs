@@ -1,0 +1,195 @@
+//! The `inherence` command as a user runs it: JSON on stdout, clear errors and exit codes.
+//! Needs the installed models (`make models`); image cases need ../shared/eval/dev.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn shared_dev() -> Option<PathBuf> {
+    let dir = std::env::var_os("INHERENCE_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared"))
+        .join("eval/dev");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED: {} is absent", dir.display());
+        None
+    }
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_inherence"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run inherence")
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    })
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn verify_prints_scores_warnings_boxes_and_timings() {
+    let Some(dev) = shared_dev() else { return };
+    let a = dev.join("images/lfw_George_W_Bush");
+    let mut files: Vec<_> = std::fs::read_dir(&a)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let o = run(&[
+        "verify",
+        files[0].to_str().unwrap(),
+        files[1].to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    let score = v["face_match"]["score"].as_f64().unwrap();
+    assert!(score > 50.0, "same person scored {score}");
+    assert_eq!(v["face_match"]["status"], "Approved");
+    assert!(v["liveness"]["score"].as_f64().is_some());
+    assert_eq!(v["probe"]["face"]["bbox"].as_array().unwrap().len(), 4);
+    for stage in [
+        "decode_ms",
+        "detect_ms",
+        "align_ms",
+        "embed_ms",
+        "liveness_ms",
+        "total_ms",
+    ] {
+        assert!(
+            v["probe"]["timings_ms"][stage].as_f64().is_some(),
+            "missing {stage}"
+        );
+    }
+    assert!(v["warnings"].is_array());
+
+    // Someone else: declined with the reference code.
+    let other = dev.join("images/lfw_Vladimir_Putin");
+    let p = std::fs::read_dir(&other)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let v = json(&run(&[
+        "verify",
+        files[0].to_str().unwrap(),
+        p.to_str().unwrap(),
+    ]));
+    assert_eq!(v["status"], "Declined");
+    assert!(
+        v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["risk"] == "LOW_FACE_MATCH_SIMILARITY"),
+        "{v}"
+    );
+}
+
+#[test]
+fn liveness_of_a_print_attack_and_a_live_face() {
+    let Some(dev) = shared_dev() else { return };
+    let spoof = json(&run(&[
+        "liveness",
+        dev.join("pad_images/silentface/image_F2.jpg")
+            .to_str()
+            .unwrap(),
+    ]));
+    assert_eq!(spoof["status"], "Declined", "{spoof}");
+    assert_eq!(spoof["method"], "PASSIVE");
+    let live = json(&run(&[
+        "liveness",
+        dev.join("pad_images/silentface/image_T1.jpg")
+            .to_str()
+            .unwrap(),
+    ]));
+    assert_eq!(live["status"], "Approved", "{live}");
+    assert_eq!(live["image"]["exif_orientation"], 6);
+    assert!(live["score"].as_f64().unwrap() > spoof["score"].as_f64().unwrap());
+}
+
+fn write_tmp(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join(name);
+    std::fs::write(&p, bytes).unwrap();
+    (d, p)
+}
+
+fn assert_clear_error(path: &Path, code: &str) {
+    let o = run(&["liveness", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.starts_with("error: ") && e.contains(code), "{e}");
+    assert!(!e.contains("panicked"), "{e}");
+}
+
+#[test]
+fn bad_files_give_clear_errors() {
+    let (_d1, empty) = write_tmp("empty.jpg", b"");
+    assert_clear_error(&empty, "EMPTY_IMAGE");
+    let (_d2, text) = write_tmp("notes.jpg", b"this is a text file, not a picture\n");
+    assert_clear_error(&text, "UNSUPPORTED_IMAGE_FORMAT");
+    let o = run(&["liveness", "/nonexistent/picture.jpg"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cannot read /nonexistent/picture.jpg"));
+    if let Some(dev) = shared_dev() {
+        let jpeg = std::fs::read(dev.join("images/celeb_barack_obama/facerec_obama.jpg")).unwrap();
+        let (_d3, cut) = write_tmp("cut.jpg", &jpeg[..jpeg.len() / 2]);
+        assert_clear_error(&cut, "IMAGE_DECODE_FAILED");
+    }
+}
+
+#[test]
+fn missing_onnxruntime_says_what_to_install() {
+    let o = Command::new(env!("CARGO_BIN_EXE_inherence"))
+        .args(["liveness", "Cargo.toml"])
+        .current_dir(root())
+        .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")
+        .output()
+        .unwrap();
+    let e = stderr(&o);
+    assert!(!o.status.success());
+    assert!(!e.contains("panicked"), "{e}");
+    assert!(
+        e.contains("make onnxruntime") && e.contains("onnxruntime==1.31.1"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_config_keys_are_refused() {
+    let (_d, cfg) = write_tmp("c.toml", b"[runtime]\nthreads = 4\n");
+    let o = run(&["--config", cfg.to_str().unwrap(), "models", "verify"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("threads"), "{}", stderr(&o));
+}
+
+#[test]
+fn models_verify_passes_on_the_installed_models() {
+    let o = run(&["models", "verify"]);
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("dlib-resnet-v1"));
+}
