@@ -219,6 +219,17 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_is_valid_and_shows_the_defaults() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/config/inherence.toml");
+        let c = Config::load_with_env(Some(&p), &[]).unwrap();
+        assert_eq!(
+            c,
+            Config::default(),
+            "examples/config/inherence.toml drifted from the defaults"
+        );
+    }
+
+    #[test]
     fn invalid_values_are_rejected() {
         let e = Config::load_with_env(
             None,

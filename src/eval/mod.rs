@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::biometric::detect::Face;
 use crate::biometric::engine::Timings;
 use crate::biometric::quality::Quality;
+use crate::biometric::score::round2;
 use crate::biometric::{Engine, Want, decode, embed, imageops};
 use data::Split;
 use metrics::{FMR_TARGETS, Summary, percentile, summarise};
@@ -216,6 +217,14 @@ impl From<&Summary> for MatchFigures {
     }
 }
 
+/// FMR and FNMR of one slice at one threshold.
+#[derive(Clone, Debug, Serialize)]
+pub struct Rates {
+    pub threshold: f64,
+    pub fmr: f64,
+    pub fnmr: f64,
+}
+
 /// Rates at the configured decision threshold.
 #[derive(Clone, Debug, Serialize)]
 pub struct AtThreshold {
@@ -269,7 +278,13 @@ pub struct FaceMatchReport {
     pub excluding_fta: MatchFigures,
     pub cosine: MatchFigures,
     pub by_group: BTreeMap<String, MatchFigures>,
+    /// Per group, FMR and FNMR at the overall thresholds for FMR 1e-2 / 1e-3 / 1e-4 (keyed as
+    /// `fnmr_at_fmr`): comparable across groups, unlike thresholds fitted to each group's few
+    /// impostor pairs.
+    pub by_group_at_overall_threshold: BTreeMap<String, BTreeMap<String, Rates>>,
     pub at_default_threshold: AtThreshold,
+    /// FMR / FNMR at other score thresholds, to choose one.
+    pub at_score_thresholds: Vec<AtThreshold>,
     /// Score anchors `[distance, score]` these results suggest (100 / 70 / 50 / 30 / 0 at
     /// distance 0 / FMR 1e-4 / 1e-3 / 1e-2 / 1.0).
     pub suggested_calibration: Vec<[f64; 2]>,
@@ -290,6 +305,8 @@ pub struct LivenessReport {
     pub apcer: f64,
     /// Share of live samples declined.
     pub bpcer: f64,
+    /// APCER / BPCER at other score thresholds (`fmr` = APCER, `fnmr` = BPCER).
+    pub at_score_thresholds: Vec<AtThreshold>,
     pub fta: usize,
     pub decode_errors: Vec<String>,
     pub by_dataset: BTreeMap<String, PadFigures>,
@@ -332,6 +349,9 @@ pub fn stage_percentiles(v: &[f64]) -> StagePercentiles {
         mean: (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64),
     }
 }
+
+/// Score thresholds every report tabulates.
+pub const SCORE_THRESHOLDS: [f64; 5] = [10.0, 30.0, 50.0, 70.0, 90.0];
 
 fn share(n: usize, d: usize) -> f64 {
     if d == 0 { 0.0 } else { n as f64 / d as f64 }
@@ -423,21 +443,17 @@ pub fn build_report(
     }
     let overall = summarise(&gen_d, &imp_d);
     let fm = &engine.settings().face_match;
-    let raw_thr = fm.calibration.raw_at(fm.decline_threshold);
-    let at_default = {
-        let t = raw_thr.unwrap_or(0.0);
-        let mut gs = gen_d.clone();
-        let mut is = imp_d.clone();
-        gs.sort_by(f64::total_cmp);
-        is.sort_by(f64::total_cmp);
-        let (fmr, fnmr) = metrics::rates_at(&gs, &is, t);
+    // Approve iff score > threshold; scores are rounded to two decimals as reported.
+    let match_at = |score_threshold: f64| {
+        let approved = |d: f64| d.is_finite() && round2(fm.calibration.score(d)) > score_threshold;
         AtThreshold {
-            score_threshold: fm.decline_threshold,
-            raw_threshold: raw_thr,
-            fmr,
-            fnmr,
+            score_threshold,
+            raw_threshold: fm.calibration.raw_at(score_threshold),
+            fmr: share(imp_d.iter().filter(|&&d| approved(d)).count(), imp_d.len()),
+            fnmr: share(gen_d.iter().filter(|&&d| !approved(d)).count(), gen_d.len()),
         }
     };
+    let at_default = match_at(fm.decline_threshold);
     let thr = |t: f64| {
         overall
             .at_fmr
@@ -463,7 +479,36 @@ pub fn build_report(
             .iter()
             .map(|(g, (ge, im))| (g.clone(), (&summarise(ge, im)).into()))
             .collect(),
+        by_group_at_overall_threshold: groups
+            .iter()
+            .map(|(g, (ge, im))| {
+                let (mut gs, mut is) = (ge.clone(), im.clone());
+                gs.sort_by(f64::total_cmp);
+                is.sort_by(f64::total_cmp);
+                let rates = overall
+                    .at_fmr
+                    .iter()
+                    .map(|a| {
+                        let (fmr, fnmr) = metrics::rates_at(&gs, &is, a.threshold);
+                        let key = FMR_TARGETS
+                            .iter()
+                            .find(|(f, _)| *f == a.target)
+                            .map_or_else(|| a.target.to_string(), |(_, k)| (*k).to_owned());
+                        (
+                            key,
+                            Rates {
+                                threshold: a.threshold,
+                                fmr,
+                                fnmr,
+                            },
+                        )
+                    })
+                    .collect();
+                (g.clone(), rates)
+            })
+            .collect(),
         at_default_threshold: at_default,
+        at_score_thresholds: SCORE_THRESHOLDS.iter().map(|&t| match_at(t)).collect(),
         suggested_calibration,
     };
 
@@ -544,6 +589,21 @@ pub fn build_report(
         threshold_p_real: p_thr,
         apcer: apcer_of(&spoof_scores),
         bpcer: bpcer_of(&live_scores),
+        at_score_thresholds: SCORE_THRESHOLDS
+            .iter()
+            .map(|&t| AtThreshold {
+                score_threshold: t,
+                raw_threshold: lv.calibration.raw_at(t),
+                fmr: share(
+                    spoof_scores.iter().filter(|&&x| x > t).count(),
+                    spoof_scores.len(),
+                ),
+                fnmr: share(
+                    live_scores.iter().filter(|&&x| x <= t).count(),
+                    live_scores.len(),
+                ),
+            })
+            .collect(),
         fta: pad_fta,
         decode_errors: pad_decode_errors,
         by_dataset: ds
