@@ -8,6 +8,7 @@ mod bad_input;
 mod common;
 mod dlib_rebuild;
 mod golden;
+mod http_demo;
 mod metrics_reference;
 mod models_upstream;
 mod prelu_rewrite;
