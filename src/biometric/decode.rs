@@ -231,34 +231,31 @@ fn orientation_tag(o: image::metadata::Orientation) -> u8 {
     }
 }
 
-/// Encodes an RGB image as JPEG (used by the benchmark to build camera-like frames).
+/// Encodes an RGB image as JPEG (the benchmark builds camera-like frames with it).
 pub fn encode_jpeg(img: &Rgb8, quality: u8) -> Result<Vec<u8>, BiometricError> {
     let mut out = Vec::new();
-    let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality);
-    image::ImageEncoder::write_image(
-        enc,
-        &img.data,
-        img.width as u32,
-        img.height as u32,
-        image::ExtendedColorType::Rgb8,
-    )
-    .map_err(|e| BiometricError::Decode(e.to_string()))?;
+    encode(
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality),
+        img,
+    )?;
     Ok(out)
 }
 
 /// Encodes an RGB image as PNG.
 pub fn encode_png(img: &Rgb8) -> Result<Vec<u8>, BiometricError> {
     let mut out = Vec::new();
-    let enc = image::codecs::png::PngEncoder::new(&mut out);
-    image::ImageEncoder::write_image(
-        enc,
+    encode(image::codecs::png::PngEncoder::new(&mut out), img)?;
+    Ok(out)
+}
+
+fn encode(enc: impl image::ImageEncoder, img: &Rgb8) -> Result<(), BiometricError> {
+    enc.write_image(
         &img.data,
         img.width as u32,
         img.height as u32,
         image::ExtendedColorType::Rgb8,
     )
-    .map_err(|e| BiometricError::Decode(e.to_string()))?;
-    Ok(out)
+    .map_err(|e| BiometricError::Decode(e.to_string()))
 }
 
 #[cfg(test)]

@@ -73,8 +73,6 @@ impl Default for DetectorSettings {
 pub struct Detection {
     /// Faces sorted by box area, largest first.
     pub faces: Vec<Face>,
-    /// Longer side of the image the faces were found at.
-    pub detect_side: u32,
     /// Time inside ONNX Runtime.
     pub model_time: Duration,
     /// The coarse image and its integer shrink factor, when the coarse pass ran.
@@ -124,7 +122,6 @@ impl Detector {
                 faces.sort_by(|a, b| b.area().total_cmp(&a.area()));
                 return Ok(Detection {
                     faces,
-                    detect_side: coarse,
                     model_time: t1 + t2,
                     coarse: Some((small, c)),
                 });
@@ -146,7 +143,6 @@ impl Detector {
             if !faces.is_empty() {
                 return Ok(Detection {
                     faces,
-                    detect_side: side,
                     model_time: total,
                     coarse: None,
                 });
@@ -154,7 +150,6 @@ impl Detector {
         }
         Ok(Detection {
             faces: Vec::new(),
-            detect_side: first,
             model_time: total,
             coarse: None,
         })

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::{ImageOutcome, MatchFigures, Report};
+use super::{AtThreshold, ImageOutcome, MatchFigures, Report};
 
 fn f4(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |x| format!("{x:.4}"))
@@ -32,6 +32,26 @@ fn match_row(name: &str, m: &MatchFigures) -> String {
         at("0.001"),
         at("0.0001")
     )
+}
+
+/// A table of rates at several score thresholds; `columns` names the raw threshold and the
+/// two error rates.
+fn threshold_table(s: &mut String, columns: [&str; 3], rows: &[AtThreshold]) {
+    let _ = writeln!(
+        s,
+        "| approve iff score > | {} | {} | {} |\n|---|---|---|---|",
+        columns[0], columns[1], columns[2]
+    );
+    for t in rows {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            t.score_threshold,
+            f4(t.raw_threshold),
+            pct(t.fmr),
+            pct(t.fnmr)
+        );
+    }
 }
 
 /// Renders the human-readable report.
@@ -88,20 +108,11 @@ pub fn markdown(r: &Report) -> String {
         pct(d.fmr),
         pct(d.fnmr)
     );
-    let _ = writeln!(
-        s,
-        "| approve iff score > | distance < | FMR | FNMR |\n|---|---|---|---|"
+    threshold_table(
+        &mut s,
+        ["distance <", "FMR", "FNMR"],
+        &fm.at_score_thresholds,
     );
-    for t in &fm.at_score_thresholds {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} |",
-            t.score_threshold,
-            f4(t.raw_threshold),
-            pct(t.fmr),
-            pct(t.fnmr)
-        );
-    }
     let _ = writeln!(s, "\n### By group (both images in the group)\n");
     s.push_str(head);
     for (g, m) in &fm.by_group {
@@ -161,20 +172,11 @@ pub fn markdown(r: &Report) -> String {
         pct(l.bpcer),
         l.fta
     );
-    let _ = writeln!(
-        s,
-        "| approve iff score > | P(real) > | APCER | BPCER |\n|---|---|---|---|"
+    threshold_table(
+        &mut s,
+        ["P(real) >", "APCER", "BPCER"],
+        &l.at_score_thresholds,
     );
-    for t in &l.at_score_thresholds {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} |",
-            t.score_threshold,
-            f4(t.raw_threshold),
-            pct(t.fmr),
-            pct(t.fnmr)
-        );
-    }
     let _ = writeln!(s);
     if !l.decode_errors.is_empty() {
         let _ = writeln!(
