@@ -9,4 +9,8 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod eval;
+pub mod flow;
 pub mod http;
+pub mod keys;
+pub mod protocol;
+pub mod store;

@@ -96,3 +96,11 @@ pub fn read_csv(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
         })
         .collect()
 }
+
+/// The default engine as an `Arc` (servers under test share it).
+pub fn engine_arc() -> std::sync::Arc<Engine> {
+    static ENGINE: OnceLock<std::sync::Arc<Engine>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| std::sync::Arc::new(engine_with(EngineSettings::default())))
+        .clone()
+}

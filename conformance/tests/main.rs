@@ -11,4 +11,7 @@ mod golden;
 mod http_demo;
 mod metrics_reference;
 mod models_upstream;
+mod oidc_flows;
+mod oidc_negative;
 mod prelu_rewrite;
+mod server;

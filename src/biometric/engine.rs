@@ -210,6 +210,44 @@ pub struct Verification {
     pub warnings: Vec<Warning>,
 }
 
+/// A frame with a face: its index, pixels, face and the detector's coarse image.
+type UsableFrame = (
+    usize,
+    DecodedImage,
+    FaceResult,
+    Option<(super::imageops::Rgb8, usize)>,
+);
+
+/// One frame of a capture burst, summarised.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FrameSummary {
+    pub faces: usize,
+    pub face_quality: Option<f32>,
+    pub face_luminance: Option<f32>,
+    pub greyscale: bool,
+    pub p_real: Option<f64>,
+    pub error: Option<String>,
+}
+
+/// The evidence of a burst of frames from one capture: the best frame's embedding and the
+/// liveness evidence combined over the best frames.
+#[derive(Clone, Debug, Serialize)]
+pub struct BurstOutcome {
+    pub frames: Vec<FrameSummary>,
+    /// Index of the frame the embedding comes from.
+    pub best: Option<usize>,
+    /// Liveness over the `liveness_frames` best frames (mean P(real)).
+    pub liveness: Option<LivenessVerdict>,
+    #[serde(skip)]
+    pub embedding: Option<Vec<f32>>,
+    pub quality: Option<Quality>,
+    pub detection_score: Option<f32>,
+    /// Risks that apply to the burst as a whole (`NO_FACE_DETECTED` when no frame has one,
+    /// `MULTIPLE_FACES_DETECTED` when any frame has several, quality and liveness risks).
+    pub risks: Vec<Risk>,
+    pub elapsed_ms: f64,
+}
+
 /// Names and hashes of the loaded models.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct LoadedModel {
@@ -511,6 +549,170 @@ impl Engine {
             .iter()
             .find(|m| m.role == Role::Detector)
             .map_or_else(|| "detector".into(), |m| m.name.clone())
+    }
+
+    /// Analyses a burst of frames of one capture: every frame is decoded, searched and rated;
+    /// the best-rated frames (one face, highest quality) give the liveness evidence (mean P(real)
+    /// over `liveness_frames`) and the best one the embedding. Undecodable frames are reported
+    /// per frame; only an empty burst is an error.
+    pub fn analyze_burst(
+        &self,
+        frames: &[Vec<u8>],
+        liveness_frames: usize,
+    ) -> Result<BurstOutcome, BiometricError> {
+        let t0 = Instant::now();
+        if frames.is_empty() {
+            return Err(BiometricError::EmptyImage);
+        }
+        let mut summaries = Vec::with_capacity(frames.len());
+        let mut usable: Vec<UsableFrame> = Vec::new();
+        let mut several = false;
+        for (i, bytes) in frames.iter().enumerate() {
+            let decoded = match decode::decode(bytes, &self.settings.limits) {
+                Ok(d) => d,
+                Err(e) => {
+                    summaries.push(FrameSummary {
+                        faces: 0,
+                        face_quality: None,
+                        face_luminance: None,
+                        greyscale: false,
+                        p_real: None,
+                        error: Some(e.code().to_owned()),
+                    });
+                    continue;
+                }
+            };
+            let detection = self.detector.detect(&decoded.image)?;
+            let n = detection.faces.len();
+            let mut summary = FrameSummary {
+                faces: n,
+                face_quality: None,
+                face_luminance: None,
+                greyscale: decoded.greyscale,
+                p_real: None,
+                error: None,
+            };
+            if n == 0 {
+                summaries.push(summary);
+                continue;
+            }
+            let main = detection.faces[0].clone();
+            let min_eye = main.eye_distance() * self.settings.multiple_faces_min_relative_size;
+            if detection.faces[1..]
+                .iter()
+                .any(|f| f.eye_distance() >= min_eye)
+            {
+                several = true;
+            }
+            let chip = align::align(
+                &decoded.image,
+                detection.coarse.as_ref().map(|(c, k)| (c, *k)),
+                &main.landmarks,
+                &self.embedder.template,
+                self.embedder.chip_size,
+                (self.settings.antialias_above > 0.0).then_some(self.settings.antialias_above),
+            );
+            let q = quality::measure(&main, &chip.image, &self.settings.quality);
+            summary.face_quality = Some(q.face_quality);
+            summary.face_luminance = Some(q.face_luminance);
+            summaries.push(summary);
+            usable.push((
+                i,
+                decoded,
+                FaceResult {
+                    face: main,
+                    quality: q,
+                    align_shrink: chip.shrink,
+                    align_prefilter: chip.prefilter,
+                    embedding: None,
+                    liveness: None,
+                },
+                detection.coarse,
+            ));
+        }
+        let mut risks = Vec::new();
+        if usable.is_empty() {
+            risks.push(Risk::NoFaceDetected);
+            return Ok(BurstOutcome {
+                frames: summaries,
+                best: None,
+                liveness: None,
+                embedding: None,
+                quality: None,
+                detection_score: None,
+                risks,
+                elapsed_ms: ms(t0.elapsed()),
+            });
+        }
+        if several {
+            risks.push(Risk::MultipleFacesDetected);
+        }
+        usable.sort_by(|a, b| {
+            b.2.quality
+                .face_quality
+                .total_cmp(&a.2.quality.face_quality)
+        });
+        let mut p_sum = 0.0;
+        let k = liveness_frames.clamp(1, usable.len());
+        for (i, decoded, f, _) in usable.iter().take(k) {
+            let s = liveness::score(&self.liveness, &decoded.image, f.face.bbox)?;
+            summaries[*i].p_real = Some(f64::from(s.p_real));
+            p_sum += f64::from(s.p_real);
+        }
+        let verdict = liveness_verdict(p_sum / k as f64, &self.settings.liveness);
+        let (best_i, best_img, best_face, coarse) = &usable[0];
+        let chip = align::align(
+            &best_img.image,
+            coarse.as_ref().map(|(c, k)| (c, *k)),
+            &best_face.face.landmarks,
+            &self.embedder.template,
+            self.embedder.chip_size,
+            (self.settings.antialias_above > 0.0).then_some(self.settings.antialias_above),
+        );
+        let (embedding, _) = self.embed_chip(&chip.image)?;
+        let q = &best_face.quality;
+        if q.face_quality < self.settings.quality.min_quality {
+            risks.push(Risk::LowFaceQuality);
+        }
+        if q.face_luminance < self.settings.quality.min_luminance {
+            risks.push(Risk::LowFaceLuminance);
+        } else if q.face_luminance > self.settings.quality.max_luminance {
+            risks.push(Risk::HighFaceLuminance);
+        }
+        risks.extend(verdict.risks.iter().copied());
+        Ok(BurstOutcome {
+            frames: summaries,
+            best: Some(*best_i),
+            liveness: Some(verdict),
+            embedding: Some(embedding),
+            quality: Some(q.clone()),
+            detection_score: Some(best_face.face.score),
+            risks,
+            elapsed_ms: ms(t0.elapsed()),
+        })
+    }
+
+    /// Live guidance for a preview frame: detection and quality only.
+    pub fn preview(&self, bytes: &[u8]) -> Result<Analysis, BiometricError> {
+        self.analyze(
+            bytes,
+            Want {
+                embedding: false,
+                liveness: false,
+            },
+        )
+    }
+
+    /// A template from a burst's evidence.
+    pub fn template_from_burst(&self, b: &BurstOutcome) -> Option<Template> {
+        Some(Template {
+            version: TEMPLATE_VERSION,
+            embedding: b.embedding.clone()?,
+            model: self.embedder_ref(),
+            mirrored: self.settings.mirror_embedding,
+            quality: b.quality.clone()?,
+            detection_score: b.detection_score?,
+        })
     }
 
     /// Builds a template from an analysis that has an embedding.

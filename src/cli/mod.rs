@@ -4,7 +4,7 @@ mod bench;
 mod check;
 mod eval;
 mod models;
-mod serve;
+pub mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -1,37 +1,92 @@
-//! `inherence serve`.
+//! `inherence serve`: the OpenID provider, capture page, enrolment API and demo.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{Failure, load_engine};
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::flow::Provider;
 use crate::http::{AppState, app};
+use crate::keys::KeyManager;
+use crate::store::Store;
+use crate::store::embedded::EmbeddedStore;
+
+/// Everything `serve` builds before it listens (also used by the conformance tests).
+pub fn build_provider(
+    cfg: Config,
+    engine: Arc<crate::biometric::Engine>,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<Provider>, Failure> {
+    let store: Store = Arc::new(EmbeddedStore::open(&cfg.store.path, clock.clone()).map_err(
+        |e| {
+            Failure::runtime(format!(
+                "cannot open the store at {}: {e}",
+                cfg.store.path.display()
+            ))
+        },
+    )?);
+    let host = url::Url::parse(&cfg.oidc.issuer)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "localhost".into());
+    let (keys, generated) = KeyManager::open(store.clone(), clock.clone(), cfg.keys.clone(), &host)
+        .map_err(|e| Failure::runtime(format!("signing keys: {e}")))?;
+    if generated {
+        tracing::warn!(
+            "DEV SETTING: signing keys were generated and are stored unencrypted in {}; \
+             protect that directory, or provision keys before production",
+            cfg.store.path.display()
+        );
+    }
+    for w in cfg.dev_warnings() {
+        tracing::warn!("DEV SETTING: {w}");
+    }
+    Ok(Arc::new(Provider::new(
+        Arc::new(cfg),
+        store,
+        Arc::new(keys),
+        engine,
+        clock,
+    )))
+}
 
 pub fn run(cfg: Config) -> Result<(), Failure> {
-    let (rt, engine) = load_engine(&cfg)?;
+    let (_rt, engine) = load_engine(&cfg)?;
     let permits = match cfg.server.max_concurrent_analyses {
         0 => cfg.runtime.effective_concurrency(),
         n => n,
     };
-    let state = AppState {
-        engine: Arc::new(engine),
-        analyses: Arc::new(tokio::sync::Semaphore::new(permits)),
-        max_body_bytes: cfg.server.max_body_bytes,
-    };
+    let listen = cfg.server.listen.clone();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let provider = build_provider(cfg, Arc::new(engine), clock)?;
+    let state = AppState::new(provider.clone(), permits);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::runtime(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
+        let listener = tokio::net::TcpListener::bind(&listen)
             .await
-            .map_err(|e| {
-                Failure::runtime(format!("cannot listen on {}: {e}", cfg.server.listen))
-            })?;
+            .map_err(|e| Failure::runtime(format!("cannot listen on {listen}: {e}")))?;
         let addr = listener
             .local_addr()
             .map_err(|e| Failure::runtime(e.to_string()))?;
-        tracing::info!(onnxruntime = %rt.library().display(), "models verified and loaded");
-        eprintln!("Inherence is listening on http://{addr}/ (verification demo); Ctrl-C stops it.");
+        // Key rotation and promotion.
+        let keys = provider.keys.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                if let Err(e) = keys.tick() {
+                    tracing::error!(error = %e, "key maintenance failed");
+                }
+            }
+        });
+        eprintln!(
+            "Inherence is listening on http://{addr} (issuer {}); Ctrl-C stops it.",
+            provider.issuer()
+        );
         axum::serve(listener, app(state))
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;

@@ -5,12 +5,161 @@
 //! TOML (`2`, `true`, `"text"`, `[1, 2]`) and fall back to a plain string. Unknown keys, in the
 //! file or in the environment, are errors. See `examples/config/inherence.toml`.
 
+pub mod secret;
+
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::biometric::EngineSettings;
 use crate::biometric::runtime::RuntimeSettings;
+use crate::keys::{Alg, KeySettings};
+pub use secret::Secret;
+
+/// OpenID provider settings (`[oidc]`).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcSettings {
+    /// The issuer identifier: the public base URL of this server, without a trailing slash.
+    pub issuer: String,
+    /// acr values this server can satisfy (the first is returned when none is requested).
+    pub acr_values_supported: Vec<String>,
+    /// Require pushed authorization requests from every client (a client may also require them).
+    pub require_par: bool,
+    /// Lifetime of a pushed request's `request_uri` (RFC 9126: under 600 s).
+    pub par_lifetime_secs: u64,
+    /// Lifetime of authorization codes (at most 60 s).
+    pub code_lifetime_secs: u64,
+    pub access_token_lifetime_secs: u64,
+    pub id_token_lifetime_secs: u64,
+    /// Time the user has to complete the face check once the flow starts.
+    pub flow_lifetime_secs: u64,
+    /// Face-check attempts per flow.
+    pub capture_attempts: u32,
+    /// Lifetime of a capture challenge (one per attempt, single use).
+    pub challenge_lifetime_secs: u64,
+    /// RAR `authorization_details` types accepted.
+    pub authorization_details_types: Vec<String>,
+    /// Issuers whose ID tokens are accepted as `id_token_hint` (this server's own always are).
+    pub trusted_issuers: Vec<TrustedIssuer>,
+}
+
+impl Default for OidcSettings {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8080".into(),
+            acr_values_supported: vec!["biometric".into()],
+            require_par: true,
+            par_lifetime_secs: 60,
+            code_lifetime_secs: 60,
+            access_token_lifetime_secs: 300,
+            id_token_lifetime_secs: 300,
+            flow_lifetime_secs: 600,
+            capture_attempts: 3,
+            challenge_lifetime_secs: 120,
+            authorization_details_types: vec!["payment_initiation".into()],
+            trusted_issuers: Vec::new(),
+        }
+    }
+}
+
+/// An identity provider whose ID tokens may name the subject (`id_token_hint`).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIssuer {
+    pub issuer: String,
+    /// Its public keys (a JWKS document).
+    pub jwks: serde_json::Value,
+    /// Claim holding the subject identifier Inherence knows (e.g. `oid` for Entra ID).
+    #[serde(default = "default_subject_claim")]
+    pub subject_claim: String,
+}
+
+fn default_subject_claim() -> String {
+    "sub".into()
+}
+
+/// How a client authenticates.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    PrivateKeyJwt,
+}
+
+/// A registered client (`[[clients]]`).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    pub client_id: String,
+    /// Shown on the capture page.
+    #[serde(default)]
+    pub name: String,
+    /// Exact redirect URIs (https, or http on loopback for development).
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    pub auth_method: ClientAuthMethod,
+    /// For `client_secret_basic` / `client_secret_post` (at least 32 characters).
+    #[serde(default)]
+    pub client_secret: Option<Secret>,
+    /// For `private_key_jwt`: the client's public keys (a JWKS document).
+    #[serde(default)]
+    pub jwks: Option<serde_json::Value>,
+    /// Require pushed authorization requests from this client even if `oidc.require_par` is off.
+    #[serde(default)]
+    pub require_par: bool,
+    /// ID-token signing algorithm for this client (default: the first of `keys.algorithms`).
+    #[serde(default)]
+    pub id_token_alg: Option<Alg>,
+    /// May call the enrolment API (client-credentials token with scope `enrolment`).
+    #[serde(default)]
+    pub enrolment_api: bool,
+    /// RAR types this client may send (empty: any supported type).
+    #[serde(default)]
+    pub authorization_details_types: Vec<String>,
+}
+
+/// Storage (`[store]`).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Directory of the embedded store.
+    pub path: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("data"),
+        }
+    }
+}
+
+/// Capture page and upload limits (`[capture]`).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaptureSettings {
+    /// Frames the page captures per attempt (the server keeps the best).
+    pub frames: usize,
+    /// Frames whose liveness is combined (the best-rated ones).
+    pub liveness_frames: usize,
+    /// Decline a capture where any frame shows several faces.
+    pub decline_multiple_faces: bool,
+    /// Largest preview frame (live guidance), bytes.
+    pub max_preview_bytes: usize,
+}
+
+impl Default for CaptureSettings {
+    fn default() -> Self {
+        Self {
+            frames: 3,
+            liveness_frames: 2,
+            decline_multiple_faces: true,
+            max_preview_bytes: 256 * 1024,
+        }
+    }
+}
 
 /// Where models live and how they are installed.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -64,6 +213,11 @@ pub struct Config {
     pub models: ModelsConfig,
     pub biometric: EngineSettings,
     pub server: ServerConfig,
+    pub oidc: OidcSettings,
+    pub keys: KeySettings,
+    pub store: StoreConfig,
+    pub capture: CaptureSettings,
+    pub clients: Vec<ClientConfig>,
 }
 
 /// Configuration errors.
@@ -123,8 +277,135 @@ impl Config {
                 self.server.max_body_bytes, self.biometric.limits.max_bytes
             )));
         }
+        self.validate_oidc()
+    }
+
+    fn validate_oidc(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let o = &self.oidc;
+        let issuer = url::Url::parse(&o.issuer)
+            .map_err(|e| ConfigError::Invalid(format!("oidc.issuer: {e}")))?;
+        if o.issuer.ends_with('/') || issuer.query().is_some() || issuer.fragment().is_some() {
+            return bad("oidc.issuer must have no trailing slash, query or fragment".into());
+        }
+        if issuer.scheme() != "https" && !is_loopback(&issuer) {
+            return bad("oidc.issuer must be https (http only on 127.0.0.1 / localhost)".into());
+        }
+        if o.acr_values_supported.is_empty() {
+            return bad("oidc.acr_values_supported must not be empty".into());
+        }
+        if o.code_lifetime_secs == 0 || o.code_lifetime_secs > 60 {
+            return bad("oidc.code_lifetime_secs must be 1..=60".into());
+        }
+        if o.par_lifetime_secs == 0 || o.par_lifetime_secs >= 600 {
+            return bad("oidc.par_lifetime_secs must be 1..599".into());
+        }
+        if o.capture_attempts == 0 || o.capture_attempts > 10 {
+            return bad("oidc.capture_attempts must be 1..=10".into());
+        }
+        for (name, v) in [
+            (
+                "oidc.access_token_lifetime_secs",
+                o.access_token_lifetime_secs,
+            ),
+            ("oidc.id_token_lifetime_secs", o.id_token_lifetime_secs),
+            ("oidc.flow_lifetime_secs", o.flow_lifetime_secs),
+            ("oidc.challenge_lifetime_secs", o.challenge_lifetime_secs),
+        ] {
+            if v == 0 || v > 86_400 {
+                return bad(format!("{name} must be 1..=86400"));
+            }
+        }
+        if self.keys.algorithms.is_empty() {
+            return bad("keys.algorithms must not be empty".into());
+        }
+        if self.capture.frames == 0 || self.capture.frames > 8 || self.capture.liveness_frames == 0
+        {
+            return bad(
+                "capture.frames must be 1..=8 and capture.liveness_frames at least 1".into(),
+            );
+        }
+        for t in &o.trusted_issuers {
+            if serde_json::from_value::<jsonwebtoken::jwk::JwkSet>(t.jwks.clone()).is_err() {
+                return bad(format!(
+                    "oidc.trusted_issuers {}: jwks is not a JWKS document",
+                    t.issuer
+                ));
+            }
+        }
+        let mut ids = std::collections::HashSet::new();
+        for c in &self.clients {
+            let who = format!("client {}", c.client_id);
+            if c.client_id.is_empty() || !ids.insert(&c.client_id) {
+                return bad(format!("{who}: client_id must be non-empty and unique"));
+            }
+            for u in &c.redirect_uris {
+                let parsed = url::Url::parse(u)
+                    .map_err(|e| ConfigError::Invalid(format!("{who}: redirect URI {u}: {e}")))?;
+                if parsed.fragment().is_some() {
+                    return bad(format!("{who}: redirect URI {u} must not have a fragment"));
+                }
+                if parsed.scheme() != "https" && !is_loopback(&parsed) {
+                    return bad(format!(
+                        "{who}: redirect URI {u} must be https (http only on loopback)"
+                    ));
+                }
+            }
+            match c.auth_method {
+                ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost => {
+                    if c.client_secret.as_ref().is_none_or(|s| s.len() < 32) {
+                        return bad(format!(
+                            "{who}: client_secret of at least 32 characters is required"
+                        ));
+                    }
+                }
+                ClientAuthMethod::PrivateKeyJwt => {
+                    let ok = c.jwks.as_ref().is_some_and(|j| {
+                        serde_json::from_value::<jsonwebtoken::jwk::JwkSet>(j.clone()).is_ok()
+                    });
+                    if !ok {
+                        return bad(format!(
+                            "{who}: private_key_jwt needs jwks (a JWKS document)"
+                        ));
+                    }
+                }
+            }
+            if let Some(a) = c.id_token_alg
+                && !self.keys.algorithms.contains(&a)
+            {
+                return bad(format!(
+                    "{who}: id_token_alg {a:?} is not in keys.algorithms"
+                ));
+            }
+        }
         Ok(())
     }
+
+    /// Settings that are fine for a demo and wrong for production; printed loudly at start-up.
+    pub fn dev_warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if let Ok(u) = url::Url::parse(&self.oidc.issuer)
+            && u.scheme() != "https"
+        {
+            w.push(format!(
+                "the issuer {} is plain http: use https in production",
+                self.oidc.issuer
+            ));
+        }
+        for c in &self.clients {
+            if c.client_secret
+                .as_ref()
+                .is_some_and(|s| s.expose().contains("demo"))
+            {
+                w.push(format!("client {} uses a demo secret", c.client_id));
+            }
+        }
+        w
+    }
+}
+
+fn is_loopback(u: &url::Url) -> bool {
+    matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
 }
 
 fn describe(path: Option<&Path>) -> String {

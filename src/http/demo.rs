@@ -15,7 +15,7 @@ use crate::biometric::score::{Risk, Status};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
-            "/",
+            "/demo",
             get(|| async { Html(include_str!("../web/demo.html")) }),
         )
         .route(
@@ -32,16 +32,9 @@ pub fn routes() -> Router<AppState> {
 
 async fn read_parts(mut mp: Multipart) -> Result<(Vec<u8>, Vec<u8>), HttpError> {
     let (mut reference, mut probe) = (None, None);
-    while let Some(field) = mp
-        .next_field()
-        .await
-        .map_err(|e| HttpError::BadRequest(format!("malformed multipart body: {e}")))?
-    {
+    while let Some(field) = mp.next_field().await? {
         let name = field.name().unwrap_or_default().to_owned();
-        let bytes = field
-            .bytes()
-            .await
-            .map_err(|e| HttpError::BadRequest(format!("cannot read field {name}: {e}")))?;
+        let bytes = field.bytes().await?;
         match name.as_str() {
             "reference" => reference = Some(bytes.to_vec()),
             "probe" => probe = Some(bytes.to_vec()),
@@ -58,34 +51,27 @@ async fn read_parts(mut mp: Multipart) -> Result<(Vec<u8>, Vec<u8>), HttpError> 
 
 async fn verify(State(s): State<AppState>, mp: Multipart) -> Result<impl IntoResponse, HttpError> {
     let (reference, probe) = read_parts(mp).await?;
-    let _permit = s
-        .analyses
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| HttpError::Busy)?;
-    let engine = s.engine.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let r = engine.analyze(
-            &reference,
-            Want {
-                embedding: true,
-                liveness: false,
-            },
-        )?;
-        let p = engine.analyze(&probe, Want::ALL)?;
-        let m = match (
-            engine.template_from(&r),
-            p.face.as_ref().and_then(|f| f.embedding.as_deref()),
-        ) {
-            (Some(t), Some(e)) => Some(engine.compare(&t, e)?),
-            _ => None,
-        };
-        Ok::<_, crate::biometric::BiometricError>((r, p, m))
-    })
-    .await
-    .map_err(|e| HttpError::Internal(e.to_string()))??;
-    let (r, p, m) = result;
+    let engine = s.provider.engine.clone();
+    let (r, p, m) = s
+        .blocking(move || {
+            let r = engine.analyze(
+                &reference,
+                Want {
+                    embedding: true,
+                    liveness: false,
+                },
+            )?;
+            let p = engine.analyze(&probe, Want::ALL)?;
+            let m = match (
+                engine.template_from(&r),
+                p.face.as_ref().and_then(|f| f.embedding.as_deref()),
+            ) {
+                (Some(t), Some(e)) => Some(engine.compare(&t, e)?),
+                _ => None,
+            };
+            Ok((r, p, m))
+        })
+        .await?;
     let liveness = p.face.as_ref().and_then(|f| f.liveness.clone());
     let approved = m.as_ref().is_some_and(|m| m.status == Status::Approved)
         && liveness

@@ -1,11 +1,14 @@
 //! The HTTP layer's one error type and its one mapping to responses.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::biometric::BiometricError;
+use crate::flow::capture::CaptureError;
+use crate::flow::enrol::EnrolError;
+use crate::protocol::{ErrorCode, OAuthError};
 
 /// Errors a handler can return.
 #[derive(Debug, thiserror::Error)]
@@ -13,17 +16,70 @@ pub enum HttpError {
     #[error("{0}")]
     BadRequest(String),
     #[error(transparent)]
+    OAuth(#[from] OAuthError),
+    #[error(transparent)]
     Biometric(#[from] BiometricError),
+    #[error("the portrait was refused")]
+    Refused(Vec<crate::biometric::score::Risk>),
+    #[error("not found")]
+    NotFound,
+    #[error("the upload is too large")]
+    PayloadTooLarge,
     #[error("the server is busy")]
     Busy,
     #[error("internal error: {0}")]
     Internal(String),
 }
 
+impl From<axum::extract::multipart::MultipartError> for HttpError {
+    fn from(e: axum::extract::multipart::MultipartError) -> Self {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::PayloadTooLarge
+        } else {
+            Self::BadRequest(format!("malformed upload: {}", e.body_text()))
+        }
+    }
+}
+
+impl From<CaptureError> for HttpError {
+    fn from(e: CaptureError) -> Self {
+        match e {
+            CaptureError::Protocol(o) => Self::OAuth(o),
+            CaptureError::Biometric(b) => Self::Biometric(b),
+        }
+    }
+}
+
+impl From<EnrolError> for HttpError {
+    fn from(e: EnrolError) -> Self {
+        match e {
+            EnrolError::Auth(o) => Self::OAuth(o),
+            EnrolError::Biometric(b) => Self::Biometric(b),
+            EnrolError::Refused(r) => Self::Refused(r),
+            EnrolError::NotFound => Self::NotFound,
+            EnrolError::BadSubject => Self::BadRequest("invalid subject identifier".into()),
+        }
+    }
+}
+
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        let (status, code, description) = match &self {
-            HttpError::BadRequest(m) => (StatusCode::BAD_REQUEST, "invalid_request", m.clone()),
+        let (status, body) = match &self {
+            HttpError::BadRequest(m) => (
+                StatusCode::BAD_REQUEST,
+                json!({ "error": "invalid_request", "error_description": m }),
+            ),
+            HttpError::OAuth(e) => {
+                if e.code == ErrorCode::ServerError {
+                    tracing::error!(error = %e, "request failed");
+                }
+                let status =
+                    StatusCode::from_u16(e.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+                (
+                    status,
+                    json!({ "error": e.code.as_str(), "error_description": e.description }),
+                )
+            }
             HttpError::Biometric(e) if e.is_client_error() => {
                 let status = match e {
                     BiometricError::ImageTooLarge { .. } | BiometricError::TooManyPixels { .. } => {
@@ -31,22 +87,52 @@ impl IntoResponse for HttpError {
                     }
                     _ => StatusCode::BAD_REQUEST,
                 };
-                (status, e.code(), e.to_string())
+                (
+                    status,
+                    json!({ "error": e.code(), "error_description": e.to_string() }),
+                )
             }
-            HttpError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy", self.to_string()),
+            HttpError::Refused(risks) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({ "error": "enrolment_refused", "error_description": "the portrait does not meet the enrolment requirements", "reasons": risks }),
+            ),
+            HttpError::NotFound => (
+                StatusCode::NOT_FOUND,
+                json!({ "error": "not_found", "error_description": "not found" }),
+            ),
+            HttpError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!({ "error": "invalid_request", "error_description": "the upload is too large" }),
+            ),
+            HttpError::Busy => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "error": "temporarily_unavailable", "error_description": "the server is busy" }),
+            ),
             HttpError::Biometric(_) | HttpError::Internal(_) => {
                 tracing::error!(error = %self, "request failed");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "server_error",
-                    "Something went wrong".to_owned(),
+                    json!({ "error": "server_error", "error_description": "Something went wrong" }),
                 )
             }
         };
-        (
-            status,
-            Json(json!({ "error": code, "error_description": description })),
-        )
-            .into_response()
+        let mut res = (status, Json(body)).into_response();
+        if let HttpError::OAuth(e) = &self {
+            let challenge = match e.code {
+                ErrorCode::InvalidClient => Some("Basic realm=\"inherence\"".to_owned()),
+                ErrorCode::InvalidToken | ErrorCode::InsufficientUserAuthentication => {
+                    Some(format!(
+                        "Bearer error=\"{}\", error_description=\"{}\"",
+                        e.code.as_str(),
+                        e.description.replace('"', "'")
+                    ))
+                }
+                _ => None,
+            };
+            if let Some(c) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+                res.headers_mut().insert(header::WWW_AUTHENTICATE, c);
+            }
+        }
+        res
     }
 }

@@ -1,12 +1,13 @@
 //! HTTP layer: router assembly, one error type with one mapping, security headers.
-//!
-//! For now it serves health probes and the verification demo page; the OpenID provider and the
-//! hosted capture page are added on top of the same router.
 
+mod capture;
 mod demo;
+mod enrol;
 mod error;
+pub mod extract;
+mod oauth;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -17,46 +18,124 @@ use tokio::sync::Semaphore;
 
 pub use error::HttpError;
 
-use crate::biometric::Engine;
+use crate::flow::Provider;
+use crate::keys::KeyRing;
+
+/// The JWKS document serialised for one key ring.
+type JwksCache = (Arc<KeyRing>, Vec<u8>);
 
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {
-    pub engine: Arc<Engine>,
-    /// Bounds how many requests run the engine at once (the rest wait).
+    pub provider: Arc<Provider>,
+    /// Bounds how many requests run the biometric engine at once (the rest wait).
     pub analyses: Arc<Semaphore>,
-    pub max_body_bytes: usize,
+    jwks: Arc<Mutex<Option<JwksCache>>>,
+}
+
+impl AppState {
+    pub fn new(provider: Arc<Provider>, concurrent_analyses: usize) -> Self {
+        Self {
+            provider,
+            analyses: Arc::new(Semaphore::new(concurrent_analyses.max(1))),
+            jwks: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The JWKS document, serialised once per key ring.
+    fn jwks_bytes(&self) -> Vec<u8> {
+        let ring = self.provider.keys.ring();
+        let mut cache = self.jwks.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((r, b)) = cache.as_ref()
+            && Arc::ptr_eq(r, &ring)
+        {
+            return b.clone();
+        }
+        let b = serde_json::to_vec(&ring.jwks()).unwrap_or_default();
+        *cache = Some((ring, b.clone()));
+        b
+    }
+
+    /// Runs CPU-heavy work (the biometric engine) off the async workers, a bounded number at
+    /// a time.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, HttpError> + Send + 'static,
+    ) -> Result<T, HttpError> {
+        let _permit = self
+            .analyses
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| HttpError::Busy)?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| HttpError::Internal(e.to_string()))?
+    }
 }
 
 /// Builds the application router.
 pub fn app(state: AppState) -> Router {
-    let body_limit = state.max_body_bytes;
+    let cfg = state.provider.cfg.clone();
+    let frames_body = cfg.server.max_body_bytes;
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
+        .merge(oauth::routes())
+        .merge(capture::routes(frames_body, cfg.capture.max_preview_bytes))
+        .merge(enrol::routes(cfg.biometric.limits.max_bytes))
         .merge(demo::routes())
-        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(DefaultBodyLimit::max(frames_body))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }
 
 async fn ready(axum::extract::State(s): axum::extract::State<AppState>) -> impl IntoResponse {
-    axum::Json(serde_json::json!({ "status": "ready", "models": s.engine.models() }))
+    axum::Json(serde_json::json!({ "status": "ready", "models": s.provider.engine.models() }))
 }
 
 async fn security_headers(mut res: axum::response::Response) -> axum::response::Response {
     let h = res.headers_mut();
     let set = |h: &mut axum::http::HeaderMap, k: header::HeaderName, v: &'static str| {
-        h.insert(k, HeaderValue::from_static(v));
+        if !h.contains_key(&k) {
+            h.insert(k, HeaderValue::from_static(v));
+        }
     };
     set(
         h,
         header::CONTENT_SECURITY_POLICY,
-        "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
     );
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::X_FRAME_OPTIONS, "DENY");
     set(h, header::REFERRER_POLICY, "no-referrer");
     set(h, header::CACHE_CONTROL, "no-store");
+    set(
+        h,
+        header::HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    );
+    set(
+        h,
+        header::HeaderName::from_static("cross-origin-resource-policy"),
+        "same-origin",
+    );
     res
+}
+
+/// Escapes text for HTML.
+pub fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// A minimal HTML page around `body` (which must already be escaped).
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{} - Inherence</title><link rel=\"stylesheet\" href=\"/static/capture.css\"></head><body><main class=\"card\">{body}</main></body></html>",
+        html_escape(title)
+    )
 }

@@ -1,0 +1,318 @@
+//! A real Inherence server on 127.0.0.1:0 with a fresh store per test, test clients, a trusted
+//! identity provider, and a "browser" (cookie jar, no automatic redirects).
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use inherence::clock::{Clock, SystemClock};
+use inherence::config::{ClientAuthMethod, ClientConfig, Config, Secret, TrustedIssuer};
+use inherence::flow::Provider;
+use inherence::http::{AppState, app};
+use serde_json::{Value, json};
+
+use crate::common::{engine_arc, shared};
+
+pub const BASIC_SECRET: &str = "rp-basic-secret-0123456789abcdef0123456789";
+pub const ADMIN_SECRET: &str = "admin-secret-0123456789abcdef0123456789ab";
+pub const REDIRECT: &str = "http://127.0.0.1:9/cb";
+pub const IDP_ISSUER: &str = "https://idp.test";
+
+/// An EC P-256 key pair for signing test JWTs, with its public JWK.
+pub struct TestKey {
+    pub pkcs8: Vec<u8>,
+    pub kid: String,
+    pub jwk: Value,
+}
+
+impl TestKey {
+    fn new(kid: &str) -> Self {
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            &aws_lc_rs::rand::SystemRandom::new(),
+        )
+        .unwrap()
+        .as_ref()
+        .to_vec();
+        let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8).unwrap();
+        let p = kp.public_key().as_ref();
+        let jwk = json!({"kty": "EC", "crv": "P-256", "kid": kid, "alg": "ES256", "use": "sig",
+            "x": URL_SAFE_NO_PAD.encode(&p[1..33]), "y": URL_SAFE_NO_PAD.encode(&p[33..65])});
+        Self {
+            pkcs8,
+            kid: kid.into(),
+            jwk,
+        }
+    }
+
+    pub fn sign(&self, claims: &Value) -> String {
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        h.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(
+            &h,
+            claims,
+            &jsonwebtoken::EncodingKey::from_ec_der(&self.pkcs8),
+        )
+        .unwrap()
+    }
+}
+
+/// The `rp-jwt` client's key (private_key_jwt).
+pub fn client_key() -> &'static TestKey {
+    static K: OnceLock<TestKey> = OnceLock::new();
+    K.get_or_init(|| TestKey::new("rp-jwt-1"))
+}
+
+/// The trusted identity provider's key (its ID tokens serve as id_token_hint).
+pub fn idp_key() -> &'static TestKey {
+    static K: OnceLock<TestKey> = OnceLock::new();
+    K.get_or_init(|| TestKey::new("idp-1"))
+}
+
+fn client(id: &str, method: ClientAuthMethod) -> ClientConfig {
+    ClientConfig {
+        client_id: id.into(),
+        name: format!("Test app {id}"),
+        redirect_uris: vec![REDIRECT.into()],
+        auth_method: method,
+        client_secret: None,
+        jwks: None,
+        require_par: false,
+        id_token_alg: None,
+        enrolment_api: false,
+        authorization_details_types: vec![],
+    }
+}
+
+/// A running server.
+pub struct TestServer {
+    pub base: String,
+    #[allow(dead_code)]
+    pub provider: Arc<Provider>,
+    _dir: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl TestServer {
+    /// Starts a server; `customize` may adjust the configuration.
+    pub async fn start(customize: impl FnOnce(&mut Config)) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config::default();
+        cfg.oidc.issuer = format!("http://127.0.0.1:{port}");
+        cfg.oidc.require_par = false;
+        cfg.store.path = dir.path().join("store");
+        cfg.models.dir = crate::common::repo_root().join("models");
+        cfg.models.manifest = crate::common::repo_root().join("models/manifest.toml");
+        let mut basic = client("rp-basic", ClientAuthMethod::ClientSecretBasic);
+        basic.client_secret = Some(Secret::new(BASIC_SECRET));
+        let mut post = client("rp-post", ClientAuthMethod::ClientSecretPost);
+        post.client_secret = Some(Secret::new(BASIC_SECRET));
+        let mut par = client("rp-par", ClientAuthMethod::ClientSecretBasic);
+        par.client_secret = Some(Secret::new(BASIC_SECRET));
+        par.require_par = true;
+        let mut jwt = client("rp-jwt", ClientAuthMethod::PrivateKeyJwt);
+        jwt.jwks = Some(json!({ "keys": [client_key().jwk.clone()] }));
+        jwt.require_par = true;
+        let mut rs = client("rp-rs256", ClientAuthMethod::ClientSecretBasic);
+        rs.client_secret = Some(Secret::new(BASIC_SECRET));
+        rs.id_token_alg = Some(inherence::keys::Alg::RS256);
+        let mut admin = client("admin", ClientAuthMethod::ClientSecretBasic);
+        admin.client_secret = Some(Secret::new(ADMIN_SECRET));
+        admin.redirect_uris = vec![];
+        admin.enrolment_api = true;
+        cfg.clients = vec![basic, post, par, jwt, rs, admin];
+        cfg.oidc.trusted_issuers = vec![TrustedIssuer {
+            issuer: IDP_ISSUER.into(),
+            jwks: json!({ "keys": [idp_key().jwk.clone()] }),
+            subject_claim: "sub".into(),
+        }];
+        customize(&mut cfg);
+        cfg.validate().expect("test configuration is valid");
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let provider = inherence::cli::serve::build_provider(cfg, engine_arc(), clock)
+            .map_err(|f| f.message)
+            .unwrap();
+        let state = AppState::new(provider.clone(), 2);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, app(state))
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+        });
+        Self {
+            base: format!("http://127.0.0.1:{port}"),
+            provider,
+            _dir: dir,
+            _stop: tx,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// An access token for the enrolment API.
+    pub async fn admin_token(&self) -> String {
+        let r: Value = http()
+            .post(self.url("/token"))
+            .basic_auth("admin", Some(ADMIN_SECRET))
+            .form(&[("grant_type", "client_credentials"), ("scope", "enrolment")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["access_token"].as_str().expect("admin token").to_owned()
+    }
+
+    /// Enrols `subject` from a dev image through the API.
+    pub async fn enrol(&self, subject: &str, image: &str) -> reqwest::Response {
+        let token = self.admin_token().await;
+        http()
+            .put(self.url(&format!("/api/v1/subjects/{subject}/face")))
+            .bearer_auth(token)
+            .body(std::fs::read(dev_image(image)).unwrap())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// An ID token from the trusted identity provider, naming `sub` (for `id_token_hint`).
+    pub fn idp_id_token(&self, sub: &str) -> String {
+        let now = SystemClock.now_secs();
+        idp_key().sign(&json!({"iss": IDP_ISSUER, "sub": sub, "aud": "inherence", "iat": now - 30, "exp": now - 10, "amr": ["pwd"]}))
+    }
+
+    /// A `private_key_jwt` assertion for `rp-jwt` aimed at `aud`.
+    pub fn client_assertion(&self, aud: &str) -> String {
+        let now = SystemClock.now_secs();
+        client_key().sign(
+            &json!({"iss": "rp-jwt", "sub": "rp-jwt", "aud": aud, "iat": now, "exp": now + 60,
+            "jti": inherence::flow::random_token(16)}),
+        )
+    }
+}
+
+/// A plain HTTP client that does not follow redirects.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A browser: keeps cookies, does not follow redirects.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+/// Path of a dev image (the caller has checked `shared("eval/dev")`).
+pub fn dev_image(rel: &str) -> PathBuf {
+    shared("eval/dev")
+        .expect("shared data")
+        .join("eval/dev/images")
+        .join(rel)
+}
+
+pub fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .unwrap_or_else(|| panic!("no Location header (status {})", r.status()))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Query parameters of a URL.
+pub fn query(u: &str) -> std::collections::HashMap<String, String> {
+    url::Url::parse(u)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+/// Follows the browser from the authorization endpoint to the capture page; returns the
+/// capture path (`/capture/{id}`).
+pub async fn open_capture(b: &reqwest::Client, authorize_url: &str) -> String {
+    let r = b.get(authorize_url).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        303,
+        "authorize: {:?}",
+        r.headers().get("location")
+    );
+    let loc = location(&r);
+    assert!(loc.starts_with("/capture/"), "unexpected redirect {loc}");
+    loc
+}
+
+/// One capture attempt with the given dev images as frames; returns the JSON result.
+pub async fn attempt(
+    b: &reqwest::Client,
+    server: &TestServer,
+    capture: &str,
+    frames: &[&str],
+) -> Value {
+    let c: Value = b
+        .post(server.url(&format!("{capture}/challenge")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let challenge = c["challenge"].as_str().expect("challenge").to_owned();
+    let mut form = reqwest::multipart::Form::new().text("challenge", challenge);
+    for f in frames {
+        let part = reqwest::multipart::Part::bytes(std::fs::read(dev_image(f)).unwrap())
+            .file_name("f.jpg");
+        form = form.part("frame", part);
+    }
+    let r = b
+        .post(server.url(&format!("{capture}/frames")))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let v: Value = r.json().await.unwrap();
+    assert!(status.is_success(), "frames upload: {status} {v}");
+    v
+}
+
+/// Ends the flow in the browser; returns the redirect to the client.
+pub async fn finish(b: &reqwest::Client, server: &TestServer, capture: &str) -> String {
+    let r = b
+        .get(server.url(&format!("{capture}/finish")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "finish");
+    location(&r)
+}
+
+/// Frames of the enrolled test subject that pass liveness and match (from dev).
+pub const RUMSFELD_ENROL: &str = "lfw_Donald_Rumsfeld/Donald_Rumsfeld_0001.jpg";
+pub const RUMSFELD_FRAMES: [&str; 3] = [
+    "lfw_Donald_Rumsfeld/Donald_Rumsfeld_0009.jpg",
+    "lfw_Donald_Rumsfeld/Donald_Rumsfeld_0010.jpg",
+    "lfw_Donald_Rumsfeld/Donald_Rumsfeld_0004.jpg",
+];
+pub const BLAIR_FRAMES: [&str; 3] = [
+    "lfw_Tony_Blair/Tony_Blair_0005.jpg",
+    "lfw_Tony_Blair/Tony_Blair_0008.jpg",
+    "lfw_Tony_Blair/Tony_Blair_0009.jpg",
+];

@@ -1,0 +1,365 @@
+//! Pushed authorization requests and the authorization endpoint.
+
+use serde::{Deserialize, Serialize};
+
+use super::state::{Flow, FlowStatus, Purpose};
+use super::{Provider, digest, ns, random_token, store_err};
+use crate::protocol::authorize::{self, AuthorizationRequest, ClientView, Params, Policy};
+use crate::protocol::client_auth::Credentials;
+use crate::protocol::discovery::paths;
+use crate::protocol::{ErrorCode, OAuthError};
+use crate::store::typed::KvJson;
+
+const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+
+/// A pushed request waiting for its authorization call.
+#[derive(Debug, Serialize, Deserialize)]
+struct Pushed {
+    client_id: String,
+    request: AuthorizationRequest,
+}
+
+/// How the authorization endpoint answers.
+#[derive(Debug)]
+pub enum AuthorizeOutcome {
+    /// Show the capture page for this flow; set the binding cookie to `binding_secret`.
+    Capture {
+        flow_id: String,
+        binding_secret: String,
+    },
+}
+
+/// An authorization error: shown to the user when the redirect URI is not verified, sent to
+/// the client otherwise.
+#[derive(Debug)]
+pub enum AuthorizeError {
+    Show(OAuthError),
+    Redirect {
+        redirect_uri: String,
+        state: Option<String>,
+        error: OAuthError,
+    },
+}
+
+impl Provider {
+    fn client_view(&self, client_id: &str) -> Option<ClientView<'_>> {
+        self.clients.get(client_id).map(|c| ClientView {
+            client_id: &c.client_id,
+            redirect_uris: &c.redirect_uris,
+            authorization_details_types: &c.authorization_details_types,
+            par_required: self.cfg.oidc.require_par || c.require_par,
+        })
+    }
+
+    fn policy(&self) -> Policy<'_> {
+        Policy {
+            acr_values_supported: &self.cfg.oidc.acr_values_supported,
+            authorization_details_types: &self.cfg.oidc.authorization_details_types,
+        }
+    }
+
+    /// RFC 9126: validates and stores a client-authenticated request; returns its
+    /// `request_uri` and lifetime.
+    pub fn push(&self, creds: &Credentials, params: &Params) -> Result<(String, u64), OAuthError> {
+        let auds = self.assertion_audiences(paths::PAR);
+        let auds: Vec<&str> = auds.iter().map(String::as_str).collect();
+        let client = self.clients.authenticate(creds, &auds)?;
+        if params.get("request_uri").is_some() {
+            return Err(OAuthError::invalid_request(
+                "request_uri is not allowed in a pushed request",
+            ));
+        }
+        if params
+            .get("client_id")
+            .is_some_and(|c| c != client.client_id)
+        {
+            return Err(OAuthError::invalid_request(
+                "client_id does not match the authenticated client",
+            ));
+        }
+        let mut with_id = params.clone();
+        with_id
+            .0
+            .insert("client_id".into(), client.client_id.clone());
+        let (view, redirect_uri) = authorize::identify(&with_id, |id| self.client_view(id))?;
+        let request = authorize::validate(&with_id, &view, redirect_uri, &self.policy(), true)?;
+        let reference = random_token(24);
+        let ttl = self.cfg.oidc.par_lifetime_secs;
+        let expires_at = (self.now() + ttl as i64) * 1000;
+        self.store
+            .put_json(
+                ns::PAR,
+                &reference,
+                &Pushed {
+                    client_id: client.client_id.clone(),
+                    request,
+                },
+                Some(expires_at),
+            )
+            .map_err(store_err)?;
+        Ok((format!("{REQUEST_URI_PREFIX}{reference}"), ttl))
+    }
+
+    /// The authorization endpoint (GET or POST parameters).
+    pub fn authorize(&self, params: &Params) -> Result<AuthorizeOutcome, AuthorizeError> {
+        let client_id = params.get("client_id").ok_or_else(|| {
+            AuthorizeError::Show(OAuthError::invalid_request("client_id is missing"))
+        })?;
+        if self.client_view(client_id).is_none() {
+            return Err(AuthorizeError::Show(OAuthError::invalid_client(
+                "unknown client_id",
+            )));
+        }
+        let request = match params.get("request_uri") {
+            Some(uri) => {
+                let reference = uri.strip_prefix(REQUEST_URI_PREFIX).ok_or_else(|| {
+                    AuthorizeError::Show(OAuthError::new(
+                        ErrorCode::InvalidRequestUri,
+                        "malformed request_uri",
+                    ))
+                })?;
+                // Single use: consumed here, at the point of authorization.
+                let pushed: Pushed = self
+                    .store
+                    .take_json(ns::PAR, reference)
+                    .map_err(|e| AuthorizeError::Show(store_err(e)))?
+                    .ok_or_else(|| {
+                        AuthorizeError::Show(OAuthError::new(
+                            ErrorCode::InvalidRequestUri,
+                            "request_uri is unknown, expired or already used",
+                        ))
+                    })?;
+                if pushed.client_id != client_id {
+                    return Err(AuthorizeError::Show(OAuthError::new(
+                        ErrorCode::InvalidRequestUri,
+                        "request_uri was pushed by another client",
+                    )));
+                }
+                pushed.request
+            }
+            None => {
+                let (view, redirect_uri) = authorize::identify(params, |id| self.client_view(id))
+                    .map_err(AuthorizeError::Show)?;
+                let redirect = |error: OAuthError| AuthorizeError::Redirect {
+                    redirect_uri: redirect_uri.clone(),
+                    state: params.get("state").map(str::to_owned),
+                    error,
+                };
+                if view.par_required {
+                    return Err(redirect(OAuthError::invalid_request(
+                        "this client must use pushed authorization requests",
+                    )));
+                }
+                authorize::validate(params, &view, redirect_uri.clone(), &self.policy(), false)
+                    .map_err(redirect)?
+            }
+        };
+        let (ru, st) = (request.redirect_uri.clone(), request.state.clone());
+        let redirect = |error: OAuthError| AuthorizeError::Redirect {
+            redirect_uri: ru.clone(),
+            state: st.clone(),
+            error,
+        };
+        let subject = self.subject_of(&request).map_err(redirect)?;
+        let purpose = if request.is_enrolment() {
+            Purpose::Enrol
+        } else {
+            Purpose::Verify
+        };
+        if purpose == Purpose::Verify {
+            let enrolled = self
+                .store
+                .get(ns::ENROLMENTS, &subject)
+                .map_err(|e| redirect(store_err(e)))?;
+            if enrolled.is_none() {
+                return Err(redirect(OAuthError::unmet(
+                    "no face is enrolled for this user",
+                )));
+            }
+        }
+        let now = self.now();
+        let binding_secret = random_token(24);
+        let flow = Flow {
+            id: random_token(18),
+            request,
+            subject,
+            purpose,
+            binding: digest(&binding_secret),
+            created_at: now,
+            expires_at: now + self.cfg.oidc.flow_lifetime_secs as i64,
+            attempts: 0,
+            max_attempts: self.cfg.oidc.capture_attempts,
+            status: FlowStatus::AwaitingCapture,
+            decisions: Vec::new(),
+        };
+        self.put_flow(&flow).map_err(redirect)?;
+        Ok(AuthorizeOutcome::Capture {
+            flow_id: flow.id,
+            binding_secret,
+        })
+    }
+
+    /// The subject to verify: the pushed `login_hint`, or the `sub` (or configured claim) of a
+    /// verified `id_token_hint`; both must agree when both are given.
+    fn subject_of(&self, request: &AuthorizationRequest) -> Result<String, OAuthError> {
+        let from_hint = match &request.id_token_hint {
+            Some(t) => Some(self.verify_id_token_hint(t)?),
+            None => None,
+        };
+        match (&request.login_hint, from_hint) {
+            (Some(a), Some(b)) if *a != b => Err(OAuthError::invalid_request(
+                "login_hint and id_token_hint name different users",
+            )),
+            (Some(a), _) => Ok(a.clone()),
+            (None, Some(b)) => Ok(b),
+            (None, None) => Err(OAuthError::invalid_request("the user to verify is unknown")),
+        }
+    }
+
+    /// Checks an `id_token_hint`'s signature against our keys or a trusted issuer's, and
+    /// returns its subject. Expired hints are accepted (some identity providers send them
+    /// expired on purpose); the signature and issuer are what matter.
+    fn verify_id_token_hint(&self, token: &str) -> Result<String, OAuthError> {
+        let bad = || {
+            OAuthError::new(
+                ErrorCode::LoginRequired,
+                "id_token_hint is not a valid ID token from a trusted issuer",
+            )
+        };
+        let unverified: serde_json::Value = jsonwebtoken::dangerous::insecure_decode(token)
+            .map_err(|_| bad())?
+            .claims;
+        let iss = unverified
+            .get("iss")
+            .and_then(|v| v.as_str())
+            .ok_or_else(bad)?;
+        let claims: serde_json::Value = if iss == self.issuer() {
+            self.keys
+                .ring()
+                .verify::<serde_json::Value>(token)
+                .map_err(|_| bad())?
+                .1
+        } else {
+            let (trusted, jwks) = self
+                .trusted_issuers()
+                .iter()
+                .find(|(t, _)| t.issuer == iss)
+                .ok_or_else(bad)?;
+            let header = jsonwebtoken::decode_header(token).map_err(|_| bad())?;
+            let mut verified = None;
+            for jwk in jwks
+                .keys
+                .iter()
+                .filter(|k| header.kid.is_none() || k.common.key_id == header.kid)
+            {
+                if let Ok(key) = jsonwebtoken::DecodingKey::from_jwk(jwk)
+                    && let Ok(d) = jsonwebtoken::decode::<serde_json::Value>(
+                        token,
+                        &key,
+                        &crate::keys::no_time_validation(header.alg),
+                    )
+                {
+                    verified = Some(d.claims);
+                    break;
+                }
+            }
+            let c = verified.ok_or_else(bad)?;
+            return c
+                .get(&trusted.subject_claim)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+                .ok_or_else(bad);
+        };
+        claims
+            .get("sub")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+            .ok_or_else(bad)
+    }
+
+    pub(crate) fn put_flow(&self, flow: &Flow) -> Result<(), OAuthError> {
+        self.store
+            .put_json(ns::FLOWS, &flow.id, flow, Some(flow.expires_at * 1000))
+            .map_err(store_err)
+    }
+
+    pub(crate) fn get_flow(&self, id: &str) -> Result<Flow, OAuthError> {
+        self.store
+            .get_json::<Flow>(ns::FLOWS, id)
+            .map_err(store_err)?
+            .ok_or_else(|| {
+                OAuthError::invalid_request("this face check has expired or is finished")
+            })
+    }
+
+    pub(crate) fn take_flow(&self, id: &str) -> Result<Flow, OAuthError> {
+        self.store
+            .take_json::<Flow>(ns::FLOWS, id)
+            .map_err(store_err)?
+            .ok_or_else(|| {
+                OAuthError::invalid_request(
+                    "this face check has expired, is finished, or is being processed",
+                )
+            })
+    }
+}
+
+/// Builds the redirect to the client: `redirect_uri` plus the response parameters and `iss`
+/// (RFC 9207), keeping any query the registered URI already has.
+pub fn redirect_url(redirect_uri: &str, params: &[(&str, &str)], issuer: &str) -> String {
+    match url::Url::parse(redirect_uri) {
+        Ok(mut u) => {
+            {
+                let mut q = u.query_pairs_mut();
+                for (k, v) in params {
+                    q.append_pair(k, v);
+                }
+                q.append_pair("iss", issuer);
+            }
+            u.to_string()
+        }
+        Err(_) => redirect_uri.to_owned(),
+    }
+}
+
+/// The error redirect for an [`AuthorizeError::Redirect`].
+pub fn error_redirect(
+    redirect_uri: &str,
+    state: Option<&str>,
+    error: &OAuthError,
+    issuer: &str,
+) -> String {
+    let mut p = vec![
+        ("error", error.code.as_str()),
+        ("error_description", error.description.as_str()),
+    ];
+    if let Some(s) = state {
+        p.push(("state", s));
+    }
+    redirect_url(redirect_uri, &p, issuer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_keep_the_registered_query_and_add_iss() {
+        let u = redirect_url(
+            "https://app.example/cb?tenant=a",
+            &[("code", "c 1"), ("state", "s")],
+            "https://idp.example",
+        );
+        assert_eq!(
+            u,
+            "https://app.example/cb?tenant=a&code=c+1&state=s&iss=https%3A%2F%2Fidp.example"
+        );
+        let e = error_redirect(
+            "https://app.example/cb",
+            None,
+            &OAuthError::unmet("no"),
+            "https://idp.example",
+        );
+        assert!(e.contains("error=unmet_authentication_requirements") && e.contains("iss="));
+    }
+}

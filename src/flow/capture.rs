@@ -1,0 +1,481 @@
+//! The capture flow behind the hosted page: live guidance, single-use challenges, the face
+//! check on a burst of frames, and the final redirect to the client.
+
+use serde::{Deserialize, Serialize};
+
+use super::authorize::{error_redirect, redirect_url};
+use super::state::{Decision, Flow, FlowStatus, Purpose};
+use super::token::CodeGrant;
+use super::{Provider, digest, ns, random_token, store_err};
+use crate::biometric::score::{Risk, Status};
+use crate::biometric::{BiometricError, Template};
+use crate::protocol::OAuthError;
+use crate::store::typed::KvJson;
+
+/// What the capture page shows about its flow.
+#[derive(Debug, Serialize)]
+pub struct FlowView {
+    pub purpose: Purpose,
+    pub client_name: String,
+    pub attempts_left: u32,
+    pub frames: usize,
+    /// Human-readable lines of the RAR `authorization_details` (amount, payee...).
+    pub transaction: Vec<String>,
+    pub status: &'static str,
+}
+
+/// Live guidance for a preview frame.
+#[derive(Debug, Serialize)]
+pub struct Guidance {
+    /// `ok`, `no_face`, `several_faces`, `too_far`, `too_dark`, `too_bright`, `blurry`,
+    /// `turn_to_camera`.
+    pub hint: &'static str,
+    /// Face box relative to the frame (x, y, w, h in 0..1).
+    pub face: Option<[f32; 4]>,
+}
+
+/// Result of one capture attempt as shown to the user.
+#[derive(Debug, Serialize)]
+pub struct CaptureResult {
+    /// `approved`, `retry` or `failed`.
+    pub status: &'static str,
+    pub attempts_left: u32,
+    /// What to tell the user.
+    pub message: String,
+}
+
+/// An enrolled face.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EnrolmentRecord {
+    pub template: Template,
+    pub enrolled_at: i64,
+    /// Client that enrolled it.
+    pub by: String,
+    /// `api` (portrait upload) or `camera` (hosted page).
+    pub source: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Challenge {
+    flow: String,
+}
+
+fn describe_details(details: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for d in details.as_array().into_iter().flatten() {
+        let amount = d
+            .pointer("/instructedAmount/amount")
+            .and_then(|v| v.as_str());
+        let currency = d
+            .pointer("/instructedAmount/currency")
+            .and_then(|v| v.as_str());
+        let payee = d.get("creditorName").and_then(|v| v.as_str());
+        let account = d.pointer("/creditorAccount/iban").and_then(|v| v.as_str());
+        match (amount, currency) {
+            (Some(a), Some(c)) => out.push(format!(
+                "Pay {c} {a}{}",
+                payee.map(|p| format!(" to {p}")).unwrap_or_default()
+            )),
+            _ => out.push(format!(
+                "{} request",
+                d.get("type")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("authorization")
+            )),
+        }
+        if let Some(iban) = account {
+            out.push(format!("Account {iban}"));
+        }
+        if let Some(r) = d
+            .get("remittanceInformationUnstructured")
+            .and_then(|v| v.as_str())
+        {
+            out.push(format!("Reference: {r}"));
+        }
+    }
+    out
+}
+
+impl Provider {
+    /// What the capture page needs to render.
+    pub fn flow_view(&self, flow_id: &str) -> Result<FlowView, OAuthError> {
+        let f = self.get_flow(flow_id)?;
+        let client = self.clients.get(&f.request.client_id);
+        Ok(FlowView {
+            purpose: f.purpose,
+            client_name: client
+                .map(|c| {
+                    if c.name.is_empty() {
+                        c.client_id.clone()
+                    } else {
+                        c.name.clone()
+                    }
+                })
+                .unwrap_or_default(),
+            attempts_left: f.attempts_left(),
+            frames: self.cfg.capture.frames,
+            transaction: f
+                .request
+                .authorization_details
+                .as_ref()
+                .map(describe_details)
+                .unwrap_or_default(),
+            status: status_name(&f.status),
+        })
+    }
+
+    /// Live guidance on a small preview frame (detection and quality only).
+    pub fn preview(&self, flow_id: &str, frame: &[u8]) -> Result<Guidance, CaptureError> {
+        let f = self.get_flow(flow_id).map_err(CaptureError::Protocol)?;
+        if f.status != FlowStatus::AwaitingCapture {
+            return Err(CaptureError::Protocol(OAuthError::invalid_request(
+                "this face check is already decided",
+            )));
+        }
+        if frame.len() > self.cfg.capture.max_preview_bytes {
+            return Err(CaptureError::Biometric(BiometricError::ImageTooLarge {
+                size: frame.len(),
+                max: self.cfg.capture.max_preview_bytes,
+            }));
+        }
+        let a = self
+            .engine
+            .preview(frame)
+            .map_err(CaptureError::Biometric)?;
+        let q = &self.engine.settings().quality;
+        let hint = match &a.face {
+            None => "no_face",
+            Some(_) if a.has_risk(Risk::MultipleFacesDetected) => "several_faces",
+            Some(face) => {
+                let fq = &face.quality;
+                let rel_width = face.face.bbox[2] / a.image.width.max(1) as f32;
+                if rel_width < 0.18 || fq.eye_distance_px < q.eye_distance_px[1] * 0.7 {
+                    "too_far"
+                } else if fq.face_luminance < q.min_luminance {
+                    "too_dark"
+                } else if fq.face_luminance > q.max_luminance {
+                    "too_bright"
+                } else if fq.yaw_deg.abs().max(fq.pitch_deg.abs()) > q.pose_deg[0] {
+                    "turn_to_camera"
+                } else if fq.face_quality < q.min_quality {
+                    "blurry"
+                } else {
+                    "ok"
+                }
+            }
+        };
+        let face = a.face.as_ref().map(|f| {
+            let (w, h) = (a.image.width.max(1) as f32, a.image.height.max(1) as f32);
+            [
+                f.face.bbox[0] / w,
+                f.face.bbox[1] / h,
+                f.face.bbox[2] / w,
+                f.face.bbox[3] / h,
+            ]
+        });
+        Ok(Guidance { hint, face })
+    }
+
+    /// A fresh single-use challenge for one capture attempt of this flow.
+    pub fn challenge(&self, flow_id: &str) -> Result<(String, u64), OAuthError> {
+        let f = self.get_flow(flow_id)?;
+        if f.status != FlowStatus::AwaitingCapture || f.attempts_left() == 0 {
+            return Err(OAuthError::invalid_request(
+                "this face check is already decided",
+            ));
+        }
+        let c = random_token(18);
+        let ttl = self.cfg.oidc.challenge_lifetime_secs;
+        let exp = (self.now() + ttl as i64).min(f.expires_at) * 1000;
+        self.store
+            .put_json(ns::CHALLENGES, &c, &Challenge { flow: f.id }, Some(exp))
+            .map_err(store_err)?;
+        Ok((c, ttl))
+    }
+
+    /// Runs the face check on an uploaded burst. The challenge is consumed whatever happens.
+    pub fn submit(
+        &self,
+        flow_id: &str,
+        challenge: &str,
+        frames: &[Vec<u8>],
+    ) -> Result<CaptureResult, CaptureError> {
+        let ch: Challenge = self
+            .store
+            .take_json(ns::CHALLENGES, challenge)
+            .map_err(|e| CaptureError::Protocol(store_err(e)))?
+            .ok_or_else(|| {
+                CaptureError::Protocol(OAuthError::invalid_request(
+                    "the capture challenge is unknown, expired or already used",
+                ))
+            })?;
+        if ch.flow != flow_id {
+            return Err(CaptureError::Protocol(OAuthError::invalid_request(
+                "the capture challenge belongs to another flow",
+            )));
+        }
+        if frames.is_empty() || frames.len() > self.cfg.capture.frames.max(1) * 2 {
+            return Err(CaptureError::Protocol(OAuthError::invalid_request(
+                "send between 1 and the configured number of frames",
+            )));
+        }
+        // Exclusive: while this attempt is judged, the flow is out of the store.
+        let mut flow = self.take_flow(flow_id).map_err(CaptureError::Protocol)?;
+        let result = self.judge(&mut flow, frames);
+        let put_back = self.put_flow(&flow);
+        let r = result?;
+        put_back.map_err(CaptureError::Protocol)?;
+        Ok(r)
+    }
+
+    fn judge(&self, flow: &mut Flow, frames: &[Vec<u8>]) -> Result<CaptureResult, CaptureError> {
+        if flow.status != FlowStatus::AwaitingCapture {
+            return Err(CaptureError::Protocol(OAuthError::invalid_request(
+                "this face check is already decided",
+            )));
+        }
+        let burst = self
+            .engine
+            .analyze_burst(frames, self.cfg.capture.liveness_frames)
+            .map_err(CaptureError::Biometric)?;
+        let now = self.now();
+        let mut risks: Vec<Risk> = burst.risks.clone();
+        let liveness_ok = burst
+            .liveness
+            .as_ref()
+            .is_some_and(|l| l.status == Status::Approved);
+        let several =
+            risks.contains(&Risk::MultipleFacesDetected) && self.cfg.capture.decline_multiple_faces;
+        let (approved, match_score) = match flow.purpose {
+            Purpose::Verify => {
+                let record: Option<EnrolmentRecord> = self
+                    .store
+                    .get_json(ns::ENROLMENTS, &flow.subject)
+                    .map_err(|e| CaptureError::Protocol(store_err(e)))?;
+                let record = record.ok_or_else(|| {
+                    CaptureError::Protocol(OAuthError::unmet("no face is enrolled for this user"))
+                })?;
+                let m = match &burst.embedding {
+                    Some(e) => Some(
+                        self.engine
+                            .compare(&record.template, e)
+                            .map_err(CaptureError::Biometric)?,
+                    ),
+                    None => None,
+                };
+                if let Some(m) = &m {
+                    risks.extend(m.risks.iter().copied());
+                }
+                let match_ok = m.as_ref().is_some_and(|m| m.status == Status::Approved);
+                (liveness_ok && match_ok && !several, m.map(|m| m.score))
+            }
+            Purpose::Enrol => {
+                let good = !risks.iter().any(|r| {
+                    matches!(
+                        r,
+                        Risk::NoFaceDetected
+                            | Risk::LowFaceQuality
+                            | Risk::LowFaceLuminance
+                            | Risk::HighFaceLuminance
+                    )
+                });
+                let ok = liveness_ok && good && !several;
+                if ok {
+                    let template = self.engine.template_from_burst(&burst).ok_or_else(|| {
+                        CaptureError::Protocol(OAuthError::server("no template could be built"))
+                    })?;
+                    let rec = EnrolmentRecord {
+                        template,
+                        enrolled_at: now,
+                        by: flow.request.client_id.clone(),
+                        source: "camera".into(),
+                    };
+                    self.store
+                        .put_json(ns::ENROLMENTS, &flow.subject, &rec, None)
+                        .map_err(|e| CaptureError::Protocol(store_err(e)))?;
+                }
+                (ok, None)
+            }
+        };
+        let acr = flow
+            .request
+            .acr_values
+            .first()
+            .cloned()
+            .unwrap_or_else(|| self.cfg.oidc.acr_values_supported[0].clone());
+        let decision = Decision {
+            liveness_score: burst.liveness.as_ref().map(|l| l.score),
+            match_score,
+            approved,
+            risks: risks.iter().map(|r| format!("{r:?}")).collect(),
+            at: now,
+        };
+        tracing::info!(
+            flow = %flow.id,
+            client = %flow.request.client_id,
+            purpose = ?flow.purpose,
+            approved,
+            liveness = ?decision.liveness_score,
+            face_match = ?decision.match_score,
+            attempt = flow.attempts + 1,
+            elapsed_ms = burst.elapsed_ms,
+            "face check decided"
+        );
+        flow.record(decision, &acr)
+            .map_err(CaptureError::Protocol)?;
+        let message = if approved {
+            match flow.purpose {
+                Purpose::Verify => "Verified. Returning you to the application.".to_owned(),
+                Purpose::Enrol => {
+                    "Your face is enrolled. Returning you to the application.".to_owned()
+                }
+            }
+        } else {
+            let advice = if risks.contains(&Risk::NoFaceDetected) {
+                "No face was found. Centre your face in the frame."
+            } else if several {
+                "More than one face is visible. Make sure only you are in the picture."
+            } else if risks.contains(&Risk::LowFaceLuminance) {
+                "The picture is too dark. Move to better light."
+            } else if risks.contains(&Risk::HighFaceLuminance) {
+                "The picture is too bright. Avoid strong light behind or on you."
+            } else if risks.contains(&Risk::LowFaceQuality) {
+                "The picture is not clear enough. Hold still and face the camera."
+            } else {
+                "We could not verify you. Face the camera in good light and try again."
+            };
+            advice.to_owned()
+        };
+        let status = match flow.status {
+            FlowStatus::Verified { .. } => "approved",
+            FlowStatus::Failed { .. } => "failed",
+            FlowStatus::AwaitingCapture => "retry",
+        };
+        Ok(CaptureResult {
+            status,
+            attempts_left: flow.attempts_left(),
+            message,
+        })
+    }
+
+    /// Where the flow stands (polled by a desktop page while a phone captures).
+    pub fn flow_status(&self, flow_id: &str) -> Result<&'static str, OAuthError> {
+        Ok(status_name(&self.get_flow(flow_id)?.status))
+    }
+
+    /// Ends the flow in the browser that started it: issues the code (or the error) and
+    /// returns the redirect to the client. Single use.
+    pub fn finish(
+        &self,
+        flow_id: &str,
+        binding_secret: Option<&str>,
+    ) -> Result<String, OAuthError> {
+        let flow = self.get_flow(flow_id)?;
+        let bound = binding_secret.is_some_and(|b| subtle_eq(&digest(b), &flow.binding));
+        if !bound {
+            return Err(OAuthError::new(
+                crate::protocol::ErrorCode::AccessDenied,
+                "finish the face check in the browser where it started",
+            ));
+        }
+        if flow.status == FlowStatus::AwaitingCapture {
+            return Err(OAuthError::invalid_request(
+                "the face check is not finished yet",
+            ));
+        }
+        let flow = self.take_flow(flow_id)?;
+        let req = &flow.request;
+        match &flow.status {
+            FlowStatus::Verified { auth_time, acr } => {
+                let code = random_token(32);
+                let grant = CodeGrant {
+                    client_id: req.client_id.clone(),
+                    redirect_uri: req.redirect_uri.clone(),
+                    code_challenge: req.code_challenge.clone(),
+                    subject: flow.subject.clone(),
+                    nonce: req.nonce.clone(),
+                    scope: req.scope.join(" "),
+                    acr: if flow.purpose == Purpose::Enrol {
+                        "0".into()
+                    } else {
+                        acr.clone()
+                    },
+                    amr: if flow.purpose == Purpose::Enrol {
+                        vec![]
+                    } else {
+                        vec!["face".into()]
+                    },
+                    auth_time: *auth_time,
+                    sid: flow.id.clone(),
+                    authorization_details: req.authorization_details.clone(),
+                    enrolment: flow.purpose == Purpose::Enrol,
+                };
+                let exp = (self.now() + self.cfg.oidc.code_lifetime_secs as i64) * 1000;
+                self.store
+                    .put_json(ns::CODES, &digest(&code), &grant, Some(exp))
+                    .map_err(store_err)?;
+                let mut p = vec![("code", code.as_str())];
+                if let Some(s) = &req.state {
+                    p.push(("state", s));
+                }
+                Ok(redirect_url(&req.redirect_uri, &p, self.issuer()))
+            }
+            FlowStatus::Failed { error, description } => Ok(error_redirect(
+                &req.redirect_uri,
+                req.state.as_deref(),
+                &OAuthError::new(*error, description.clone()),
+                self.issuer(),
+            )),
+            FlowStatus::AwaitingCapture => Err(OAuthError::invalid_request(
+                "the face check is not finished yet",
+            )),
+        }
+    }
+
+    /// The user gives up: the client receives `access_denied`.
+    pub fn cancel(
+        &self,
+        flow_id: &str,
+        binding_secret: Option<&str>,
+    ) -> Result<String, OAuthError> {
+        let flow = self.get_flow(flow_id)?;
+        if !binding_secret.is_some_and(|b| subtle_eq(&digest(b), &flow.binding)) {
+            return Err(OAuthError::new(
+                crate::protocol::ErrorCode::AccessDenied,
+                "cancel in the browser where the check started",
+            ));
+        }
+        let flow = self.take_flow(flow_id)?;
+        Ok(error_redirect(
+            &flow.request.redirect_uri,
+            flow.request.state.as_deref(),
+            &OAuthError::new(
+                crate::protocol::ErrorCode::AccessDenied,
+                "the user cancelled the face check",
+            ),
+            self.issuer(),
+        ))
+    }
+}
+
+fn subtle_eq(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+fn status_name(s: &FlowStatus) -> &'static str {
+    match s {
+        FlowStatus::AwaitingCapture => "awaiting_capture",
+        FlowStatus::Verified { .. } => "verified",
+        FlowStatus::Failed { .. } => "failed",
+    }
+}
+
+/// Errors of the capture API.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error(transparent)]
+    Protocol(OAuthError),
+    #[error(transparent)]
+    Biometric(BiometricError),
+}

@@ -1,0 +1,163 @@
+//! The server-to-server enrolment API: enrol a subject from a portrait, erase, list, count.
+//! Callers present an access token with the `enrolment` scope (client credentials grant).
+
+use serde::Serialize;
+
+use super::capture::EnrolmentRecord;
+use super::token::ENROLMENT_SCOPE;
+use super::{Provider, ns, store_err};
+use crate::biometric::score::Risk;
+use crate::biometric::{BiometricError, Enrolment};
+use crate::protocol::{ErrorCode, OAuthError};
+use crate::store::typed::KvJson;
+
+/// Longest subject identifier accepted.
+pub const MAX_SUBJECT_LEN: usize = 255;
+
+/// Errors of the enrolment API.
+#[derive(Debug, thiserror::Error)]
+pub enum EnrolError {
+    #[error(transparent)]
+    Auth(OAuthError),
+    #[error(transparent)]
+    Biometric(BiometricError),
+    #[error("the portrait was refused: {0:?}")]
+    Refused(Vec<Risk>),
+    #[error("no face is enrolled for this subject")]
+    NotFound,
+    #[error("invalid subject identifier")]
+    BadSubject,
+}
+
+/// An enrolment as the API shows it (never the template itself).
+#[derive(Debug, Serialize)]
+pub struct EnrolmentInfo {
+    pub subject: String,
+    pub enrolled_at: i64,
+    pub enrolled_by: String,
+    pub source: String,
+    pub model: String,
+    pub face_quality: f32,
+}
+
+impl From<(&str, &EnrolmentRecord)> for EnrolmentInfo {
+    fn from((subject, r): (&str, &EnrolmentRecord)) -> Self {
+        Self {
+            subject: subject.to_owned(),
+            enrolled_at: r.enrolled_at,
+            enrolled_by: r.by.clone(),
+            source: r.source.clone(),
+            model: r.template.model.name.clone(),
+            face_quality: r.template.quality.face_quality,
+        }
+    }
+}
+
+fn check_subject(s: &str) -> Result<(), EnrolError> {
+    if s.is_empty() || s.len() > MAX_SUBJECT_LEN || s.chars().any(char::is_control) {
+        return Err(EnrolError::BadSubject);
+    }
+    Ok(())
+}
+
+impl Provider {
+    /// Validates an enrolment-API bearer token; returns the calling client.
+    pub fn enrolment_caller(&self, bearer: Option<&str>) -> Result<String, EnrolError> {
+        let token = bearer.ok_or_else(|| {
+            EnrolError::Auth(OAuthError::new(
+                ErrorCode::InvalidToken,
+                "a bearer token is required",
+            ))
+        })?;
+        let c = self.verify_access_token(token).map_err(EnrolError::Auth)?;
+        let allowed = self
+            .clients
+            .get(&c.client_id)
+            .is_some_and(|cl| cl.enrolment_api);
+        if c.scope != ENROLMENT_SCOPE || !allowed {
+            return Err(EnrolError::Auth(OAuthError::new(
+                ErrorCode::InsufficientUserAuthentication,
+                "the token does not grant the enrolment scope",
+            )));
+        }
+        Ok(c.client_id)
+    }
+
+    /// Enrols (or re-enrols) `subject` from a portrait: one clear face, good quality and light.
+    pub fn enrol_portrait(
+        &self,
+        caller: &str,
+        subject: &str,
+        portrait: &[u8],
+    ) -> Result<EnrolmentInfo, EnrolError> {
+        check_subject(subject)?;
+        let (result, _) = self.engine.enrol(portrait).map_err(EnrolError::Biometric)?;
+        let template = match result {
+            Enrolment::Enrolled(t) => t,
+            Enrolment::Refused(risks) => return Err(EnrolError::Refused(risks)),
+        };
+        let rec = EnrolmentRecord {
+            template,
+            enrolled_at: self.now(),
+            by: caller.to_owned(),
+            source: "api".into(),
+        };
+        self.store
+            .put_json(ns::ENROLMENTS, subject, &rec, None)
+            .map_err(|e| EnrolError::Auth(store_err(e)))?;
+        tracing::info!(subject_len = subject.len(), client = %caller, "subject enrolled");
+        Ok((subject, &rec).into())
+    }
+
+    /// Erases a subject's template.
+    pub fn erase(&self, subject: &str) -> Result<(), EnrolError> {
+        check_subject(subject)?;
+        if self
+            .store
+            .delete(ns::ENROLMENTS, subject)
+            .map_err(|e| EnrolError::Auth(store_err(e)))?
+        {
+            Ok(())
+        } else {
+            Err(EnrolError::NotFound)
+        }
+    }
+
+    pub fn enrolment(&self, subject: &str) -> Result<EnrolmentInfo, EnrolError> {
+        check_subject(subject)?;
+        let rec: EnrolmentRecord = self
+            .store
+            .get_json(ns::ENROLMENTS, subject)
+            .map_err(|e| EnrolError::Auth(store_err(e)))?
+            .ok_or(EnrolError::NotFound)?;
+        Ok((subject, &rec).into())
+    }
+
+    /// One page of enrolments, in subject order, after `after`.
+    pub fn enrolments(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<EnrolmentInfo>, usize), EnrolError> {
+        let keys = self
+            .store
+            .keys(ns::ENROLMENTS)
+            .map_err(|e| EnrolError::Auth(store_err(e)))?;
+        let total = keys.len();
+        let mut out = Vec::new();
+        for k in keys
+            .iter()
+            .filter(|k| after.is_none_or(|a| k.as_str() > a))
+            .take(limit.clamp(1, 1000))
+        {
+            if let Some(rec) = self
+                .store
+                .get_json::<EnrolmentRecord>(ns::ENROLMENTS, k)
+                .map_err(|e| EnrolError::Auth(store_err(e)))?
+            {
+                out.push((k.as_str(), &rec).into());
+            }
+        }
+        Ok((out, total))
+    }
+}

@@ -1,0 +1,157 @@
+//! The step-up transaction: pushed and front-channel authorization requests, the capture
+//! flow, codes and tokens, and enrolment. This is the domain core; it uses `protocol` for the
+//! rules, `biometric` for the face check, `keys` to sign, and the store traits to remember.
+//!
+//! A flow moves through explicit states (`state.rs`); every step that must happen once (a
+//! pushed request, a capture challenge, a code, the final redirect) is a `take` from the store,
+//! so it cannot happen twice, even with several server instances.
+
+pub mod authorize;
+pub mod capture;
+pub mod clients;
+pub mod enrol;
+pub mod state;
+pub mod token;
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::JwkSet;
+use sha2::{Digest, Sha256};
+
+use crate::biometric::Engine;
+use crate::clock::Clock;
+use crate::config::{Config, TrustedIssuer};
+use crate::keys::{Alg, KeyManager};
+use crate::protocol::OAuthError;
+use crate::protocol::discovery::{self, Metadata, paths};
+use crate::store::{Store, StoreError};
+use clients::Clients;
+
+/// Store namespaces used by the flows.
+pub mod ns {
+    pub const PAR: &str = "par";
+    pub const FLOWS: &str = "flows";
+    pub const CHALLENGES: &str = "challenges";
+    pub const CODES: &str = "codes";
+    pub const USED_CODES: &str = "used_codes";
+    pub const REVOKED: &str = "revoked";
+    pub const ENROLMENTS: &str = "enrolments";
+}
+
+/// 128 bits (or more) of randomness, base64url.
+pub fn random_token(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes.max(16)];
+    aws_lc_rs::rand::fill(&mut b).expect("system randomness");
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+/// SHA-256, base64url: how secrets (codes, bindings) are looked up without being stored.
+pub fn digest(s: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(s.as_bytes()))
+}
+
+pub(crate) fn store_err(e: StoreError) -> OAuthError {
+    tracing::error!(error = %e, "storage failure");
+    OAuthError::new(
+        crate::protocol::ErrorCode::TemporarilyUnavailable,
+        "storage is unavailable, try again",
+    )
+}
+
+/// Everything the endpoints need, built once at start-up and shared.
+pub struct Provider {
+    pub cfg: Arc<Config>,
+    pub store: Store,
+    pub keys: Arc<KeyManager>,
+    pub engine: Arc<Engine>,
+    pub clock: Arc<dyn Clock>,
+    pub clients: Clients,
+    trusted: Vec<(TrustedIssuer, JwkSet)>,
+    discovery: Vec<u8>,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("issuer", &self.cfg.oidc.issuer)
+            .finish()
+    }
+}
+
+impl Provider {
+    pub fn new(
+        cfg: Arc<Config>,
+        store: Store,
+        keys: Arc<KeyManager>,
+        engine: Arc<Engine>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let clients = Clients::new(&cfg.clients, store.clone(), clock.clone());
+        let trusted = cfg
+            .oidc
+            .trusted_issuers
+            .iter()
+            .filter_map(|t| Some((t.clone(), serde_json::from_value(t.jwks.clone()).ok()?)))
+            .collect();
+        let algs: Vec<&str> = cfg.keys.algorithms.iter().map(|a| a.name()).collect();
+        let doc = discovery::document(&Metadata {
+            issuer: &cfg.oidc.issuer,
+            acr_values_supported: &cfg.oidc.acr_values_supported,
+            signing_algs: &algs,
+            require_par: cfg.oidc.require_par,
+            authorization_details_types: &cfg.oidc.authorization_details_types,
+        });
+        let discovery = serde_json::to_vec(&doc).expect("metadata serialises");
+        Self {
+            cfg,
+            store,
+            keys,
+            engine,
+            clock,
+            clients,
+            trusted,
+            discovery,
+        }
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.cfg.oidc.issuer
+    }
+
+    /// The metadata document, serialised once.
+    pub fn discovery(&self) -> &[u8] {
+        &self.discovery
+    }
+
+    /// Full URL of one of our endpoints.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer())
+    }
+
+    /// Values accepted as `aud` of a client assertion at `path`.
+    pub fn assertion_audiences(&self, path: &str) -> Vec<String> {
+        let mut v = vec![self.issuer().to_owned(), self.endpoint(path)];
+        if path != paths::TOKEN {
+            v.push(self.endpoint(paths::TOKEN));
+        }
+        v
+    }
+
+    /// ID-token algorithm for a client.
+    pub fn id_token_alg(&self, client_id: &str) -> Alg {
+        self.clients
+            .get(client_id)
+            .and_then(|c| c.id_token_alg)
+            .unwrap_or(self.cfg.keys.algorithms[0])
+    }
+
+    pub(crate) fn trusted_issuers(&self) -> &[(TrustedIssuer, JwkSet)] {
+        &self.trusted
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now_secs()
+    }
+}

@@ -1,0 +1,182 @@
+//! The step-up transaction as an explicit state machine.
+//!
+//! ```text
+//!   authorize ──> AwaitingCapture ──(capture approved)──> Verified ──(finish)──> code issued
+//!                   │  ▲                                                  (flow consumed)
+//!                   │  └──(capture declined, attempts left)
+//!                   └──(attempts exhausted)──> Failed ──(finish)──> error sent to the client
+//! ```
+//!
+//! Every transition takes the flow out of the store and writes the next state back, so two
+//! concurrent requests can never both act on the same state.
+
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::authorize::AuthorizationRequest;
+use crate::protocol::{ErrorCode, OAuthError};
+
+/// Why the flow exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// 1:1 face check against the subject's enrolled template.
+    Verify,
+    /// First capture of the subject's face (`prompt=create`).
+    Enrol,
+}
+
+/// The scores of the attempt that decided the flow (kept for the ID token and the audit).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub liveness_score: Option<f64>,
+    pub match_score: Option<f64>,
+    pub approved: bool,
+    pub risks: Vec<String>,
+    pub at: i64,
+}
+
+/// Where the flow stands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum FlowStatus {
+    AwaitingCapture,
+    Verified {
+        auth_time: i64,
+        acr: String,
+    },
+    Failed {
+        error: ErrorCode,
+        description: String,
+    },
+}
+
+/// One step-up transaction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Flow {
+    /// Also the capture page's handle (unguessable, 128 bits).
+    pub id: String,
+    pub request: AuthorizationRequest,
+    pub subject: String,
+    pub purpose: Purpose,
+    /// Digest of the secret in the browser cookie that started the flow: only that browser
+    /// receives the code.
+    pub binding: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub status: FlowStatus,
+    pub decisions: Vec<Decision>,
+}
+
+impl Flow {
+    pub fn attempts_left(&self) -> u32 {
+        self.max_attempts.saturating_sub(self.attempts)
+    }
+
+    /// Records an attempt's decision and moves to the next state.
+    pub fn record(&mut self, decision: Decision, acr: &str) -> Result<(), OAuthError> {
+        if self.status != FlowStatus::AwaitingCapture {
+            return Err(OAuthError::invalid_request(
+                "this face check is already decided",
+            ));
+        }
+        self.attempts += 1;
+        let approved = decision.approved;
+        let at = decision.at;
+        self.decisions.push(decision);
+        self.status = if approved {
+            FlowStatus::Verified {
+                auth_time: at,
+                acr: acr.to_owned(),
+            }
+        } else if self.attempts >= self.max_attempts {
+            FlowStatus::Failed {
+                error: ErrorCode::UnmetAuthenticationRequirements,
+                description: "the face check did not succeed within the allowed attempts".into(),
+            }
+        } else {
+            FlowStatus::AwaitingCapture
+        };
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow() -> Flow {
+        Flow {
+            id: "f".into(),
+            request: AuthorizationRequest {
+                client_id: "c".into(),
+                redirect_uri: "https://c/cb".into(),
+                scope: vec!["openid".into()],
+                state: None,
+                nonce: None,
+                code_challenge: "x".into(),
+                prompt: vec![],
+                max_age: None,
+                acr_values: vec![],
+                login_hint: Some("alice".into()),
+                id_token_hint: None,
+                authorization_details: None,
+                pushed: true,
+            },
+            subject: "alice".into(),
+            purpose: Purpose::Verify,
+            binding: "b".into(),
+            created_at: 0,
+            expires_at: 600,
+            attempts: 0,
+            max_attempts: 2,
+            status: FlowStatus::AwaitingCapture,
+            decisions: vec![],
+        }
+    }
+
+    fn decision(approved: bool) -> Decision {
+        Decision {
+            liveness_score: Some(90.0),
+            match_score: Some(80.0),
+            approved,
+            risks: vec![],
+            at: 42,
+        }
+    }
+
+    #[test]
+    fn approval_verifies_once() {
+        let mut f = flow();
+        f.record(decision(true), "biometric").unwrap();
+        assert_eq!(
+            f.status,
+            FlowStatus::Verified {
+                auth_time: 42,
+                acr: "biometric".into()
+            }
+        );
+        assert!(
+            f.record(decision(true), "biometric").is_err(),
+            "a decided flow cannot be decided again"
+        );
+    }
+
+    #[test]
+    fn attempts_run_out() {
+        let mut f = flow();
+        f.record(decision(false), "biometric").unwrap();
+        assert_eq!(f.status, FlowStatus::AwaitingCapture);
+        assert_eq!(f.attempts_left(), 1);
+        f.record(decision(false), "biometric").unwrap();
+        assert!(matches!(
+            f.status,
+            FlowStatus::Failed {
+                error: ErrorCode::UnmetAuthenticationRequirements,
+                ..
+            }
+        ));
+        assert!(f.record(decision(true), "biometric").is_err());
+    }
+}

@@ -1,0 +1,283 @@
+//! The token endpoint (authorization code, client credentials), userinfo and introspection.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{Provider, digest, ns, random_token, store_err};
+use crate::keys::Alg;
+use crate::protocol::authorize::Params;
+use crate::protocol::client_auth::Credentials;
+use crate::protocol::discovery::paths;
+use crate::protocol::tokens::{AccessTokenClaims, IdTokenClaims, at_hash};
+use crate::protocol::{ErrorCode, OAuthError, pkce};
+use crate::store::typed::KvJson;
+
+/// Scope of client-credentials tokens for the enrolment API.
+pub const ENROLMENT_SCOPE: &str = "enrolment";
+
+/// What an authorization code stands for.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CodeGrant {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub subject: String,
+    pub nonce: Option<String>,
+    pub scope: String,
+    pub acr: String,
+    pub amr: Vec<String>,
+    pub auth_time: i64,
+    pub sid: String,
+    pub authorization_details: Option<Value>,
+    pub enrolment: bool,
+}
+
+impl Provider {
+    /// POST /token.
+    pub fn token(&self, creds: &Credentials, params: &Params) -> Result<Value, OAuthError> {
+        let auds = self.assertion_audiences(paths::TOKEN);
+        let auds: Vec<&str> = auds.iter().map(String::as_str).collect();
+        let client = self.clients.authenticate(creds, &auds)?.clone();
+        match params.get("grant_type") {
+            Some("authorization_code") => self.exchange_code(&client.client_id, params),
+            Some("client_credentials") => {
+                if !client.enrolment_api {
+                    return Err(OAuthError::new(
+                        ErrorCode::UnauthorizedClient,
+                        "this client may not use client_credentials",
+                    ));
+                }
+                let scope = params.get("scope").unwrap_or(ENROLMENT_SCOPE);
+                if scope != ENROLMENT_SCOPE {
+                    return Err(OAuthError::new(
+                        ErrorCode::InvalidScope,
+                        "only the enrolment scope is available",
+                    ));
+                }
+                let now = self.now();
+                let claims = AccessTokenClaims {
+                    iss: self.issuer().to_owned(),
+                    sub: client.client_id.clone(),
+                    aud: self.issuer().to_owned(),
+                    exp: now + self.cfg.oidc.access_token_lifetime_secs as i64,
+                    iat: now,
+                    jti: random_token(16),
+                    client_id: client.client_id.clone(),
+                    scope: ENROLMENT_SCOPE.into(),
+                    acr: None,
+                    auth_time: None,
+                    amr: vec![],
+                    authorization_details: None,
+                    sid: None,
+                };
+                let at = self.sign_access_token(&claims)?;
+                Ok(json!({
+                    "access_token": at,
+                    "token_type": "Bearer",
+                    "expires_in": self.cfg.oidc.access_token_lifetime_secs,
+                    "scope": ENROLMENT_SCOPE,
+                }))
+            }
+            Some(_) => Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "grant_type is not supported",
+            )),
+            None => Err(OAuthError::invalid_request("grant_type is missing")),
+        }
+    }
+
+    fn exchange_code(&self, client_id: &str, params: &Params) -> Result<Value, OAuthError> {
+        let code = params
+            .get("code")
+            .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+        let key = digest(code);
+        let now = self.now();
+        let grant: CodeGrant = match self.store.take_json(ns::CODES, &key).map_err(store_err)? {
+            Some(g) => g,
+            None => {
+                // Replayed code: revoke everything it issued.
+                if let Some(sid) = self.store.get(ns::USED_CODES, &key).map_err(store_err)? {
+                    let sid = String::from_utf8_lossy(&sid).into_owned();
+                    let until = (now + self.cfg.oidc.access_token_lifetime_secs as i64 + 60) * 1000;
+                    self.store
+                        .put(ns::REVOKED, &sid, b"code replay", Some(until))
+                        .map_err(store_err)?;
+                    tracing::warn!(sid = %sid, client = %client_id, "authorization code replayed: tokens revoked");
+                    return Err(OAuthError::invalid_grant(
+                        "the code was already used; the tokens it issued are revoked",
+                    ));
+                }
+                return Err(OAuthError::invalid_grant("the code is unknown or expired"));
+            }
+        };
+        let tombstone_until = (now + self.cfg.oidc.access_token_lifetime_secs as i64 + 60) * 1000;
+        self.store
+            .put(
+                ns::USED_CODES,
+                &key,
+                grant.sid.as_bytes(),
+                Some(tombstone_until),
+            )
+            .map_err(store_err)?;
+        if grant.client_id != client_id {
+            return Err(OAuthError::invalid_grant(
+                "the code was issued to another client",
+            ));
+        }
+        if params.get("redirect_uri") != Some(grant.redirect_uri.as_str()) {
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+        let verifier = params
+            .get("code_verifier")
+            .ok_or_else(|| OAuthError::invalid_grant("code_verifier is missing (PKCE)"))?;
+        if !pkce::verify(verifier, &grant.code_challenge) {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier does not match the code_challenge",
+            ));
+        }
+        let at_claims = AccessTokenClaims {
+            iss: self.issuer().to_owned(),
+            sub: grant.subject.clone(),
+            aud: grant.client_id.clone(),
+            exp: now + self.cfg.oidc.access_token_lifetime_secs as i64,
+            iat: now,
+            jti: random_token(16),
+            client_id: grant.client_id.clone(),
+            scope: grant.scope.clone(),
+            acr: Some(grant.acr.clone()),
+            auth_time: Some(grant.auth_time),
+            amr: grant.amr.clone(),
+            authorization_details: grant.authorization_details.clone(),
+            sid: Some(grant.sid.clone()),
+        };
+        let access_token = self.sign_access_token(&at_claims)?;
+        let id_claims = IdTokenClaims {
+            iss: self.issuer().to_owned(),
+            sub: grant.subject.clone(),
+            aud: grant.client_id.clone(),
+            exp: now + self.cfg.oidc.id_token_lifetime_secs as i64,
+            iat: now,
+            auth_time: grant.auth_time,
+            nonce: grant.nonce.clone(),
+            acr: grant.acr.clone(),
+            amr: grant.amr.clone(),
+            sid: grant.sid.clone(),
+            azp: Some(grant.client_id.clone()),
+            at_hash: Some(at_hash(&access_token)),
+            inherence_enrolment: grant.enrolment.then_some(true),
+        };
+        let id_token = self
+            .keys
+            .ring()
+            .sign(self.id_token_alg(&grant.client_id), "JWT", &id_claims)
+            .map_err(|e| OAuthError::server(e.to_string()))?;
+        let mut body = json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": self.cfg.oidc.access_token_lifetime_secs,
+            "id_token": id_token,
+            "scope": grant.scope,
+        });
+        if let Some(d) = grant.authorization_details {
+            body["authorization_details"] = d;
+        }
+        Ok(body)
+    }
+
+    fn sign_access_token(&self, claims: &AccessTokenClaims) -> Result<String, OAuthError> {
+        let alg = self
+            .cfg
+            .keys
+            .algorithms
+            .first()
+            .copied()
+            .unwrap_or(Alg::ES256);
+        self.keys
+            .ring()
+            .sign(alg, "at+jwt", claims)
+            .map_err(|e| OAuthError::server(e.to_string()))
+    }
+
+    /// Verifies one of our access tokens: signature, type, issuer, expiry, not revoked.
+    pub fn verify_access_token(&self, token: &str) -> Result<AccessTokenClaims, OAuthError> {
+        let bad = |d: &str| OAuthError::new(ErrorCode::InvalidToken, d);
+        let (header, claims): (_, AccessTokenClaims) = self
+            .keys
+            .ring()
+            .verify(token)
+            .map_err(|_| bad("the access token is invalid"))?;
+        if header.typ.as_deref() != Some("at+jwt") {
+            return Err(bad("not an access token"));
+        }
+        if claims.iss != self.issuer() {
+            return Err(bad("the access token is from another issuer"));
+        }
+        if claims.exp <= self.now() {
+            return Err(bad("the access token has expired"));
+        }
+        if let Some(sid) = &claims.sid
+            && self
+                .store
+                .get(ns::REVOKED, sid)
+                .map_err(store_err)?
+                .is_some()
+        {
+            return Err(bad("the access token was revoked"));
+        }
+        Ok(claims)
+    }
+
+    /// GET/POST /userinfo.
+    pub fn userinfo(&self, bearer: &str) -> Result<Value, OAuthError> {
+        let c = self.verify_access_token(bearer)?;
+        if !c.scope.split(' ').any(|s| s == "openid") {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidToken,
+                "the access token does not carry the openid scope",
+            ));
+        }
+        Ok(json!({ "sub": c.sub, "acr": c.acr, "auth_time": c.auth_time, "amr": c.amr }))
+    }
+
+    /// POST /introspect (RFC 7662); the caller must be a registered client.
+    pub fn introspect(&self, creds: &Credentials, params: &Params) -> Result<Value, OAuthError> {
+        let auds = self.assertion_audiences(paths::INTROSPECT);
+        let auds: Vec<&str> = auds.iter().map(String::as_str).collect();
+        self.clients.authenticate(creds, &auds)?;
+        let token = params
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+        Ok(match self.verify_access_token(token) {
+            Err(_) => json!({ "active": false }),
+            Ok(c) => {
+                let mut v = json!({
+                    "active": true,
+                    "iss": c.iss,
+                    "sub": c.sub,
+                    "aud": c.aud,
+                    "client_id": c.client_id,
+                    "scope": c.scope,
+                    "token_type": "Bearer",
+                    "exp": c.exp,
+                    "iat": c.iat,
+                    "jti": c.jti,
+                });
+                if let Some(a) = c.acr {
+                    v["acr"] = json!(a);
+                }
+                if let Some(t) = c.auth_time {
+                    v["auth_time"] = json!(t);
+                }
+                if !c.amr.is_empty() {
+                    v["amr"] = json!(c.amr);
+                }
+                if let Some(d) = c.authorization_details {
+                    v["authorization_details"] = d;
+                }
+                v
+            }
+        })
+    }
+}

@@ -1,0 +1,200 @@
+//! The hosted capture page and its API. The page is static (no server-side templating); what
+//! it shows comes from `GET /capture/{id}/state` as JSON and is inserted as text.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use super::extract::cookie;
+use super::oauth::see_other;
+use super::{AppState, HttpError};
+use crate::protocol::OAuthError;
+
+pub fn routes(max_frames_body: usize, max_preview: usize) -> Router<AppState> {
+    Router::new()
+        .route("/capture/{id}", get(page))
+        .route("/capture/{id}/state", get(state))
+        .route("/capture/{id}/challenge", post(challenge))
+        .route(
+            "/capture/{id}/preview",
+            post(preview).layer(DefaultBodyLimit::max(max_preview)),
+        )
+        .route(
+            "/capture/{id}/frames",
+            post(frames).layer(DefaultBodyLimit::max(max_frames_body)),
+        )
+        .route("/capture/{id}/status", get(status))
+        .route("/capture/{id}/finish", get(finish))
+        .route("/capture/{id}/cancel", post(cancel))
+        .route("/capture/{id}/qr.svg", get(qr))
+        .route(
+            "/static/capture.js",
+            get(|| async {
+                asset(
+                    "text/javascript; charset=utf-8",
+                    include_str!("../web/capture.js"),
+                )
+            }),
+        )
+        .route(
+            "/static/capture.css",
+            get(|| async {
+                asset(
+                    "text/css; charset=utf-8",
+                    include_str!("../web/capture.css"),
+                )
+            }),
+        )
+}
+
+fn asset(ct: &'static str, body: &'static str) -> Response {
+    let mut r = body.into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    r
+}
+
+fn valid_id(id: &str) -> Result<(), HttpError> {
+    if id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        Ok(())
+    } else {
+        Err(HttpError::NotFound)
+    }
+}
+
+async fn page(Path(id): Path<String>, State(s): State<AppState>) -> Result<Response, HttpError> {
+    valid_id(&id)?;
+    s.provider.flow_view(&id).map_err(|_| HttpError::NotFound)?;
+    let mut r = Html(include_str!("../web/capture.html")).into_response();
+    r.headers_mut().insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(self), microphone=()"),
+    );
+    Ok(r)
+}
+
+async fn state(Path(id): Path<String>, State(s): State<AppState>) -> Result<Response, HttpError> {
+    valid_id(&id)?;
+    let v = s.provider.flow_view(&id)?;
+    Ok(axum::Json(v).into_response())
+}
+
+async fn challenge(
+    Path(id): Path<String>,
+    State(s): State<AppState>,
+) -> Result<Response, HttpError> {
+    valid_id(&id)?;
+    let (c, ttl) = s.provider.challenge(&id)?;
+    Ok(axum::Json(json!({ "challenge": c, "expires_in": ttl })).into_response())
+}
+
+async fn preview(
+    Path(id): Path<String>,
+    State(s): State<AppState>,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    valid_id(&id)?;
+    let p = s.provider.clone();
+    let g = s
+        .blocking(move || p.preview(&id, &body).map_err(HttpError::from))
+        .await?;
+    Ok(axum::Json(g).into_response())
+}
+
+async fn frames(
+    Path(id): Path<String>,
+    State(s): State<AppState>,
+    mut mp: Multipart,
+) -> Result<Response, HttpError> {
+    valid_id(&id)?;
+    let mut challenge = None;
+    let mut frames = Vec::new();
+    let max = s.provider.cfg.capture.frames;
+    while let Some(field) = mp.next_field().await? {
+        let name = field.name().unwrap_or_default().to_owned();
+        let data = field.bytes().await?;
+        match name.as_str() {
+            "challenge" => challenge = Some(String::from_utf8_lossy(&data).into_owned()),
+            "frame" if frames.len() < max => frames.push(data.to_vec()),
+            "frame" => {
+                return Err(HttpError::BadRequest(format!(
+                    "at most {max} frames per attempt"
+                )));
+            }
+            other => return Err(HttpError::BadRequest(format!("unexpected field {other:?}"))),
+        }
+    }
+    let challenge = challenge.ok_or_else(|| {
+        HttpError::from(OAuthError::invalid_request(
+            "the capture challenge is missing",
+        ))
+    })?;
+    if frames.is_empty() {
+        return Err(HttpError::BadRequest("no frame was uploaded".into()));
+    }
+    let p = s.provider.clone();
+    let r = s
+        .blocking(move || p.submit(&id, &challenge, &frames).map_err(HttpError::from))
+        .await?;
+    Ok(axum::Json(r).into_response())
+}
+
+async fn status(Path(id): Path<String>, State(s): State<AppState>) -> Result<Response, HttpError> {
+    valid_id(&id)?;
+    Ok(axum::Json(json!({ "status": s.provider.flow_status(&id)? })).into_response())
+}
+
+async fn finish(
+    Path(id): Path<String>,
+    State(s): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    valid_id(&id)?;
+    let to = s
+        .provider
+        .finish(&id, cookie(&headers, "inh_bind").as_deref())?;
+    Ok(see_other(&to))
+}
+
+async fn cancel(
+    Path(id): Path<String>,
+    State(s): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    valid_id(&id)?;
+    // Answered as JSON: the page navigates itself (a form post could not follow a redirect to
+    // the client under the page's form-action policy).
+    let to = s
+        .provider
+        .cancel(&id, cookie(&headers, "inh_bind").as_deref())?;
+    Ok(axum::Json(json!({ "redirect": to })).into_response())
+}
+
+async fn qr(Path(id): Path<String>, State(s): State<AppState>) -> Result<Response, HttpError> {
+    valid_id(&id)?;
+    s.provider.flow_view(&id)?;
+    let url = format!("{}/capture/{id}?handoff=1", s.provider.issuer());
+    let code =
+        qrcode::QrCode::new(url.as_bytes()).map_err(|e| HttpError::Internal(e.to_string()))?;
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(220, 220)
+        .quiet_zone(true)
+        .build();
+    let mut r = svg.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("image/svg+xml"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
+}

@@ -1,0 +1,168 @@
+//! OpenID provider endpoints: discovery, JWKS, PAR, authorization, token, userinfo,
+//! introspection.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use super::extract::{Form, Query, authorization, bearer};
+use super::{AppState, HttpError, html_escape, page};
+use crate::flow::authorize::{AuthorizeError, AuthorizeOutcome, error_redirect};
+use crate::protocol::authorize::Params;
+use crate::protocol::client_auth;
+use crate::protocol::discovery::paths;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/.well-known/oauth-authorization-server", get(discovery))
+        .route(paths::JWKS, get(jwks))
+        .route(paths::PAR, post(par))
+        .route(paths::AUTHORIZE, get(authorize_get).post(authorize_post))
+        .route(paths::TOKEN, post(token))
+        .route(paths::USERINFO, get(userinfo).post(userinfo))
+        .route(paths::INTROSPECT, post(introspect))
+}
+
+fn json_bytes(bytes: Vec<u8>, cache: &'static str) -> Response {
+    let mut r = Response::new(Body::from(bytes));
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    r
+}
+
+async fn discovery(State(s): State<AppState>) -> Response {
+    json_bytes(s.provider.discovery().to_vec(), "public, max-age=300")
+}
+
+async fn jwks(State(s): State<AppState>) -> Response {
+    json_bytes(s.jwks_bytes(), "public, max-age=300")
+}
+
+/// A JSON body that must not be cached (token responses).
+fn no_store(status: StatusCode, v: serde_json::Value) -> Response {
+    let mut r = (status, axum::Json(v)).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r
+}
+
+async fn par(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form,
+) -> Result<Response, HttpError> {
+    let creds = client_auth::extract(authorization(&headers).as_deref(), &form)?;
+    let (request_uri, expires_in) = s.provider.push(&creds, &form)?;
+    Ok(no_store(
+        StatusCode::CREATED,
+        json!({ "request_uri": request_uri, "expires_in": expires_in }),
+    ))
+}
+
+async fn authorize_get(State(s): State<AppState>, Query(q): Query) -> Response {
+    authorize(&s, &q)
+}
+
+async fn authorize_post(State(s): State<AppState>, Form(f): Form) -> Response {
+    authorize(&s, &f)
+}
+
+/// 303 See Other to `location`.
+pub fn see_other(location: &str) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn authorize(s: &AppState, params: &Params) -> Response {
+    match s.provider.authorize(params) {
+        Ok(AuthorizeOutcome::Capture {
+            flow_id,
+            binding_secret,
+        }) => {
+            let mut r = see_other(&format!("/capture/{flow_id}"));
+            let secure = if s.provider.issuer().starts_with("https://") {
+                "; Secure"
+            } else {
+                ""
+            };
+            let cookie = format!(
+                "inh_bind={binding_secret}; Path=/capture/{flow_id}; HttpOnly; SameSite=Lax{secure}"
+            );
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Err(AuthorizeError::Redirect {
+            redirect_uri,
+            state,
+            error,
+        }) => see_other(&error_redirect(
+            &redirect_uri,
+            state.as_deref(),
+            &error,
+            s.provider.issuer(),
+        )),
+        Err(AuthorizeError::Show(error)) => {
+            let status =
+                StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            let body = page(
+                "Request refused",
+                &format!(
+                    "<h1>This sign-in request cannot continue</h1><p>The application sent a request Inherence cannot accept, so you were not sent back to it.</p><p><code>{}</code>: {}</p>",
+                    error.code.as_str(),
+                    html_escape(&error.description)
+                ),
+            );
+            (status, Html(body)).into_response()
+        }
+    }
+}
+
+async fn token(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form,
+) -> Result<Response, HttpError> {
+    let creds = client_auth::extract(authorization(&headers).as_deref(), &form)?;
+    let body = s.provider.token(&creds, &form)?;
+    Ok(no_store(StatusCode::OK, body))
+}
+
+async fn userinfo(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, HttpError> {
+    let token = bearer(&headers).ok_or_else(|| {
+        HttpError::OAuth(crate::protocol::OAuthError::new(
+            crate::protocol::ErrorCode::InvalidToken,
+            "a bearer token is required",
+        ))
+    })?;
+    Ok(no_store(StatusCode::OK, s.provider.userinfo(&token)?))
+}
+
+async fn introspect(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form,
+) -> Result<Response, HttpError> {
+    let creds = client_auth::extract(authorization(&headers).as_deref(), &form)?;
+    Ok(no_store(
+        StatusCode::OK,
+        s.provider.introspect(&creds, &form)?,
+    ))
+}

@@ -1,0 +1,627 @@
+//! Authorization and pushed authorization requests: parsing and the ordered list of checks.
+//!
+//! Two phases. [`identify`] finds the client and verifies the redirect URI; until it succeeds no
+//! error may be redirected. [`validate`] then runs the remaining named checks in order; their
+//! errors are sent to the (verified) redirect URI.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::errors::{ErrorCode, OAuthError};
+
+/// Largest accepted value of one parameter, and of `authorization_details` / `claims`.
+pub const MAX_PARAM_LEN: usize = 2048;
+pub const MAX_JSON_PARAM_LEN: usize = 8192;
+/// Longest accepted `nonce` and `state` (FAPI asks for at least 64).
+pub const MAX_NONCE_LEN: usize = 512;
+
+/// Request parameters with each name at most once.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Params(pub BTreeMap<String, String>);
+
+impl Params {
+    /// Builds from decoded pairs; a repeated name is an error (RFC 6749 section 3.1).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Result<Self, OAuthError> {
+        let mut m = BTreeMap::new();
+        for (k, v) in pairs {
+            let limit = if k == "authorization_details" || k == "claims" {
+                MAX_JSON_PARAM_LEN
+            } else {
+                MAX_PARAM_LEN
+            };
+            if v.len() > limit {
+                return Err(OAuthError::invalid_request(format!("{k} is too long")));
+            }
+            if m.insert(k.clone(), v).is_some() {
+                return Err(OAuthError::invalid_request(format!("{k} is repeated")));
+            }
+        }
+        Ok(Self(m))
+    }
+
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str).filter(|v| !v.is_empty())
+    }
+}
+
+/// What the server knows about the client at authorization time.
+#[derive(Clone, Debug)]
+pub struct ClientView<'a> {
+    pub client_id: &'a str,
+    pub redirect_uris: &'a [String],
+    pub authorization_details_types: &'a [String],
+    pub par_required: bool,
+}
+
+/// Server-wide policy for the checks.
+#[derive(Clone, Debug)]
+pub struct Policy<'a> {
+    pub acr_values_supported: &'a [String],
+    pub authorization_details_types: &'a [String],
+}
+
+/// A validated authorization request.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AuthorizationRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: Vec<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: String,
+    pub prompt: Vec<String>,
+    pub max_age: Option<u64>,
+    /// Acceptable acr values, in the client's order of preference (empty: none requested).
+    pub acr_values: Vec<String>,
+    pub login_hint: Option<String>,
+    pub id_token_hint: Option<String>,
+    pub authorization_details: Option<Value>,
+    /// Came through a client-authenticated pushed authorization request.
+    pub pushed: bool,
+}
+
+impl AuthorizationRequest {
+    /// Enrolment (`prompt=create`) rather than verification.
+    pub fn is_enrolment(&self) -> bool {
+        self.prompt.iter().any(|p| p == "create")
+    }
+}
+
+/// Phase 1: the client exists (`known`) and `redirect_uri` is one of its registered URIs,
+/// compared as exact strings. Errors here are shown to the user, never redirected.
+pub fn identify<'a>(
+    params: &Params,
+    known: impl Fn(&str) -> Option<ClientView<'a>>,
+) -> Result<(ClientView<'a>, String), OAuthError> {
+    let client_id = params
+        .get("client_id")
+        .ok_or_else(|| OAuthError::invalid_request("client_id is missing"))?;
+    let client = known(client_id).ok_or_else(|| OAuthError::invalid_client("unknown client_id"))?;
+    let redirect_uri = params
+        .get("redirect_uri")
+        .ok_or_else(|| OAuthError::invalid_request("redirect_uri is missing"))?;
+    if !client.redirect_uris.iter().any(|u| u == redirect_uri) {
+        return Err(OAuthError::invalid_request(
+            "redirect_uri does not exactly match a registered redirect URI",
+        ));
+    }
+    Ok((client, redirect_uri.to_owned()))
+}
+
+type Check =
+    fn(&Params, &ClientView<'_>, &Policy<'_>, &mut AuthorizationRequest) -> Result<(), OAuthError>;
+
+/// Phase 2, in order. Each check is small and named after what it enforces.
+pub const CHECKS: &[(&str, Check)] = &[
+    ("response_type", check_response_type),
+    ("scope", check_scope),
+    ("pkce", check_pkce),
+    ("state_nonce", check_state_nonce),
+    ("prompt", check_prompt),
+    ("max_age", check_max_age),
+    ("acr", check_acr),
+    ("authorization_details", check_authorization_details),
+    ("subject_hints", check_subject_hints),
+];
+
+/// Runs every check; `pushed` says whether the parameters arrived in a client-authenticated
+/// pushed authorization request.
+pub fn validate(
+    params: &Params,
+    client: &ClientView<'_>,
+    redirect_uri: String,
+    policy: &Policy<'_>,
+    pushed: bool,
+) -> Result<AuthorizationRequest, OAuthError> {
+    let mut req = AuthorizationRequest {
+        client_id: client.client_id.to_owned(),
+        redirect_uri,
+        scope: Vec::new(),
+        state: params.get("state").map(str::to_owned),
+        nonce: params.get("nonce").map(str::to_owned),
+        code_challenge: String::new(),
+        prompt: Vec::new(),
+        max_age: None,
+        acr_values: Vec::new(),
+        login_hint: None,
+        id_token_hint: None,
+        authorization_details: None,
+        pushed,
+    };
+    for (_, check) in CHECKS {
+        check(params, client, policy, &mut req)?;
+    }
+    Ok(req)
+}
+
+fn check_response_type(
+    p: &Params,
+    _: &ClientView<'_>,
+    _: &Policy<'_>,
+    _: &mut AuthorizationRequest,
+) -> Result<(), OAuthError> {
+    match p.get("response_type") {
+        Some("code") => Ok(()),
+        None => Err(OAuthError::invalid_request("response_type is missing")),
+        Some(_) => Err(OAuthError::new(
+            ErrorCode::UnsupportedResponseType,
+            "only response_type=code is supported",
+        )),
+    }
+}
+
+fn check_scope(
+    p: &Params,
+    _: &ClientView<'_>,
+    _: &Policy<'_>,
+    r: &mut AuthorizationRequest,
+) -> Result<(), OAuthError> {
+    let scope: Vec<String> = p
+        .get("scope")
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if !scope.iter().any(|s| s == "openid") {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            "scope must include openid",
+        ));
+    }
+    r.scope = scope;
+    Ok(())
+}
+
+fn check_pkce(
+    p: &Params,
+    _: &ClientView<'_>,
+    _: &Policy<'_>,
+    r: &mut AuthorizationRequest,
+) -> Result<(), OAuthError> {
+    let challenge = p.get("code_challenge").ok_or_else(|| {
+        OAuthError::invalid_request("code_challenge is required (PKCE with S256)")
+    })?;
+    if p.get("code_challenge_method") != Some("S256") {
+        return Err(OAuthError::invalid_request(
+            "code_challenge_method must be S256",
+        ));
+    }
+    if challenge.len() != 43
+        || !challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(OAuthError::invalid_request(
+            "code_challenge must be a base64url SHA-256 digest",
+        ));
+    }
+    r.code_challenge = challenge.to_owned();
+    Ok(())
+}
+
+fn check_state_nonce(
+    p: &Params,
+    _: &ClientView<'_>,
+    _: &Policy<'_>,
+    _: &mut AuthorizationRequest,
+) -> Result<(), OAuthError> {
+    for k in ["state", "nonce"] {
+        if p.get(k).is_some_and(|v| v.len() > MAX_NONCE_LEN) {
+            return Err(OAuthError::invalid_request(format!(
+                "{k} is longer than {MAX_NONCE_LEN} characters"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_prompt(
+    p: &Params,
+    _: &ClientView<'_>,
+    _: &Policy<'_>,
+    r: &mut AuthorizationRequest,
+) -> Result<(), OAuthError> {
+    let prompt: Vec<String> = p
+        .get("prompt")
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if prompt.iter().any(|v| v == "none") {
+        if prompt.len() > 1 {
+            return Err(OAuthError::invalid_request(
+                "prompt=none cannot be combined with other values",
+            ));
+        }
+        // A face check always needs the user.
+        return Err(OAuthError::new(
+            ErrorCode::LoginRequired,
+            "a biometric step-up always needs user interaction",
+        ));
+    }
+    if let Some(bad) = prompt.iter().find(|v| {
+        !matches!(
+            v.as_str(),
+            "login" | "consent" | "select_account" | "create"
+        )
+    }) {
+        return Err(OAuthError::invalid_request(format!(
+            "unsupported prompt value {bad}"
+        )));
+    }
+    r.prompt = prompt;
+    Ok(())
+}
+
+fn check_max_age(
+    p: &Params,
+    _: &ClientView<'_>,
+    _: &Policy<'_>,
+    r: &mut AuthorizationRequest,
+) -> Result<(), OAuthError> {
+    if let Some(v) = p.get("max_age") {
+        let n: u64 = v
+            .parse()
+            .map_err(|_| OAuthError::invalid_request("max_age must be a non-negative integer"))?;
+        r.max_age = Some(n);
+    }
+    Ok(())
+}
+
+/// `acr_values` and an essential `acr` in `claims` are both treated as essential: the returned
+/// acr must be one of them, and unknown values fail instead of mapping to "the best we have".
+fn check_acr(
+    p: &Params,
+    _: &ClientView<'_>,
+    policy: &Policy<'_>,
+    r: &mut AuthorizationRequest,
+) -> Result<(), OAuthError> {
+    let mut wanted: Vec<String> = p
+        .get("acr_values")
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if let Some(claims) = p.get("claims") {
+        let v: Value = serde_json::from_str(claims)
+            .map_err(|e| OAuthError::invalid_request(format!("claims is not JSON: {e}")))?;
+        if !v.is_object() {
+            return Err(OAuthError::invalid_request("claims must be a JSON object"));
+        }
+        for target in ["id_token", "userinfo"] {
+            if let Some(acr) = v
+                .get(target)
+                .and_then(|t| t.get("acr"))
+                .filter(|a| !a.is_null())
+            {
+                let mut vals: Vec<String> = acr
+                    .get("values")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if let Some(one) = acr.get("value").and_then(Value::as_str) {
+                    vals.push(one.to_owned());
+                }
+                for v in vals {
+                    if !wanted.contains(&v) {
+                        wanted.push(v);
+                    }
+                }
+            }
+        }
+    }
+    if !wanted.is_empty() {
+        let supported: Vec<String> = wanted
+            .iter()
+            .filter(|a| policy.acr_values_supported.contains(a))
+            .cloned()
+            .collect();
+        if supported.is_empty() {
+            return Err(OAuthError::unmet(format!(
+                "none of the requested acr values ({}) can be met; supported: {}",
+                wanted.join(" "),
+                policy.acr_values_supported.join(" ")
+            )));
+        }
+        r.acr_values = supported;
+    }
+    Ok(())
+}
+
+/// RFC 9396: a JSON array of objects, each with a known `type`.
+fn check_authorization_details(
+    p: &Params,
+    client: &ClientView<'_>,
+    policy: &Policy<'_>,
+    r: &mut AuthorizationRequest,
+) -> Result<(), OAuthError> {
+    let Some(raw) = p.get("authorization_details") else {
+        return Ok(());
+    };
+    let bad = |d: String| OAuthError::new(ErrorCode::InvalidAuthorizationDetails, d);
+    let v: Value = serde_json::from_str(raw)
+        .map_err(|e| bad(format!("authorization_details is not JSON: {e}")))?;
+    let items = v
+        .as_array()
+        .ok_or_else(|| bad("authorization_details must be a JSON array".into()))?;
+    if items.is_empty() {
+        return Err(bad("authorization_details is empty".into()));
+    }
+    for item in items {
+        let t = item
+            .as_object()
+            .and_then(|o| o.get("type"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("each authorization_details entry needs a string type".into()))?;
+        let allowed = policy.authorization_details_types.iter().any(|x| x == t)
+            && (client.authorization_details_types.is_empty()
+                || client.authorization_details_types.iter().any(|x| x == t));
+        if !allowed {
+            return Err(bad(format!(
+                "authorization_details type {t} is not supported"
+            )));
+        }
+    }
+    r.authorization_details = Some(v);
+    Ok(())
+}
+
+/// `login_hint` names the subject only when it arrives in a client-authenticated pushed request
+/// (a front-channel hint could be edited by anyone); `id_token_hint` is verified later.
+fn check_subject_hints(
+    p: &Params,
+    _: &ClientView<'_>,
+    _: &Policy<'_>,
+    r: &mut AuthorizationRequest,
+) -> Result<(), OAuthError> {
+    if let Some(h) = p.get("login_hint") {
+        if !r.pushed {
+            return Err(OAuthError::invalid_request(
+                "login_hint is only accepted in a pushed authorization request",
+            ));
+        }
+        r.login_hint = Some(h.to_owned());
+    }
+    r.id_token_hint = p.get("id_token_hint").map(str::to_owned);
+    if r.login_hint.is_none() && r.id_token_hint.is_none() {
+        return Err(OAuthError::invalid_request(
+            "the subject to verify is required: login_hint (in a pushed request) or id_token_hint",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn params(extra: &[(&str, &str)]) -> Params {
+        let mut v: Vec<(String, String)> = [
+            ("client_id", "app"),
+            ("redirect_uri", "https://app.example/cb"),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("login_hint", "alice"),
+            ("state", "s"),
+            ("nonce", "n"),
+        ]
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect();
+        for (k, val) in extra {
+            v.retain(|(a, _)| a != k);
+            if !val.is_empty() {
+                v.push(((*k).to_owned(), (*val).to_owned()));
+            }
+        }
+        Params::from_pairs(v).unwrap()
+    }
+
+    fn run(p: &Params, pushed: bool) -> Result<AuthorizationRequest, OAuthError> {
+        let uris = vec!["https://app.example/cb".to_owned()];
+        let types: Vec<String> = vec!["payment_initiation".into()];
+        let acr = vec!["biometric".to_owned()];
+        let (client, ru) = identify(p, |id| {
+            (id == "app").then(|| ClientView {
+                client_id: "app",
+                redirect_uris: &uris,
+                authorization_details_types: &[],
+                par_required: true,
+            })
+        })?;
+        validate(
+            p,
+            &client,
+            ru,
+            &Policy {
+                acr_values_supported: &acr,
+                authorization_details_types: &types,
+            },
+            pushed,
+        )
+    }
+
+    fn code(r: Result<AuthorizationRequest, OAuthError>) -> &'static str {
+        r.unwrap_err().code.as_str()
+    }
+
+    #[test]
+    fn a_complete_pushed_request_passes() {
+        let r = run(
+            &params(&[("acr_values", "gold biometric"), ("max_age", "0")]),
+            true,
+        )
+        .unwrap();
+        assert_eq!(r.acr_values, vec!["biometric"]);
+        assert_eq!(r.max_age, Some(0));
+        assert_eq!(r.login_hint.as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn redirect_uri_must_match_exactly() {
+        for bad in [
+            "https://app.example/cb/",
+            "https://app.example/CB",
+            "https://app.example/cb?x=1",
+            "https://evil.example/cb",
+        ] {
+            let e = run(&params(&[("redirect_uri", bad)]), true).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidRequest, "{bad}");
+        }
+        assert_eq!(
+            code(run(&params(&[("client_id", "other")]), true)),
+            "invalid_client"
+        );
+    }
+
+    #[test]
+    fn pkce_is_mandatory_and_s256_only() {
+        assert_eq!(
+            code(run(&params(&[("code_challenge", "")]), true)),
+            "invalid_request"
+        );
+        assert_eq!(
+            code(run(&params(&[("code_challenge_method", "plain")]), true)),
+            "invalid_request"
+        );
+        assert_eq!(
+            code(run(&params(&[("code_challenge_method", "")]), true)),
+            "invalid_request"
+        );
+        assert_eq!(
+            code(run(&params(&[("code_challenge", "short")]), true)),
+            "invalid_request"
+        );
+    }
+
+    #[test]
+    fn prompt_none_and_max_age() {
+        assert_eq!(
+            code(run(&params(&[("prompt", "none")]), true)),
+            "login_required"
+        );
+        assert_eq!(
+            code(run(&params(&[("max_age", "-1")]), true)),
+            "invalid_request"
+        );
+        assert_eq!(
+            code(run(&params(&[("max_age", "abc")]), true)),
+            "invalid_request"
+        );
+        assert!(run(&params(&[("prompt", "login")]), true).is_ok());
+        assert!(
+            run(&params(&[("prompt", "create")]), true)
+                .unwrap()
+                .is_enrolment()
+        );
+    }
+
+    #[test]
+    fn unknown_acr_fails_instead_of_mapping_up() {
+        assert_eq!(
+            code(run(&params(&[("acr_values", "gold")]), true)),
+            "unmet_authentication_requirements"
+        );
+        let claims = r#"{"id_token":{"acr":{"essential":true,"values":["urn:other"]}}}"#;
+        assert_eq!(
+            code(run(&params(&[("claims", claims)]), true)),
+            "unmet_authentication_requirements"
+        );
+        let ok = r#"{"id_token":{"acr":{"essential":true,"value":"biometric"}}}"#;
+        assert_eq!(
+            run(&params(&[("claims", ok)]), true).unwrap().acr_values,
+            vec!["biometric"]
+        );
+        assert_eq!(
+            code(run(&params(&[("claims", "{not json")]), true)),
+            "invalid_request"
+        );
+    }
+
+    #[test]
+    fn authorization_details_are_checked() {
+        let good = r#"[{"type":"payment_initiation","instructedAmount":{"currency":"EUR","amount":"123.50"},"creditorName":"Merchant A"}]"#;
+        assert!(
+            run(&params(&[("authorization_details", good)]), true)
+                .unwrap()
+                .authorization_details
+                .is_some()
+        );
+        for bad in [
+            "{}",
+            "[]",
+            r#"[{"type":"other"}]"#,
+            r#"[{"amount":1}]"#,
+            "nope",
+        ] {
+            assert_eq!(
+                code(run(&params(&[("authorization_details", bad)]), true)),
+                "invalid_authorization_details",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn login_hint_only_through_par_and_a_subject_is_required() {
+        assert_eq!(code(run(&params(&[]), false)), "invalid_request");
+        assert_eq!(
+            code(run(&params(&[("login_hint", "")]), true)),
+            "invalid_request"
+        );
+        assert!(
+            run(
+                &params(&[("login_hint", ""), ("id_token_hint", "x.y.z")]),
+                false
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn repeated_or_oversized_parameters_are_refused() {
+        let dup = vec![
+            ("state".to_owned(), "a".to_owned()),
+            ("state".to_owned(), "b".to_owned()),
+        ];
+        assert!(Params::from_pairs(dup).is_err());
+        let long = vec![("state".to_owned(), "x".repeat(MAX_PARAM_LEN + 1))];
+        assert!(Params::from_pairs(long).is_err());
+        assert_eq!(
+            code(run(&params(&[("nonce", &"n".repeat(600))]), true)),
+            "invalid_request"
+        );
+    }
+}

@@ -1,0 +1,95 @@
+//! OAuth 2.0 / OpenID Connect errors: RFC codes, HTTP status, and whether they may be sent to
+//! the client's redirect URI (only once that URI has been verified).
+
+use serde::{Deserialize, Serialize};
+
+/// Error codes from RFC 6749, OpenID Connect Core, RFC 9126, RFC 9396, RFC 6750 and RFC 9470.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    InvalidScope,
+    AccessDenied,
+    LoginRequired,
+    InteractionRequired,
+    UnmetAuthenticationRequirements,
+    InvalidAuthorizationDetails,
+    InvalidRequestUri,
+    InvalidToken,
+    InsufficientUserAuthentication,
+    ServerError,
+    TemporarilyUnavailable,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::AccessDenied => "access_denied",
+            Self::LoginRequired => "login_required",
+            Self::InteractionRequired => "interaction_required",
+            Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
+            Self::InvalidAuthorizationDetails => "invalid_authorization_details",
+            Self::InvalidRequestUri => "invalid_request_uri",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientUserAuthentication => "insufficient_user_authentication",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+
+    /// HTTP status when answered directly (not redirected).
+    pub fn status(self) -> u16 {
+        match self {
+            Self::InvalidClient | Self::InvalidToken => 401,
+            Self::InsufficientUserAuthentication => 401,
+            Self::AccessDenied | Self::UnauthorizedClient => 403,
+            Self::ServerError => 500,
+            Self::TemporarilyUnavailable => 503,
+            _ => 400,
+        }
+    }
+}
+
+/// A protocol error.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {description}", code.as_str())]
+pub struct OAuthError {
+    pub code: ErrorCode,
+    pub description: String,
+}
+
+impl OAuthError {
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+        }
+    }
+    pub fn invalid_request(d: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, d)
+    }
+    pub fn invalid_client(d: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidClient, d)
+    }
+    pub fn invalid_grant(d: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, d)
+    }
+    pub fn unmet(d: impl Into<String>) -> Self {
+        Self::new(ErrorCode::UnmetAuthenticationRequirements, d)
+    }
+    pub fn server(d: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ServerError, d)
+    }
+}

@@ -1,0 +1,12 @@
+//! Pure OAuth 2.0 / OpenID Connect: request parsing and checks, client authentication, PKCE,
+//! token claims, metadata and RFC 9470 challenges. No I/O, no HTTP framework, no storage.
+
+pub mod authorize;
+pub mod client_auth;
+pub mod discovery;
+pub mod errors;
+pub mod pkce;
+pub mod step_up;
+pub mod tokens;
+
+pub use errors::{ErrorCode, OAuthError};

@@ -1,0 +1,412 @@
+//! The embedded store: one process, no server to run, survives restarts and `kill -9`.
+//!
+//! Every entry lives in memory; every change is appended to a log file (one JSON line per
+//! change) before the call returns, so a killed process loses nothing it acknowledged (the
+//! kernel holds the written bytes). Changes in the durable namespaces (enrolments, keys, ...) are
+//! also `fsync`ed, so they survive a power cut; short-lived state (flows, codes) may lose its
+//! last moments then, and users simply retry. On start the log is replayed (a torn last line
+//! from a crash is ignored) and rewritten with only the live entries; it is compacted again
+//! whenever it grows well past the live data.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
+use serde::{Deserialize, Serialize};
+
+use super::{Kv, StoreError};
+use crate::clock::Clock;
+
+/// Namespaces whose changes are fsynced before the call returns.
+pub const DURABLE_NAMESPACES: &[&str] = &["enrolments", "keys", "audit", "clients"];
+
+#[derive(Clone)]
+struct Entry {
+    value: Vec<u8>,
+    expires_at: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Record {
+    /// `p` put, `d` delete.
+    o: char,
+    n: String,
+    k: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    v: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    e: Option<i64>,
+}
+
+struct Inner {
+    map: HashMap<(String, String), Entry>,
+    log: File,
+    records: usize,
+}
+
+/// The embedded store.
+pub struct EmbeddedStore {
+    inner: Mutex<Inner>,
+    path: PathBuf,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+fn io(e: std::io::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let path = dir.join("store.log");
+        let mut map = HashMap::new();
+        if path.exists() {
+            let reader = BufReader::new(File::open(&path).map_err(io)?);
+            let mut lines = reader.split(b'\n').peekable();
+            let mut n = 0usize;
+            while let Some(line) = lines.next() {
+                let line = line.map_err(io)?;
+                n += 1;
+                if line.is_empty() {
+                    continue;
+                }
+                match serde_json::from_slice::<Record>(&line) {
+                    Ok(r) => apply(&mut map, r)?,
+                    // A torn last line (the process died mid-write) is expected; anything
+                    // earlier is corruption.
+                    Err(_) if lines.peek().is_none() => {
+                        tracing::warn!(
+                            line = n,
+                            "ignoring a torn last record in {}",
+                            path.display()
+                        )
+                    }
+                    Err(e) => {
+                        return Err(StoreError::Corrupt(format!(
+                            "{} line {n}: {e}",
+                            path.display()
+                        )));
+                    }
+                }
+            }
+        }
+        let now = clock.now_millis();
+        map.retain(|_, e: &mut Entry| e.expires_at.is_none_or(|t| t > now));
+        let log = rewrite(&path, &map)?;
+        let records = map.len();
+        Ok(Self {
+            inner: Mutex::new(Inner { map, log, records }),
+            path,
+            clock,
+        })
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Inner>, StoreError> {
+        self.inner
+            .lock()
+            .map_err(|_| StoreError::Unavailable("store lock poisoned".into()))
+    }
+
+    fn append(&self, inner: &mut Inner, r: &Record) -> Result<(), StoreError> {
+        let mut line = serde_json::to_vec(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        line.push(b'\n');
+        inner.log.write_all(&line).map_err(io)?;
+        if DURABLE_NAMESPACES.contains(&r.n.as_str()) {
+            inner.log.sync_data().map_err(io)?;
+        }
+        inner.records += 1;
+        if inner.records > 4 * inner.map.len() + 50_000 {
+            self.compact(inner)?;
+        }
+        Ok(())
+    }
+
+    fn compact(&self, inner: &mut Inner) -> Result<(), StoreError> {
+        let now = self.clock.now_millis();
+        inner
+            .map
+            .retain(|_, e| e.expires_at.is_none_or(|t| t > now));
+        inner.log = rewrite(&self.path, &inner.map)?;
+        inner.records = inner.map.len();
+        Ok(())
+    }
+
+    fn live<'a>(&self, inner: &'a mut Inner, ns: &str, key: &str) -> Option<&'a Entry> {
+        let now = self.clock.now_millis();
+        let k = (ns.to_owned(), key.to_owned());
+        if inner
+            .map
+            .get(&k)
+            .is_some_and(|e| e.expires_at.is_some_and(|t| t <= now))
+        {
+            inner.map.remove(&k);
+        }
+        inner.map.get(&k)
+    }
+}
+
+fn apply(map: &mut HashMap<(String, String), Entry>, r: Record) -> Result<(), StoreError> {
+    match r.o {
+        'p' => {
+            let value = B64
+                .decode(r.v.unwrap_or_default())
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            map.insert(
+                (r.n, r.k),
+                Entry {
+                    value,
+                    expires_at: r.e,
+                },
+            );
+        }
+        'd' => {
+            map.remove(&(r.n, r.k));
+        }
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "unknown record type {other:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Writes the live entries to a new log and swaps it in atomically; returns it open for append.
+fn rewrite(path: &Path, map: &HashMap<(String, String), Entry>) -> Result<File, StoreError> {
+    let tmp = path.with_extension("log.tmp");
+    {
+        let mut f = std::io::BufWriter::new(File::create(&tmp).map_err(io)?);
+        for ((n, k), e) in map {
+            let r = Record {
+                o: 'p',
+                n: n.clone(),
+                k: k.clone(),
+                v: Some(B64.encode(&e.value)),
+                e: e.expires_at,
+            };
+            serde_json::to_writer(&mut f, &r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            f.write_all(b"\n").map_err(io)?;
+        }
+        let f = f.into_inner().map_err(|e| io(e.into_error()))?;
+        f.sync_all().map_err(io)?;
+    }
+    std::fs::rename(&tmp, path).map_err(io)?;
+    if let Some(dir) = path.parent()
+        && let Ok(d) = File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+    OpenOptions::new().append(true).open(path).map_err(io)
+}
+
+impl Kv for EmbeddedStore {
+    fn put(
+        &self,
+        ns: &str,
+        key: &str,
+        value: &[u8],
+        expires_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        self.append(
+            &mut inner,
+            &Record {
+                o: 'p',
+                n: ns.to_owned(),
+                k: key.to_owned(),
+                v: Some(B64.encode(value)),
+                e: expires_at,
+            },
+        )?;
+        inner.map.insert(
+            (ns.to_owned(), key.to_owned()),
+            Entry {
+                value: value.to_vec(),
+                expires_at,
+            },
+        );
+        Ok(())
+    }
+
+    fn put_new(
+        &self,
+        ns: &str,
+        key: &str,
+        value: &[u8],
+        expires_at: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        if self.live(&mut inner, ns, key).is_some() {
+            return Ok(false);
+        }
+        self.append(
+            &mut inner,
+            &Record {
+                o: 'p',
+                n: ns.to_owned(),
+                k: key.to_owned(),
+                v: Some(B64.encode(value)),
+                e: expires_at,
+            },
+        )?;
+        inner.map.insert(
+            (ns.to_owned(), key.to_owned()),
+            Entry {
+                value: value.to_vec(),
+                expires_at,
+            },
+        );
+        Ok(true)
+    }
+
+    fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut inner = self.lock()?;
+        Ok(self.live(&mut inner, ns, key).map(|e| e.value.clone()))
+    }
+
+    fn take(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut inner = self.lock()?;
+        if self.live(&mut inner, ns, key).is_none() {
+            return Ok(None);
+        }
+        self.append(
+            &mut inner,
+            &Record {
+                o: 'd',
+                n: ns.to_owned(),
+                k: key.to_owned(),
+                v: None,
+                e: None,
+            },
+        )?;
+        Ok(inner
+            .map
+            .remove(&(ns.to_owned(), key.to_owned()))
+            .map(|e| e.value))
+    }
+
+    fn delete(&self, ns: &str, key: &str) -> Result<bool, StoreError> {
+        Ok(self.take(ns, key)?.is_some())
+    }
+
+    fn incr(
+        &self,
+        ns: &str,
+        key: &str,
+        by: i64,
+        expires_at: Option<i64>,
+    ) -> Result<i64, StoreError> {
+        let mut inner = self.lock()?;
+        let (current, exp) = match self.live(&mut inner, ns, key) {
+            Some(e) => {
+                let v = std::str::from_utf8(&e.value)
+                    .ok()
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .ok_or_else(|| StoreError::Corrupt(format!("{ns}/{key} is not a counter")))?;
+                (v, e.expires_at)
+            }
+            None => (0, expires_at),
+        };
+        let next = current + by;
+        let value = next.to_string().into_bytes();
+        self.append(
+            &mut inner,
+            &Record {
+                o: 'p',
+                n: ns.to_owned(),
+                k: key.to_owned(),
+                v: Some(B64.encode(&value)),
+                e: exp,
+            },
+        )?;
+        inner.map.insert(
+            (ns.to_owned(), key.to_owned()),
+            Entry {
+                value,
+                expires_at: exp,
+            },
+        );
+        Ok(next)
+    }
+
+    fn keys(&self, ns: &str) -> Result<Vec<String>, StoreError> {
+        let inner = self.lock()?;
+        let now = self.clock.now_millis();
+        let mut v: Vec<String> = inner
+            .map
+            .iter()
+            .filter(|((n, _), e)| n == ns && e.expires_at.is_none_or(|t| t > now))
+            .map(|((_, k), _)| k.clone())
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+
+    #[test]
+    fn behaves_like_every_backend() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(FixedClock::at_secs(1_000));
+        let store = EmbeddedStore::open(dir.path(), clock.clone()).unwrap();
+        super::super::suite::run(&store, &*clock);
+    }
+
+    #[test]
+    fn survives_reopening_and_a_torn_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(FixedClock::at_secs(1_000));
+        {
+            let s = EmbeddedStore::open(dir.path(), clock.clone()).unwrap();
+            s.put("enrolments", "alice", b"template", None).unwrap();
+            s.put("codes", "c1", b"grant", Some(2_000_000)).unwrap();
+            s.put("codes", "gone", b"x", Some(500)).unwrap();
+            s.incr("attempts", "f", 2, None).unwrap();
+            s.take("codes", "c1").unwrap();
+        }
+        // Simulate a crash in the middle of writing a record.
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("store.log"))
+            .unwrap();
+        f.write_all(b"{\"o\":\"p\",\"n\":\"enrol").unwrap();
+        drop(f);
+        let s = EmbeddedStore::open(dir.path(), clock).unwrap();
+        assert_eq!(
+            s.get("enrolments", "alice").unwrap().as_deref(),
+            Some(&b"template"[..])
+        );
+        assert_eq!(s.get("codes", "c1").unwrap(), None);
+        assert_eq!(s.get("codes", "gone").unwrap(), None);
+        assert_eq!(s.incr("attempts", "f", 1, None).unwrap(), 3);
+    }
+
+    #[test]
+    fn corruption_before_the_end_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("store.log"),
+            b"not json\n{\"o\":\"p\",\"n\":\"a\",\"k\":\"b\",\"v\":\"\"}\n",
+        )
+        .unwrap();
+        let err = EmbeddedStore::open(dir.path(), Arc::new(FixedClock::at_secs(1))).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+    }
+}

@@ -1,0 +1,80 @@
+//! The behavioural suite every backend must pass (the contract in `store/mod.rs`).
+
+use super::Kv;
+use crate::clock::Clock;
+
+/// Runs every check against `kv`; `clock` is the clock the backend expires entries by.
+pub fn run(kv: &(dyn Kv + Sync), clock: &dyn Clock) {
+    let now = clock.now_millis();
+    let later = Some(now + 60_000);
+    let past = Some(now - 1);
+    let ns = format!("suite-{now}");
+    let ns = ns.as_str();
+
+    // put / get / overwrite / delete
+    kv.put(ns, "a", b"1", None).unwrap();
+    assert_eq!(kv.get(ns, "a").unwrap().as_deref(), Some(&b"1"[..]));
+    kv.put(ns, "a", b"2", later).unwrap();
+    assert_eq!(kv.get(ns, "a").unwrap().as_deref(), Some(&b"2"[..]));
+    assert!(kv.delete(ns, "a").unwrap());
+    assert!(!kv.delete(ns, "a").unwrap());
+    assert_eq!(kv.get(ns, "a").unwrap(), None);
+
+    // namespaces are separate
+    kv.put(ns, "k", b"x", None).unwrap();
+    assert_eq!(kv.get(&format!("{ns}-other"), "k").unwrap(), None);
+
+    // expired entries are absent everywhere
+    kv.put(ns, "old", b"x", past).unwrap();
+    assert_eq!(kv.get(ns, "old").unwrap(), None);
+    assert_eq!(kv.take(ns, "old").unwrap(), None);
+    assert!(kv.put_new(ns, "old", b"y", later).unwrap());
+    assert!(!kv.keys(ns).unwrap().is_empty());
+
+    // put_new writes once
+    assert!(kv.put_new(ns, "once", b"first", later).unwrap());
+    assert!(!kv.put_new(ns, "once", b"second", later).unwrap());
+    assert_eq!(kv.get(ns, "once").unwrap().as_deref(), Some(&b"first"[..]));
+
+    // take is single use, also under contention
+    kv.put(ns, "code", b"grant", later).unwrap();
+    assert_eq!(kv.take(ns, "code").unwrap().as_deref(), Some(&b"grant"[..]));
+    assert_eq!(kv.take(ns, "code").unwrap(), None);
+    for round in 0..20 {
+        let key = format!("race-{round}");
+        kv.put(ns, &key, b"v", later).unwrap();
+        let wins: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| usize::from(kv.take(ns, &key).unwrap().is_some())))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(wins, 1, "take must be single-use (round {round})");
+    }
+
+    // counters
+    assert_eq!(kv.incr(ns, "n", 1, later).unwrap(), 1);
+    assert_eq!(kv.incr(ns, "n", 2, later).unwrap(), 3);
+    let total: i64 = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    (0..25)
+                        .map(|_| kv.incr(ns, "m", 1, later).unwrap())
+                        .max()
+                        .unwrap()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).max().unwrap()
+    });
+    assert_eq!(total, 100, "increments must not be lost");
+    kv.put(ns, "expired-counter", b"7", past).unwrap();
+    assert_eq!(kv.incr(ns, "expired-counter", 1, later).unwrap(), 1);
+
+    // keys lists live entries only
+    kv.put(ns, "dead", b"x", past).unwrap();
+    let keys = kv.keys(ns).unwrap();
+    assert!(keys.contains(&"k".to_owned()) && keys.contains(&"once".to_owned()));
+    assert!(!keys.contains(&"dead".to_owned()) && !keys.contains(&"code".to_owned()));
+}
