@@ -26,7 +26,7 @@ export ORT_DYLIB_PATH := $(abspath $(VENV))/lib/python3/site-packages/onnxruntim
 REFPIPE      := $(SHARED)/tools/refpipe
 REFPIPE_PY   := $(HOME)/.cache/refpipe-venv/bin/python
 
-.PHONY: help run test build sysdeps venv onnxruntime models models-verify models-rebuild eval bench lint fmt clean
+.PHONY: help run test test-e2e e2e-deps build sysdeps venv onnxruntime models models-verify models-rebuild eval bench lint fmt clean
 
 help:
 	@echo "make run    - install, build and start the server with the verification demo"
@@ -81,8 +81,26 @@ models-rebuild: models
 
 # --- everyday -------------------------------------------------------------------------------
 
+DEMO_CONFIG   := examples/config/demo.toml
+DEMO_PORTRAIT := $(SHARED)/eval/dev/images/celeb_lin_manuel_miranda/facerec_lin-manuel-miranda.png
+DEMO_SECRET   := demo-bank-secret-only-for-the-local-demo
+RP_BIN        := $(CARGO_TARGET_DIR)/release/examples/rp_web
+
 run: models
-	$(BIN) serve
+	cargo build --release --locked --example rp_web
+	@if [ -f "$(DEMO_PORTRAIT)" ]; then \
+		$(BIN) --config $(DEMO_CONFIG) subjects enrol demo "$(DEMO_PORTRAIT)"; \
+	else \
+		echo "No demo portrait at $(DEMO_PORTRAIT): enrol with your camera from the demo page."; \
+	fi
+	@echo
+	@echo "  Open http://127.0.0.1:8081/ and sign in as alice / password, then make a transfer."
+	@echo "  (Inherence itself: http://127.0.0.1:8080/.well-known/openid-configuration)"
+	@echo
+	@$(BIN) --config $(DEMO_CONFIG) serve & server=$$!; \
+	trap 'kill $$server 2>/dev/null' EXIT INT TERM; \
+	$(RP_BIN) --issuer http://127.0.0.1:8080 --client-id demo-bank --client-secret $(DEMO_SECRET) \
+		--listen 127.0.0.1:8081 --user alice:password:demo --user bob:password:bob
 
 test: models models-rebuild
 	cargo fmt --all -- --check
@@ -90,6 +108,33 @@ test: models models-rebuild
 	INHERENCE_REPO_ROOT=$(CURDIR) INHERENCE_SHARED_DIR=$(SHARED) \
 	INHERENCE_REBUILT_DLIB=$(CACHE)/rebuilt/dlib_face_recognition_resnet_model_v1.onnx \
 		cargo test --release --locked --workspace
+	$(MAKE) --no-print-directory test-e2e
+
+# --- end to end: headless Chromium with a fake camera, and an npm openid-client RP ---------
+
+E2E_DIR   := conformance/e2e
+E2E_STAMP := $(E2E_DIR)/node_modules/.installed-$(shell sha256sum $(E2E_DIR)/package-lock.json 2>/dev/null | cut -c1-16)
+CHROMIUM  ?= $(shell command -v chromium 2>/dev/null || echo /usr/bin/chromium)
+
+# Debian's chromium (driven by playwright-core; no browser download) and the npm packages,
+# from the committed lock file with npm's cache outside the clone.
+e2e-deps: $(E2E_STAMP)
+	@if ! command -v chromium >/dev/null; then \
+		echo "installing chromium (Debian package)"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; \
+	fi
+
+$(E2E_STAMP): $(E2E_DIR)/package-lock.json
+	@command -v node >/dev/null || { echo "Node.js 20+ is required for the end-to-end tests"; exit 1; }
+	cd $(E2E_DIR) && npm ci --no-audit --no-fund --cache $(CACHE)/npm
+	touch $@
+
+test-e2e: build e2e-deps
+	cargo build --release --locked --example rp_web
+	cd $(E2E_DIR) && INHERENCE_BIN=$(BIN) RP_BIN=$(RP_BIN) CHROMIUM=$(CHROMIUM) \
+		INHERENCE_REPO_ROOT=$(CURDIR) INHERENCE_SHARED_DIR=$(SHARED) \
+		node --test --test-concurrency=1
 
 eval: models
 	@test -d "$(SHARED)/eval/dev" || { echo "no evaluation data at $(SHARED)/eval/dev"; exit 1; }

@@ -639,3 +639,22 @@ async fn enrolment_api_refuses_bad_portraits_lists_counts_and_erases() {
         before["count"].as_u64().unwrap()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_frame_repeated_is_refused_as_a_still_image() {
+    let Some(_) = shared("eval/dev") else { return };
+    let server = TestServer::start(|c| c.oidc.capture_attempts = 1).await;
+    server.enrol("rumsfeld", RUMSFELD_ENROL).await;
+    let challenge = inherence::protocol::pkce::challenge(&inherence::flow::random_token(40));
+    let url = par_authorize_url(&server, "rp-par", &[("login_hint", "rumsfeld")], &challenge).await;
+    let b = browser();
+    let capture = open_capture(&b, &url).await;
+    // The genuine subject's photo, which passes as part of a varied burst, sent three times:
+    // what a still photo played as a fake camera produces.
+    let still = [RUMSFELD_FRAMES[0]; 3];
+    let r = attempt(&b, &server, &capture, &still).await;
+    assert_eq!(r["status"], "failed", "{r}");
+    let q = query(&finish(&b, &server, &capture).await);
+    assert_eq!(q["error"], "unmet_authentication_requirements");
+    assert!(!q.contains_key("code"));
+}

@@ -210,6 +210,25 @@ pub struct Verification {
     pub warnings: Vec<Warning>,
 }
 
+/// Mean absolute difference of the grey levels of two equally sized images, sampled on a
+/// 4-pixel grid; `None` when their sizes differ.
+fn mean_abs_grey_difference(a: &super::imageops::Rgb8, b: &super::imageops::Rgb8) -> Option<f64> {
+    if a.width != b.width || a.height != b.height || a.width == 0 {
+        return None;
+    }
+    let (mut sum, mut n) = (0u64, 0u64);
+    for y in (0..a.height).step_by(4) {
+        for x in (0..a.width).step_by(4) {
+            let (p, q) = (a.pixel(x, y), b.pixel(x, y));
+            let g =
+                |p: [u8; 3]| u32::from(p[0]) * 299 + u32::from(p[1]) * 587 + u32::from(p[2]) * 114;
+            sum += u64::from(g(p).abs_diff(g(q)));
+            n += 1;
+        }
+    }
+    Some(sum as f64 / n as f64 / 1000.0)
+}
+
 /// A frame with a face: its index, pixels, face and the detector's coarse image.
 type UsableFrame = (
     usize,
@@ -243,8 +262,12 @@ pub struct BurstOutcome {
     pub quality: Option<Quality>,
     pub detection_score: Option<f32>,
     /// Risks that apply to the burst as a whole (`NO_FACE_DETECTED` when no frame has one,
-    /// `MULTIPLE_FACES_DETECTED` when any frame has several, quality and liveness risks).
+    /// `MULTIPLE_FACES_DETECTED` when any frame has several, quality and liveness risks;
+    /// `LIVENESS_FACE_ATTACK` as well when the frames are identical, i.e. a still image).
     pub risks: Vec<Risk>,
+    /// Smallest mean absolute grey-level difference between consecutive frames of equal size
+    /// (`None` with fewer than two such frames). A live camera never delivers identical frames.
+    pub frame_variation: Option<f64>,
     pub elapsed_ms: f64,
 }
 
@@ -559,6 +582,7 @@ impl Engine {
         &self,
         frames: &[Vec<u8>],
         liveness_frames: usize,
+        min_frame_variation: f64,
     ) -> Result<BurstOutcome, BiometricError> {
         let t0 = Instant::now();
         if frames.is_empty() {
@@ -641,12 +665,19 @@ impl Engine {
                 quality: None,
                 detection_score: None,
                 risks,
+                frame_variation: None,
                 elapsed_ms: ms(t0.elapsed()),
             });
         }
         if several {
             risks.push(Risk::MultipleFacesDetected);
         }
+        // Frame-to-frame variation, in capture order (before sorting by quality).
+        let frame_variation = usable
+            .windows(2)
+            .filter_map(|w| mean_abs_grey_difference(&w[0].1.image, &w[1].1.image))
+            .reduce(f64::min);
+        let still = frame_variation.is_some_and(|v| v < min_frame_variation);
         usable.sort_by(|a, b| {
             b.2.quality
                 .face_quality
@@ -659,7 +690,15 @@ impl Engine {
             summaries[*i].p_real = Some(f64::from(s.p_real));
             p_sum += f64::from(s.p_real);
         }
-        let verdict = liveness_verdict(p_sum / k as f64, &self.settings.liveness);
+        let mut verdict = liveness_verdict(p_sum / k as f64, &self.settings.liveness);
+        if still {
+            // Identical frames: a still image replayed as a camera feed, whatever its score.
+            verdict.status = Status::Declined;
+            if !verdict.risks.contains(&Risk::LivenessFaceAttack) {
+                verdict.risks.retain(|r| *r != Risk::LowLivenessScore);
+                verdict.risks.push(Risk::LivenessFaceAttack);
+            }
+        }
         let (best_i, best_img, best_face, coarse) = &usable[0];
         let chip = align::align(
             &best_img.image,
@@ -688,6 +727,7 @@ impl Engine {
             quality: Some(q.clone()),
             detection_score: Some(best_face.face.score),
             risks,
+            frame_variation,
             elapsed_ms: ms(t0.elapsed()),
         })
     }

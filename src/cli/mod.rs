@@ -5,6 +5,7 @@ mod check;
 mod eval;
 mod models;
 pub mod serve;
+mod subjects;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -57,8 +58,13 @@ pub enum Command {
     },
     /// Measure latency per stage and throughput; optionally run the Python reference alongside.
     Bench(bench::BenchArgs),
-    /// Run the HTTP server.
+    /// Run the OpenID provider, capture page and enrolment API.
     Serve,
+    /// Manage enrolments in the embedded store while the server is stopped.
+    Subjects {
+        #[command(subcommand)]
+        action: subjects::SubjectsAction,
+    },
 }
 
 /// A failure reported to the user: message and exit code.
@@ -141,6 +147,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         } => eval::run(&cfg, &data, &out, workers, frame.as_deref()),
         Command::Bench(args) => bench::run(&cfg, args),
         Command::Serve => serve::run(cfg),
+        Command::Subjects { action } => subjects::run(&cfg, action),
     }
 }
 

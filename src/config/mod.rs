@@ -148,6 +148,9 @@ pub struct CaptureSettings {
     pub decline_multiple_faces: bool,
     /// Largest preview frame (live guidance), bytes.
     pub max_preview_bytes: usize,
+    /// Decline a burst whose consecutive frames differ by less than this mean grey level
+    /// (identical frames are a still image replayed as a camera feed). 0 disables.
+    pub min_frame_variation: f64,
 }
 
 impl Default for CaptureSettings {
@@ -157,6 +160,7 @@ impl Default for CaptureSettings {
             liveness_frames: 2,
             decline_multiple_faces: true,
             max_preview_bytes: 256 * 1024,
+            min_frame_variation: 0.2,
         }
     }
 }

@@ -236,7 +236,11 @@ impl Provider {
         }
         let burst = self
             .engine
-            .analyze_burst(frames, self.cfg.capture.liveness_frames)
+            .analyze_burst(
+                frames,
+                self.cfg.capture.liveness_frames,
+                self.cfg.capture.min_frame_variation,
+            )
             .map_err(CaptureError::Biometric)?;
         let now = self.now();
         let mut risks: Vec<Risk> = burst.risks.clone();

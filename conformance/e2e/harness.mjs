@@ -1,0 +1,110 @@
+// Starts a real Inherence server (and the demo relying party) for the end-to-end tests.
+// Inputs (set by `make test`): INHERENCE_BIN, RP_BIN, INHERENCE_REPO_ROOT, INHERENCE_SHARED_DIR.
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export const repo = process.env.INHERENCE_REPO_ROOT || new URL("../..", import.meta.url).pathname;
+export const shared = process.env.INHERENCE_SHARED_DIR || join(repo, "..", "shared");
+export const bin = process.env.INHERENCE_BIN || join(process.env.HOME, ".cache/inherence/target/release/inherence");
+export const rpBin = process.env.RP_BIN || join(process.env.HOME, ".cache/inherence/target/release/examples/rp_web");
+export const haveShared = existsSync(join(shared, "eval/dev")) && existsSync(join(shared, "eval/video"));
+export const SECRET = "e2e-secret-0123456789abcdef0123456789abcdef";
+export const devImage = (rel) => join(shared, "eval/dev/images", rel);
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+async function waitFor(url, proc, what) {
+  for (let i = 0; i < 120; i++) {
+    if (proc.exitCode !== null) throw new Error(`${what} exited with ${proc.exitCode}`);
+    try {
+      const r = await fetch(url);
+      if (r.ok) return;
+    } catch (_) { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${what} did not start (${url})`);
+}
+
+/** Starts Inherence with test clients; returns { issuer, stop, token(), enrol() }. */
+export async function startServer(rpPort) {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "inherence-e2e-"));
+  const issuer = `http://127.0.0.1:${port}`;
+  const config = `
+[server]
+listen = "127.0.0.1:${port}"
+[oidc]
+issuer = "${issuer}"
+require_par = true
+[store]
+path = "${join(dir, "store")}"
+[models]
+dir = "${join(repo, "models")}"
+manifest = "${join(repo, "models/manifest.toml")}"
+[[clients]]
+client_id = "demo-bank"
+name = "Demo Bank"
+redirect_uris = ["http://127.0.0.1:${rpPort}/callback"]
+auth_method = "client_secret_basic"
+client_secret = "${SECRET}"
+require_par = true
+[[clients]]
+client_id = "node-rp"
+name = "openid-client"
+redirect_uris = ["http://127.0.0.1:${rpPort}/node-callback"]
+auth_method = "client_secret_post"
+client_secret = "${SECRET}"
+id_token_alg = "ES256"
+[[clients]]
+client_id = "admin"
+auth_method = "client_secret_basic"
+client_secret = "${SECRET}"
+enrolment_api = true
+`;
+  const cfgPath = join(dir, "inherence.toml");
+  writeFileSync(cfgPath, config);
+  const proc = spawn(bin, ["--config", cfgPath, "serve"], { stdio: ["ignore", "inherit", "inherit"], env: process.env });
+  await waitFor(`${issuer}/healthz`, proc, "inherence serve");
+  const token = async () => {
+    const r = await fetch(`${issuer}/token`, {
+      method: "POST",
+      headers: { authorization: "Basic " + Buffer.from(`admin:${SECRET}`).toString("base64"), "content-type": "application/x-www-form-urlencoded" },
+      body: "grant_type=client_credentials&scope=enrolment",
+    });
+    return (await r.json()).access_token;
+  };
+  const enrol = async (subject, imagePath) => {
+    const r = await fetch(`${issuer}/api/v1/subjects/${encodeURIComponent(subject)}/face`, {
+      method: "PUT",
+      headers: { authorization: "Bearer " + (await token()) },
+      body: readFileSync(imagePath),
+    });
+    if (r.status !== 201) throw new Error(`enrolment of ${subject} failed: ${r.status} ${await r.text()}`);
+  };
+  const stop = () => {
+    proc.kill("SIGTERM");
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { issuer, port, stop, enrol, token };
+}
+
+/** Starts the demo relying party (examples/rp_web.rs). */
+export async function startRp(issuer, rpPort, users) {
+  const args = ["--issuer", issuer, "--client-id", "demo-bank", "--client-secret", SECRET, "--listen", `127.0.0.1:${rpPort}`];
+  for (const u of users) args.push("--user", u);
+  const proc = spawn(rpBin, args, { stdio: ["ignore", "inherit", "inherit"] });
+  await waitFor(`http://127.0.0.1:${rpPort}/`, proc, "rp_web");
+  return { url: `http://127.0.0.1:${rpPort}`, stop: () => proc.kill("SIGTERM") };
+}

@@ -1,0 +1,88 @@
+//! `inherence subjects enrol | delete | list`: manage enrolments in the configured embedded
+//! store while the server is stopped (the running server uses the enrolment API instead).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Subcommand;
+
+use super::{Failure, load_engine, print_json, read_input};
+use crate::biometric::Enrolment;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::flow::capture::EnrolmentRecord;
+use crate::flow::ns;
+use crate::store::Kv;
+use crate::store::embedded::EmbeddedStore;
+use crate::store::typed::KvJson;
+
+#[derive(Debug, Subcommand)]
+pub enum SubjectsAction {
+    /// Enrol SUBJECT from a portrait (quality-gated).
+    Enrol { subject: String, portrait: PathBuf },
+    /// Erase SUBJECT's template.
+    Delete { subject: String },
+    /// List enrolled subjects.
+    List,
+}
+
+pub fn run(cfg: &Config, action: SubjectsAction) -> Result<(), Failure> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let open = || {
+        EmbeddedStore::open(&cfg.store.path, clock.clone()).map_err(|e| {
+            Failure::runtime(format!(
+                "cannot open the store at {} (is the server running?): {e}",
+                cfg.store.path.display()
+            ))
+        })
+    };
+    match action {
+        SubjectsAction::Enrol { subject, portrait } => {
+            let bytes = read_input(&portrait)?;
+            let (_rt, engine) = load_engine(cfg)?;
+            let (result, analysis) = engine.enrol(&bytes)?;
+            match result {
+                Enrolment::Enrolled(template) => {
+                    let store = open()?;
+                    let rec = EnrolmentRecord {
+                        template,
+                        enrolled_at: clock.now_secs(),
+                        by: "cli".into(),
+                        source: "api".into(),
+                    };
+                    store
+                        .put_json(ns::ENROLMENTS, &subject, &rec, None)
+                        .map_err(|e| Failure::runtime(e.to_string()))?;
+                    eprintln!("enrolled {subject} from {}", portrait.display());
+                    Ok(())
+                }
+                Enrolment::Refused(risks) => {
+                    print_json(
+                        &serde_json::json!({ "status": "Refused", "reasons": risks, "warnings": analysis.warnings }),
+                    )?;
+                    Err(Failure::usage(format!("portrait refused: {risks:?}")))
+                }
+            }
+        }
+        SubjectsAction::Delete { subject } => {
+            if open()?
+                .delete(ns::ENROLMENTS, &subject)
+                .map_err(|e| Failure::runtime(e.to_string()))?
+            {
+                eprintln!("erased {subject}");
+                Ok(())
+            } else {
+                Err(Failure::usage(format!("{subject} is not enrolled")))
+            }
+        }
+        SubjectsAction::List => {
+            let keys = open()?
+                .keys(ns::ENROLMENTS)
+                .map_err(|e| Failure::runtime(e.to_string()))?;
+            for k in keys {
+                println!("{k}");
+            }
+            Ok(())
+        }
+    }
+}
