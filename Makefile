@@ -26,7 +26,7 @@ export ORT_DYLIB_PATH := $(abspath $(VENV))/lib/python3/site-packages/onnxruntim
 REFPIPE      := $(SHARED)/tools/refpipe
 REFPIPE_PY   := $(HOME)/.cache/refpipe-venv/bin/python
 
-.PHONY: help run test test-e2e e2e-deps build sysdeps venv onnxruntime models models-verify models-rebuild eval bench lint fmt clean
+.PHONY: help run test loadtest test-e2e e2e-deps build sysdeps venv onnxruntime models models-verify models-rebuild eval bench lint fmt clean
 
 help:
 	@echo "make run    - install, build and start the server with the verification demo"
@@ -34,6 +34,7 @@ help:
 	@echo "make models - install and verify the model files (from $(SHARED)/models when present)"
 	@echo "make eval   - accuracy on $(SHARED)/eval/dev -> out/eval/report.md"
 	@echo "make bench  - latency and throughput, side by side with the Python reference -> out/bench/bench.md"
+	@echo "make loadtest - the OpenID provider under load (token, discovery, JWKS, capture users) -> out/loadtest/loadtest.md"
 
 # --- installation -------------------------------------------------------------------------
 
@@ -94,7 +95,8 @@ run: models
 		echo "No demo portrait at $(DEMO_PORTRAIT): enrol with your camera from the demo page."; \
 	fi
 	@echo
-	@echo "  Open http://127.0.0.1:8081/ and sign in as alice / password, then make a transfer."
+	@echo "  Open http://127.0.0.1:8081/ and sign in as bob / password: press 'Set up face confirmation'"
+	@echo "  (your camera enrols your face), then make a transfer. alice is enrolled from a portrait."
 	@echo "  (Inherence itself: http://127.0.0.1:8080/.well-known/openid-configuration)"
 	@echo
 	@$(BIN) --config $(DEMO_CONFIG) serve & server=$$!; \
@@ -148,6 +150,21 @@ $(REFPIPE_PY):
 bench: models $(REFPIPE_PY)
 	@test -d "$(SHARED)/eval/dev" || { echo "no evaluation data at $(SHARED)/eval/dev"; exit 1; }
 	$(BIN) bench --data $(SHARED)/eval/dev --repeat 3 --reference $(REFPIPE) --reference-python $(REFPIPE_PY) --out out/bench
+
+# The load generator (wrk) runs in its own process, as do the capture users (this binary).
+LOADTEST_VIDEO := $(SHARED)/eval/video/real_face_lmm_640x480_30fps.mjpeg
+loadtest: models
+	@if ! command -v wrk >/dev/null; then \
+		echo "installing wrk (Debian package)"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; \
+	fi
+	@if [ -f "$(LOADTEST_VIDEO)" ]; then \
+		$(BIN) loadtest --out out/loadtest --video "$(LOADTEST_VIDEO)" --portrait "$(DEMO_PORTRAIT)"; \
+	else \
+		echo "no camera recording at $(LOADTEST_VIDEO): measuring HTTP endpoints only"; \
+		$(BIN) loadtest --out out/loadtest; \
+	fi
 
 # --- hygiene --------------------------------------------------------------------------------
 

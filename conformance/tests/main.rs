@@ -14,4 +14,5 @@ mod models_upstream;
 mod oidc_flows;
 mod oidc_negative;
 mod prelu_rewrite;
+mod resource_server;
 mod server;

@@ -523,6 +523,29 @@ async fn enrolment_through_the_hosted_page_then_verification() {
     let challenge = inherence::protocol::pkce::challenge(&inherence::flow::random_token(40));
     let url = par_authorize_url(&server, "rp-par", &[("login_hint", "newbie")], &challenge).await;
     pass_face_check(&server, &browser(), &url).await;
+
+    // Someone else cannot replace the template through the camera: a re-enrolment must match
+    // the current face.
+    let url = par_authorize_url(
+        &server,
+        "rp-par",
+        &[("login_hint", "newbie"), ("prompt", "create")],
+        &challenge,
+    )
+    .await;
+    let b = browser();
+    let capture = open_capture(&b, &url).await;
+    let mut last = Value::Null;
+    for _ in 0..3 {
+        last = attempt(&b, &server, &capture, &BLAIR_FRAMES).await;
+        if last["status"] != "retry" {
+            break;
+        }
+    }
+    assert_eq!(last["status"], "failed", "{last}");
+    assert!(query(&finish(&b, &server, &capture).await).contains_key("error"));
+    let url = par_authorize_url(&server, "rp-par", &[("login_hint", "newbie")], &challenge).await;
+    pass_face_check(&server, &browser(), &url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,7 @@
 mod bench;
 mod check;
 mod eval;
+mod loadtest;
 mod models;
 pub mod serve;
 mod subjects;
@@ -60,6 +61,9 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Run the OpenID provider, capture page and enrolment API.
     Serve,
+    /// Load-test the OpenID provider (token, discovery, JWKS, capture) with the load generated
+    /// from other processes than the server's (needs wrk).
+    Loadtest(loadtest::LoadtestArgs),
     /// Manage enrolments in the embedded store while the server is stopped.
     Subjects {
         #[command(subcommand)]
@@ -148,6 +152,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Bench(args) => bench::run(&cfg, args),
         Command::Serve => serve::run(cfg),
         Command::Subjects { action } => subjects::run(&cfg, action),
+        Command::Loadtest(args) => loadtest::run(&cfg, args),
     }
 }
 

@@ -283,7 +283,27 @@ impl Provider {
                             | Risk::HighFaceLuminance
                     )
                 });
-                let ok = liveness_ok && good && !several;
+                // Replacing an existing template needs the current face: whoever holds only
+                // the user's password (or the client's session) cannot swap in their own.
+                let existing: Option<EnrolmentRecord> = self
+                    .store
+                    .get_json(ns::ENROLMENTS, &flow.subject)
+                    .map_err(|e| CaptureError::Protocol(store_err(e)))?;
+                let same_person = match (&existing, &burst.embedding) {
+                    (None, _) => true,
+                    (Some(rec), Some(e)) => {
+                        let m = self
+                            .engine
+                            .compare(&rec.template, e)
+                            .map_err(CaptureError::Biometric)?;
+                        if m.status != Status::Approved {
+                            risks.push(Risk::LowFaceMatchSimilarity);
+                        }
+                        m.status == Status::Approved
+                    }
+                    (Some(_), None) => false,
+                };
+                let ok = liveness_ok && good && !several && same_person;
                 if ok {
                     let template = self.engine.template_from_burst(&burst).ok_or_else(|| {
                         CaptureError::Protocol(OAuthError::server("no template could be built"))

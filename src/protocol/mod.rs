@@ -6,6 +6,7 @@ pub mod client_auth;
 pub mod discovery;
 pub mod errors;
 pub mod pkce;
+pub mod resource;
 pub mod step_up;
 pub mod tokens;
 

@@ -1,0 +1,663 @@
+//! `inherence loadtest`: the OpenID provider under load, with the load generated from other
+//! processes than the server's (wrk for HTTP throughput, this process for capture users).
+//!
+//! It starts `inherence serve` as a child process on a free loopback port, with a fresh
+//! embedded store, and measures:
+//! - discovery and JWKS: requests/s and latency (wrk);
+//! - the token endpoint: authorization-code exchange including client authentication, single-use
+//!   code redemption and ID + access token signing (wrk, one distinct code per request; the codes
+//!   are minted into the store before the server starts, because each would otherwise need a
+//!   face check first);
+//! - capture: N concurrent users each running whole step-ups (PAR, authorization, challenge,
+//!   burst upload, finish, token), timing the burst upload until its verdict.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+use super::Failure;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::flow::token::CodeGrant;
+use crate::flow::{digest, ns, random_token};
+use crate::store::embedded::EmbeddedStore;
+use crate::store::typed::KvJson;
+
+const SECRET: &str = "loadtest-secret-0123456789abcdef0123456789";
+const CLIENT: &str = "loadtest-rp";
+const VERIFIER: &str = "loadtest-verifier-0123456789abcdef0123456789abcdef";
+
+#[derive(Debug, Args)]
+pub struct LoadtestArgs {
+    /// Where to write the report (loadtest.md) and the server log.
+    #[arg(long, default_value = "out/loadtest")]
+    out: PathBuf,
+    /// Seconds per HTTP throughput measurement.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Open connections for the HTTP throughput measurements.
+    #[arg(long, default_value_t = 64)]
+    connections: u32,
+    /// wrk threads.
+    #[arg(long, default_value_t = 2)]
+    wrk_threads: u32,
+    /// Authorization codes minted for the token measurement (must outnumber the requests;
+    /// they live for the configured code lifetime, at most 60 s).
+    #[arg(long, default_value_t = 250_000)]
+    codes: usize,
+    /// Concurrent capture users.
+    #[arg(long, default_value_t = 10)]
+    users: usize,
+    /// Step-ups per capture user.
+    #[arg(long, default_value_t = 20)]
+    rounds: usize,
+    /// Pause of each user before the upload, milliseconds (the camera preview a person goes
+    /// through); 0 makes every user upload back to back (saturation).
+    #[arg(long, default_value_t = 1500)]
+    think_ms: u64,
+    /// MJPEG camera recording whose consecutive frames form the bursts, and the portrait of the
+    /// same person to enrol.
+    #[arg(long)]
+    video: Option<PathBuf>,
+    #[arg(long)]
+    portrait: Option<PathBuf>,
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn fail(e: impl std::fmt::Display) -> Failure {
+    Failure::runtime(e.to_string())
+}
+
+fn free_port() -> Result<u16, Failure> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(fail)?;
+    Ok(l.local_addr().map_err(fail)?.port())
+}
+
+/// The server's configuration: the caller's (models, biometric settings), a fresh store and
+/// one confidential client.
+fn write_config(cfg: &Config, dir: &Path, port: u16) -> Result<PathBuf, Failure> {
+    let mut c = cfg.clone();
+    c.server.listen = format!("127.0.0.1:{port}");
+    c.oidc.issuer = format!("http://127.0.0.1:{port}");
+    c.oidc.require_par = false;
+    c.store.path = dir.join("store");
+    c.clients.clear();
+    c.oidc.trusted_issuers.clear();
+    let mut table = toml::Table::try_from(&c).map_err(fail)?;
+    table.remove("clients");
+    let mut text = toml::to_string(&table).map_err(fail)?;
+    write!(
+        text,
+        "\n[[clients]]\nclient_id = \"{CLIENT}\"\nredirect_uris = [\"http://127.0.0.1:9/cb\"]\n\
+         auth_method = \"client_secret_basic\"\nclient_secret = \"{SECRET}\"\n\
+         [[clients]]\nclient_id = \"loadtest-admin\"\nauth_method = \"client_secret_basic\"\n\
+         client_secret = \"{SECRET}\"\nenrolment_api = true\n"
+    )
+    .map_err(fail)?;
+    let path = dir.join("inherence.toml");
+    std::fs::write(&path, text).map_err(fail)?;
+    Ok(path)
+}
+
+/// Mints `n` codes for [`CLIENT`] into the store (before the server opens it); returns them.
+fn mint_codes(store_dir: &Path, n: usize, lifetime: u64) -> Result<Vec<String>, Failure> {
+    let clock = Arc::new(SystemClock);
+    let store = EmbeddedStore::open(store_dir, clock.clone()).map_err(fail)?;
+    let now = clock.now_secs();
+    let challenge = crate::protocol::pkce::challenge(VERIFIER);
+    let mut codes = Vec::with_capacity(n);
+    for _ in 0..n {
+        let code = random_token(32);
+        let grant = CodeGrant {
+            client_id: CLIENT.into(),
+            redirect_uri: "http://127.0.0.1:9/cb".into(),
+            code_challenge: challenge.clone(),
+            subject: "loadtest-subject".into(),
+            nonce: Some(random_token(16)),
+            scope: "openid".into(),
+            acr: "biometric".into(),
+            amr: vec!["face".into()],
+            auth_time: now,
+            sid: random_token(18),
+            authorization_details: None,
+            enrolment: false,
+        };
+        store
+            .put_json(
+                ns::CODES,
+                &digest(&code),
+                &grant,
+                Some((now + lifetime as i64) * 1000),
+            )
+            .map_err(fail)?;
+        codes.push(code);
+    }
+    Ok(codes)
+}
+
+fn start_server(config: &Path, log: &Path, base: String) -> Result<Server, Failure> {
+    let exe = std::env::current_exe().map_err(fail)?;
+    let log = std::fs::File::create(log).map_err(fail)?;
+    let child = Command::new(exe)
+        .arg("--config")
+        .arg(config)
+        .arg("serve")
+        .env("RUST_LOG", "warn")
+        .stdout(log.try_clone().map_err(fail)?)
+        .stderr(log)
+        .spawn()
+        .map_err(fail)?;
+    let server = Server { child, base };
+    let health = format!("{}/healthz", server.base);
+    for _ in 0..240 {
+        if reqwest::blocking::get(&health).is_ok_and(|r| r.status().is_success()) {
+            return Ok(server);
+        }
+        // Waiting for another process in real time: no clock to inject.
+        #[allow(clippy::disallowed_methods)]
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    Err(fail("the server did not start (see its log)"))
+}
+
+/// What wrk measured.
+struct WrkResult {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    requests: u64,
+    errors: u64,
+}
+
+fn wrk_ms(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let (num, mult) = if let Some(v) = s.strip_suffix("us") {
+        (v, 0.001)
+    } else if let Some(v) = s.strip_suffix("ms") {
+        (v, 1.0)
+    } else if let Some(v) = s.strip_suffix('s') {
+        (v, 1000.0)
+    } else {
+        (s, 1.0)
+    };
+    num.parse::<f64>().ok().map(|v| v * mult)
+}
+
+fn run_wrk(args: &LoadtestArgs, url: &str, script: Option<&Path>) -> Result<WrkResult, Failure> {
+    let mut cmd = Command::new("wrk");
+    cmd.arg(format!("-t{}", args.wrk_threads))
+        .arg(format!("-c{}", args.connections))
+        .arg(format!("-d{}s", args.duration))
+        .arg("--latency");
+    if let Some(s) = script {
+        cmd.arg("-s").arg(s);
+    }
+    cmd.arg(url);
+    let out = cmd
+        .stdout(Stdio::piped())
+        .output()
+        .map_err(|e| fail(format!("cannot run wrk (Debian package wrk): {e}")))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        return Err(fail(format!("wrk failed: {text}")));
+    }
+    let mut r = WrkResult {
+        rps: 0.0,
+        p50_ms: 0.0,
+        p99_ms: 0.0,
+        requests: 0,
+        errors: 0,
+    };
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(v) = t.strip_prefix("Requests/sec:") {
+            r.rps = v.trim().parse().unwrap_or(0.0);
+        } else if let Some(v) = t.strip_prefix("50%") {
+            r.p50_ms = wrk_ms(v).unwrap_or(0.0);
+        } else if let Some(v) = t.strip_prefix("99%") {
+            r.p99_ms = wrk_ms(v).unwrap_or(0.0);
+        } else if let Some(v) = t.strip_prefix("Non-2xx or 3xx responses:") {
+            r.errors += v.trim().parse::<u64>().unwrap_or(0);
+        } else if t.starts_with("Socket errors:") {
+            r.errors += t
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|x| x.parse::<u64>().ok())
+                .sum::<u64>();
+        } else if t.contains("requests in") {
+            r.requests = t
+                .split_whitespace()
+                .next()
+                .and_then(|x| x.parse().ok())
+                .unwrap_or(0);
+        }
+    }
+    Ok(r)
+}
+
+/// wrk script: each thread takes every k-th code of the file and posts it once.
+fn token_script(dir: &Path, codes_file: &Path, threads: u32) -> Result<PathBuf, Failure> {
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT}:{SECRET}"));
+    let script = format!(
+        r#"local counter = 0
+function setup(thread)
+  thread:set("tid", counter)
+  counter = counter + 1
+end
+function init(args)
+  codes = {{}}
+  local i = 0
+  for line in io.lines("{codes}") do
+    if i % {threads} == tid then codes[#codes + 1] = line end
+    i = i + 1
+  end
+  idx = 0
+end
+function request()
+  idx = idx + 1
+  local code = codes[idx] or "exhausted"
+  return wrk.format("POST", "/token", {{
+    ["Authorization"] = "Basic {basic}",
+    ["Content-Type"] = "application/x-www-form-urlencoded",
+  }}, "grant_type=authorization_code&code=" .. code ..
+      "&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&code_verifier={VERIFIER}")
+end
+"#,
+        codes = codes_file.display(),
+    );
+    let path = dir.join("token.lua");
+    std::fs::write(&path, script).map_err(fail)?;
+    Ok(path)
+}
+
+/// Splits an MJPEG stream into its JPEG frames.
+fn mjpeg_frames(data: &[u8]) -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
+    let mut i = 0;
+    while let Some(s) = data[i..].windows(2).position(|w| w == [0xFF, 0xD8]) {
+        let start = i + s;
+        let Some(e) = data[start + 2..].windows(2).position(|w| w == [0xFF, 0xD9]) else {
+            break;
+        };
+        let end = start + 2 + e + 2;
+        frames.push(data[start..end].to_vec());
+        i = end;
+    }
+    frames
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// One user's step-ups; returns the upload-to-verdict latencies (ms) and the outcomes.
+async fn capture_user(
+    base: String,
+    frames: Arc<Vec<Vec<u8>>>,
+    offset: usize,
+    rounds: usize,
+    think: Duration,
+    burst: usize,
+) -> Result<(Vec<f64>, usize), String> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut lat = Vec::new();
+    let mut approved = 0;
+    let challenge = crate::protocol::pkce::challenge(VERIFIER);
+    for round in 0..rounds {
+        let r = http
+            .post(format!("{base}/par"))
+            .basic_auth(CLIENT, Some(SECRET))
+            .form(&[
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("redirect_uri", "http://127.0.0.1:9/cb"),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+                ("state", "s"),
+                ("nonce", "n"),
+                ("login_hint", "loadtest-face"),
+            ])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&r.bytes().await.map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
+        let uri = v["request_uri"].as_str().ok_or("PAR refused")?.to_owned();
+        let r = http
+            .get(format!("{base}/authorize"))
+            .query(&[("client_id", CLIENT), ("request_uri", uri.as_str())])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let capture = r
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .ok_or("authorize did not redirect")?
+            .to_owned();
+        let cookie = r
+            .headers()
+            .get("set-cookie")
+            .and_then(|c| c.to_str().ok())
+            .and_then(|c| c.split(';').next())
+            .unwrap_or("")
+            .to_owned();
+        tokio::time::sleep(think).await;
+        let c: serde_json::Value = serde_json::from_slice(
+            &http
+                .post(format!("{base}{capture}/challenge"))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .bytes()
+                .await
+                .map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| e.to_string())?;
+        let mut form = reqwest::multipart::Form::new().text(
+            "challenge",
+            c["challenge"].as_str().unwrap_or("").to_owned(),
+        );
+        let start = (offset * 7 + round * 3) % (frames.len() - burst);
+        for f in &frames[start..start + burst] {
+            form = form.part(
+                "frame",
+                reqwest::multipart::Part::bytes(f.clone()).file_name("f.jpg"),
+            );
+        }
+        let t0 = Instant::now();
+        let r = http
+            .post(format!("{base}{capture}/frames"))
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let body = r.bytes().await.map_err(|e| e.to_string())?;
+        lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        if v["status"] == "approved" {
+            approved += 1;
+            let r = http
+                .get(format!("{base}{capture}/finish"))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let to = r
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            let code = url::Url::parse(&to)
+                .ok()
+                .and_then(|u| {
+                    u.query_pairs()
+                        .find(|(k, _)| k == "code")
+                        .map(|(_, v)| v.into_owned())
+                })
+                .ok_or("no code after an approved face check")?;
+            let r = http
+                .post(format!("{base}/token"))
+                .basic_auth(CLIENT, Some(SECRET))
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", "http://127.0.0.1:9/cb"),
+                    ("code_verifier", VERIFIER),
+                ])
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if !r.status().is_success() {
+                return Err(format!("token exchange failed: {}", r.status()));
+            }
+        }
+    }
+    Ok((lat, approved))
+}
+
+struct CaptureResult {
+    p50: f64,
+    p95: f64,
+    p99: f64,
+    max: f64,
+    n: usize,
+    approved: usize,
+    wall_s: f64,
+}
+
+fn run_capture(
+    args: &LoadtestArgs,
+    base: &str,
+    frames: Vec<Vec<u8>>,
+    burst: usize,
+    think_ms: u64,
+) -> Result<CaptureResult, Failure> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(fail)?;
+    let frames = Arc::new(frames);
+    let t0 = Instant::now();
+    let results = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for u in 0..args.users {
+            tasks.push(tokio::spawn(capture_user(
+                base.to_owned(),
+                frames.clone(),
+                u,
+                args.rounds,
+                // Users start out of step: 0-500 ms more pause each (none back to back).
+                Duration::from_millis(if think_ms == 0 {
+                    0
+                } else {
+                    think_ms + (u as u64 * 137) % 500
+                }),
+                burst,
+            )));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.push(t.await.map_err(|e| e.to_string())?);
+        }
+        Ok::<_, String>(all)
+    });
+    let wall_s = t0.elapsed().as_secs_f64();
+    let mut lat = Vec::new();
+    let mut approved = 0;
+    for r in results.map_err(fail)? {
+        let (l, a) = r.map_err(fail)?;
+        lat.extend(l);
+        approved += a;
+    }
+    lat.sort_by(f64::total_cmp);
+    Ok(CaptureResult {
+        p50: percentile(&lat, 50.0),
+        p95: percentile(&lat, 95.0),
+        p99: percentile(&lat, 99.0),
+        max: lat.last().copied().unwrap_or(f64::NAN),
+        n: lat.len(),
+        approved,
+        wall_s,
+    })
+}
+
+pub fn run(cfg: &Config, args: LoadtestArgs) -> Result<(), Failure> {
+    std::fs::create_dir_all(&args.out).map_err(fail)?;
+    // Scratch space (store, config, codes) next to the report, fresh for every run.
+    let scratch = args.out.join("run");
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch).map_err(fail)?;
+    }
+    std::fs::create_dir_all(&scratch).map_err(fail)?;
+    let port = free_port()?;
+    let config = write_config(cfg, scratch.as_path(), port)?;
+    let lifetime = cfg.oidc.code_lifetime_secs;
+    if args.duration + 15 > lifetime {
+        return Err(Failure::usage(format!(
+            "--duration {} leaves too little of the {lifetime} s code lifetime",
+            args.duration
+        )));
+    }
+    eprintln!("minting {} authorization codes", args.codes);
+    let codes = mint_codes(&scratch.as_path().join("store"), args.codes, lifetime)?;
+    let codes_file = scratch.as_path().join("codes.txt");
+    std::fs::write(&codes_file, codes.join("\n") + "\n").map_err(fail)?;
+    let script = token_script(scratch.as_path(), &codes_file, args.wrk_threads)?;
+    let base = format!("http://127.0.0.1:{port}");
+    let server = start_server(&config, &args.out.join("server.log"), base.clone())?;
+
+    eprintln!("token endpoint ({} s)", args.duration);
+    let token = run_wrk(&args, &format!("{base}/token"), Some(&script))?;
+    if token.requests as usize > codes.len() {
+        eprintln!(
+            "warning: {} requests for {} codes: the excess failed",
+            token.requests,
+            codes.len()
+        );
+    }
+    eprintln!("discovery ({} s)", args.duration);
+    let discovery = run_wrk(
+        &args,
+        &format!("{base}/.well-known/openid-configuration"),
+        None,
+    )?;
+    eprintln!("JWKS ({} s)", args.duration);
+    let jwks = run_wrk(&args, &format!("{base}/jwks.json"), None)?;
+
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "# Load test\n\nServer: `inherence serve` (embedded store) in its own process; load from \
+         wrk ({} threads, {} connections, {} s per row) and from this process.\n\n\
+         | endpoint | requests/s | p50 ms | p99 ms | requests | errors |\n|---|---:|---:|---:|---:|---:|",
+        args.wrk_threads, args.connections, args.duration
+    );
+    for (name, r) in [
+        (
+            "POST /token (code exchange, ID + access token signed)",
+            &token,
+        ),
+        ("GET /.well-known/openid-configuration", &discovery),
+        ("GET /jwks.json", &jwks),
+    ] {
+        let _ = writeln!(
+            report,
+            "| {name} | {:.0} | {:.2} | {:.2} | {} | {} |",
+            r.rps, r.p50_ms, r.p99_ms, r.requests, r.errors
+        );
+    }
+
+    // Capture users, when a camera recording and a portrait of its person are available.
+    match (&args.video, &args.portrait) {
+        (Some(video), Some(portrait)) => {
+            let frames = mjpeg_frames(&std::fs::read(video).map_err(fail)?);
+            let burst = cfg.capture.frames.max(1);
+            if frames.len() < burst + 1 {
+                return Err(fail(format!("{} has too few frames", video.display())));
+            }
+            enrol(&base, portrait)?;
+            let _ = writeln!(
+                report,
+                "\nCapture: {} users, {} step-ups each (PAR, authorize, challenge, upload of a \
+                 {burst}-frame 640x480 burst from `{}`, finish, token); latency = burst upload \
+                 until its verdict.\n\n\
+                 | pause before upload | p50 ms | p95 ms | p99 ms | max ms | uploads | approved | verdicts/s |\n|---|---:|---:|---:|---:|---:|---:|---:|",
+                args.users,
+                args.rounds,
+                video.file_name().unwrap_or_default().to_string_lossy()
+            );
+            let mut thinks = vec![args.think_ms];
+            if args.think_ms > 0 {
+                thinks.push(0);
+            }
+            for think in thinks {
+                eprintln!("capture: {} users, pause {think} ms", args.users);
+                let c = run_capture(&args, &base, frames.clone(), burst, think)?;
+                let _ = writeln!(
+                    report,
+                    "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {:.1} |",
+                    if think == 0 {
+                        "none (back to back)".to_owned()
+                    } else {
+                        format!("{think}-{} ms", think + 500)
+                    },
+                    c.p50,
+                    c.p95,
+                    c.p99,
+                    c.max,
+                    c.n,
+                    c.approved,
+                    c.n as f64 / c.wall_s
+                );
+            }
+        }
+        _ => {
+            let _ = writeln!(
+                report,
+                "\nCapture: skipped (pass --video and --portrait to measure it)."
+            );
+        }
+    }
+    drop(server);
+    let path = args.out.join("loadtest.md");
+    std::fs::write(&path, &report).map_err(fail)?;
+    println!("{report}");
+    std::io::stdout().flush().ok();
+    eprintln!("report written to {}", path.display());
+    Ok(())
+}
+
+/// Enrols the capture users' face through the enrolment API.
+fn enrol(base: &str, portrait: &Path) -> Result<(), Failure> {
+    let http = reqwest::blocking::Client::new();
+    let r = http
+        .post(format!("{base}/token"))
+        .basic_auth("loadtest-admin", Some(SECRET))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .map_err(fail)?;
+    let v: serde_json::Value = serde_json::from_slice(&r.bytes().map_err(fail)?).map_err(fail)?;
+    let token = v["access_token"]
+        .as_str()
+        .ok_or_else(|| fail("no admin token"))?;
+    let r = http
+        .put(format!("{base}/api/v1/subjects/loadtest-face/face"))
+        .bearer_auth(token)
+        .body(std::fs::read(portrait).map_err(fail)?)
+        .send()
+        .map_err(fail)?;
+    if !r.status().is_success() {
+        return Err(fail(format!(
+            "enrolment failed: {}",
+            r.text().unwrap_or_default()
+        )));
+    }
+    Ok(())
+}
