@@ -14,3 +14,4 @@ pub mod http;
 pub mod keys;
 pub mod protocol;
 pub mod store;
+pub mod webhook;

@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod common;
+mod didit_standalone;
 mod dlib_rebuild;
 mod golden;
 mod http_demo;
@@ -16,3 +17,4 @@ mod oidc_negative;
 mod prelu_rewrite;
 mod resource_server;
 mod server;
+mod webhook_vectors;

@@ -1,5 +1,6 @@
 //! Command-line interface: parses arguments, loads the configuration once, dispatches.
 
+mod api_keys;
 mod bench;
 mod check;
 mod eval;
@@ -64,6 +65,11 @@ pub enum Command {
     /// Load-test the OpenID provider (token, discovery, JWKS, capture) with the load generated
     /// from other processes than the server's (needs wrk).
     Loadtest(loadtest::LoadtestArgs),
+    /// Manage API keys of the Didit-compatible v3 API while the server is stopped.
+    ApiKeys {
+        #[command(subcommand)]
+        action: api_keys::ApiKeysAction,
+    },
     /// Manage enrolments in the embedded store while the server is stopped.
     Subjects {
         #[command(subcommand)]
@@ -153,6 +159,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Serve => serve::run(cfg),
         Command::Subjects { action } => subjects::run(&cfg, action),
         Command::Loadtest(args) => loadtest::run(&cfg, args),
+        Command::ApiKeys { action } => api_keys::run(&cfg, action),
     }
 }
 

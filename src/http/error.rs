@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::biometric::BiometricError;
 use crate::flow::capture::CaptureError;
+use crate::flow::didit::DiditError;
 use crate::flow::enrol::EnrolError;
 use crate::protocol::{ErrorCode, OAuthError};
 
@@ -29,6 +30,9 @@ pub enum HttpError {
     Busy,
     #[error("internal error: {0}")]
     Internal(String),
+    /// The Didit-compatible v3 API, with its own documented bodies.
+    #[error(transparent)]
+    Didit(#[from] DiditError),
 }
 
 impl From<axum::extract::multipart::MultipartError> for HttpError {
@@ -64,6 +68,9 @@ impl From<EnrolError> for HttpError {
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
+        if let HttpError::Didit(e) = self {
+            return didit_response(e);
+        }
         let (status, body) = match &self {
             HttpError::BadRequest(m) => (
                 StatusCode::BAD_REQUEST,
@@ -108,7 +115,7 @@ impl IntoResponse for HttpError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({ "error": "temporarily_unavailable", "error_description": "the server is busy" }),
             ),
-            HttpError::Biometric(_) | HttpError::Internal(_) => {
+            HttpError::Biometric(_) | HttpError::Internal(_) | HttpError::Didit(_) => {
                 tracing::error!(error = %self, "request failed");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -134,5 +141,46 @@ impl IntoResponse for HttpError {
             }
         }
         res
+    }
+}
+
+/// The v3 API's documented error shapes: 403 `{"detail": ...}` for any authentication failure,
+/// 400 DRF field errors, 404 `{"detail": "Not found."}`, 429 with `Retry-After` and
+/// `X-RateLimit-*`.
+fn didit_response(e: DiditError) -> Response {
+    match e {
+        DiditError::Forbidden => (
+            StatusCode::FORBIDDEN,
+            Json(json!({ "detail": "You do not have permission to perform this action." })),
+        )
+            .into_response(),
+        DiditError::Invalid(body) => (StatusCode::BAD_REQUEST, Json(body)).into_response(),
+        DiditError::UnsupportedMediaType(t) => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Json(json!({ "detail": format!("Unsupported media type \"{t}\" in request.") })),
+        )
+            .into_response(),
+        DiditError::NotFound => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "detail": "Not found." })),
+        )
+            .into_response(),
+        DiditError::RateLimited(info) => {
+            let mut res = (
+                StatusCode::TOO_MANY_REQUESTS,
+                Json(json!({ "detail": "Request was throttled." })),
+            )
+                .into_response();
+            super::v3::rate_headers(res.headers_mut(), &info, true);
+            res
+        }
+        DiditError::Unavailable(m) => {
+            tracing::error!(error = %m, "v3 request failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "detail": "Service temporarily unavailable, try again later." })),
+            )
+                .into_response()
+        }
     }
 }

@@ -6,6 +6,7 @@ mod enrol;
 mod error;
 pub mod extract;
 mod oauth;
+mod v3;
 
 use std::sync::{Arc, Mutex};
 
@@ -85,6 +86,7 @@ pub fn app(state: AppState) -> Router {
         .merge(capture::routes(frames_body, cfg.capture.max_preview_bytes))
         .merge(enrol::routes(cfg.biometric.limits.max_bytes))
         .merge(demo::routes())
+        .merge(v3::routes())
         .layer(DefaultBodyLimit::max(frames_body))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)

@@ -1,0 +1,55 @@
+//! `inherence api-keys create | list | revoke`: keys for the Didit-compatible v3 API
+//! (`x-api-key`), in the configured embedded store while the server is stopped. Only a key's
+//! SHA-256 is stored; the key is printed once, at creation.
+
+use std::sync::Arc;
+
+use clap::Subcommand;
+
+use super::{Failure, print_json};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::flow::didit;
+use crate::store::embedded::EmbeddedStore;
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeysAction {
+    /// Create a key named NAME; prints it once (store it in your secret manager).
+    Create { name: String },
+    /// List keys (id, name, created, revoked).
+    List,
+    /// Revoke the key with this id.
+    Revoke { id: String },
+}
+
+pub fn run(cfg: &Config, action: ApiKeysAction) -> Result<(), Failure> {
+    let clock = SystemClock;
+    let store = EmbeddedStore::open(&cfg.store.path, Arc::new(SystemClock)).map_err(|e| {
+        Failure::runtime(format!(
+            "cannot open the store at {} (is the server running?): {e}",
+            cfg.store.path.display()
+        ))
+    })?;
+    let err = |e: didit::DiditError| Failure::runtime(e.to_string());
+    match action {
+        ApiKeysAction::Create { name } => {
+            let name = name.trim();
+            if name.is_empty() || name.len() > 255 {
+                return Err(Failure::usage("the name must have 1 to 255 characters"));
+            }
+            let (rec, key) = didit::create_api_key(&store, clock.now_secs(), name).map_err(err)?;
+            print_json(&serde_json::json!({ "id": rec.id, "name": rec.name, "api_key": key }))?;
+            eprintln!("This is the only time the key is shown.");
+            Ok(())
+        }
+        ApiKeysAction::List => print_json(&didit::list_api_keys(&store).map_err(err)?),
+        ApiKeysAction::Revoke { id } => {
+            if didit::revoke_api_key(&store, clock.now_secs(), &id).map_err(err)? {
+                eprintln!("revoked {id}");
+                Ok(())
+            } else {
+                Err(Failure::usage(format!("no active key with id {id}")))
+            }
+        }
+    }
+}

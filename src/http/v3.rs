@@ -1,0 +1,226 @@
+//! The Didit-compatible v3 routes (`x-api-key`): standalone face match and passive liveness.
+//! Paths end with a slash, as in the reference API; the same path without it answers 301.
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, post};
+use serde_json::Value;
+
+use super::{AppState, HttpError};
+use crate::flow::didit::{
+    DEFAULT_THRESHOLD, DiditError, MAX_IMAGE_BYTES, RateClass, RateInfo, StandaloneOptions,
+};
+
+pub fn routes() -> Router<AppState> {
+    let body = 2 * MAX_IMAGE_BYTES + 64 * 1024;
+    Router::new()
+        .route(
+            "/v3/face-match/",
+            post(face_match).layer(DefaultBodyLimit::max(body)),
+        )
+        .route(
+            "/v3/passive-liveness/",
+            post(passive_liveness).layer(DefaultBodyLimit::max(body)),
+        )
+        .route("/v3/face-match", any(add_slash))
+        .route("/v3/passive-liveness", any(add_slash))
+}
+
+async fn add_slash(uri: axum::http::Uri) -> Response {
+    let to = format!(
+        "{}/{}",
+        uri.path(),
+        uri.query().map(|q| format!("?{q}")).unwrap_or_default()
+    );
+    (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, to)], "").into_response()
+}
+
+/// `X-RateLimit-*` (and `Retry-After` when refused).
+pub fn rate_headers(h: &mut HeaderMap, info: &RateInfo, refused: bool) {
+    let mut set = |k: &'static str, v: String| {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(k, v);
+        }
+    };
+    set("x-ratelimit-limit", info.limit.to_string());
+    set("x-ratelimit-remaining", info.remaining.to_string());
+    set("x-ratelimit-reset", info.reset.to_string());
+    if refused {
+        set("retry-after", info.retry_after.to_string());
+    }
+}
+
+fn api_key(h: &HeaderMap) -> Option<&str> {
+    h.get("x-api-key").and_then(|v| v.to_str().ok())
+}
+
+/// Multipart form of a standalone check.
+#[derive(Default)]
+struct Form {
+    user_image: Option<Vec<u8>>,
+    ref_image: Option<Vec<u8>>,
+    threshold: Option<f64>,
+    save_api_request: Option<bool>,
+    vendor_data: Option<String>,
+    metadata: Option<Value>,
+}
+
+fn parse_bool(field: &str, v: &str) -> Result<bool, DiditError> {
+    match v.trim() {
+        "true" | "True" | "TRUE" | "1" | "on" | "yes" => Ok(true),
+        "false" | "False" | "FALSE" | "0" | "off" | "no" => Ok(false),
+        _ => Err(DiditError::field(field, "Must be a valid boolean.")),
+    }
+}
+
+type MaybeMultipart = Result<Multipart, axum::extract::multipart::MultipartRejection>;
+
+async fn read_form(
+    headers: &HeaderMap,
+    mp: MaybeMultipart,
+    threshold_field: &str,
+) -> Result<Form, HttpError> {
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Ok(mut mp) = mp else {
+        return Err(DiditError::UnsupportedMediaType(
+            ctype.split(';').next().unwrap_or("").to_owned(),
+        )
+        .into());
+    };
+    let mut f = Form::default();
+    while let Some(field) = mp
+        .next_field()
+        .await
+        .map_err(|e| DiditError::Invalid(serde_json::json!({ "detail": format!("Multipart form parse error - {}", e.body_text()) })))?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        let bytes = field.bytes().await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                DiditError::field(&name, format!("Image size exceeds {}MB.", MAX_IMAGE_BYTES >> 20))
+            } else {
+                DiditError::Invalid(serde_json::json!({ "detail": format!("Multipart form parse error - {}", e.body_text()) }))
+            }
+        })?;
+        let text = || String::from_utf8_lossy(&bytes).into_owned();
+        match name.as_str() {
+            "user_image" | "ref_image" => {
+                if bytes.is_empty() {
+                    return Err(DiditError::field(&name, "The submitted file is empty.").into());
+                }
+                if bytes.len() > MAX_IMAGE_BYTES {
+                    return Err(DiditError::field(
+                        &name,
+                        format!("Image size exceeds {}MB.", MAX_IMAGE_BYTES >> 20),
+                    )
+                    .into());
+                }
+                if name == "user_image" {
+                    f.user_image = Some(bytes.to_vec());
+                } else {
+                    f.ref_image = Some(bytes.to_vec());
+                }
+            }
+            n if n == threshold_field => {
+                let v: f64 = text()
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|v: &f64| v.is_finite())
+                    .ok_or_else(|| DiditError::field(n, "A valid number is required."))?;
+                if v < 0.0 {
+                    return Err(DiditError::field(
+                        n,
+                        "Ensure this value is greater than or equal to 0.",
+                    )
+                    .into());
+                }
+                if v > 100.0 {
+                    return Err(DiditError::field(
+                        n,
+                        "Ensure this value is less than or equal to 100.",
+                    )
+                    .into());
+                }
+                f.threshold = Some(v);
+            }
+            "save_api_request" => f.save_api_request = Some(parse_bool(&name, &text())?),
+            "rotate_image" => {
+                parse_bool(&name, &text())?;
+            }
+            "vendor_data" => f.vendor_data = Some(text()),
+            "metadata" => {
+                f.metadata = Some(
+                    serde_json::from_slice(&bytes)
+                        .map_err(|_| DiditError::field("metadata", "Value must be valid JSON."))?,
+                )
+            }
+            // Fields the reference API does not define are ignored, as it does.
+            _ => {}
+        }
+    }
+    Ok(f)
+}
+
+fn options(f: &Form) -> StandaloneOptions {
+    StandaloneOptions {
+        threshold: f.threshold.unwrap_or(DEFAULT_THRESHOLD),
+        save_api_request: f.save_api_request.unwrap_or(true),
+        vendor_data: f.vendor_data.clone(),
+        metadata: f.metadata.clone(),
+    }
+}
+
+fn with_rate(body: Value, info: &RateInfo) -> Response {
+    let mut res = axum::Json(body).into_response();
+    rate_headers(res.headers_mut(), info, false);
+    res
+}
+
+async fn face_match(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    mp: MaybeMultipart,
+) -> Result<Response, HttpError> {
+    let (_key, rate) = s
+        .provider
+        .authenticate_api_key(api_key(&headers), RateClass::Write)?;
+    let f = read_form(&headers, mp, "face_match_score_decline_threshold").await?;
+    let required = "This field is required.";
+    let (user, reference) = match (&f.user_image, &f.ref_image) {
+        (Some(u), Some(r)) => (u.clone(), r.clone()),
+        (None, _) => return Err(DiditError::field("user_image", required).into()),
+        (_, None) => return Err(DiditError::field("ref_image", required).into()),
+    };
+    let opt = options(&f);
+    let p = s.provider.clone();
+    let body = s
+        .blocking(move || Ok(p.standalone_face_match(&user, &reference, &opt)?))
+        .await?;
+    Ok(with_rate(body, &rate))
+}
+
+async fn passive_liveness(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    mp: MaybeMultipart,
+) -> Result<Response, HttpError> {
+    let (_key, rate) = s
+        .provider
+        .authenticate_api_key(api_key(&headers), RateClass::Write)?;
+    let f = read_form(&headers, mp, "face_liveness_score_decline_threshold").await?;
+    let user = f
+        .user_image
+        .clone()
+        .ok_or_else(|| DiditError::field("user_image", "This field is required."))?;
+    let opt = options(&f);
+    let p = s.provider.clone();
+    let body = s
+        .blocking(move || Ok(p.standalone_passive_liveness(&user, &opt)?))
+        .await?;
+    Ok(with_rate(body, &rate))
+}
