@@ -39,11 +39,7 @@ struct Api {
 }
 
 fn now() -> i64 {
-    #[allow(clippy::disallowed_methods)]
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    inherence::clock::Clock::now_secs(&inherence::clock::SystemClock)
 }
 
 async fn fetch_jwks(http: &reqwest::Client, uri: &str) -> Result<JwkSet, String> {

@@ -128,11 +128,7 @@ fn page(body: &str) -> Html<String> {
 }
 
 fn now() -> i64 {
-    #[allow(clippy::disallowed_methods)]
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    inherence::clock::Clock::now_secs(&inherence::clock::SystemClock)
 }
 
 fn random() -> String {

@@ -27,11 +27,7 @@ struct Receiver {
 }
 
 fn now() -> i64 {
-    #[allow(clippy::disallowed_methods)]
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    inherence::clock::Clock::now_secs(&inherence::clock::SystemClock)
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {

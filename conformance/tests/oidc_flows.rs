@@ -245,21 +245,13 @@ async fn pushed_request_with_authorization_details_binds_the_transaction() {
     );
     assert!(attempt(&b, &server, &capture, &RUMSFELD_FRAMES).await["status"] == "approved");
     let params = query(&finish(&b, &server, &capture).await);
-    let tokens: Value = http()
-        .post(server.url("/token"))
-        .basic_auth("rp-par", Some(BASIC_SECRET))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", params["code"].as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", verifier.secret().as_str()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tokens = exchange_code(
+        &server,
+        "rp-par",
+        params["code"].as_str(),
+        verifier.secret().as_str(),
+    )
+    .await;
     let expected: Value = serde_json::from_str(details).unwrap();
     assert_eq!(tokens["authorization_details"], expected);
     assert_eq!(
@@ -354,21 +346,13 @@ async fn private_key_jwt_client_and_rs256_id_tokens() {
     );
     let b = browser();
     let params = pass_face_check(&server, &b, &url).await;
-    let tokens: Value = http()
-        .post(server.url("/token"))
-        .basic_auth("rp-rs256", Some(BASIC_SECRET))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", params["code"].as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", verifier.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tokens = exchange_code(
+        &server,
+        "rp-rs256",
+        params["code"].as_str(),
+        verifier.as_str(),
+    )
+    .await;
     let header = jwt_header(tokens["id_token"].as_str().unwrap());
     assert_eq!(header["alg"], "RS256");
     let jwks: Value = http()
@@ -498,21 +482,13 @@ async fn enrolment_through_the_hosted_page_then_verification() {
         "approved"
     );
     let params = query(&finish(&b, &server, &capture).await);
-    let tokens: Value = http()
-        .post(server.url("/token"))
-        .basic_auth("rp-par", Some(BASIC_SECRET))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", params["code"].as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", verifier.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tokens = exchange_code(
+        &server,
+        "rp-par",
+        params["code"].as_str(),
+        verifier.as_str(),
+    )
+    .await;
     let id = jwt_claims(tokens["id_token"].as_str().unwrap());
     assert_eq!(id["inherence_enrolment"], true);
     assert_eq!(

@@ -44,21 +44,13 @@ async fn access_tokens_are_checked_and_step_up_is_demanded() {
     let challenge = inherence::protocol::pkce::challenge(&verifier);
     let url = par_authorize_url(&server, "rp-par", &[("login_hint", "rumsfeld")], &challenge).await;
     let params = pass_face_check(&server, &browser(), &url).await;
-    let tokens: Value = http()
-        .post(server.url("/token"))
-        .basic_auth("rp-par", Some(BASIC_SECRET))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", params["code"].as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", verifier.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tokens = exchange_code(
+        &server,
+        "rp-par",
+        params["code"].as_str(),
+        verifier.as_str(),
+    )
+    .await;
     let at = tokens["access_token"].as_str().unwrap();
     let keys = jwks(&server).await;
     let now = inherence::clock::Clock::now_secs(&inherence::clock::SystemClock);

@@ -293,6 +293,25 @@ pub async fn attempt(
     v
 }
 
+/// Exchanges an authorization code with `client_secret_basic`; returns the token response.
+pub async fn exchange_code(server: &TestServer, client: &str, code: &str, verifier: &str) -> Value {
+    http()
+        .post(server.url("/token"))
+        .basic_auth(client, Some(BASIC_SECRET))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Ends the flow in the browser; returns the redirect to the client.
 pub async fn finish(b: &reqwest::Client, server: &TestServer, capture: &str) -> String {
     let r = b
