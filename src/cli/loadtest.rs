@@ -302,14 +302,6 @@ fn mjpeg_frames(data: &[u8]) -> Vec<Vec<u8>> {
     frames
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 /// One user's step-ups; returns the upload-to-verdict latencies (ms) and the outcomes.
 async fn capture_user(
     base: String,
@@ -496,12 +488,12 @@ fn run_capture(
         lat.extend(l);
         approved += a;
     }
-    lat.sort_by(f64::total_cmp);
+    let pct = |q| crate::eval::metrics::percentile(&lat, q).unwrap_or(f64::NAN);
     Ok(CaptureResult {
-        p50: percentile(&lat, 50.0),
-        p95: percentile(&lat, 95.0),
-        p99: percentile(&lat, 99.0),
-        max: lat.last().copied().unwrap_or(f64::NAN),
+        p50: pct(50.0),
+        p95: pct(95.0),
+        p99: pct(99.0),
+        max: pct(100.0),
         n: lat.len(),
         approved,
         wall_s,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Provider, digest, random_token};
-use crate::biometric::score::{Risk, Status, Warning};
+use crate::biometric::score::{Risk, Status, Warning, round2};
 use crate::biometric::{Analysis, BiometricError, Want};
 use crate::store::typed::KvJson;
 use crate::store::{Kv, StoreError};
@@ -146,10 +146,6 @@ pub fn iso8601(secs: i64) -> String {
         rem % 3600 / 60,
         rem % 60
     )
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
 }
 
 fn warning_json(w: &Warning) -> Value {

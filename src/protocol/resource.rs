@@ -41,7 +41,7 @@ impl AccessError {
         match self {
             AccessError::InvalidToken(why) => format!(
                 "Bearer error=\"invalid_token\", error_description=\"{}\"",
-                why.replace(['"', '\\'], "'")
+                super::step_up::quote(why)
             ),
             AccessError::StepUpRequired(c) => c.to_header(),
         }

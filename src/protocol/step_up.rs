@@ -11,7 +11,8 @@ pub struct StepUpChallenge {
     pub error_description: Option<String>,
 }
 
-fn quote(s: &str) -> String {
+/// Escapes a value for a quoted-string auth-param.
+pub(super) fn quote(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 

@@ -38,6 +38,17 @@ fn field(body: &Value, name: &str) -> String {
     }
 }
 
+/// What `X-Signature-Simple` signs: `"{timestamp}:{session_id}:{status}:{webhook_type}"`.
+fn simple_message(body: &Value) -> String {
+    format!(
+        "{}:{}:{}:{}",
+        field(body, "timestamp"),
+        field(body, "session_id"),
+        field(body, "status"),
+        field(body, "webhook_type")
+    )
+}
+
 /// The body to send and its Didit-compatible headers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Signed {
@@ -53,13 +64,7 @@ pub struct Signed {
 pub fn sign(payload: &Value, secret: &str) -> Signed {
     let body = canonical::to_string(payload, true);
     let v2 = canonical::to_string(payload, false);
-    let simple = format!(
-        "{}:{}:{}:{}",
-        field(payload, "timestamp"),
-        field(payload, "session_id"),
-        field(payload, "status"),
-        field(payload, "webhook_type")
-    );
+    let simple = simple_message(payload);
     Signed {
         x_signature: hmac_hex(secret, body.as_bytes()),
         x_signature_v2: hmac_hex(secret, v2.as_bytes()),
@@ -119,16 +124,7 @@ pub fn verify(
             canonical::to_string(&body, false).as_bytes(),
             signature,
         ),
-        Scheme::Simple => {
-            let msg = format!(
-                "{}:{}:{}:{}",
-                field(&body, "timestamp"),
-                field(&body, "session_id"),
-                field(&body, "status"),
-                field(&body, "webhook_type")
-            );
-            hex_eq(secret, msg.as_bytes(), signature)
-        }
+        Scheme::Simple => hex_eq(secret, simple_message(&body).as_bytes(), signature),
     };
     if !ok {
         return Err(VerifyError::BadSignature);
