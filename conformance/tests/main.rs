@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod common;
+mod didit_sessions;
 mod didit_standalone;
 mod dlib_rebuild;
 mod golden;
@@ -15,6 +16,7 @@ mod models_upstream;
 mod oidc_flows;
 mod oidc_negative;
 mod prelu_rewrite;
+mod receiver;
 mod resource_server;
 mod server;
 mod webhook_vectors;

@@ -93,6 +93,15 @@ pub struct TestServer {
     pub provider: Arc<Provider>,
     _dir: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        for h in &self.background {
+            h.abort();
+        }
+    }
 }
 
 impl TestServer {
@@ -137,6 +146,7 @@ impl TestServer {
             .map_err(|f| f.message)
             .unwrap();
         let state = AppState::new(provider.clone(), 2);
+        let background = inherence::flow::spawn_background(&provider);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             axum::serve(listener, app(state))
@@ -151,6 +161,7 @@ impl TestServer {
             provider,
             _dir: dir,
             _stop: tx,
+            background,
         }
     }
 

@@ -21,6 +21,6 @@ pub mod runtime;
 pub mod score;
 pub mod template;
 
-pub use engine::{Analysis, Engine, EngineSettings, Enrolment, Verification, Want};
+pub use engine::{Analysis, BurstOutcome, Engine, EngineSettings, Enrolment, Verification, Want};
 pub use error::BiometricError;
 pub use template::Template;

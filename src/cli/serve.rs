@@ -83,6 +83,7 @@ pub fn run(cfg: Config) -> Result<(), Failure> {
                 }
             }
         });
+        crate::flow::spawn_background(&provider);
         eprintln!(
             "Inherence is listening on http://{addr} (issuer {}); Ctrl-C stops it.",
             provider.issuer()

@@ -165,6 +165,66 @@ impl Default for CaptureSettings {
     }
 }
 
+/// Webhook delivery (`[webhooks]`).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookSettings {
+    /// Attempts per delivery before it goes to the dead letters (first try included).
+    pub max_attempts: u32,
+    /// First retry delay; each further retry waits four times longer (with +-20 % jitter).
+    pub retry_base_secs: f64,
+    /// Longest delay between two attempts.
+    pub retry_max_secs: f64,
+    /// How long a receiver may take to answer.
+    pub timeout_secs: u64,
+    /// Deliveries in flight at once.
+    pub concurrency: usize,
+    /// How often the worker looks for due deliveries when nothing wakes it.
+    pub poll_interval_ms: u64,
+    /// Allow plain-http destinations other than loopback (never in production).
+    pub allow_http: bool,
+    /// Also sign with an Ed25519 key (`webhook-signature: v1a,...`), published at
+    /// `/v3/webhook/public-keys/`.
+    pub ed25519: bool,
+    /// `application_id` in every envelope (default: derived from the issuer).
+    pub application_id: String,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 6,
+            retry_base_secs: 60.0,
+            retry_max_secs: 6.0 * 3600.0,
+            timeout_secs: 10,
+            concurrency: 32,
+            poll_interval_ms: 1000,
+            allow_http: false,
+            ed25519: false,
+            application_id: String::new(),
+        }
+    }
+}
+
+/// Sessions of the Didit-compatible API (`[sessions]`).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSettings {
+    /// A started session with no activity for this long becomes `Abandoned`.
+    pub abandon_after_secs: u64,
+    /// How often expiry and abandonment are checked.
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            abandon_after_secs: 3600,
+            sweep_interval_secs: 30,
+        }
+    }
+}
+
 /// Where models live and how they are installed.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -221,6 +281,8 @@ pub struct Config {
     pub keys: KeySettings,
     pub store: StoreConfig,
     pub capture: CaptureSettings,
+    pub webhooks: WebhookSettings,
+    pub sessions: SessionSettings,
     pub clients: Vec<ClientConfig>,
 }
 
@@ -280,6 +342,27 @@ impl Config {
                 "server.max_body_bytes ({}) must be at least biometric.limits.max_bytes ({})",
                 self.server.max_body_bytes, self.biometric.limits.max_bytes
             )));
+        }
+        let w = &self.webhooks;
+        if w.max_attempts == 0 || w.max_attempts > 20 {
+            return Err(ConfigError::Invalid(
+                "webhooks.max_attempts must be 1..=20".into(),
+            ));
+        }
+        if !(w.retry_base_secs > 0.0 && w.retry_max_secs >= w.retry_base_secs) {
+            return Err(ConfigError::Invalid(
+                "webhooks.retry_base_secs must be > 0 and <= webhooks.retry_max_secs".into(),
+            ));
+        }
+        if w.concurrency == 0 || w.timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "webhooks.concurrency and webhooks.timeout_secs must be at least 1".into(),
+            ));
+        }
+        if self.sessions.sweep_interval_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "sessions.sweep_interval_secs must be at least 1".into(),
+            ));
         }
         self.validate_oidc()
     }

@@ -191,6 +191,7 @@ impl Provider {
             max_attempts: self.cfg.oidc.capture_attempts,
             status: FlowStatus::AwaitingCapture,
             decisions: Vec::new(),
+            session: None,
         };
         self.put_flow(&flow).map_err(redirect)?;
         Ok(AuthorizeOutcome::Capture {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::authorize::{error_redirect, redirect_url};
 use super::state::{Decision, Flow, FlowStatus, Purpose};
 use super::token::CodeGrant;
+use super::verdict::{Channel, VerdictRecord};
 use super::{Provider, digest, ns, random_token, store_err};
 use crate::biometric::score::{Risk, Status};
 use crate::biometric::{BiometricError, Template};
@@ -184,6 +185,7 @@ impl Provider {
                 "this face check is already decided",
             ));
         }
+        self.touch_session(&f);
         let c = random_token(18);
         let ttl = self.cfg.oidc.challenge_lifetime_secs;
         let exp = (self.now() + ttl as i64).min(f.expires_at) * 1000;
@@ -242,6 +244,9 @@ impl Provider {
                 self.cfg.capture.min_frame_variation,
             )
             .map_err(CaptureError::Biometric)?;
+        if flow.purpose == Purpose::Session {
+            return self.judge_session(flow, &burst);
+        }
         let now = self.now();
         let mut risks: Vec<Risk> = burst.risks.clone();
         let liveness_ok = burst
@@ -273,6 +278,7 @@ impl Provider {
                 let match_ok = m.as_ref().is_some_and(|m| m.status == Status::Approved);
                 (liveness_ok && match_ok && !several, m.map(|m| m.score))
             }
+            Purpose::Session => unreachable!("sessions are judged by judge_session"),
             Purpose::Enrol => {
                 let good = !risks.iter().any(|r| {
                     matches!(
@@ -345,6 +351,32 @@ impl Provider {
             elapsed_ms = burst.elapsed_ms,
             "face check decided"
         );
+        let mut verdict = VerdictRecord::new(
+            self,
+            Channel::Oidc,
+            if approved { "Approved" } else { "Declined" },
+            flow.request.client_id.clone(),
+        );
+        verdict.subject = Some(flow.subject.clone());
+        verdict.flow_id = Some(flow.id.clone());
+        verdict.attempt = flow.attempts + 1;
+        verdict.liveness_score = decision.liveness_score;
+        verdict.face_match_score = decision.match_score;
+        let bio = self.engine.settings();
+        verdict.liveness_thresholds = Some([bio.liveness.decline_threshold; 2]);
+        if flow.purpose == Purpose::Verify {
+            verdict.face_match_thresholds = Some([bio.face_match.decline_threshold; 2]);
+            verdict.acr = Some(acr.clone());
+            verdict.amr = vec!["face".into()];
+        }
+        verdict.risks = decision.risks.clone();
+        verdict.authorization_details_sha256 = flow
+            .request
+            .authorization_details
+            .as_ref()
+            .map(|d| digest(&d.to_string()));
+        self.record_verdict(&verdict)
+            .map_err(|e| CaptureError::Protocol(store_err(e)))?;
         flow.record(decision, &acr)
             .map_err(CaptureError::Protocol)?;
         let message = if approved {
@@ -353,6 +385,7 @@ impl Provider {
                 Purpose::Enrol => {
                     "Your face is enrolled. Returning you to the application.".to_owned()
                 }
+                Purpose::Session => unreachable!("sessions are judged by judge_session"),
             }
         } else {
             let advice = if risks.contains(&Risk::NoFaceDetected) {
@@ -408,6 +441,9 @@ impl Provider {
             ));
         }
         let flow = self.take_flow(flow_id)?;
+        if flow.purpose == Purpose::Session {
+            return Ok(self.session_finish_url(&flow));
+        }
         let req = &flow.request;
         match &flow.status {
             FlowStatus::Verified { auth_time, acr } => {
@@ -470,6 +506,10 @@ impl Provider {
             ));
         }
         let flow = self.take_flow(flow_id)?;
+        if flow.purpose == Purpose::Session {
+            // The session stays open (the link works again) until it expires or is abandoned.
+            return Ok(self.session_finish_url(&flow));
+        }
         Ok(error_redirect(
             &flow.request.redirect_uri,
             flow.request.state.as_deref(),

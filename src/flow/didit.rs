@@ -99,6 +99,7 @@ pub struct RateInfo {
     pub reset: i64,
     /// Seconds until then.
     pub retry_after: i64,
+    pub class: RateClass,
 }
 
 /// What the standalone checks are asked.
@@ -110,7 +111,7 @@ pub struct StandaloneOptions {
     pub metadata: Option<Value>,
 }
 
-fn uuid_v4() -> String {
+pub fn uuid_v4() -> String {
     let mut b = [0u8; 16];
     aws_lc_rs::rand::fill(&mut b).expect("system randomness");
     b[6] = (b[6] & 0x0f) | 0x40;
@@ -266,6 +267,7 @@ impl Provider {
             remaining: (limit - used).max(0),
             reset,
             retry_after: (reset - now).max(1),
+            class,
         };
         if used > limit {
             return Err(DiditError::RateLimited(info));

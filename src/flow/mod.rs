@@ -11,8 +11,13 @@ pub mod capture;
 pub mod clients;
 pub mod didit;
 pub mod enrol;
+pub mod sessions;
 pub mod state;
+pub mod templates;
 pub mod token;
+pub mod verdict;
+pub mod webhooks;
+pub mod workflows;
 
 use std::sync::Arc;
 
@@ -28,6 +33,8 @@ use crate::keys::{Alg, KeyManager};
 use crate::protocol::OAuthError;
 use crate::protocol::discovery::{self, Metadata, paths};
 use crate::store::{Store, StoreError};
+use crate::webhook::outbox::Outbox;
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
 use clients::Clients;
 
 /// Store namespaces used by the flows.
@@ -69,6 +76,10 @@ pub struct Provider {
     pub engine: Arc<Engine>,
     pub clock: Arc<dyn Clock>,
     pub clients: Clients,
+    /// Webhook events waiting for delivery.
+    pub outbox: Arc<Outbox>,
+    /// Signs webhooks with Ed25519 too (`[webhooks] ed25519 = true`).
+    pub webhook_key: Option<Arc<Ed25519KeyPair>>,
     trusted: Vec<(TrustedIssuer, JwkSet)>,
     discovery: Vec<u8>,
 }
@@ -105,6 +116,22 @@ impl Provider {
             authorization_details_types: &cfg.oidc.authorization_details_types,
         });
         let discovery = serde_json::to_vec(&doc).expect("metadata serialises");
+        let outbox = Arc::new(Outbox::new(
+            store.clone(),
+            clock.clone(),
+            cfg.webhooks.clone(),
+        ));
+        let webhook_key = if cfg.webhooks.ed25519 {
+            match webhook_signing_key(&*store) {
+                Ok(k) => Some(Arc::new(k)),
+                Err(e) => {
+                    tracing::error!(error = %e, "the Ed25519 webhook key cannot be loaded; webhooks are signed with HMAC only");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         Self {
             cfg,
             store,
@@ -112,6 +139,8 @@ impl Provider {
             engine,
             clock,
             clients,
+            outbox,
+            webhook_key,
             trusted,
             discovery,
         }
@@ -155,4 +184,65 @@ impl Provider {
     pub(crate) fn now(&self) -> i64 {
         self.clock.now_secs()
     }
+
+    /// The Ed25519 webhook public key as a JWK set (empty when not configured).
+    pub fn webhook_public_keys(&self) -> serde_json::Value {
+        let keys: Vec<serde_json::Value> = self
+            .webhook_key
+            .iter()
+            .map(|k| {
+                let x = URL_SAFE_NO_PAD.encode(k.public_key().as_ref());
+                serde_json::json!({
+                    "kty": "OKP",
+                    "crv": "Ed25519",
+                    "use": "sig",
+                    "alg": "EdDSA",
+                    "kid": digest(&x)[..16],
+                    "x": x,
+                })
+            })
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+}
+
+/// Starts the background work of one server: the webhook delivery worker and the session
+/// sweep (expiry and abandonment). Both stop with the runtime.
+pub fn spawn_background(p: &Arc<Provider>) -> Vec<tokio::task::JoinHandle<()>> {
+    let worker = tokio::spawn(crate::webhook::worker::run(
+        p.outbox.clone(),
+        p.webhook_key.clone(),
+    ));
+    let sweeper = {
+        let p = p.clone();
+        tokio::spawn(async move {
+            let every = std::time::Duration::from_secs(p.cfg.sessions.sweep_interval_secs.max(1));
+            loop {
+                tokio::time::sleep(every).await;
+                let q = p.clone();
+                match tokio::task::spawn_blocking(move || q.sweep_sessions()).await {
+                    Ok(Ok(n)) if n > 0 => {
+                        tracing::info!(sessions = n, "sessions expired or abandoned")
+                    }
+                    Ok(Err(e)) => tracing::error!(error = %e, "session sweep failed"),
+                    _ => {}
+                }
+            }
+        })
+    };
+    vec![worker, sweeper]
+}
+
+/// Loads the webhook Ed25519 key from the store, creating it on first use.
+fn webhook_signing_key(store: &dyn crate::store::Kv) -> Result<Ed25519KeyPair, StoreError> {
+    const NS: &str = "webhook_keys";
+    const KEY: &str = "ed25519";
+    let bad = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("webhook key: {e}"));
+    if store.get(NS, KEY)?.is_none() {
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new())
+            .map_err(|e| bad(&e))?;
+        store.put_new(NS, KEY, pkcs8.as_ref(), None)?;
+    }
+    let pkcs8 = store.get(NS, KEY)?.ok_or_else(|| bad(&"missing"))?;
+    Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|e| bad(&e))
 }

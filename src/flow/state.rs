@@ -23,6 +23,8 @@ pub enum Purpose {
     Verify,
     /// First capture of the subject's face (`prompt=create`).
     Enrol,
+    /// A hosted session of the Sessions API (its workflow decides).
+    Session,
 }
 
 /// The scores of the attempt that decided the flow (kept for the ID token and the audit).
@@ -67,6 +69,9 @@ pub struct Flow {
     pub max_attempts: u32,
     pub status: FlowStatus,
     pub decisions: Vec<Decision>,
+    /// The Sessions-API session this capture belongs to (purpose `Session`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
 }
 
 impl Flow {
@@ -133,6 +138,7 @@ mod tests {
             max_attempts: 2,
             status: FlowStatus::AwaitingCapture,
             decisions: vec![],
+            session: None,
         }
     }
 

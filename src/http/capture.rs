@@ -10,12 +10,15 @@ use axum::routing::{get, post};
 use serde_json::json;
 
 use super::extract::cookie;
-use super::oauth::see_other;
-use super::{AppState, HttpError};
+use super::oauth::{see_other, to_capture};
+use super::{AppState, HttpError, html_escape, page as page_html};
+use crate::flow::sessions::{Hosted, SessionStatus};
 use crate::protocol::OAuthError;
 
 pub fn routes(max_frames_body: usize, max_preview: usize) -> Router<AppState> {
     Router::new()
+        .route("/session/{token}", get(hosted))
+        .route("/{lang}/session/{token}", get(hosted_lang))
         .route("/capture/{id}", get(page))
         .route("/capture/{id}/state", get(state))
         .route("/capture/{id}/challenge", post(challenge))
@@ -68,6 +71,54 @@ fn valid_id(id: &str) -> Result<(), HttpError> {
     } else {
         Err(HttpError::NotFound)
     }
+}
+
+/// The hosted link of a Sessions-API session: opens its capture (bound to this browser) or
+/// shows where the session stands.
+async fn hosted(
+    Path(token): Path<String>,
+    State(s): State<AppState>,
+) -> Result<Response, HttpError> {
+    valid_id(&token)?;
+    let p = s.provider.clone();
+    match p.open_hosted(&token) {
+        Ok(Hosted::Capture {
+            flow_id,
+            binding_secret,
+        }) => Ok(to_capture(&s, &flow_id, &binding_secret)),
+        Ok(Hosted::Done(sess)) => {
+            let text = match sess.status {
+                SessionStatus::Approved => {
+                    "Your verification is complete. You can close this page."
+                }
+                SessionStatus::InReview => "Thank you. Your verification is being reviewed.",
+                SessionStatus::Declined => {
+                    "We could not verify you. Please contact the service that sent you here."
+                }
+                SessionStatus::Expired => "This verification link has expired. Ask for a new one.",
+                SessionStatus::Abandoned => "This verification was abandoned. Ask for a new link.",
+                _ => "No further attempts are possible with this link. Ask for a new one.",
+            };
+            let body = format!(
+                "<h1>Verification</h1><p id=\"session-status\" data-status=\"{}\">{}</p>",
+                html_escape(sess.status.as_str()),
+                html_escape(text)
+            );
+            Ok(Html(page_html("Verification", &body)).into_response())
+        }
+        Err(crate::flow::didit::DiditError::NotFound) => Err(HttpError::NotFound),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn hosted_lang(
+    Path((lang, token)): Path<(String, String)>,
+    State(s): State<AppState>,
+) -> Result<Response, HttpError> {
+    if lang.len() > 5 || !lang.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-') {
+        return Err(HttpError::NotFound);
+    }
+    hosted(Path(token), State(s)).await
 }
 
 async fn page(Path(id): Path<String>, State(s): State<AppState>) -> Result<Response, HttpError> {

@@ -166,9 +166,14 @@ fn didit_response(e: DiditError) -> Response {
         )
             .into_response(),
         DiditError::RateLimited(info) => {
+            let detail = if info.class == crate::flow::didit::RateClass::SessionCreate {
+                "Session creation rate limit exceeded. You can make up to 600 requests per minute."
+            } else {
+                "Request was throttled."
+            };
             let mut res = (
                 StatusCode::TOO_MANY_REQUESTS,
-                Json(json!({ "detail": "Request was throttled." })),
+                Json(json!({ "detail": detail })),
             )
                 .into_response();
             super::v3::rate_headers(res.headers_mut(), &info, true);

@@ -6,7 +6,7 @@ mod enrol;
 mod error;
 pub mod extract;
 mod oauth;
-mod v3;
+pub mod v3;
 
 use std::sync::{Arc, Mutex};
 

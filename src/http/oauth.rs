@@ -89,26 +89,29 @@ pub fn see_other(location: &str) -> Response {
     r
 }
 
+/// 303 to the capture page, binding the flow to this browser with a cookie scoped to it.
+pub fn to_capture(s: &AppState, flow_id: &str, binding_secret: &str) -> Response {
+    let mut r = see_other(&format!("/capture/{flow_id}"));
+    let secure = if s.provider.issuer().starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "inh_bind={binding_secret}; Path=/capture/{flow_id}; HttpOnly; SameSite=Lax{secure}"
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
 fn authorize(s: &AppState, params: &Params) -> Response {
     match s.provider.authorize(params) {
         Ok(AuthorizeOutcome::Capture {
             flow_id,
             binding_secret,
-        }) => {
-            let mut r = see_other(&format!("/capture/{flow_id}"));
-            let secure = if s.provider.issuer().starts_with("https://") {
-                "; Secure"
-            } else {
-                ""
-            };
-            let cookie = format!(
-                "inh_bind={binding_secret}; Path=/capture/{flow_id}; HttpOnly; SameSite=Lax{secure}"
-            );
-            if let Ok(v) = HeaderValue::from_str(&cookie) {
-                r.headers_mut().insert(header::SET_COOKIE, v);
-            }
-            r
-        }
+        }) => to_capture(s, &flow_id, &binding_secret),
         Err(AuthorizeError::Redirect {
             redirect_uri,
             state,

@@ -22,7 +22,21 @@ use super::{Kv, StoreError};
 use crate::clock::Clock;
 
 /// Namespaces whose changes are fsynced before the call returns.
-pub const DURABLE_NAMESPACES: &[&str] = &["enrolments", "keys", "audit", "clients"];
+pub const DURABLE_NAMESPACES: &[&str] = &[
+    "enrolments",
+    "keys",
+    "audit",
+    "clients",
+    "api_keys",
+    "workflows",
+    "sessions",
+    "verdicts",
+    "webhook_destinations",
+    "webhook_outbox",
+    "webhook_log",
+    "webhook_keys",
+    "counters",
+];
 
 #[derive(Clone)]
 struct Entry {
@@ -42,8 +56,16 @@ struct Record {
     e: Option<i64>,
 }
 
+/// Entries by namespace, then key (so listing a namespace does not scan the others).
+type Map = HashMap<String, HashMap<String, Entry>>;
+
+fn len(map: &Map) -> usize {
+    map.values().map(HashMap::len).sum()
+}
+
 struct Inner {
-    map: HashMap<(String, String), Entry>,
+    map: Map,
+    live_len: usize,
     log: File,
     records: usize,
 }
@@ -104,11 +126,19 @@ impl EmbeddedStore {
             }
         }
         let now = clock.now_millis();
-        map.retain(|_, e: &mut Entry| e.expires_at.is_none_or(|t| t > now));
+        for m in map.values_mut() {
+            m.retain(|_, e: &mut Entry| e.expires_at.is_none_or(|t| t > now));
+        }
+        map.retain(|_, m| !m.is_empty());
         let log = rewrite(&path, &map)?;
-        let records = map.len();
+        let records = len(&map);
         Ok(Self {
-            inner: Mutex::new(Inner { map, log, records }),
+            inner: Mutex::new(Inner {
+                map,
+                live_len: records,
+                log,
+                records,
+            }),
             path,
             clock,
         })
@@ -128,7 +158,7 @@ impl EmbeddedStore {
             inner.log.sync_data().map_err(io)?;
         }
         inner.records += 1;
-        if inner.records > 4 * inner.map.len() + 50_000 {
+        if inner.records > 4 * inner.live_len + 50_000 {
             self.compact(inner)?;
         }
         Ok(())
@@ -136,36 +166,48 @@ impl EmbeddedStore {
 
     fn compact(&self, inner: &mut Inner) -> Result<(), StoreError> {
         let now = self.clock.now_millis();
-        inner
-            .map
-            .retain(|_, e| e.expires_at.is_none_or(|t| t > now));
+        for m in inner.map.values_mut() {
+            m.retain(|_, e| e.expires_at.is_none_or(|t| t > now));
+        }
+        inner.map.retain(|_, m| !m.is_empty());
         inner.log = rewrite(&self.path, &inner.map)?;
-        inner.records = inner.map.len();
+        inner.records = len(&inner.map);
+        inner.live_len = inner.records;
         Ok(())
     }
 
     fn live<'a>(&self, inner: &'a mut Inner, ns: &str, key: &str) -> Option<&'a Entry> {
         let now = self.clock.now_millis();
-        let k = (ns.to_owned(), key.to_owned());
-        if inner
-            .map
-            .get(&k)
+        let m = inner.map.get_mut(ns)?;
+        if m.get(key)
             .is_some_and(|e| e.expires_at.is_some_and(|t| t <= now))
         {
-            inner.map.remove(&k);
+            m.remove(key);
         }
-        inner.map.get(&k)
+        inner.map.get(ns)?.get(key)
+    }
+
+    fn insert(inner: &mut Inner, ns: &str, key: &str, e: Entry) {
+        if inner
+            .map
+            .entry(ns.to_owned())
+            .or_default()
+            .insert(key.to_owned(), e)
+            .is_none()
+        {
+            inner.live_len += 1;
+        }
     }
 }
 
-fn apply(map: &mut HashMap<(String, String), Entry>, r: Record) -> Result<(), StoreError> {
+fn apply(map: &mut Map, r: Record) -> Result<(), StoreError> {
     match r.o {
         'p' => {
             let value = B64
                 .decode(r.v.unwrap_or_default())
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            map.insert(
-                (r.n, r.k),
+            map.entry(r.n).or_default().insert(
+                r.k,
                 Entry {
                     value,
                     expires_at: r.e,
@@ -173,7 +215,9 @@ fn apply(map: &mut HashMap<(String, String), Entry>, r: Record) -> Result<(), St
             );
         }
         'd' => {
-            map.remove(&(r.n, r.k));
+            if let Some(m) = map.get_mut(&r.n) {
+                m.remove(&r.k);
+            }
         }
         other => {
             return Err(StoreError::Corrupt(format!(
@@ -185,11 +229,14 @@ fn apply(map: &mut HashMap<(String, String), Entry>, r: Record) -> Result<(), St
 }
 
 /// Writes the live entries to a new log and swaps it in atomically; returns it open for append.
-fn rewrite(path: &Path, map: &HashMap<(String, String), Entry>) -> Result<File, StoreError> {
+fn rewrite(path: &Path, map: &Map) -> Result<File, StoreError> {
     let tmp = path.with_extension("log.tmp");
     {
         let mut f = std::io::BufWriter::new(File::create(&tmp).map_err(io)?);
-        for ((n, k), e) in map {
+        for (n, k, e) in map
+            .iter()
+            .flat_map(|(n, m)| m.iter().map(move |(k, e)| (n, k, e)))
+        {
             let r = Record {
                 o: 'p',
                 n: n.clone(),
@@ -231,8 +278,10 @@ impl Kv for EmbeddedStore {
                 e: expires_at,
             },
         )?;
-        inner.map.insert(
-            (ns.to_owned(), key.to_owned()),
+        Self::insert(
+            &mut inner,
+            ns,
+            key,
             Entry {
                 value: value.to_vec(),
                 expires_at,
@@ -262,8 +311,10 @@ impl Kv for EmbeddedStore {
                 e: expires_at,
             },
         )?;
-        inner.map.insert(
-            (ns.to_owned(), key.to_owned()),
+        Self::insert(
+            &mut inner,
+            ns,
+            key,
             Entry {
                 value: value.to_vec(),
                 expires_at,
@@ -292,10 +343,11 @@ impl Kv for EmbeddedStore {
                 e: None,
             },
         )?;
-        Ok(inner
-            .map
-            .remove(&(ns.to_owned(), key.to_owned()))
-            .map(|e| e.value))
+        let v = inner.map.get_mut(ns).and_then(|m| m.remove(key));
+        if v.is_some() {
+            inner.live_len = inner.live_len.saturating_sub(1);
+        }
+        Ok(v.map(|e| e.value))
     }
 
     fn delete(&self, ns: &str, key: &str) -> Result<bool, StoreError> {
@@ -332,8 +384,10 @@ impl Kv for EmbeddedStore {
                 e: exp,
             },
         )?;
-        inner.map.insert(
-            (ns.to_owned(), key.to_owned()),
+        Self::insert(
+            &mut inner,
+            ns,
+            key,
             Entry {
                 value,
                 expires_at: exp,
@@ -347,9 +401,11 @@ impl Kv for EmbeddedStore {
         let now = self.clock.now_millis();
         let mut v: Vec<String> = inner
             .map
-            .iter()
-            .filter(|((n, _), e)| n == ns && e.expires_at.is_none_or(|t| t > now))
-            .map(|((_, k), _)| k.clone())
+            .get(ns)
+            .into_iter()
+            .flatten()
+            .filter(|(_, e)| e.expires_at.is_none_or(|t| t > now))
+            .map(|(k, _)| k.clone())
             .collect();
         v.sort();
         Ok(v)

@@ -1,5 +1,8 @@
 //! Webhooks: Python-compatible canonical JSON and the Didit-compatible and Standard Webhooks
-//! signatures (pure: no I/O).
+//! signatures (pure), destinations, the durable outbox and the delivery worker.
 
 pub mod canonical;
+pub mod destinations;
+pub mod outbox;
 pub mod signature;
+pub mod worker;

@@ -1,17 +1,18 @@
-//! The Didit-compatible v3 routes (`x-api-key`): standalone face match and passive liveness.
-//! Paths end with a slash, as in the reference API; the same path without it answers 301.
+//! Standalone face match and passive liveness (multipart), saved as API sessions when
+//! `save_api_request` is true (the default).
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{any, post};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use axum::routing::post;
 use serde_json::Value;
 
-use super::{AppState, HttpError};
+use super::{api_key, with_rate};
 use crate::flow::didit::{
-    DEFAULT_THRESHOLD, DiditError, MAX_IMAGE_BYTES, RateClass, RateInfo, StandaloneOptions,
+    DEFAULT_THRESHOLD, DiditError, MAX_IMAGE_BYTES, RateClass, StandaloneOptions,
 };
+use crate::http::{AppState, HttpError};
 
 pub fn routes() -> Router<AppState> {
     let body = 2 * MAX_IMAGE_BYTES + 64 * 1024;
@@ -24,36 +25,6 @@ pub fn routes() -> Router<AppState> {
             "/v3/passive-liveness/",
             post(passive_liveness).layer(DefaultBodyLimit::max(body)),
         )
-        .route("/v3/face-match", any(add_slash))
-        .route("/v3/passive-liveness", any(add_slash))
-}
-
-async fn add_slash(uri: axum::http::Uri) -> Response {
-    let to = format!(
-        "{}/{}",
-        uri.path(),
-        uri.query().map(|q| format!("?{q}")).unwrap_or_default()
-    );
-    (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, to)], "").into_response()
-}
-
-/// `X-RateLimit-*` (and `Retry-After` when refused).
-pub fn rate_headers(h: &mut HeaderMap, info: &RateInfo, refused: bool) {
-    let mut set = |k: &'static str, v: String| {
-        if let Ok(v) = HeaderValue::from_str(&v) {
-            h.insert(k, v);
-        }
-    };
-    set("x-ratelimit-limit", info.limit.to_string());
-    set("x-ratelimit-remaining", info.remaining.to_string());
-    set("x-ratelimit-reset", info.reset.to_string());
-    if refused {
-        set("retry-after", info.retry_after.to_string());
-    }
-}
-
-fn api_key(h: &HeaderMap) -> Option<&str> {
-    h.get("x-api-key").and_then(|v| v.to_str().ok())
 }
 
 /// Multipart form of a standalone check.
@@ -175,18 +146,12 @@ fn options(f: &Form) -> StandaloneOptions {
     }
 }
 
-fn with_rate(body: Value, info: &RateInfo) -> Response {
-    let mut res = axum::Json(body).into_response();
-    rate_headers(res.headers_mut(), info, false);
-    res
-}
-
 async fn face_match(
     State(s): State<AppState>,
     headers: HeaderMap,
     mp: MaybeMultipart,
 ) -> Result<Response, HttpError> {
-    let (_key, rate) = s
+    let (key, rate) = s
         .provider
         .authenticate_api_key(api_key(&headers), RateClass::Write)?;
     let f = read_form(&headers, mp, "face_match_score_decline_threshold").await?;
@@ -199,9 +164,15 @@ async fn face_match(
     let opt = options(&f);
     let p = s.provider.clone();
     let body = s
-        .blocking(move || Ok(p.standalone_face_match(&user, &reference, &opt)?))
+        .blocking(move || {
+            let body = p.standalone_face_match(&user, &reference, &opt)?;
+            if opt.save_api_request {
+                p.save_api_session(&key, "FACE_MATCH", &body, opt.vendor_data, opt.metadata)?;
+            }
+            Ok(body)
+        })
         .await?;
-    Ok(with_rate(body, &rate))
+    Ok(with_rate(StatusCode::OK, body, &rate))
 }
 
 async fn passive_liveness(
@@ -209,7 +180,7 @@ async fn passive_liveness(
     headers: HeaderMap,
     mp: MaybeMultipart,
 ) -> Result<Response, HttpError> {
-    let (_key, rate) = s
+    let (key, rate) = s
         .provider
         .authenticate_api_key(api_key(&headers), RateClass::Write)?;
     let f = read_form(&headers, mp, "face_liveness_score_decline_threshold").await?;
@@ -220,7 +191,19 @@ async fn passive_liveness(
     let opt = options(&f);
     let p = s.provider.clone();
     let body = s
-        .blocking(move || Ok(p.standalone_passive_liveness(&user, &opt)?))
+        .blocking(move || {
+            let body = p.standalone_passive_liveness(&user, &opt)?;
+            if opt.save_api_request {
+                p.save_api_session(
+                    &key,
+                    "PASSIVE_LIVENESS",
+                    &body,
+                    opt.vendor_data,
+                    opt.metadata,
+                )?;
+            }
+            Ok(body)
+        })
         .await?;
-    Ok(with_rate(body, &rate))
+    Ok(with_rate(StatusCode::OK, body, &rate))
 }

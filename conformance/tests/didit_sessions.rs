@@ -1,0 +1,970 @@
+//! The Didit-compatible Sessions API end to end on real photos: workflows, session creation
+//! (idempotency, stored face, documented 400s), the hosted capture page with the same engine,
+//! callback redirect, decision, list, review, deletion, templates, the status lifecycle with
+//! the background sweep, and signed webhooks through the durable outbox with retries, resend
+//! and the Ed25519 key.
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::common::shared;
+use crate::receiver::Receiver;
+use crate::server::*;
+
+fn key(server: &TestServer) -> String {
+    let now = inherence::clock::Clock::now_secs(&inherence::clock::SystemClock);
+    inherence::flow::didit::create_api_key(&*server.provider.store, now, "tests")
+        .unwrap()
+        .1
+}
+
+async fn call(
+    server: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut r = http().request(method, server.url(path));
+    if let Some(k) = key {
+        r = r.header("x-api-key", k);
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn workflow(server: &TestServer, k: &str, body: Value) -> String {
+    let (st, v) = call(
+        server,
+        reqwest::Method::POST,
+        "/v3/workflows/",
+        Some(k),
+        Some(body),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    v["uuid"].as_str().unwrap().to_owned()
+}
+
+fn fast_webhooks(c: &mut inherence::config::Config) {
+    c.webhooks.retry_base_secs = 0.05;
+    c.webhooks.retry_max_secs = 0.5;
+    c.webhooks.poll_interval_ms = 50;
+    c.webhooks.ed25519 = true;
+}
+
+async fn destination(server: &TestServer, k: &str, rx: &Receiver) -> Value {
+    let (st, d) = call(
+        server,
+        reqwest::Method::POST,
+        "/v3/webhook/destinations/",
+        Some(k),
+        Some(json!({"label": "tests", "url": rx.url, "subscribed_events": ["status.updated", "data.updated"]})),
+    )
+    .await;
+    assert_eq!(st, 201, "{d}");
+    assert_eq!(d["secret_shared_key"].as_str().unwrap().len(), 43);
+    rx.set_secret(d["secret_shared_key"].as_str().unwrap());
+    let (_, keys) = call(
+        server,
+        reqwest::Method::GET,
+        "/v3/webhook/public-keys/",
+        None,
+        None,
+    )
+    .await;
+    let x = keys["keys"][0]["x"]
+        .as_str()
+        .expect("an Ed25519 key is published");
+    rx.set_ed25519(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(x)
+            .unwrap(),
+    );
+    d
+}
+
+/// Opens the hosted link in a browser; returns the capture path.
+async fn open_hosted(b: &reqwest::Client, url: &str) -> String {
+    let r = b.get(url).send().await.unwrap();
+    assert_eq!(r.status(), 303, "hosted link");
+    let loc = location(&r);
+    assert!(loc.starts_with("/capture/"), "{loc}");
+    loc
+}
+
+fn statuses_of(rx: &Receiver, session: &str) -> Vec<String> {
+    rx.accepted()
+        .iter()
+        .filter(|r| r.body["session_id"] == session && r.body["webhook_type"] == "status.updated")
+        .map(|r| r.body["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosted_session_approves_calls_back_and_signs_webhooks() {
+    let Some(_) = shared("eval/dev") else { return };
+    let server = TestServer::start(fast_webhooks).await;
+    let k = key(&server);
+    // The receiver refuses its first two requests: the outbox must retry.
+    let rx = Receiver::start(2).await;
+    let dest = destination(&server, &k, &rx).await;
+    let wf = workflow(
+        &server,
+        &k,
+        json!({"workflow_label": "step-up", "features": [{"feature": "LIVENESS"}, {"feature": "FACE_MATCH", "config": {"face_match_score_review_threshold": 50}}]}),
+    )
+    .await;
+    assert_eq!(server.enrol("user-1", RUMSFELD_ENROL).await.status(), 201);
+
+    let req = json!({"workflow_id": wf, "vendor_data": "user-1", "callback": "https://app.example/done?x=1", "metadata": {"login_attempt": "2"}});
+    let (st, s) = call(
+        &server,
+        reqwest::Method::POST,
+        "/v3/session/",
+        Some(&k),
+        Some(req.clone()),
+    )
+    .await;
+    assert_eq!(st, 201, "{s}");
+    for f in [
+        "session_id",
+        "session_number",
+        "session_token",
+        "url",
+        "vendor_data",
+        "metadata",
+        "status",
+        "workflow_id",
+        "workflow_version",
+        "callback",
+    ] {
+        assert!(s.get(f).is_some(), "{f} missing in {s}");
+    }
+    assert_eq!(s["status"], "Not Started");
+    assert_eq!(s["session_token"].as_str().unwrap().len(), 12);
+    let id = s["session_id"].as_str().unwrap().to_owned();
+    let url = s["url"].as_str().unwrap().to_owned();
+    assert_eq!(
+        url,
+        server.url(&format!(
+            "/session/{}",
+            s["session_token"].as_str().unwrap()
+        ))
+    );
+
+    // Idempotency: the same user with an unfinished session gets it back (still 201), with
+    // its metadata updated.
+    let mut again = req.clone();
+    again["metadata"] = json!({"login_attempt": "3"});
+    let (st, s2) = call(
+        &server,
+        reqwest::Method::POST,
+        "/v3/session/",
+        Some(&k),
+        Some(again),
+    )
+    .await;
+    assert_eq!((st, &s2["session_id"]), (201, &json!(id)));
+    assert_eq!(s2["metadata"]["login_attempt"], "3");
+
+    // The hosted page: same capture page and engine as the OpenID flow.
+    let b = browser();
+    let capture = open_hosted(&b, &url).await;
+    let r = attempt(&b, &server, &capture, &RUMSFELD_FRAMES).await;
+    assert_eq!(r["status"], "approved", "{r}");
+    let to = finish(&b, &server, &capture).await;
+    let q = query(&to);
+    assert!(to.starts_with("https://app.example/done?x=1&"), "{to}");
+    assert_eq!(q["verificationSessionId"], id);
+    assert_eq!(q["status"], "Approved");
+
+    let (st, d) = call(
+        &server,
+        reqwest::Method::GET,
+        &format!("/v3/session/{id}/decision/"),
+        Some(&k),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{d}");
+    assert_eq!(d["status"], "Approved");
+    assert_eq!(d["features"], json!(["LIVENESS", "FACE_MATCH"]));
+    assert_eq!(d["liveness_checks"][0]["status"], "Approved");
+    assert_eq!(d["liveness_checks"][0]["method"], "PASSIVE");
+    assert!(d["liveness_checks"][0]["score"].as_f64().unwrap() > 50.0);
+    assert_eq!(d["face_matches"][0]["status"], "Approved");
+    assert!(d["face_matches"][0]["score"].as_f64().unwrap() > 50.0);
+    assert_eq!(d["face_matches"][0]["source_image_session_id"], json!(id));
+    assert_eq!(d["id_verifications"], Value::Null);
+    assert_eq!(d["session_kind"], "user");
+    assert_eq!(d["metadata"]["login_attempt"], "3");
+
+    // The link is spent: it shows the status instead of a new capture.
+    let done = b.get(&url).send().await.unwrap();
+    assert_eq!(done.status(), 200);
+    assert!(
+        done.text()
+            .await
+            .unwrap()
+            .contains("data-status=\"Approved\"")
+    );
+
+    // Webhooks: every status change once, after the receiver's refusals were retried; all
+    // signatures verified by the receiver.
+    rx.wait_for(20, "all three status webhooks", |a| {
+        ["Not Started", "In Progress", "Approved"].iter().all(|st| {
+            a.iter()
+                .any(|r| r.body["session_id"] == id && r.body["status"] == *st)
+        })
+    })
+    .await;
+    assert!(rx.problems().is_empty(), "{:?}", rx.problems());
+    let mut seen = statuses_of(&rx, &id);
+    seen.sort();
+    assert_eq!(seen, vec!["Approved", "In Progress", "Not Started"]);
+    let mut ids: Vec<String> = rx
+        .accepted()
+        .iter()
+        .map(|r| r.body["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "every event was accepted exactly once");
+    assert!(
+        rx.attempts() >= n + 2,
+        "the first two refusals were retried"
+    );
+    let approved = rx
+        .accepted()
+        .into_iter()
+        .find(|r| r.body["status"] == "Approved")
+        .unwrap();
+    assert_eq!(
+        approved.body["decision"]["face_matches"][0]["status"],
+        "Approved"
+    );
+    assert_eq!(approved.body["vendor_data"], "user-1");
+    assert_eq!(approved.body["workflow_id"], json!(wf));
+    assert_eq!(
+        approved.headers["x-timestamp"],
+        approved.body["timestamp"].to_string()
+    );
+    let not_started = rx
+        .accepted()
+        .into_iter()
+        .find(|r| r.body["status"] == "Not Started")
+        .unwrap();
+    assert!(
+        not_started.body.get("decision").is_none(),
+        "no decision before one is taken"
+    );
+    assert!(
+        rx.accepted()
+            .iter()
+            .any(|r| r.body["webhook_type"] == "data.updated"),
+        "metadata change fired data.updated"
+    );
+
+    // Delivery log and resend (same event, fresh timestamp).
+    let du = dest["uuid"].as_str().unwrap();
+    let (_, list) = call(
+        &server,
+        reqwest::Method::GET,
+        &format!("/v3/webhook/destinations/{du}/deliveries/"),
+        Some(&k),
+        None,
+    )
+    .await;
+    let delivered = list["results"].as_array().unwrap();
+    assert!(
+        delivered.iter().all(|d| d["state"] == "delivered"),
+        "{list}"
+    );
+    let failed_once = delivered
+        .iter()
+        .find(|d| d["attempts"].as_u64().unwrap() > 1)
+        .expect("a retried delivery");
+    assert!(failed_once["attempt_log"][0]["response_status"] == 500);
+    let one = delivered
+        .iter()
+        .find(|d| d["session_id"] == id && d["webhook_type"] == "status.updated")
+        .unwrap();
+    let (st, full) = call(
+        &server,
+        reqwest::Method::GET,
+        &format!(
+            "/v3/webhook/destinations/{du}/deliveries/{}/",
+            one["uuid"].as_str().unwrap()
+        ),
+        Some(&k),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    for h in [
+        "Content-Type",
+        "X-Signature",
+        "X-Signature-V2",
+        "X-Signature-Simple",
+        "X-Timestamp",
+        "User-Agent",
+    ] {
+        assert!(
+            full["request_header"].get(h).is_some(),
+            "{h} missing from the delivery log"
+        );
+    }
+    let event = full["event_id"].as_str().unwrap().to_owned();
+    let before = rx.accepted().len();
+    let (st, re) = call(
+        &server,
+        reqwest::Method::POST,
+        &format!(
+            "/v3/webhook/destinations/{du}/deliveries/{}/resend/",
+            one["uuid"].as_str().unwrap()
+        ),
+        Some(&k),
+        None,
+    )
+    .await;
+    assert_eq!(st, 202, "{re}");
+    rx.wait_for(10, "resent event", |a| a.len() > before).await;
+    let resent = rx.accepted().last().unwrap().clone();
+    assert_eq!(resent.body["event_id"], json!(event));
+    let (_, summary) = call(
+        &server,
+        reqwest::Method::GET,
+        &format!("/v3/webhook/destinations/{du}/"),
+        Some(&k),
+        None,
+    )
+    .await;
+    assert!(
+        summary["summary"]["failed_deliveries"].as_u64().unwrap() >= 2,
+        "{summary}"
+    );
+    assert!(summary["summary"]["total_deliveries"].as_u64().unwrap() >= n as u64 + 2);
+
+    // One engine, one truth: the verdict record of this session sits next to OpenID ones.
+    let verdicts = server.provider.verdicts().unwrap();
+    let v = verdicts
+        .iter()
+        .find(|v| v.session_id.as_deref() == Some(id.as_str()))
+        .expect("verdict record");
+    assert_eq!(v.outcome, "Approved");
+    assert_eq!(v.subject.as_deref(), Some("user-1"));
+    assert!(v.face_match_score.is_some() && v.liveness_score.is_some());
+    assert!(!v.models.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_band_decline_manual_review_list_delete_and_templates() {
+    let Some(_) = shared("eval/dev") else { return };
+    let server = TestServer::start(|_| {}).await;
+    let k = key(&server);
+    // A face-match review band up to 99.99: a genuine match lands In Review.
+    let review_wf = workflow(&server, &k, json!({"features": [{"feature": "LIVENESS"}, {"feature": "FACE_MATCH", "config": {"face_match_score_decline_threshold": 50, "face_match_score_review_threshold": 99.99}}]})).await;
+    let one_try = workflow(&server, &k, json!({"features": [{"feature": "LIVENESS"}, {"feature": "FACE_MATCH"}], "face_match_max_attempts": 1})).await;
+    let portrait = base64::engine::general_purpose::STANDARD
+        .encode(std::fs::read(dev_image(RUMSFELD_ENROL)).unwrap());
+
+    // A portrait instead of a stored face.
+    let (st, s) = call(&server, reqwest::Method::POST, "/v3/session/", Some(&k), Some(json!({"workflow_id": review_wf, "portrait_image": portrait, "callback": "myapp://done"}))).await;
+    assert_eq!(st, 201, "{s}");
+    let id = s["session_id"].as_str().unwrap().to_owned();
+    let b = browser();
+    let capture = open_hosted(&b, s["url"].as_str().unwrap()).await;
+    let r = attempt(&b, &server, &capture, &RUMSFELD_FRAMES).await;
+    assert_eq!(r["status"], "approved", "In Review ends the capture: {r}");
+    let to = finish(&b, &server, &capture).await;
+    assert_eq!(query(&to)["status"], "In Review", "{to}");
+    assert!(to.starts_with("myapp://done?"), "{to}");
+    let (_, d) = call(
+        &server,
+        reqwest::Method::GET,
+        &format!("/v3/session/{id}/decision/"),
+        Some(&k),
+        None,
+    )
+    .await;
+    assert_eq!(d["status"], "In Review");
+    assert_eq!(d["face_matches"][0]["status"], "In Review");
+    assert_eq!(
+        d["face_matches"][0]["warnings"][0]["risk"],
+        "LOW_FACE_MATCH_SIMILARITY"
+    );
+    assert_eq!(d["face_matches"][0]["warnings"][0]["log_type"], "warning");
+
+    // Manual review through the API.
+    let path = format!("/v3/session/{id}/update-status/");
+    let (st, v) = call(
+        &server,
+        reqwest::Method::PATCH,
+        &path,
+        Some(&k),
+        Some(json!({"new_status": "Approved", "comment": "checked by hand"})),
+    )
+    .await;
+    assert_eq!((st, &v["session_id"]), (200, &json!(id)), "{v}");
+    let (st, v) = call(
+        &server,
+        reqwest::Method::PATCH,
+        &path,
+        Some(&k),
+        Some(json!({"new_status": "Approved"})),
+    )
+    .await;
+    assert_eq!(st, 400, "same status again: {v}");
+    let (st, v) = call(
+        &server,
+        reqwest::Method::PATCH,
+        &path,
+        Some(&k),
+        Some(json!({"new_status": "In Review"})),
+    )
+    .await;
+    assert_eq!((st, v["new_status"][0].is_string()), (400, true), "{v}");
+    let (_, d) = call(
+        &server,
+        reqwest::Method::GET,
+        &format!("/v3/session/{id}/decision/"),
+        Some(&k),
+        None,
+    )
+    .await;
+    assert_eq!(d["status"], "Approved");
+    assert_eq!(d["reviews"][0]["user"], "API Client");
+    assert_eq!(d["reviews"][0]["comment"], "checked by hand");
+
+    // Someone else with one attempt: Declined, callback says so.
+    assert_eq!(server.enrol("user-2", RUMSFELD_ENROL).await.status(), 201);
+    let (_, s) = call(&server, reqwest::Method::POST, "/v3/session/", Some(&k), Some(json!({"workflow_id": one_try, "vendor_data": "user-2", "callback": "https://app.example/cb"}))).await;
+    let id2 = s["session_id"].as_str().unwrap().to_owned();
+    let b = browser();
+    let capture = open_hosted(&b, s["url"].as_str().unwrap()).await;
+    let r = attempt(&b, &server, &capture, &BLAIR_FRAMES).await;
+    assert_eq!(r["status"], "failed", "{r}");
+    let to = finish(&b, &server, &capture).await;
+    assert_eq!(query(&to)["status"], "Declined");
+    let (_, d) = call(
+        &server,
+        reqwest::Method::GET,
+        &format!("/v3/session/{id2}/decision/"),
+        Some(&k),
+        None,
+    )
+    .await;
+    assert_eq!(d["face_matches"][0]["status"], "Declined");
+    assert_eq!(d["face_matches"][0]["warnings"][0]["log_type"], "error");
+    // An unfinished session cannot be reviewed.
+    let (_, s3) = call(
+        &server,
+        reqwest::Method::POST,
+        "/v3/session/",
+        Some(&k),
+        Some(json!({"workflow_id": one_try, "vendor_data": "user-2"})),
+    )
+    .await;
+    assert_ne!(
+        s3["session_id"],
+        json!(id2),
+        "a decided session is not reused"
+    );
+    let (st, v) = call(
+        &server,
+        reqwest::Method::PATCH,
+        &format!(
+            "/v3/session/{}/update-status/",
+            s3["session_id"].as_str().unwrap()
+        ),
+        Some(&k),
+        Some(json!({"new_status": "Approved"})),
+    )
+    .await;
+    assert_eq!(st, 400, "{v}");
+
+    // List with filters and pagination.
+    let (st, l) = call(
+        &server,
+        reqwest::Method::GET,
+        "/v3/sessions/?limit=2",
+        Some(&k),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert_eq!(l["count"], 3);
+    assert_eq!(l["results"].as_array().unwrap().len(), 2);
+    assert!(l["next"].as_str().unwrap().contains("offset=2"));
+    assert_eq!(l["previous"], Value::Null);
+    let (_, l) = call(
+        &server,
+        reqwest::Method::GET,
+        "/v3/sessions/?status=Declined",
+        Some(&k),
+        None,
+    )
+    .await;
+    assert_eq!(l["count"], 1);
+    assert_eq!(l["results"][0]["session_id"], json!(id2));
+    assert_eq!(
+        l["results"][0]["features"][1],
+        json!({"feature": "FACE_MATCH", "status": "Declined"})
+    );
+    let (_, l) = call(
+        &server,
+        reqwest::Method::GET,
+        "/v3/sessions/?vendor_data=user-2&status=Not%20Started",
+        Some(&k),
+        None,
+    )
+    .await;
+    assert_eq!(l["count"], 1);
+    let (st, _) = call(
+        &server,
+        reqwest::Method::GET,
+        "/v3/sessions/?status=approved",
+        Some(&k),
+        None,
+    )
+    .await;
+    assert_eq!(st, 400, "statuses are case-sensitive");
+
+    // Templates: the enrolled face of user-2 (and nothing for the portrait-only session).
+    let (_, c) = call(
+        &server,
+        reqwest::Method::GET,
+        "/v3/biometric-templates/count/?vendor_data=user-2",
+        Some(&k),
+        None,
+    )
+    .await;
+    assert_eq!(c["count"], 1);
+    let (_, l) = call(
+        &server,
+        reqwest::Method::GET,
+        "/v3/biometric-templates/?vendor_data=user-2",
+        Some(&k),
+        None,
+    )
+    .await;
+    let t = l["results"][0]["uuid"].as_str().unwrap().to_owned();
+    let (st, one) = call(
+        &server,
+        reqwest::Method::GET,
+        &format!("/v3/biometric-templates/{t}/"),
+        Some(&k),
+        None,
+    )
+    .await;
+    assert_eq!((st, &one["vendor_data"]), (200, &json!("user-2")));
+
+    // Deletion: retain the user's face, then erase it through the template API.
+    let (st, del) = call(
+        &server,
+        reqwest::Method::DELETE,
+        &format!("/v3/session/{id2}/delete/"),
+        Some(&k),
+        Some(json!({"retain_face_embeddings": true})),
+    )
+    .await;
+    assert_eq!(st, 200, "{del}");
+    assert_eq!(del["face_retention_outcome"], "retained_with_user");
+    assert_eq!(del["biometric_template_uuid"], json!(t));
+    let (st, _) = call(
+        &server,
+        reqwest::Method::GET,
+        &format!("/v3/session/{id2}/decision/"),
+        Some(&k),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404);
+    let (st, _) = call(
+        &server,
+        reqwest::Method::DELETE,
+        &format!("/v3/session/{id2}/delete/"),
+        Some(&k),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404, "already deleted");
+    let (_, p) = call(
+        &server,
+        reqwest::Method::DELETE,
+        &format!("/v3/biometric-templates/{t}/"),
+        Some(&k),
+        None,
+    )
+    .await;
+    assert_eq!(p["outcome"], "purged");
+    let (_, p) = call(
+        &server,
+        reqwest::Method::DELETE,
+        &format!("/v3/biometric-templates/{t}/"),
+        Some(&k),
+        None,
+    )
+    .await;
+    assert_eq!(p["outcome"], "already_purged");
+    let (st, v) = call(
+        &server,
+        reqwest::Method::POST,
+        "/v3/session/",
+        Some(&k),
+        Some(json!({"workflow_id": one_try, "vendor_data": "user-2-new"})),
+    )
+    .await;
+    assert_eq!(st, 400, "{v}");
+    let (st, del) = call(
+        &server,
+        reqwest::Method::DELETE,
+        &format!("/v3/session/{id}/delete/"),
+        Some(&k),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (st, &del["face_retention_outcome"]),
+        (200, &json!("deleted")),
+        "{del}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_requests_are_validated_with_documented_bodies() {
+    let Some(_) = shared("eval/dev") else { return };
+    let server = TestServer::start(|_| {}).await;
+    let k = key(&server);
+    let wf = workflow(
+        &server,
+        &k,
+        json!({"features": [{"feature": "LIVENESS"}, {"feature": "FACE_MATCH"}]}),
+    )
+    .await;
+    let post = |body: Value| {
+        let server = &server;
+        let k = k.clone();
+        async move {
+            call(
+                server,
+                reqwest::Method::POST,
+                "/v3/session/",
+                Some(&k),
+                Some(body),
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        post(json!({})).await,
+        (400, json!({"workflow_id": ["This field is required."]}))
+    );
+    assert_eq!(
+        post(json!({"workflow_id": "nope"})).await,
+        (400, json!({"workflow_id": "Invalid workflow_id."}))
+    );
+    assert_eq!(
+        post(json!({"workflow_id": "00000000-0000-4000-8000-000000000000"})).await,
+        (400, json!({"workflow_id": "Invalid workflow_id."}))
+    );
+    assert_eq!(
+        post(json!({"workflow_id": wf})).await,
+        (
+            400,
+            json!({"portrait_image": "A portrait image is required to perform face match for this workflow. Send a portrait_image, or provide the vendor_data of a user with a previously stored face image to reuse it."})
+        )
+    );
+    assert_eq!(
+        post(json!({"workflow_id": wf, "vendor_data": "nobody"})).await,
+        (
+            400,
+            json!({"portrait_image": "No stored face image was found for this user. Send a portrait_image, or complete an approved verification with face liveness or an ID document for this vendor_data first."})
+        )
+    );
+    let big = base64::engine::general_purpose::STANDARD.encode(vec![7u8; 2 * 1024 * 1024 + 10]);
+    assert_eq!(
+        post(json!({"workflow_id": wf, "portrait_image": big})).await,
+        (400, json!({"portrait_image": ["Image size exceeds 2MB."]}))
+    );
+    let (st, v) = post(json!({"workflow_id": wf, "portrait_image": "***not base64***"})).await;
+    assert_eq!(st, 400);
+    assert!(
+        v["portrait_image"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("Upload a valid image."),
+        "{v}"
+    );
+    let (st, v) = post(json!({"workflow_id": wf, "portrait_image": base64::engine::general_purpose::STANDARD.encode(b"not an image at all")})).await;
+    assert_eq!(st, 400, "{v}");
+    let (st, v) =
+        post(json!({"workflow_id": wf, "vendor_data": "x", "callback": "not a url"})).await;
+    assert_eq!((st, v["callback"][0].is_string()), (400, true), "{v}");
+    let (st, v) = post(json!({"workflow_id": wf, "vendor_data": "x", "language": "xx"})).await;
+    assert_eq!((st, v["language"][0].is_string()), (400, true), "{v}");
+    let (st, v) = post(json!([1, 2])).await;
+    assert_eq!((st, v["detail"].is_string()), (400, true), "{v}");
+
+    // Wrong content type, bad JSON, no key, trailing slash.
+    let r = http()
+        .post(server.url("/v3/session/"))
+        .header("x-api-key", &k)
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"detail": "Unsupported media type \"text/plain\" in request."})
+    );
+    let r = http()
+        .post(server.url("/v3/session/"))
+        .header("x-api-key", &k)
+        .header("content-type", "application/json")
+        .body("{oops")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let (st, v) = call(
+        &server,
+        reqwest::Method::POST,
+        "/v3/session/",
+        None,
+        Some(json!({"workflow_id": wf})),
+    )
+    .await;
+    assert_eq!(
+        (st, v),
+        (
+            403,
+            json!({"detail": "You do not have permission to perform this action."})
+        )
+    );
+    let (st, v) = call(
+        &server,
+        reqwest::Method::GET,
+        "/v3/sessions/",
+        Some("wrong"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (st, v),
+        (
+            403,
+            json!({"detail": "You do not have permission to perform this action."})
+        )
+    );
+    for p in [
+        "/v3/sessions",
+        "/v3/workflows",
+        "/v3/webhook/destinations",
+        "/v3/biometric-templates/count",
+    ] {
+        let r = http()
+            .get(server.url(&format!("{p}?limit=1")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 301, "{p}");
+        assert_eq!(location(&r), format!("{p}/?limit=1"));
+    }
+    let (st, v) = call(
+        &server,
+        reqwest::Method::GET,
+        "/v3/session/00000000-0000-4000-8000-000000000000/decision/",
+        Some(&k),
+        None,
+    )
+    .await;
+    assert_eq!((st, v), (404, json!({"detail": "Not found."})));
+
+    // Workflows: unsupported features and methods are refused, CRUD works.
+    let (st, v) = call(
+        &server,
+        reqwest::Method::POST,
+        "/v3/workflows/",
+        Some(&k),
+        Some(json!({"features": [{"feature": "OCR"}]})),
+    )
+    .await;
+    assert_eq!(st, 400, "{v}");
+    let (st, v) = call(
+        &server,
+        reqwest::Method::POST,
+        "/v3/workflows/",
+        Some(&k),
+        Some(json!({"workflow_type": "kyc", "features": [{"feature": "LIVENESS"}]})),
+    )
+    .await;
+    assert_eq!((st, v["workflow_type"][0].is_string()), (400, true));
+    let (st, w) = call(
+        &server,
+        reqwest::Method::PATCH,
+        &format!("/v3/workflows/{wf}/"),
+        Some(&k),
+        Some(json!({"workflow_label": "renamed"})),
+    )
+    .await;
+    assert_eq!(
+        (st, &w["workflow_label"], &w["version"]),
+        (200, &json!("renamed"), &json!(2))
+    );
+    let (_, l) = call(
+        &server,
+        reqwest::Method::GET,
+        "/v3/workflows/",
+        Some(&k),
+        None,
+    )
+    .await;
+    assert_eq!(l["count"], 1);
+    let (st, _) = call(
+        &server,
+        reqwest::Method::DELETE,
+        &format!("/v3/workflows/{wf}/"),
+        Some(&k),
+        None,
+    )
+    .await;
+    assert_eq!(st, 204);
+    let (st, _) = call(
+        &server,
+        reqwest::Method::GET,
+        &format!("/v3/workflows/{wf}/"),
+        Some(&k),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404);
+
+    // Destinations: https only (loopback http allowed), unique URLs, known events.
+    let mk = |body: Value| {
+        let server = &server;
+        let k = k.clone();
+        async move {
+            call(
+                server,
+                reqwest::Method::POST,
+                "/v3/webhook/destinations/",
+                Some(&k),
+                Some(body),
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        mk(json!({"label": "x", "url": "http://example.com/h"}))
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        mk(json!({"url": "https://example.com/h"})).await.1,
+        json!({"label": ["This field is required."]})
+    );
+    assert_eq!(
+        mk(json!({"label": "x", "url": "https://example.com/h", "subscribed_events": ["nope"]}))
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        mk(json!({"label": "x", "url": "https://example.com/h"}))
+            .await
+            .0,
+        201
+    );
+    assert_eq!(
+        mk(json!({"label": "y", "url": "https://example.com/h"}))
+            .await
+            .0,
+        400,
+        "unique URL"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_sweep_expires_and_abandons_sessions() {
+    let Some(_) = shared("eval/dev") else { return };
+    let server = TestServer::start(|c| {
+        c.sessions.sweep_interval_secs = 1;
+        c.sessions.abandon_after_secs = 1;
+        fast_webhooks(c);
+    })
+    .await;
+    let k = key(&server);
+    let rx = Receiver::start(0).await;
+    destination(&server, &k, &rx).await;
+    let wf = workflow(&server, &k, json!({"features": [{"feature": "LIVENESS"}]})).await;
+    let create = || async {
+        let (st, s) = call(
+            &server,
+            reqwest::Method::POST,
+            "/v3/session/",
+            Some(&k),
+            Some(json!({"workflow_id": wf})),
+        )
+        .await;
+        assert_eq!(st, 201, "{s}");
+        s
+    };
+    // Started and left alone: Abandoned by the background task.
+    let started = create().await;
+    open_hosted(&browser(), started["url"].as_str().unwrap()).await;
+    // Never opened, past its expiry: Expired.
+    let idle = create().await;
+    let id = idle["session_id"].as_str().unwrap();
+    let store = &server.provider.store;
+    let mut rec: Value =
+        serde_json::from_slice(&store.get("sessions", id).unwrap().unwrap()).unwrap();
+    rec["expires_at"] =
+        json!(inherence::clock::Clock::now_secs(&inherence::clock::SystemClock) - 1);
+    store
+        .put("sessions", id, &serde_json::to_vec(&rec).unwrap(), None)
+        .unwrap();
+
+    let sid = started["session_id"].as_str().unwrap().to_owned();
+    let iid = id.to_owned();
+    rx.wait_for(15, "Abandoned and Expired", |a| {
+        a.iter()
+            .any(|r| r.body["session_id"] == sid && r.body["status"] == "Abandoned")
+            && a.iter()
+                .any(|r| r.body["session_id"] == iid && r.body["status"] == "Expired")
+    })
+    .await;
+    let abandoned = rx
+        .accepted()
+        .into_iter()
+        .find(|r| r.body["status"] == "Abandoned")
+        .unwrap();
+    assert!(
+        abandoned.body.get("decision").is_some(),
+        "Abandoned carries the decision"
+    );
+    let expired = rx
+        .accepted()
+        .into_iter()
+        .find(|r| r.body["status"] == "Expired")
+        .unwrap();
+    assert!(expired.body.get("decision").is_none());
+    // The expired link no longer opens a capture.
+    let r = browser()
+        .get(idle["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("data-status=\"Expired\""));
+    assert!(rx.problems().is_empty(), "{:?}", rx.problems());
+}

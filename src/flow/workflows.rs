@@ -1,0 +1,566 @@
+//! Workflows (`/v3/workflows/`): which checks a session runs and the thresholds that turn
+//! scores into Approved / In Review / Declined. Only what a biometric step-up needs is
+//! supported: LIVENESS (method PASSIVE) and FACE_MATCH; anything else is refused with a
+//! clear 400 rather than silently ignored.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::didit::{DiditError, iso8601, uuid_v4};
+use crate::store::Kv;
+use crate::store::typed::KvJson;
+
+pub const WORKFLOWS: &str = "workflows";
+/// The contract allows at most 50 workflows per application.
+pub const MAX_WORKFLOWS: usize = 50;
+
+/// What to do when a configurable risk fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Action {
+    NoAction,
+    Review,
+    Decline,
+}
+
+/// The thresholds and actions the verdict bands use (contract defaults: liveness decline 50,
+/// face match decline 50 / review 70; review equal to decline means no review band).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rules {
+    pub liveness: bool,
+    pub face_match: bool,
+    pub liveness_decline: f64,
+    pub liveness_review: f64,
+    pub face_match_decline: f64,
+    pub face_match_review: f64,
+    pub multiple_faces_action: Action,
+    pub face_match_not_computed_action: Action,
+    pub face_liveness_max_attempts: u32,
+    pub face_match_max_attempts: u32,
+}
+
+impl Rules {
+    /// Capture attempts a session allows (the tighter of the two features' budgets).
+    pub fn max_attempts(&self) -> u32 {
+        let mut n = 3;
+        if self.liveness {
+            n = n.min(self.face_liveness_max_attempts);
+        }
+        if self.face_match {
+            n = n.min(self.face_match_max_attempts);
+        }
+        n.max(1)
+    }
+}
+
+/// A stored workflow.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Workflow {
+    pub uuid: String,
+    pub workflow_label: String,
+    pub is_default: bool,
+    /// `draft` or `published`.
+    pub status: String,
+    pub version: u32,
+    /// `[{feature, config, label}]` as sent (configs completed with defaults).
+    pub features: Vec<Value>,
+    pub is_white_label_enabled: bool,
+    pub is_desktop_allowed: bool,
+    pub max_retry_attempts: u32,
+    pub retry_window_days: Option<u32>,
+    pub session_expiration_time: u64,
+    pub rules: Rules,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Workflow {
+    /// The feature names, as the decision's `features[]` lists them.
+    pub fn feature_names(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.rules.liveness {
+            v.push("LIVENESS".to_owned());
+        }
+        if self.rules.face_match {
+            v.push("FACE_MATCH".to_owned());
+        }
+        v
+    }
+
+    /// The API representation.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "uuid": self.uuid,
+            "settings_uuid": self.uuid,
+            "workflow_id": self.uuid,
+            "workflow_label": self.workflow_label,
+            "workflow_type": "biometric_authentication",
+            "is_default": self.is_default,
+            "status": self.status,
+            "version": self.version,
+            "features": self.features,
+            "is_white_label_enabled": self.is_white_label_enabled,
+            "is_desktop_allowed": self.is_desktop_allowed,
+            "max_retry_attempts": self.max_retry_attempts,
+            "retry_window_days": self.retry_window_days,
+            "face_liveness_max_attempts": self.rules.face_liveness_max_attempts,
+            "face_match_max_attempts": self.rules.face_match_max_attempts,
+            "session_expiration_time": self.session_expiration_time,
+            "created_at": iso8601(self.created_at),
+            "updated_at": iso8601(self.updated_at),
+        })
+    }
+}
+
+const FEATURES_SUPPORTED: &[&str] = &["LIVENESS", "FACE_MATCH"];
+const FEATURES_KNOWN: &[&str] = &[
+    "OCR",
+    "NFC",
+    "LIVENESS",
+    "FACE_MATCH",
+    "PROOF_OF_ADDRESS",
+    "QUESTIONNAIRE",
+    "DOCUMENT_AI",
+    "PHONE_VERIFICATION",
+    "EMAIL_VERIFICATION",
+    "DATABASE_VALIDATION",
+    "AML",
+    "IP_ANALYSIS",
+    "AGE_ESTIMATION",
+];
+
+fn invalid(field: &str, msg: impl Into<String>) -> DiditError {
+    DiditError::field(field, msg)
+}
+
+fn int_in(
+    body: &Map<String, Value>,
+    field: &str,
+    lo: i64,
+    hi: i64,
+) -> Result<Option<i64>, DiditError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => {
+            let n = v
+                .as_i64()
+                .ok_or_else(|| invalid(field, "A valid integer is required."))?;
+            if n < lo {
+                return Err(invalid(
+                    field,
+                    format!("Ensure this value is greater than or equal to {lo}."),
+                ));
+            }
+            if n > hi {
+                return Err(invalid(
+                    field,
+                    format!("Ensure this value is less than or equal to {hi}."),
+                ));
+            }
+            Ok(Some(n))
+        }
+    }
+}
+
+fn score_in(cfg: &Map<String, Value>, field: &str) -> Result<Option<f64>, DiditError> {
+    match cfg.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => {
+            let n = v
+                .as_f64()
+                .filter(|n| n.is_finite())
+                .ok_or_else(|| invalid(field, "A valid number is required."))?;
+            if !(0.0..=100.0).contains(&n) {
+                return Err(invalid(field, "Ensure this value is between 0 and 100."));
+            }
+            Ok(Some(n))
+        }
+    }
+}
+
+fn bool_of(body: &Map<String, Value>, field: &str) -> Result<Option<bool>, DiditError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(invalid(field, "Must be a valid boolean.")),
+    }
+}
+
+fn action_of(cfg: &Map<String, Value>, field: &str, default: Action) -> Result<Action, DiditError> {
+    match cfg.get(field) {
+        None | Some(Value::Null) => Ok(default),
+        Some(v) => serde_json::from_value(v.clone()).map_err(|_| {
+            invalid(
+                field,
+                format!("\"{}\" is not a valid choice.", v.as_str().unwrap_or("?")),
+            )
+        }),
+    }
+}
+
+/// Validates a create (or, with `base`, a partial update) body into a workflow.
+pub fn from_body(
+    body: &Value,
+    base: Option<&Workflow>,
+    uuid: String,
+    now: i64,
+) -> Result<Workflow, DiditError> {
+    let body = body
+        .as_object()
+        .ok_or_else(|| DiditError::Invalid(json!({"detail": "Expected a JSON object."})))?;
+    if body.contains_key("workflow_type") {
+        return Err(invalid(
+            "workflow_type",
+            "This field is not accepted; the workflow type follows from its features.",
+        ));
+    }
+    let label = match body.get("workflow_label") {
+        Some(Value::String(s)) if s.chars().count() > 50 => {
+            return Err(invalid(
+                "workflow_label",
+                "Ensure this field has no more than 50 characters.",
+            ));
+        }
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => base
+            .map(|b| b.workflow_label.clone())
+            .unwrap_or_else(|| "Biometric authentication".into()),
+        Some(_) => return Err(invalid("workflow_label", "Not a valid string.")),
+    };
+    let status = match body.get("status") {
+        Some(Value::String(s)) if s == "draft" || s == "published" => s.clone(),
+        Some(v) if !v.is_null() => {
+            return Err(invalid(
+                "status",
+                format!("\"{}\" is not a valid choice.", v.as_str().unwrap_or("?")),
+            ));
+        }
+        _ => base
+            .map(|b| b.status.clone())
+            .unwrap_or_else(|| "published".into()),
+    };
+    let features_in: Vec<Value> = match body.get("features") {
+        Some(Value::Array(a)) => a.clone(),
+        Some(_) => return Err(invalid("features", "Expected a list of items.")),
+        None => match base {
+            Some(b) => b.features.clone(),
+            None => return Err(invalid("features", "This field is required.")),
+        },
+    };
+    if features_in.is_empty() {
+        return Err(invalid("features", "This list may not be empty."));
+    }
+    let get_max = |field: &str, current: Option<u32>| -> Result<u32, DiditError> {
+        Ok(int_in(body, field, 1, 3)?
+            .map(|n| n as u32)
+            .or(current)
+            .unwrap_or(3))
+    };
+    let mut rules = Rules {
+        liveness: false,
+        face_match: false,
+        liveness_decline: 50.0,
+        liveness_review: 50.0,
+        face_match_decline: 50.0,
+        face_match_review: 70.0,
+        multiple_faces_action: Action::Decline,
+        face_match_not_computed_action: Action::Decline,
+        face_liveness_max_attempts: get_max(
+            "face_liveness_max_attempts",
+            base.map(|b| b.rules.face_liveness_max_attempts),
+        )?,
+        face_match_max_attempts: get_max(
+            "face_match_max_attempts",
+            base.map(|b| b.rules.face_match_max_attempts),
+        )?,
+    };
+    let mut features = Vec::new();
+    for f in features_in {
+        let obj = f
+            .as_object()
+            .ok_or_else(|| invalid("features", "Each feature must be an object."))?;
+        let name = obj
+            .get("feature")
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid("features", "Each feature needs a \"feature\" name."))?;
+        if !FEATURES_SUPPORTED.contains(&name) {
+            let why = if FEATURES_KNOWN.contains(&name) || name.starts_with("KYB") {
+                format!(
+                    "Feature {name} is not supported by this server; it runs biometric authentication (LIVENESS, FACE_MATCH)."
+                )
+            } else {
+                format!("\"{name}\" is not a valid choice.")
+            };
+            return Err(invalid("features", why));
+        }
+        let mut cfg = obj
+            .get("config")
+            .cloned()
+            .unwrap_or(Value::Object(Map::new()));
+        let c = cfg
+            .as_object_mut()
+            .ok_or_else(|| invalid("features", "A feature config must be an object."))?;
+        if name == "LIVENESS" {
+            if rules.liveness {
+                return Err(invalid("features", "LIVENESS is listed twice."));
+            }
+            rules.liveness = true;
+            let method = c
+                .get("face_liveness_method")
+                .and_then(Value::as_str)
+                .unwrap_or("PASSIVE");
+            if method != "PASSIVE" {
+                return Err(invalid(
+                    "face_liveness_method",
+                    format!(
+                        "Liveness method {method} is not supported by this server; use PASSIVE."
+                    ),
+                ));
+            }
+            rules.liveness_decline =
+                score_in(c, "face_liveness_score_decline_threshold")?.unwrap_or(50.0);
+            rules.liveness_review = score_in(c, "face_liveness_score_review_threshold")?
+                .unwrap_or(rules.liveness_decline);
+            if rules.liveness_review < rules.liveness_decline {
+                return Err(invalid(
+                    "face_liveness_score_review_threshold",
+                    "The review threshold must be at or above the decline threshold.",
+                ));
+            }
+            rules.multiple_faces_action =
+                action_of(c, "face_liveness_multiple_faces_action", Action::Decline)?;
+            if let Some(n) = int_in(c, "face_liveness_max_attempts", 1, 3)? {
+                rules.face_liveness_max_attempts = n as u32;
+            }
+            c.insert("face_liveness_method".into(), json!("PASSIVE"));
+            c.insert(
+                "face_liveness_score_decline_threshold".into(),
+                json!(rules.liveness_decline),
+            );
+            c.insert(
+                "face_liveness_score_review_threshold".into(),
+                json!(rules.liveness_review),
+            );
+            c.insert(
+                "face_liveness_multiple_faces_action".into(),
+                json!(rules.multiple_faces_action),
+            );
+        } else {
+            if rules.face_match {
+                return Err(invalid("features", "FACE_MATCH is listed twice."));
+            }
+            rules.face_match = true;
+            rules.face_match_decline =
+                score_in(c, "face_match_score_decline_threshold")?.unwrap_or(50.0);
+            rules.face_match_review = score_in(c, "face_match_score_review_threshold")?
+                .unwrap_or(rules.face_match_decline.max(70.0));
+            if rules.face_match_review < rules.face_match_decline {
+                return Err(invalid(
+                    "face_match_score_review_threshold",
+                    "The review threshold must be at or above the decline threshold.",
+                ));
+            }
+            rules.face_match_not_computed_action =
+                action_of(c, "face_match_not_computed_action", Action::Decline)?;
+            if rules.face_match_not_computed_action == Action::NoAction {
+                return Err(invalid(
+                    "face_match_not_computed_action",
+                    "\"NO_ACTION\" is not a valid choice.",
+                ));
+            }
+            if let Some(n) = int_in(c, "face_match_max_attempts", 1, 3)? {
+                rules.face_match_max_attempts = n as u32;
+            }
+            c.insert(
+                "face_match_score_decline_threshold".into(),
+                json!(rules.face_match_decline),
+            );
+            c.insert(
+                "face_match_score_review_threshold".into(),
+                json!(rules.face_match_review),
+            );
+            c.insert(
+                "face_match_not_computed_action".into(),
+                json!(rules.face_match_not_computed_action),
+            );
+        }
+        features.push(json!({
+            "feature": name,
+            "config": cfg,
+            "label": obj.get("label").cloned().unwrap_or(Value::Null),
+        }));
+    }
+    let keep = |f: &str| base.map(|b| b.to_json()[f].clone());
+    let expiration = int_in(body, "session_expiration_time", 3600, 2_419_200)?
+        .map(|n| n as u64)
+        .or(base.map(|b| b.session_expiration_time))
+        .unwrap_or(604_800);
+    let retry_window = match body.get("retry_window_days") {
+        Some(Value::Null) => None,
+        Some(_) => int_in(body, "retry_window_days", 1, 365)?.map(|n| n as u32),
+        None => base.map_or(Some(7), |b| b.retry_window_days),
+    };
+    let version = base.map_or(1, |b| b.version + 1);
+    Ok(Workflow {
+        uuid,
+        workflow_label: label,
+        is_default: bool_of(body, "is_default")?
+            .or(keep("is_default").and_then(|v| v.as_bool()))
+            .unwrap_or(false),
+        status,
+        version,
+        features,
+        is_white_label_enabled: bool_of(body, "is_white_label_enabled")?
+            .or(keep("is_white_label_enabled").and_then(|v| v.as_bool()))
+            .unwrap_or(false),
+        is_desktop_allowed: bool_of(body, "is_desktop_allowed")?
+            .or(keep("is_desktop_allowed").and_then(|v| v.as_bool()))
+            .unwrap_or(true),
+        max_retry_attempts: int_in(body, "max_retry_attempts", 0, 10)?
+            .map(|n| n as u32)
+            .or(base.map(|b| b.max_retry_attempts))
+            .unwrap_or(3),
+        retry_window_days: retry_window,
+        session_expiration_time: expiration,
+        rules,
+        created_at: base.map_or(now, |b| b.created_at),
+        updated_at: now,
+    })
+}
+
+/// Creates a workflow.
+pub fn create(store: &dyn Kv, body: &Value, now: i64) -> Result<Workflow, DiditError> {
+    if store.keys(WORKFLOWS)?.len() >= MAX_WORKFLOWS {
+        return Err(DiditError::Invalid(
+            json!({"detail": format!("An application can have at most {MAX_WORKFLOWS} workflows.")}),
+        ));
+    }
+    let wf = from_body(body, None, uuid_v4(), now)?;
+    if wf.is_default {
+        clear_default(store, &wf.uuid)?;
+    }
+    store.put_json(WORKFLOWS, &wf.uuid, &wf, None)?;
+    Ok(wf)
+}
+
+fn clear_default(store: &dyn Kv, except: &str) -> Result<(), DiditError> {
+    for mut w in list(store)? {
+        if w.uuid != except && w.is_default {
+            w.is_default = false;
+            store.put_json(WORKFLOWS, &w.uuid, &w, None)?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads a workflow.
+pub fn get(store: &dyn Kv, uuid: &str) -> Result<Option<Workflow>, DiditError> {
+    Ok(store.get_json(WORKFLOWS, uuid)?)
+}
+
+/// All workflows, oldest first.
+pub fn list(store: &dyn Kv) -> Result<Vec<Workflow>, DiditError> {
+    let mut v = Vec::new();
+    for k in store.keys(WORKFLOWS)? {
+        if let Some(w) = store.get_json::<Workflow>(WORKFLOWS, &k)? {
+            v.push(w);
+        }
+    }
+    v.sort_by(|a, b| (a.created_at, &a.uuid).cmp(&(b.created_at, &b.uuid)));
+    Ok(v)
+}
+
+/// Applies a partial update; every change publishes a new version.
+pub fn update(store: &dyn Kv, uuid: &str, body: &Value, now: i64) -> Result<Workflow, DiditError> {
+    let base = get(store, uuid)?.ok_or(DiditError::NotFound)?;
+    let wf = from_body(body, Some(&base), uuid.to_owned(), now)?;
+    if wf.is_default && !base.is_default {
+        clear_default(store, uuid)?;
+    }
+    store.put_json(WORKFLOWS, uuid, &wf, None)?;
+    Ok(wf)
+}
+
+/// Deletes a workflow; sessions already created keep their copy of its rules.
+pub fn delete(store: &dyn Kv, uuid: &str) -> Result<(), DiditError> {
+    if store.delete(WORKFLOWS, uuid)? {
+        Ok(())
+    } else {
+        Err(DiditError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wf(body: Value) -> Result<Workflow, DiditError> {
+        from_body(&body, None, "w".into(), 0)
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let w =
+            wf(json!({"features": [{"feature": "LIVENESS"}, {"feature": "FACE_MATCH"}]})).unwrap();
+        assert_eq!(w.rules.liveness_decline, 50.0);
+        assert_eq!(w.rules.face_match_decline, 50.0);
+        assert_eq!(w.rules.face_match_review, 70.0);
+        assert_eq!(w.session_expiration_time, 604_800);
+        assert_eq!(w.rules.max_attempts(), 3);
+        assert_eq!(w.feature_names(), vec!["LIVENESS", "FACE_MATCH"]);
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_run() {
+        for (body, field) in [
+            (json!({"features": [{"feature": "OCR"}]}), "features"),
+            (json!({"features": [{"feature": "BOGUS"}]}), "features"),
+            (json!({"features": []}), "features"),
+            (json!({}), "features"),
+            (
+                json!({"features": [{"feature": "LIVENESS", "config": {"face_liveness_method": "ACTIVE_3D"}}]}),
+                "face_liveness_method",
+            ),
+            (
+                json!({"workflow_type": "kyc", "features": [{"feature": "LIVENESS"}]}),
+                "workflow_type",
+            ),
+            (
+                json!({"features": [{"feature": "FACE_MATCH", "config": {"face_match_score_decline_threshold": 101}}]}),
+                "face_match_score_decline_threshold",
+            ),
+            (
+                json!({"features": [{"feature": "FACE_MATCH", "config": {"face_match_score_decline_threshold": 80, "face_match_score_review_threshold": 60}}]}),
+                "face_match_score_review_threshold",
+            ),
+            (
+                json!({"features": [{"feature": "LIVENESS"}], "session_expiration_time": 60}),
+                "session_expiration_time",
+            ),
+            (
+                json!({"features": [{"feature": "LIVENESS"}], "face_match_max_attempts": 4}),
+                "face_match_max_attempts",
+            ),
+        ] {
+            match wf(body.clone()) {
+                Err(DiditError::Invalid(v)) => {
+                    assert!(v.get(field).is_some(), "{body}: {v}")
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn updates_bump_the_version_and_keep_unsent_fields() {
+        let w = wf(json!({"workflow_label": "x", "features": [{"feature": "LIVENESS"}], "max_retry_attempts": 5}))
+            .unwrap();
+        let u = from_body(&json!({"workflow_label": "y"}), Some(&w), "w".into(), 9).unwrap();
+        assert_eq!(u.version, 2);
+        assert_eq!(u.workflow_label, "y");
+        assert_eq!(u.max_retry_attempts, 5);
+        assert!(u.rules.liveness && !u.rules.face_match);
+        assert_eq!(u.created_at, 0);
+        assert_eq!(u.updated_at, 9);
+    }
+}

@@ -1,0 +1,324 @@
+//! Webhook destinations (`/v3/webhook/destinations/`): where events go, which events, and the
+//! shared secret they are signed with. A rotated secret stays valid for a grace period, during
+//! which deliveries carry one Standard Webhooks `v1,` signature per secret.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::store::typed::KvJson;
+use crate::store::{Kv, StoreError};
+
+pub const DESTINATIONS: &str = "webhook_destinations";
+/// How long a replaced secret still signs deliveries (Standard Webhooks rotation).
+pub const ROTATION_GRACE_SECS: i64 = 24 * 3600;
+
+/// Every `webhook_type` the contract defines (subscriptions accept them all).
+pub const EVENTS: &[&str] = &[
+    "status.updated",
+    "data.updated",
+    "user.status.updated",
+    "user.data.updated",
+    "business.status.updated",
+    "business.data.updated",
+    "activity.created",
+    "transaction.created",
+    "transaction.status.updated",
+    "travel_rule.status.updated",
+];
+/// The events this server emits.
+pub const EMITTED: &[&str] = &["status.updated", "data.updated"];
+
+/// A destination as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Destination {
+    pub uuid: String,
+    pub label: String,
+    pub url: String,
+    pub enabled: bool,
+    pub webhook_version: String,
+    pub secret_shared_key: String,
+    /// Replaced secrets with the time until which they still sign.
+    #[serde(default)]
+    pub previous_secrets: Vec<(String, i64)>,
+    pub subscribed_events: Vec<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Destination {
+    /// The secrets that sign now: current first, then those still in their grace period.
+    pub fn signing_secrets(&self, now: i64) -> Vec<&str> {
+        let mut v = vec![self.secret_shared_key.as_str()];
+        v.extend(
+            self.previous_secrets
+                .iter()
+                .filter(|(_, until)| *until > now)
+                .map(|(s, _)| s.as_str()),
+        );
+        v
+    }
+}
+
+/// Why a destination request is refused (mapped to the DRF 400 shape by the caller).
+#[derive(Debug, thiserror::Error)]
+pub enum DestinationError {
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> DestinationError {
+    DestinationError::Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+/// `https` everywhere; plain `http` only to loopback (local receivers) or when allowed.
+pub fn check_url(url: &str, allow_http: bool) -> Result<(), DestinationError> {
+    let u = url::Url::parse(url).map_err(|_| invalid("url", "Enter a valid URL."))?;
+    if u.cannot_be_a_base() || u.host_str().is_none() || !u.username().is_empty() {
+        return Err(invalid("url", "Enter a valid URL."));
+    }
+    let loopback = matches!(u.host(), Some(url::Host::Domain("localhost")))
+        || matches!(u.host(), Some(url::Host::Ipv4(a)) if a.is_loopback())
+        || matches!(u.host(), Some(url::Host::Ipv6(a)) if a.is_loopback());
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" if loopback || allow_http => Ok(()),
+        _ => Err(invalid("url", "The URL must use https.")),
+    }
+}
+
+fn events_of(v: &Value) -> Result<Vec<String>, DestinationError> {
+    let a = v
+        .as_array()
+        .ok_or_else(|| invalid("subscribed_events", "Expected a list of items."))?;
+    if a.is_empty() {
+        return Err(invalid(
+            "subscribed_events",
+            "Subscribe to at least one event.",
+        ));
+    }
+    let mut out = Vec::new();
+    for e in a {
+        let s = e.as_str().unwrap_or("");
+        if !EVENTS.contains(&s) {
+            return Err(invalid(
+                "subscribed_events",
+                format!("\"{s}\" is not a valid choice."),
+            ));
+        }
+        if !out.iter().any(|o| o == s) {
+            out.push(s.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+fn str_field(
+    body: &Map<String, Value>,
+    field: &'static str,
+    max: usize,
+) -> Result<Option<String>, DestinationError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => {
+            Err(invalid(field, "This field may not be blank."))
+        }
+        Some(Value::String(s)) if s.chars().count() > max => Err(invalid(
+            field,
+            format!("Ensure this field has no more than {max} characters."),
+        )),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(invalid(field, "Not a valid string.")),
+    }
+}
+
+/// All destinations, oldest first.
+pub fn list(store: &dyn Kv) -> Result<Vec<Destination>, StoreError> {
+    let mut v = Vec::new();
+    for k in store.keys(DESTINATIONS)? {
+        if let Some(d) = store.get_json::<Destination>(DESTINATIONS, &k)? {
+            v.push(d);
+        }
+    }
+    v.sort_by(|a, b| (a.created_at, &a.uuid).cmp(&(b.created_at, &b.uuid)));
+    Ok(v)
+}
+
+pub fn get(store: &dyn Kv, uuid: &str) -> Result<Option<Destination>, StoreError> {
+    store.get_json(DESTINATIONS, uuid)
+}
+
+/// Creates a destination with a fresh 43-character secret.
+pub fn create(
+    store: &dyn Kv,
+    body: &Value,
+    uuid: String,
+    secret: String,
+    allow_http: bool,
+    now: i64,
+) -> Result<Destination, DestinationError> {
+    let b = body
+        .as_object()
+        .ok_or_else(|| invalid("detail", "Expected a JSON object."))?;
+    let label =
+        str_field(b, "label", 255)?.ok_or_else(|| invalid("label", "This field is required."))?;
+    let url =
+        str_field(b, "url", 2048)?.ok_or_else(|| invalid("url", "This field is required."))?;
+    check_url(&url, allow_http)?;
+    if list(store)?.iter().any(|d| d.url == url) {
+        return Err(invalid(
+            "url",
+            "A webhook destination with this URL already exists.",
+        ));
+    }
+    let version = str_field(b, "webhook_version", 8)?.unwrap_or_else(|| "v3".into());
+    if !["v1", "v2", "v3"].contains(&version.as_str()) {
+        return Err(invalid(
+            "webhook_version",
+            format!("\"{version}\" is not a valid choice."),
+        ));
+    }
+    let enabled = match b.get("enabled") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(x)) => *x,
+        Some(_) => return Err(invalid("enabled", "Must be a valid boolean.")),
+    };
+    let events = match b.get("subscribed_events") {
+        None | Some(Value::Null) => EMITTED.iter().map(|s| (*s).to_owned()).collect(),
+        Some(v) => events_of(v)?,
+    };
+    let d = Destination {
+        uuid,
+        label,
+        url,
+        enabled,
+        webhook_version: version,
+        secret_shared_key: secret,
+        previous_secrets: Vec::new(),
+        subscribed_events: events,
+        created_at: now,
+        updated_at: now,
+    };
+    store.put_json(DESTINATIONS, &d.uuid, &d, None)?;
+    Ok(d)
+}
+
+/// Partial update. `rotate_secret_key: true` replaces the secret (the old one keeps signing
+/// for [`ROTATION_GRACE_SECS`]); `new_secret` is the replacement to use.
+pub fn update(
+    store: &dyn Kv,
+    uuid: &str,
+    body: &Value,
+    new_secret: String,
+    allow_http: bool,
+    now: i64,
+) -> Result<Destination, DestinationError> {
+    let mut d = get(store, uuid)?.ok_or(DestinationError::NotFound)?;
+    let b = body
+        .as_object()
+        .ok_or_else(|| invalid("detail", "Expected a JSON object."))?;
+    if let Some(l) = str_field(b, "label", 255)? {
+        d.label = l;
+    }
+    if let Some(u) = str_field(b, "url", 2048)? {
+        check_url(&u, allow_http)?;
+        if list(store)?.iter().any(|o| o.url == u && o.uuid != d.uuid) {
+            return Err(invalid(
+                "url",
+                "A webhook destination with this URL already exists.",
+            ));
+        }
+        d.url = u;
+    }
+    if let Some(v) = str_field(b, "webhook_version", 8)? {
+        if !["v1", "v2", "v3"].contains(&v.as_str()) {
+            return Err(invalid(
+                "webhook_version",
+                format!("\"{v}\" is not a valid choice."),
+            ));
+        }
+        d.webhook_version = v;
+    }
+    match b.get("enabled") {
+        None | Some(Value::Null) => {}
+        Some(Value::Bool(x)) => d.enabled = *x,
+        Some(_) => return Err(invalid("enabled", "Must be a valid boolean.")),
+    }
+    if let Some(v) = b.get("subscribed_events").filter(|v| !v.is_null()) {
+        d.subscribed_events = events_of(v)?;
+    }
+    if b.get("rotate_secret_key") == Some(&Value::Bool(true)) {
+        d.previous_secrets.retain(|(_, until)| *until > now);
+        d.previous_secrets
+            .insert(0, (d.secret_shared_key.clone(), now + ROTATION_GRACE_SECS));
+        d.secret_shared_key = new_secret;
+    }
+    d.updated_at = now;
+    store.put_json(DESTINATIONS, uuid, &d, None)?;
+    Ok(d)
+}
+
+pub fn delete(store: &dyn Kv, uuid: &str) -> Result<(), DestinationError> {
+    if store.delete(DESTINATIONS, uuid)? {
+        Ok(())
+    } else {
+        Err(DestinationError::NotFound)
+    }
+}
+
+/// Summary figures as the API shows them.
+pub fn summary_json(s: &super::outbox::Summary) -> Value {
+    json!({
+        "total_deliveries": s.total,
+        "failed_deliveries": s.failed,
+        "error_rate_percentage": if s.total == 0 { 0.0 } else { crate::biometric::score::round2(100.0 * s.failed as f64 / s.total as f64) },
+        "min_response_time_ms": s.min_ms,
+        "avg_response_time_ms": s.avg_ms(),
+        "max_response_time_ms": s.max_ms,
+        "last_delivery_at": s.last_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert!(check_url("https://example.com/hook", false).is_ok());
+        assert!(check_url("http://127.0.0.1:9000/hook", false).is_ok());
+        assert!(check_url("http://localhost/hook", false).is_ok());
+        assert!(check_url("http://example.com/hook", false).is_err());
+        assert!(check_url("http://example.com/hook", true).is_ok());
+        assert!(check_url("ftp://example.com/", true).is_err());
+        assert!(check_url("not a url", true).is_err());
+        assert!(check_url("https://user:pw@example.com/", false).is_err());
+    }
+
+    #[test]
+    fn rotation_keeps_the_old_secret_for_a_while() {
+        let d = Destination {
+            uuid: "u".into(),
+            label: "l".into(),
+            url: "https://x/".into(),
+            enabled: true,
+            webhook_version: "v3".into(),
+            secret_shared_key: "new".into(),
+            previous_secrets: vec![("old".into(), 100), ("older".into(), 10)],
+            subscribed_events: vec![],
+            created_at: 0,
+            updated_at: 0,
+        };
+        assert_eq!(d.signing_secrets(50), vec!["new", "old"]);
+        assert_eq!(d.signing_secrets(100), vec!["new"]);
+    }
+}

@@ -1,0 +1,392 @@
+//! The durable webhook outbox: at-least-once delivery with exponential backoff and jitter, a
+//! dead-letter state, a delivery log and resend.
+//!
+//! ```text
+//!  enqueue ──> pending ──(2xx)──────────────────────────> delivered   (moved to the log)
+//!               │  ▲
+//!               │  └─(error / non-2xx, attempts left: next try after backoff)
+//!               └────(error, attempts exhausted)────────> dead_letter (moved to the log)
+//!  resend(any logged delivery) ──> a new pending delivery of the same event
+//! ```
+//!
+//! Pending deliveries live in a durable namespace, so a restarted (or killed) server picks them
+//! up again. A worker claims a delivery with a short lease (`put_new`), so several workers, in
+//! one process or several, never send the same attempt twice; a lease that outlives a crashed
+//! worker simply expires. Receivers deduplicate by `event_id` (also the `webhook-id` header).
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use super::destinations::{self, Destination};
+use crate::clock::Clock;
+use crate::config::WebhookSettings;
+use crate::store::typed::KvJson;
+use crate::store::{Store, StoreError};
+
+pub const OUTBOX: &str = "webhook_outbox";
+pub const LOG: &str = "webhook_log";
+pub const LEASES: &str = "webhook_leases";
+/// Attempts kept in a delivery's log (the first and the latest ones).
+const MAX_ATTEMPT_LOG: usize = 20;
+
+/// Where a delivery stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    DeadLetter,
+}
+
+/// One try.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub at_ms: i64,
+    pub response_status: Option<u16>,
+    pub response_time_ms: u64,
+    pub error: Option<String>,
+}
+
+/// What was sent on the latest attempt (shown by the delivery API).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SentRequest {
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// One event for one destination.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub uuid: String,
+    pub destination: String,
+    pub event_id: String,
+    pub webhook_type: String,
+    pub session_id: Option<String>,
+    /// The envelope without `timestamp`, which is set (and signed) on every attempt.
+    pub payload: Value,
+    pub created_at_ms: i64,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub next_attempt_at_ms: i64,
+    pub log: Vec<Attempt>,
+    pub last_request: Option<SentRequest>,
+    /// The delivery this one re-sends.
+    pub resend_of: Option<String>,
+}
+
+impl Delivery {
+    /// The API representation (`include_request`: headers and body of the last attempt).
+    pub fn to_json(&self, include_request: bool) -> Value {
+        let last = self.log.last();
+        let mut v = json!({
+            "uuid": self.uuid,
+            "destination": self.destination,
+            "event_id": self.event_id,
+            "webhook_type": self.webhook_type,
+            "session_id": self.session_id,
+            "state": self.state,
+            "attempts": self.attempts,
+            "next_attempt_at": (self.state == DeliveryState::Pending).then(|| crate::flow::didit::iso8601(self.next_attempt_at_ms / 1000)),
+            "response_status": last.and_then(|a| a.response_status),
+            "response_time_ms": last.map(|a| a.response_time_ms),
+            "error": last.and_then(|a| a.error.clone()),
+            "created_at": crate::flow::didit::iso8601(self.created_at_ms / 1000),
+            "resend_of": self.resend_of,
+            "attempt_log": self.log.iter().map(|a| json!({
+                "at": crate::flow::didit::iso8601(a.at_ms / 1000),
+                "response_status": a.response_status,
+                "response_time_ms": a.response_time_ms,
+                "error": a.error,
+            })).collect::<Vec<_>>(),
+        });
+        if include_request && let Some(r) = &self.last_request {
+            let headers: serde_json::Map<String, Value> = r
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect();
+            v["request_header"] = Value::Object(headers);
+            v["request_body"] = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+        }
+        v
+    }
+}
+
+/// Delivery figures of a destination.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Summary {
+    pub total: u64,
+    pub failed: u64,
+    pub min_ms: Option<u64>,
+    pub max_ms: Option<u64>,
+    pub sum_ms: u64,
+    pub last_at: Option<String>,
+}
+
+impl Summary {
+    pub fn avg_ms(&self) -> Option<f64> {
+        (self.total > 0)
+            .then(|| crate::biometric::score::round2(self.sum_ms as f64 / self.total as f64))
+    }
+}
+
+/// Delay before retry number `attempt` (1 = first retry): `base * 4^(attempt-1)`, capped, then
+/// scaled by a random factor in [0.8, 1.2) so that many failed deliveries do not retry in step.
+pub fn backoff_ms(cfg: &WebhookSettings, attempt: u32, jitter_unit: f64) -> i64 {
+    let base = cfg.retry_base_secs * 1000.0;
+    let exp = base * 4f64.powi(attempt.saturating_sub(1).min(20) as i32);
+    let capped = exp.min(cfg.retry_max_secs * 1000.0);
+    (capped * (0.8 + 0.4 * jitter_unit.clamp(0.0, 1.0))).round() as i64
+}
+
+fn jitter() -> f64 {
+    let mut b = [0u8; 4];
+    aws_lc_rs::rand::fill(&mut b).expect("system randomness");
+    f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX)
+}
+
+/// The outbox of one server: store, clock, settings, and a bell that wakes the worker.
+pub struct Outbox {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub cfg: WebhookSettings,
+    pub wake: Arc<Notify>,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox").finish()
+    }
+}
+
+impl Outbox {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, cfg: WebhookSettings) -> Self {
+        Self {
+            store,
+            clock,
+            cfg,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Queues `payload` (an envelope without `timestamp`) for every enabled destination
+    /// subscribed to its `webhook_type`; returns the delivery ids.
+    pub fn enqueue(&self, payload: &Value) -> Result<Vec<String>, StoreError> {
+        let kind = payload["webhook_type"].as_str().unwrap_or_default();
+        let mut ids = Vec::new();
+        for d in destinations::list(&*self.store)? {
+            if !d.enabled || !d.subscribed_events.iter().any(|e| e == kind) {
+                continue;
+            }
+            ids.push(self.enqueue_for(&d, payload, None)?);
+        }
+        if !ids.is_empty() {
+            self.wake.notify_one();
+        }
+        Ok(ids)
+    }
+
+    fn enqueue_for(
+        &self,
+        d: &Destination,
+        payload: &Value,
+        resend_of: Option<String>,
+    ) -> Result<String, StoreError> {
+        let now = self.clock.now_millis();
+        let del = Delivery {
+            uuid: crate::flow::didit::uuid_v4(),
+            destination: d.uuid.clone(),
+            event_id: payload["event_id"].as_str().unwrap_or_default().to_owned(),
+            webhook_type: payload["webhook_type"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            session_id: payload["session_id"].as_str().map(str::to_owned),
+            payload: payload.clone(),
+            created_at_ms: now,
+            state: DeliveryState::Pending,
+            attempts: 0,
+            next_attempt_at_ms: now,
+            log: Vec::new(),
+            last_request: None,
+            resend_of,
+        };
+        self.store.put_json(OUTBOX, &del.uuid, &del, None)?;
+        Ok(del.uuid)
+    }
+
+    /// A delivery, pending or logged.
+    pub fn get(&self, uuid: &str) -> Result<Option<Delivery>, StoreError> {
+        if let Some(d) = self.store.get_json(OUTBOX, uuid)? {
+            return Ok(Some(d));
+        }
+        self.store.get_json(LOG, uuid)
+    }
+
+    /// Deliveries of a destination (or all), newest first.
+    pub fn list(&self, destination: Option<&str>) -> Result<Vec<Delivery>, StoreError> {
+        let mut v = Vec::new();
+        for ns in [OUTBOX, LOG] {
+            for k in self.store.keys(ns)? {
+                if let Some(d) = self.store.get_json::<Delivery>(ns, &k)?
+                    && destination.is_none_or(|x| x == d.destination)
+                {
+                    v.push(d);
+                }
+            }
+        }
+        v.sort_by(|a, b| {
+            b.created_at_ms
+                .cmp(&a.created_at_ms)
+                .then(b.uuid.cmp(&a.uuid))
+        });
+        Ok(v)
+    }
+
+    /// Figures over every attempt made to a destination.
+    pub fn summary(&self, destination: &str) -> Result<Summary, StoreError> {
+        let mut s = Summary::default();
+        let mut last: Option<i64> = None;
+        for d in self.list(Some(destination))? {
+            for a in &d.log {
+                s.total += 1;
+                if a.error.is_some() {
+                    s.failed += 1;
+                }
+                s.sum_ms += a.response_time_ms;
+                s.min_ms = Some(
+                    s.min_ms
+                        .map_or(a.response_time_ms, |m| m.min(a.response_time_ms)),
+                );
+                s.max_ms = Some(
+                    s.max_ms
+                        .map_or(a.response_time_ms, |m| m.max(a.response_time_ms)),
+                );
+                last = Some(last.map_or(a.at_ms, |l| l.max(a.at_ms)));
+            }
+        }
+        s.last_at = last.map(|ms| crate::flow::didit::iso8601(ms / 1000));
+        Ok(s)
+    }
+
+    /// Queues the event of a logged delivery again, to the same destination; it is signed
+    /// afresh (new timestamp, current secret) when sent.
+    pub fn resend(&self, uuid: &str) -> Result<Option<Delivery>, StoreError> {
+        let Some(old) = self.get(uuid)? else {
+            return Ok(None);
+        };
+        let Some(dest) = destinations::get(&*self.store, &old.destination)? else {
+            return Ok(None);
+        };
+        let id = self.enqueue_for(&dest, &old.payload, Some(old.uuid.clone()))?;
+        self.wake.notify_one();
+        self.store.get_json(OUTBOX, &id)
+    }
+
+    /// Claims up to `max` due deliveries (not leased by another worker).
+    pub fn claim_due(
+        &self,
+        max: usize,
+        skip: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let now = self.clock.now_millis();
+        let lease_until = now + (self.cfg.timeout_secs as i64 + 5) * 1000;
+        let mut out = Vec::new();
+        for k in self.store.keys(OUTBOX)? {
+            if out.len() >= max {
+                break;
+            }
+            if skip(&k) {
+                continue;
+            }
+            let Some(d) = self.store.get_json::<Delivery>(OUTBOX, &k)? else {
+                continue;
+            };
+            if d.next_attempt_at_ms > now {
+                continue;
+            }
+            if self.store.put_new(LEASES, &k, b"1", Some(lease_until))? {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Earliest time a pending delivery is due (for the worker's sleep).
+    pub fn next_due_ms(&self) -> Result<Option<i64>, StoreError> {
+        let mut next = None;
+        for k in self.store.keys(OUTBOX)? {
+            if let Some(d) = self.store.get_json::<Delivery>(OUTBOX, &k)? {
+                next =
+                    Some(next.map_or(d.next_attempt_at_ms, |n: i64| n.min(d.next_attempt_at_ms)));
+            }
+        }
+        Ok(next)
+    }
+
+    /// Records an attempt's outcome: delivered, retry later, or dead letter.
+    pub fn record(
+        &self,
+        mut d: Delivery,
+        attempt: Attempt,
+        sent: SentRequest,
+    ) -> Result<DeliveryState, StoreError> {
+        let ok = attempt.error.is_none();
+        d.attempts += 1;
+        if d.log.len() >= MAX_ATTEMPT_LOG {
+            d.log.remove(1);
+        }
+        d.log.push(attempt);
+        d.last_request = Some(sent);
+        if ok {
+            d.state = DeliveryState::Delivered;
+        } else if d.attempts >= self.cfg.max_attempts.max(1) {
+            d.state = DeliveryState::DeadLetter;
+        } else {
+            d.next_attempt_at_ms =
+                self.clock.now_millis() + backoff_ms(&self.cfg, d.attempts, jitter());
+        }
+        if d.state == DeliveryState::Pending {
+            self.store.put_json(OUTBOX, &d.uuid, &d, None)?;
+        } else {
+            // Logged first, then removed from the queue: a crash in between re-sends (at least
+            // once), never loses.
+            self.store.put_json(LOG, &d.uuid, &d, None)?;
+            self.store.delete(OUTBOX, &d.uuid)?;
+        }
+        self.store.delete(LEASES, &d.uuid)?;
+        Ok(d.state)
+    }
+
+    /// Gives a claimed delivery back untouched (e.g. its destination is disabled for now).
+    pub fn release(&self, d: &Delivery, retry_at_ms: i64) -> Result<(), StoreError> {
+        let mut d = d.clone();
+        d.next_attempt_at_ms = retry_at_ms;
+        self.store.put_json(OUTBOX, &d.uuid, &d, None)?;
+        self.store.delete(LEASES, &d.uuid)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_by_four_with_bounded_jitter() {
+        let cfg = WebhookSettings {
+            retry_base_secs: 60.0,
+            retry_max_secs: 3600.0,
+            ..WebhookSettings::default()
+        };
+        assert_eq!(backoff_ms(&cfg, 1, 0.5), 60_000);
+        assert_eq!(backoff_ms(&cfg, 2, 0.5), 240_000);
+        assert_eq!(backoff_ms(&cfg, 3, 0.5), 960_000);
+        assert_eq!(backoff_ms(&cfg, 4, 0.5), 3_600_000, "capped");
+        assert_eq!(backoff_ms(&cfg, 1, 0.0), 48_000);
+        assert_eq!(backoff_ms(&cfg, 1, 1.0), 72_000);
+    }
+}
