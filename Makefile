@@ -18,6 +18,8 @@ BIN          := $(CARGO_TARGET_DIR)/release/inherence
 ORT_VERSION   := 1.31.1
 ONNX_VERSION  := 1.19.1
 NUMPY_VERSION := 2.4.6
+REQUESTS_VERSION := 2.32.3
+OPENAPI_VALIDATOR_VERSION := 0.7.1
 VENV_STAMP    := $(VENV)/.installed-ort$(ORT_VERSION)-onnx$(ONNX_VERSION)-numpy$(NUMPY_VERSION)
 
 # The Rust binary finds ONNX Runtime through this variable (see docs/getting-started.md).
@@ -132,7 +134,15 @@ $(E2E_STAMP): $(E2E_DIR)/package-lock.json
 	cd $(E2E_DIR) && npm ci --no-audit --no-fund --cache $(CACHE)/npm
 	touch $@
 
-test-e2e: build e2e-deps
+# `requests` for the Python client written against the Didit contract, and an OpenAPI
+# validator for the served document (didit.test.mjs).
+E2E_PY_STAMP := $(VENV)/.e2e-requests-$(REQUESTS_VERSION)-osv-$(OPENAPI_VALIDATOR_VERSION)
+$(E2E_PY_STAMP): $(VENV_STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check \
+		requests==$(REQUESTS_VERSION) openapi-spec-validator==$(OPENAPI_VALIDATOR_VERSION)
+	touch $@
+
+test-e2e: build e2e-deps $(E2E_PY_STAMP)
 	cargo build --release --locked --example rp_web
 	cd $(E2E_DIR) && INHERENCE_BIN=$(BIN) RP_BIN=$(RP_BIN) CHROMIUM=$(CHROMIUM) \
 		INHERENCE_REPO_ROOT=$(CURDIR) INHERENCE_SHARED_DIR=$(SHARED) \

@@ -1,6 +1,6 @@
 // Starts a real Inherence server (and the demo relying party) for the end-to-end tests.
 // Inputs (set by `make test`): INHERENCE_BIN, RP_BIN, INHERENCE_REPO_ROOT, INHERENCE_SHARED_DIR.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -37,7 +37,7 @@ async function waitFor(url, proc, what) {
   throw new Error(`${what} did not start (${url})`);
 }
 
-/** Starts Inherence with test clients; returns { issuer, stop, token(), enrol() }. */
+/** Starts Inherence with test clients; returns { issuer, stop, token(), enrol(), apiKey }. */
 export async function startServer(rpPort) {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "inherence-e2e-"));
@@ -75,6 +75,10 @@ enrolment_api = true
 `;
   const cfgPath = join(dir, "inherence.toml");
   writeFileSync(cfgPath, config);
+  // An x-api-key for the v3 API, created before the server holds the store.
+  const created = spawnSync(bin, ["--config", cfgPath, "api-keys", "create", "e2e"], { encoding: "utf8" });
+  if (created.status !== 0) throw new Error(`api-keys create failed: ${created.stderr}`);
+  const apiKey = JSON.parse(created.stdout).api_key;
   const proc = spawn(bin, ["--config", cfgPath, "serve"], { stdio: ["ignore", "inherit", "inherit"], env: process.env });
   await waitFor(`${issuer}/healthz`, proc, "inherence serve");
   const token = async () => {
@@ -97,7 +101,7 @@ enrolment_api = true
     proc.kill("SIGTERM");
     rmSync(dir, { recursive: true, force: true });
   };
-  return { issuer, port, stop, enrol, token };
+  return { issuer, port, stop, enrol, token, apiKey };
 }
 
 /** Starts the demo relying party (examples/rp_web.rs). */

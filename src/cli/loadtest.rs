@@ -9,7 +9,10 @@
 //!   are minted into the store before the server starts, because each would otherwise need a
 //!   face check first);
 //! - capture: N concurrent users each running whole step-ups (PAR, authorization, challenge,
-//!   burst upload, finish, token), timing the burst upload until its verdict.
+//!   burst upload, finish, token), timing the burst upload until its verdict;
+//! - Sessions API: `POST /v3/session/` throughput (wrk, one new session per request);
+//! - webhooks, in this process: sign + enqueue latency per event into a durable outbox, then
+//!   dispatch throughput of the real delivery worker to a local receiver.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -66,6 +69,13 @@ pub struct LoadtestArgs {
     video: Option<PathBuf>,
     #[arg(long)]
     portrait: Option<PathBuf>,
+    /// Users with a stored face minted for the session-creation measurement (each request
+    /// creates a session for a new one; must outnumber the requests).
+    #[arg(long, default_value_t = 40_000)]
+    session_users: usize,
+    /// Webhook events for the dispatch measurement.
+    #[arg(long, default_value_t = 5000)]
+    webhook_events: usize,
 }
 
 struct Server {
@@ -99,6 +109,10 @@ fn write_config(cfg: &Config, dir: &Path, port: u16) -> Result<PathBuf, Failure>
     c.store.path = dir.join("store");
     c.clients.clear();
     c.oidc.trusted_issuers.clear();
+    // The contract's per-key budgets (600/min) would cap the measurement, not the server.
+    c.api.session_create_per_minute = i64::MAX / 4;
+    c.api.read_per_minute = i64::MAX / 4;
+    c.api.write_per_minute = i64::MAX / 4;
     let mut table = toml::Table::try_from(&c).map_err(fail)?;
     table.remove("clients");
     let mut text = toml::to_string(&table).map_err(fail)?;
@@ -115,11 +129,54 @@ fn write_config(cfg: &Config, dir: &Path, port: u16) -> Result<PathBuf, Failure>
     Ok(path)
 }
 
-/// Mints `n` codes for [`CLIENT`] into the store (before the server opens it); returns them.
-fn mint_codes(store_dir: &Path, n: usize, lifetime: u64) -> Result<Vec<String>, Failure> {
+/// Mints `n` codes for [`CLIENT`] and one v3 API key into the store (before the server opens
+/// it); returns them.
+fn mint_codes(
+    store_dir: &Path,
+    n: usize,
+    lifetime: u64,
+    users: usize,
+    threads: u32,
+) -> Result<(Vec<String>, String), Failure> {
     let clock = Arc::new(SystemClock);
     let store = EmbeddedStore::open(store_dir, clock.clone()).map_err(fail)?;
     let now = clock.now_secs();
+    let (_, api_key) = crate::flow::didit::create_api_key(&store, now, "loadtest").map_err(fail)?;
+    // Stored faces u{thread}-{n} for the session measurement (a placeholder template: creation
+    // only resolves and copies it).
+    let template = crate::biometric::Template {
+        version: crate::biometric::template::TEMPLATE_VERSION,
+        embedding: vec![0.01; crate::biometric::embed::DIM],
+        model: crate::biometric::template::ModelRef {
+            name: "loadtest".into(),
+            sha256: "0".repeat(64),
+        },
+        mirrored: true,
+        quality: crate::biometric::quality::Quality {
+            face_quality: 80.0,
+            face_luminance: 50.0,
+            eye_distance_px: 60.0,
+            sharpness: 100.0,
+            yaw_deg: 0.0,
+            pitch_deg: 0.0,
+            roll_deg: 0.0,
+        },
+        detection_score: 0.9,
+    };
+    let per_thread = users / threads.max(1) as usize;
+    for t in 0..threads {
+        for i in 1..=per_thread {
+            let rec = crate::flow::capture::EnrolmentRecord {
+                template: template.clone(),
+                enrolled_at: now,
+                by: "loadtest".into(),
+                source: "api".into(),
+            };
+            store
+                .put_json(ns::ENROLMENTS, &format!("u{t}-{i}"), &rec, None)
+                .map_err(fail)?;
+        }
+    }
     let challenge = crate::protocol::pkce::challenge(VERIFIER);
     let mut codes = Vec::with_capacity(n);
     for _ in 0..n {
@@ -148,7 +205,7 @@ fn mint_codes(store_dir: &Path, n: usize, lifetime: u64) -> Result<Vec<String>, 
             .map_err(fail)?;
         codes.push(code);
     }
-    Ok(codes)
+    Ok((codes, api_key))
 }
 
 fn start_server(config: &Path, log: &Path, base: String) -> Result<Server, Failure> {
@@ -518,7 +575,14 @@ pub fn run(cfg: &Config, args: LoadtestArgs) -> Result<(), Failure> {
         )));
     }
     eprintln!("minting {} authorization codes", args.codes);
-    let codes = mint_codes(&scratch.as_path().join("store"), args.codes, lifetime)?;
+    eprintln!("minting {} users with a stored face", args.session_users);
+    let (codes, api_key) = mint_codes(
+        &scratch.as_path().join("store"),
+        args.codes,
+        lifetime,
+        args.session_users,
+        args.wrk_threads,
+    )?;
     let codes_file = scratch.as_path().join("codes.txt");
     std::fs::write(&codes_file, codes.join("\n") + "\n").map_err(fail)?;
     let script = token_script(scratch.as_path(), &codes_file, args.wrk_threads)?;
@@ -543,6 +607,11 @@ pub fn run(cfg: &Config, args: LoadtestArgs) -> Result<(), Failure> {
     eprintln!("JWKS ({} s)", args.duration);
     let jwks = run_wrk(&args, &format!("{base}/jwks.json"), None)?;
 
+    eprintln!("POST /v3/session/ ({} s)", args.duration);
+    let workflow = create_workflow(&base, &api_key)?;
+    let script = session_script(scratch.as_path(), &api_key, &workflow)?;
+    let sessions = run_wrk(&args, &format!("{base}/v3/session/"), Some(&script))?;
+
     let mut report = String::new();
     let _ = writeln!(
         report,
@@ -558,6 +627,10 @@ pub fn run(cfg: &Config, args: LoadtestArgs) -> Result<(), Failure> {
         ),
         ("GET /.well-known/openid-configuration", &discovery),
         ("GET /jwks.json", &jwks),
+        (
+            "POST /v3/session/ (new session, LIVENESS + FACE_MATCH, stored face)",
+            &sessions,
+        ),
     ] {
         let _ = writeln!(
             report,
@@ -618,12 +691,76 @@ pub fn run(cfg: &Config, args: LoadtestArgs) -> Result<(), Failure> {
         }
     }
     drop(server);
+
+    eprintln!("webhooks: {} events", args.webhook_events);
+    let w = super::webhook_bench::run(args.webhook_events, &scratch.as_path().join("webhooks"))?;
+    let _ = writeln!(
+        report,
+        "\nWebhooks ({} events, durable outbox in a fresh embedded store, one destination on \
+         loopback, real delivery worker with {} connections in flight):\n\n\
+         | measure | value |\n|---|---:|\n\
+         | sign (canonical JSON + 3 HMAC + Standard Webhooks) + enqueue, p50 | {:.3} ms |\n\
+         | sign + enqueue, p99 | {:.3} ms |\n\
+         | enqueue only (durable write), p99 | {:.3} ms |\n\
+         | dispatch: all events delivered and acknowledged | {:.0} deliveries/s |\n\
+         | deliveries accepted by the receiver (signature verified) | {} |",
+        w.events,
+        w.concurrency,
+        w.sign_enqueue_p50_ms,
+        w.sign_enqueue_p99_ms,
+        w.enqueue_p99_ms,
+        w.deliveries_per_s,
+        w.verified
+    );
     let path = args.out.join("loadtest.md");
     std::fs::write(&path, &report).map_err(fail)?;
     println!("{report}");
     std::io::stdout().flush().ok();
     eprintln!("report written to {}", path.display());
     Ok(())
+}
+
+/// A LIVENESS + FACE_MATCH workflow for the session measurement.
+fn create_workflow(base: &str, api_key: &str) -> Result<String, Failure> {
+    let r = reqwest::blocking::Client::new()
+        .post(format!("{base}/v3/workflows/"))
+        .header("x-api-key", api_key)
+        .header("content-type", "application/json")
+        .body(r#"{"features":[{"feature":"LIVENESS"},{"feature":"FACE_MATCH"}]}"#)
+        .send()
+        .map_err(fail)?;
+    let v: serde_json::Value = serde_json::from_slice(&r.bytes().map_err(fail)?).map_err(fail)?;
+    v["uuid"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| fail(format!("workflow creation failed: {v}")))
+}
+
+/// wrk script: every request creates a new session for a distinct user that has a stored face
+/// (enrolled into the store before the run).
+fn session_script(dir: &Path, api_key: &str, workflow: &str) -> Result<PathBuf, Failure> {
+    let script = format!(
+        r#"local counter = 0
+function setup(thread)
+  thread:set("tid", counter)
+  counter = counter + 1
+end
+function init(args)
+  n = 0
+end
+function request()
+  n = n + 1
+  local body = '{{"workflow_id":"{workflow}","vendor_data":"u' .. tid .. '-' .. n .. '","callback":"https://app.example/done","metadata":{{"n":' .. n .. '}}}}'
+  return wrk.format("POST", "/v3/session/", {{
+    ["x-api-key"] = "{api_key}",
+    ["Content-Type"] = "application/json",
+  }}, body)
+end
+"#
+    );
+    let path = dir.join("session.lua");
+    std::fs::write(&path, script).map_err(fail)?;
+    Ok(path)
 }
 
 /// Enrols the capture users' face through the enrolment API.

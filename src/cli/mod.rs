@@ -8,6 +8,7 @@ mod loadtest;
 mod models;
 pub mod serve;
 mod subjects;
+mod webhook_bench;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

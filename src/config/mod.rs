@@ -206,6 +206,25 @@ impl Default for WebhookSettings {
     }
 }
 
+/// Per-key request budgets of the v3 API, per minute (`[api]`; defaults are the contract's).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSettings {
+    pub read_per_minute: i64,
+    pub write_per_minute: i64,
+    pub session_create_per_minute: i64,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            read_per_minute: 600,
+            write_per_minute: 300,
+            session_create_per_minute: 600,
+        }
+    }
+}
+
 /// Sessions of the Didit-compatible API (`[sessions]`).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -281,6 +300,7 @@ pub struct Config {
     pub keys: KeySettings,
     pub store: StoreConfig,
     pub capture: CaptureSettings,
+    pub api: ApiSettings,
     pub webhooks: WebhookSettings,
     pub sessions: SessionSettings,
     pub clients: Vec<ClientConfig>,
@@ -357,6 +377,14 @@ impl Config {
         if w.concurrency == 0 || w.timeout_secs == 0 {
             return Err(ConfigError::Invalid(
                 "webhooks.concurrency and webhooks.timeout_secs must be at least 1".into(),
+            ));
+        }
+        if self.api.read_per_minute < 1
+            || self.api.write_per_minute < 1
+            || self.api.session_create_per_minute < 1
+        {
+            return Err(ConfigError::Invalid(
+                "api.*_per_minute must be at least 1".into(),
             ));
         }
         if self.sessions.sweep_interval_secs == 0 {

@@ -75,10 +75,12 @@ pub enum RateClass {
 }
 
 impl RateClass {
-    pub fn per_minute(self) -> i64 {
+    /// The budget per minute (`[api]`; the contract's 600 / 300 / 600 by default).
+    pub fn per_minute(self, cfg: &crate::config::ApiSettings) -> i64 {
         match self {
-            RateClass::Read | RateClass::SessionCreate => 600,
-            RateClass::Write => 300,
+            RateClass::Read => cfg.read_per_minute,
+            RateClass::Write => cfg.write_per_minute,
+            RateClass::SessionCreate => cfg.session_create_per_minute,
         }
     }
     fn name(self) -> &'static str {
@@ -261,7 +263,7 @@ impl Provider {
             1,
             Some((reset + 60) * 1000),
         )?;
-        let limit = class.per_minute();
+        let limit = class.per_minute(&self.cfg.api);
         let info = RateInfo {
             limit,
             remaining: (limit - used).max(0),

@@ -167,9 +167,12 @@ fn didit_response(e: DiditError) -> Response {
             .into_response(),
         DiditError::RateLimited(info) => {
             let detail = if info.class == crate::flow::didit::RateClass::SessionCreate {
-                "Session creation rate limit exceeded. You can make up to 600 requests per minute."
+                format!(
+                    "Session creation rate limit exceeded. You can make up to {} requests per minute.",
+                    info.limit
+                )
             } else {
-                "Request was throttled."
+                "Request was throttled.".to_owned()
             };
             let mut res = (
                 StatusCode::TOO_MANY_REQUESTS,

@@ -6,6 +6,7 @@ mod enrol;
 mod error;
 pub mod extract;
 mod oauth;
+pub mod openapi;
 pub mod v3;
 
 use std::sync::{Arc, Mutex};

@@ -65,6 +65,7 @@ pub fn routes() -> Router<AppState> {
             post(resend_delivery),
         )
         .route("/v3/webhook/public-keys/", get(public_keys))
+        .route("/v3/openapi.json", get(openapi))
         .route("/v3/biometric-templates/", get(list_templates))
         .route("/v3/biometric-templates/count/", get(count_templates))
         .route("/v3/biometric-templates/delete/", post(purge_templates))
@@ -451,6 +452,11 @@ async fn resend_delivery(
     ))
 }
 
+/// The OpenAPI 3.1 document of this API (public).
+async fn openapi(State(s): State<AppState>) -> Response {
+    axum::Json(super::openapi::document(s.provider.issuer())).into_response()
+}
+
 /// The Ed25519 key webhooks are signed with (`webhook-signature: v1a,...`); public, no key.
 async fn public_keys(State(s): State<AppState>) -> Response {
     axum::Json(s.provider.webhook_public_keys()).into_response()
@@ -524,4 +530,42 @@ async fn purge_templates(
         s.provider.purge_templates(&v)?,
         &rate,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(p: &str) -> String {
+        let mut out = String::new();
+        let mut skip = false;
+        for c in p.chars() {
+            match c {
+                '{' => {
+                    skip = true;
+                    out.push_str("{}");
+                }
+                '}' => skip = false,
+                _ if skip => {}
+                _ => out.push(c),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_route_is_in_the_openapi_document() {
+        let doc = super::super::openapi::document("https://inherence.example");
+        let documented: Vec<String> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| shape(k))
+            .collect();
+        for p in SLASHLESS {
+            let slashed = shape(&format!("{p}/"));
+            assert!(documented.contains(&slashed), "{slashed} is not documented");
+        }
+        assert_eq!(doc["openapi"], "3.1.0");
+    }
 }
