@@ -968,3 +968,176 @@ async fn background_sweep_expires_and_abandons_sessions() {
     assert!(r.text().await.unwrap().contains("data-status=\"Expired\""));
     assert!(rx.problems().is_empty(), "{:?}", rx.problems());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_secret_rotation_and_resubmission() {
+    let Some(_) = shared("eval/dev") else { return };
+    let server = TestServer::start(|c| {
+        fast_webhooks(c);
+        c.webhooks.max_attempts = 2;
+    })
+    .await;
+    let k = key(&server);
+    // A receiver that refuses everything for a while: the delivery ends as a dead letter.
+    let rx = Receiver::start(1000).await;
+    let dest = destination(&server, &k, &rx).await;
+    let du = dest["uuid"].as_str().unwrap().to_owned();
+    let wf = workflow(&server, &k, json!({"features": [{"feature": "LIVENESS"}, {"feature": "FACE_MATCH"}], "face_match_max_attempts": 1})).await;
+    assert_eq!(server.enrol("user-3", RUMSFELD_ENROL).await.status(), 201);
+    let (_, s) = call(
+        &server,
+        reqwest::Method::POST,
+        "/v3/session/",
+        Some(&k),
+        Some(json!({"workflow_id": wf, "vendor_data": "user-3"})),
+    )
+    .await;
+    let id = s["session_id"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let dead = loop {
+        let (_, list) = call(
+            &server,
+            reqwest::Method::GET,
+            &format!("/v3/webhook/destinations/{du}/deliveries/"),
+            Some(&k),
+            None,
+        )
+        .await;
+        if let Some(d) = list["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["state"] == "dead_letter")
+        {
+            break d.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no dead letter: {list}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(dead["attempts"], 2);
+    assert_eq!(dead["attempt_log"].as_array().unwrap().len(), 2);
+    assert!(rx.accepted().is_empty());
+
+    // Rotate the secret; the receiver recovers and knows only the OLD secret: the Standard
+    // Webhooks signature still verifies (two v1 entries), the Didit headers use the new one.
+    let old = dest["secret_shared_key"].as_str().unwrap().to_owned();
+    let (st, rotated) = call(
+        &server,
+        reqwest::Method::PATCH,
+        &format!("/v3/webhook/destinations/{du}/"),
+        Some(&k),
+        Some(json!({"rotate_secret_key": true})),
+    )
+    .await;
+    assert_eq!(st, 200, "{rotated}");
+    let new = rotated["secret_shared_key"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    rx.set_secret(&new);
+    let rx2 = Receiver::start(0).await;
+    rx2.set_secret(&new);
+    let (st, _) = call(
+        &server,
+        reqwest::Method::PATCH,
+        &format!("/v3/webhook/destinations/{du}/"),
+        Some(&k),
+        Some(json!({"url": rx2.url})),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let (st, _) = call(
+        &server,
+        reqwest::Method::POST,
+        &format!(
+            "/v3/webhook/destinations/{du}/deliveries/{}/resend/",
+            dead["uuid"].as_str().unwrap()
+        ),
+        Some(&k),
+        None,
+    )
+    .await;
+    assert_eq!(st, 202);
+    rx2.wait_for(10, "the resent dead letter", |a| {
+        a.iter().any(|r| r.body["event_id"] == dead["event_id"])
+    })
+    .await;
+    let got = rx2
+        .accepted()
+        .into_iter()
+        .find(|r| r.body["event_id"] == dead["event_id"])
+        .unwrap();
+    let sig = &got.headers["webhook-signature"];
+    assert_eq!(
+        sig.matches("v1,").count(),
+        2,
+        "current and previous secret: {sig}"
+    );
+    let ts: i64 = got.headers["webhook-timestamp"].parse().unwrap();
+    // The body as sent is the canonical ASCII form of what was received.
+    let raw = inherence::webhook::canonical::to_string(&got.body, true);
+    inherence::webhook::signature::verify_standard(
+        &got.headers["webhook-id"],
+        ts,
+        raw.as_bytes(),
+        sig,
+        &inherence::webhook::signature::standard_secret(&old),
+        ts,
+    )
+    .expect("the previous secret still verifies during rotation");
+    assert!(rx2.problems().is_empty(), "{:?}", rx2.problems());
+
+    // Declined with its single attempt, then re-opened by a reviewer (Resubmitted): the same
+    // link captures again and the genuine user is approved.
+    let b = browser();
+    let url = s["url"].as_str().unwrap().to_owned();
+    let capture = open_hosted(&b, &url).await;
+    assert_eq!(
+        attempt(&b, &server, &capture, &BLAIR_FRAMES).await["status"],
+        "failed"
+    );
+    let (_, d) = call(
+        &server,
+        reqwest::Method::GET,
+        &format!("/v3/session/{id}/decision/"),
+        Some(&k),
+        None,
+    )
+    .await;
+    assert_eq!(d["status"], "Declined");
+    let (st, _) = call(&server, reqwest::Method::PATCH, &format!("/v3/session/{id}/update-status/"), Some(&k), Some(json!({"new_status": "Resubmitted", "nodes_to_resubmit": [{"node_id": "feature_face_match_1", "feature": "FACE_MATCH"}]}))).await;
+    assert_eq!(st, 200);
+    let b = browser();
+    let capture = open_hosted(&b, &url).await;
+    assert_eq!(
+        attempt(&b, &server, &capture, &RUMSFELD_FRAMES).await["status"],
+        "approved"
+    );
+    let (_, d) = call(
+        &server,
+        reqwest::Method::GET,
+        &format!("/v3/session/{id}/decision/"),
+        Some(&k),
+        None,
+    )
+    .await;
+    assert_eq!(d["status"], "Approved");
+    assert_eq!(d["reviews"][0]["new_status"], "Resubmitted");
+    let channels: Vec<_> = server
+        .provider
+        .verdicts()
+        .unwrap()
+        .into_iter()
+        .filter(|v| v.session_id.as_deref() == Some(id.as_str()))
+        .map(|v| (format!("{:?}", v.channel), v.outcome))
+        .collect();
+    assert_eq!(
+        channels,
+        vec![
+            ("Session".to_owned(), "Declined".to_owned()),
+            ("Review".to_owned(), "Resubmitted".to_owned()),
+            ("Session".to_owned(), "Approved".to_owned())
+        ]
+    );
+}
