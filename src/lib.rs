@@ -11,6 +11,7 @@ pub mod config;
 pub mod eval;
 pub mod flow;
 pub mod http;
+pub mod ids;
 pub mod keys;
 pub mod protocol;
 pub mod store;

@@ -127,7 +127,8 @@ manifest = "{models}/manifest.toml"
 retry_base_secs = 0.2
 retry_max_secs = 1.0
 poll_interval_ms = 50
-timeout_secs = 1
+timeout_secs = 3
+allow_private_networks = true
 "#,
             store = dir.path().join("store").display(),
             models = root().join("models").display()

@@ -55,7 +55,8 @@ test("a requests-based Didit client completes a session through the hosted page"
   try {
     const page = await (await browser.newContext({ permissions: ["camera"] })).newPage();
     await page.goto(s.url);
-    assert.ok(new URL(page.url()).pathname.startsWith("/capture/"), page.url());
+    await page.click("#start");
+    await page.waitForURL((u) => u.pathname.startsWith("/capture/"), { timeout: 15000 });
     await page.waitForURL((u) => u.href.startsWith(callbackUrl), { timeout: 90000 });
     landed = new URL(page.url());
   } finally {

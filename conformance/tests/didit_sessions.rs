@@ -51,6 +51,8 @@ async fn workflow(server: &TestServer, k: &str, body: Value) -> String {
 }
 
 fn fast_webhooks(c: &mut inherence::config::Config) {
+    // The in-test receivers listen on loopback.
+    c.webhooks.allow_private_networks = true;
     c.webhooks.retry_base_secs = 0.05;
     c.webhooks.retry_max_secs = 0.5;
     c.webhooks.poll_interval_ms = 50;
@@ -88,10 +90,17 @@ async fn destination(server: &TestServer, k: &str, rx: &Receiver) -> Value {
     d
 }
 
-/// Opens the hosted link in a browser; returns the capture path.
+/// Opens the hosted link in a browser (the start page, then its Start button); returns the
+/// capture path.
 async fn open_hosted(b: &reqwest::Client, url: &str) -> String {
-    let r = b.get(url).send().await.unwrap();
-    assert_eq!(r.status(), 303, "hosted link");
+    let page = b.get(url).send().await.unwrap();
+    assert_eq!(page.status(), 200, "hosted link");
+    assert!(
+        page.text().await.unwrap().contains("id=\"start\""),
+        "start page"
+    );
+    let r = b.post(url).send().await.unwrap();
+    assert_eq!(r.status(), 303, "hosted start");
     let loc = location(&r);
     assert!(loc.starts_with("/capture/"), "{loc}");
     loc
@@ -639,7 +648,6 @@ async fn review_band_decline_manual_review_list_delete_and_templates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_requests_are_validated_with_documented_bodies() {
-    let Some(_) = shared("eval/dev") else { return };
     let server = TestServer::start(|_| {}).await;
     let k = key(&server);
     let wf = workflow(
@@ -863,35 +871,27 @@ async fn session_requests_are_validated_with_documented_bodies() {
             .await
         }
     };
+    // IP literals: no name resolution needed, and never contacted here.
     assert_eq!(
-        mk(json!({"label": "x", "url": "http://example.com/h"}))
-            .await
-            .0,
-        400
+        mk(json!({"label": "x", "url": "http://8.8.8.8/h"})).await.0,
+        400,
+        "plain http"
     );
+    let (st, v) = mk(json!({"label": "x", "url": "http://127.0.0.1:9/h"})).await;
+    assert_eq!(st, 400, "loopback is refused unless allowed: {v}");
+    let (st, v) = mk(json!({"label": "x", "url": "https://169.254.169.254/latest"})).await;
+    assert_eq!(st, 400, "link-local metadata address: {v}");
     assert_eq!(
-        mk(json!({"url": "https://example.com/h"})).await.1,
+        mk(json!({"url": "https://8.8.8.8/h"})).await.1,
         json!({"label": ["This field is required."]})
     );
-    assert_eq!(
-        mk(json!({"label": "x", "url": "https://example.com/h", "subscribed_events": ["nope"]}))
-            .await
-            .0,
-        400
-    );
-    assert_eq!(
-        mk(json!({"label": "x", "url": "https://example.com/h"}))
-            .await
-            .0,
-        201
-    );
-    assert_eq!(
-        mk(json!({"label": "y", "url": "https://example.com/h"}))
-            .await
-            .0,
-        400,
-        "unique URL"
-    );
+    let (st, _) =
+        mk(json!({"label": "x", "url": "https://8.8.8.8/h", "subscribed_events": ["nope"]})).await;
+    assert_eq!(st, 400);
+    let (st, v) = mk(json!({"label": "x", "url": "https://8.8.8.8/h"})).await;
+    assert_eq!(st, 201, "{v}");
+    let (st, _) = mk(json!({"label": "y", "url": "https://8.8.8.8/h"})).await;
+    assert_eq!(st, 400, "unique URL");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

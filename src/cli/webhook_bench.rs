@@ -92,31 +92,33 @@ pub fn run(n: usize, dir: &Path) -> Result<WebhookBench, Failure> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store: Store = Arc::new(EmbeddedStore::open(dir, clock.clone()).map_err(fail)?);
     let now = clock.now_secs();
+    // The receiver is on loopback, which destinations refuse unless allowed.
+    let cfg = WebhookSettings {
+        poll_interval_ms: 50,
+        allow_private_networks: true,
+        ..WebhookSettings::default()
+    };
     let dest = destinations::create(
         &*store,
         &json!({"label": "bench", "url": url}),
-        crate::flow::didit::uuid_v4(),
+        crate::ids::uuid_v4(),
         crate::flow::random_token(32),
-        false,
+        &cfg,
         now,
     )
     .map_err(fail)?;
     if let Ok(mut s) = rx.secret.lock() {
         *s = dest.secret_shared_key.clone();
     }
-    let cfg = WebhookSettings {
-        poll_interval_ms: 50,
-        ..WebhookSettings::default()
-    };
     let concurrency = cfg.concurrency;
     let outbox = Arc::new(Outbox::new(store.clone(), clock.clone(), cfg));
 
     let mut total = Vec::with_capacity(n);
     let mut enqueue = Vec::with_capacity(n);
     for i in 0..n {
-        let session = crate::flow::didit::uuid_v4();
+        let session = crate::ids::uuid_v4();
         let payload = json!({
-            "event_id": crate::flow::didit::uuid_v4(),
+            "event_id": crate::ids::uuid_v4(),
             "webhook_type": "status.updated",
             "created_at": now,
             "application_id": "11111111-2222-3333-4444-555555555555",

@@ -183,6 +183,11 @@ pub struct WebhookSettings {
     pub poll_interval_ms: u64,
     /// Allow plain-http destinations other than loopback (never in production).
     pub allow_http: bool,
+    /// Allow destinations on private, loopback or link-local addresses (off: such URLs are
+    /// refused, a guard against server-side request forgery).
+    pub allow_private_networks: bool,
+    /// Days delivered and dead deliveries stay in the delivery log.
+    pub log_retention_days: u32,
     /// Also sign with an Ed25519 key (`webhook-signature: v1a,...`), published at
     /// `/v3/webhook/public-keys/`.
     pub ed25519: bool,
@@ -200,6 +205,8 @@ impl Default for WebhookSettings {
             concurrency: 32,
             poll_interval_ms: 1000,
             allow_http: false,
+            allow_private_networks: false,
+            log_retention_days: 30,
             ed25519: false,
             application_id: String::new(),
         }

@@ -122,7 +122,7 @@ impl Provider {
             cfg.webhooks.clone(),
         ));
         let webhook_key = if cfg.webhooks.ed25519 {
-            match webhook_signing_key(&*store) {
+            match crate::keys::webhook_ed25519(&*store) {
                 Ok(k) => Some(Arc::new(k)),
                 Err(e) => {
                     tracing::error!(error = %e, "the Ed25519 webhook key cannot be loaded; webhooks are signed with HMAC only");
@@ -231,18 +231,4 @@ pub fn spawn_background(p: &Arc<Provider>) -> Vec<tokio::task::JoinHandle<()>> {
         })
     };
     vec![worker, sweeper]
-}
-
-/// Loads the webhook Ed25519 key from the store, creating it on first use.
-fn webhook_signing_key(store: &dyn crate::store::Kv) -> Result<Ed25519KeyPair, StoreError> {
-    const NS: &str = "webhook_keys";
-    const KEY: &str = "ed25519";
-    let bad = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("webhook key: {e}"));
-    if store.get(NS, KEY)?.is_none() {
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new())
-            .map_err(|e| bad(&e))?;
-        store.put_new(NS, KEY, pkcs8.as_ref(), None)?;
-    }
-    let pkcs8 = store.get(NS, KEY)?.ok_or_else(|| bad(&"missing"))?;
-    Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|e| bad(&e))
 }

@@ -36,6 +36,11 @@ const BY_VENDOR: &str = "session_by_vendor";
 /// Ids of sessions that are not final yet (what the background sweep looks at).
 const OPEN: &str = "sessions_open";
 const COUNTERS: &str = "counters";
+/// Faces kept from Approved liveness sessions, by `vendor_data` (v3 sessions only: the OpenID
+/// flow never uses them, so no API session can change whose face unlocks a sign-in).
+pub const SESSION_FACES: &str = "session_faces";
+/// Largest serialised `metadata`, `contact_details` or `expected_details`.
+pub const MAX_DETAILS_BYTES: usize = 16 * 1024;
 /// Largest decoded `portrait_image` (contract: 2 MB).
 pub const MAX_PORTRAIT_BYTES: usize = 2 * 1024 * 1024;
 /// The hosted flow's pseudo client id (in flows and verdict records).
@@ -74,6 +79,14 @@ const FEATURE_ENUM: &[&str] = &[
     "KYB_KEY_PEOPLE",
     "KYB",
 ];
+
+/// A face kept from an Approved liveness session.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SessionFace {
+    pub template: Template,
+    pub session_id: String,
+    pub kept_at: i64,
+}
 
 /// Session statuses, spelled exactly as the contract does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -485,6 +498,14 @@ impl Provider {
         self.store.put_json(SESSIONS, &s.session_id, s, None)?;
         if s.status.is_unfinished() {
             self.store.put(OPEN, &s.session_id, b"1", None)?;
+            if let Some(v) = &s.vendor_data {
+                self.store.put(
+                    BY_VENDOR,
+                    &format!("{}:{v}", s.workflow_id),
+                    s.session_id.as_bytes(),
+                    None,
+                )?;
+            }
         } else {
             self.store.delete(OPEN, &s.session_id)?;
             if let Some(v) = &s.vendor_data {
@@ -510,7 +531,9 @@ impl Provider {
             "status": s.status.as_str(),
             "workflow_version": s.workflow_version,
         });
-        e["workflow_id"] = json!(s.workflow_id);
+        if !s.workflow_id.is_empty() {
+            e["workflow_id"] = json!(s.workflow_id);
+        }
         if let Some(v) = &s.vendor_data {
             e["vendor_data"] = json!(v);
         }
@@ -602,7 +625,11 @@ impl Provider {
         match vendor_data {
             Some(v) => {
                 let rec: Option<EnrolmentRecord> = self.store.get_json(ns::ENROLMENTS, v)?;
-                rec.map(|r| (r.template, "stored_face"))
+                if let Some(r) = rec {
+                    return Ok((r.template, "stored_face"));
+                }
+                let kept: Option<SessionFace> = self.store.get_json(SESSION_FACES, v)?;
+                kept.map(|f| (f.template, "stored_face"))
                     .ok_or_else(|| invalid_plain("portrait_image", NO_STORED_FACE))
             }
             None => Err(invalid_plain("portrait_image", PORTRAIT_REQUIRED)),
@@ -648,6 +675,18 @@ impl Provider {
                 "language",
                 format!("\"{l}\" is not a valid choice."),
             ));
+        }
+        for f in ["metadata", "contact_details", "expected_details"] {
+            if let Some(v) = b.get(f)
+                && serde_json::to_vec(v).map_or(0, |x| x.len()) > MAX_DETAILS_BYTES
+            {
+                return Err(invalid(
+                    f,
+                    format!(
+                        "Ensure this field has no more than {MAX_DETAILS_BYTES} bytes of JSON."
+                    ),
+                ));
+            }
         }
         let contact_details = opt_object(b, "contact_details")?;
         let expected_details = opt_object(b, "expected_details")?;
@@ -741,38 +780,39 @@ impl Provider {
             last_activity_at: now,
             expires_at: Some(now + wf.session_expiration_time as i64),
         };
-        self.store.put(
-            TOKENS,
-            &s.session_token,
-            s.session_id.as_bytes(),
-            s.expires_at.map(|e| e * 1000),
-        )?;
-        if let Some(v) = &s.vendor_data {
-            self.store.put(
-                BY_VENDOR,
-                &format!("{wf_id}:{v}"),
-                s.session_id.as_bytes(),
-                None,
-            )?;
-        }
+        self.store
+            .put(TOKENS, &s.session_token, s.session_id.as_bytes(), None)?;
         self.save_session(&s)?;
         self.emit(&s, "status.updated");
         Ok(self.session_created_json(&s))
     }
 
-    /// The hosted link: opens a capture flow bound to this browser, or says the session is done.
-    pub fn open_hosted(&self, token: &str) -> Result<Hosted, DiditError> {
+    /// The session behind a hosted link (moved to Expired when its time is up), without
+    /// starting anything: what `GET` on the link shows.
+    pub fn hosted_session(&self, token: &str) -> Result<Session, DiditError> {
         if token.len() > 32 {
             return Err(DiditError::NotFound);
         }
         let id = self.store.get(TOKENS, token)?.ok_or(DiditError::NotFound)?;
         let mut s = self.get_session(&String::from_utf8_lossy(&id))?;
-        let now = self.now();
-        if s.status.is_unfinished() && s.expires_at.is_some_and(|e| e <= now) {
+        if s.status.is_unfinished() && s.expires_at.is_some_and(|e| e <= self.now()) {
             self.set_status(&mut s, SessionStatus::Expired)?;
         }
+        Ok(s)
+    }
+
+    /// Whether the hosted link can still start a capture.
+    pub fn can_capture(s: &Session) -> bool {
+        s.status.is_unfinished() && s.attempts < s.rules.max_attempts()
+    }
+
+    /// The hosted link's start (`POST`): opens a capture flow bound to this browser, or says
+    /// the session is done.
+    pub fn open_hosted(&self, token: &str) -> Result<Hosted, DiditError> {
+        let mut s = self.hosted_session(token)?;
+        let now = self.now();
         let budget = s.rules.max_attempts();
-        if !s.status.is_unfinished() || s.attempts >= budget {
+        if !Self::can_capture(&s) {
             return Ok(Hosted::Done(Box::new(s)));
         }
         if let Some(old) = s.flow_id.take() {
@@ -842,6 +882,12 @@ impl Provider {
         if !s.status.is_unfinished() {
             return Err(CaptureError::Protocol(OAuthError::invalid_request(
                 "this verification is already decided",
+            )));
+        }
+        // Only the capture the link opened last may decide, within the session's budget.
+        if s.flow_id.as_deref() != Some(flow.id.as_str()) || s.attempts >= s.rules.max_attempts() {
+            return Err(CaptureError::Protocol(OAuthError::invalid_request(
+                "this capture was replaced by a newer one or has no attempts left",
             )));
         }
         let now = self.now();
@@ -933,21 +979,31 @@ impl Provider {
         verdict.risks = burst.risks.iter().map(|r| format!("{r:?}")).collect();
         self.record_verdict(&verdict).map_err(store)?;
         tracing::info!(session = %s.session_id, outcome = outcome_name, attempt = s.attempts, liveness = ?verdict.liveness_score, face_match = ?verdict.face_match_score, "session capture judged");
-        // An approved live face becomes the user's stored face when they have none yet.
+        // An approved, good-quality live face becomes the user's stored face for later API
+        // sessions when they have none yet (never for the OpenID flow: see SESSION_FACES).
+        let clean = !burst.risks.iter().any(|r| {
+            matches!(
+                r,
+                Risk::MultipleFacesDetected
+                    | Risk::LowFaceQuality
+                    | Risk::LowFaceLuminance
+                    | Risk::HighFaceLuminance
+            )
+        });
         if outcome == FeatureStatus::Approved
             && s.rules.liveness
+            && clean
             && let Some(v) = &s.vendor_data
             && self.store.get(ns::ENROLMENTS, v).map_err(store)?.is_none()
             && let Some(t) = self.engine.template_from_burst(burst)
         {
-            let rec = EnrolmentRecord {
+            let face = SessionFace {
                 template: t,
-                enrolled_at: now,
-                by: SESSION_CLIENT.into(),
-                source: "session".into(),
+                session_id: s.session_id.clone(),
+                kept_at: now,
             };
             self.store
-                .put_new_json(ns::ENROLMENTS, v, &rec, None)
+                .put_new_json(SESSION_FACES, v, &face, None)
                 .map_err(store)?;
         }
         match final_status {
@@ -1197,23 +1253,31 @@ impl Provider {
                 format!("\"{i}\" is not a valid choice."),
             ));
         }
-        let stored: Option<EnrolmentRecord> = match &s.vendor_data {
+        let enrolled: Option<EnrolmentRecord> = match &s.vendor_data {
             Some(v) => self.store.get_json(ns::ENROLMENTS, v)?,
             None => None,
         };
-        let from_this_session = stored
-            .as_ref()
-            .is_some_and(|r| r.source == "session" && r.enrolled_at >= s.created_at);
-        let has_face = s.reference.is_some() || from_this_session;
+        let kept: Option<SessionFace> = match &s.vendor_data {
+            Some(v) => self.store.get_json(SESSION_FACES, v)?,
+            None => None,
+        };
+        let kept_here = kept.as_ref().is_some_and(|f| f.session_id == s.session_id);
         let (outcome, template) = if retain && instruction != Some("privacy_erasure") {
-            match (&s.vendor_data, &stored) {
-                (None, _) => ("ineligible_no_vendor_user", None),
-                (Some(v), Some(r)) => ("retained_with_user", Some(template_uuid(v, r))),
-                (Some(_), None) => ("none", None),
+            match (&s.vendor_data, &enrolled, &kept) {
+                (None, _, _) => ("ineligible_no_vendor_user", None),
+                (Some(v), Some(r), _) => (
+                    "retained_with_user",
+                    Some(template_uuid("enrolment", v, r.enrolled_at)),
+                ),
+                (Some(v), None, Some(f)) => (
+                    "retained_with_user",
+                    Some(template_uuid("session", v, f.kept_at)),
+                ),
+                (Some(_), None, None) => ("none", None),
             }
-        } else if has_face {
-            if from_this_session && let Some(v) = &s.vendor_data {
-                self.store.delete(ns::ENROLMENTS, v)?;
+        } else if s.reference.is_some() || kept_here {
+            if kept_here && let Some(v) = &s.vendor_data {
+                self.store.delete(SESSION_FACES, v)?;
             }
             ("deleted", None)
         } else {
@@ -1238,6 +1302,62 @@ impl Provider {
             "face_retention_outcome": outcome,
             "biometric_template_uuid": template,
         }))
+    }
+
+    /// `POST /v3/sessions/delete/`: by `session_numbers` (digit strings or numbers) or
+    /// `delete_all`; the same retention fields as the single delete.
+    pub fn delete_sessions(&self, body: &Value) -> Result<Value, DiditError> {
+        let b = body
+            .as_object()
+            .ok_or_else(|| DiditError::Invalid(json!({"detail": "Expected a JSON object."})))?;
+        let all = b.get("delete_all") == Some(&Value::Bool(true));
+        let wanted: Option<Vec<i64>> = match b.get("session_numbers") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(a)) if a.len() <= 1000 => Some(
+                a.iter()
+                    .map(|n| match n {
+                        Value::String(x) => x.parse().ok(),
+                        Value::Number(x) => x.as_i64(),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<i64>>>()
+                    .ok_or_else(|| {
+                        invalid("session_numbers", "A list of session numbers is required.")
+                    })?,
+            ),
+            Some(_) => {
+                return Err(invalid(
+                    "session_numbers",
+                    "A list of at most 1000 session numbers is required.",
+                ));
+            }
+        };
+        if !all && wanted.is_none() {
+            return Err(invalid(
+                "session_numbers",
+                "Send session_numbers or delete_all.",
+            ));
+        }
+        let mut ids = Vec::new();
+        for k in self.store.keys(SESSIONS)? {
+            if let Some(s) = self.store.get_json::<Session>(SESSIONS, &k)?
+                && (all
+                    || wanted
+                        .as_ref()
+                        .is_some_and(|w| w.contains(&s.session_number)))
+            {
+                ids.push(s.session_id);
+            }
+        }
+        let mut per = b.clone();
+        per.remove("session_numbers");
+        per.remove("delete_all");
+        let per = Value::Object(per);
+        let mut results = Vec::new();
+        for id in ids {
+            results.push(self.delete_session(&id, &per)?);
+        }
+        Ok(json!({ "results": results }))
     }
 
     /// `PATCH /v3/session/{id}/update-status/` (manual review through the API).
@@ -1323,12 +1443,8 @@ impl Provider {
         if new == SessionStatus::Resubmitted {
             s.attempts = 0;
             s.expires_at = Some(s.expires_at.unwrap_or(now).max(now + 3600));
-            self.store.put(
-                TOKENS,
-                &s.session_token,
-                s.session_id.as_bytes(),
-                s.expires_at.map(|e| e * 1000),
-            )?;
+            self.store
+                .put(TOKENS, &s.session_token, s.session_id.as_bytes(), None)?;
         }
         let mut v = VerdictRecord::new(
             self,
@@ -1513,9 +1629,10 @@ impl Provider {
     }
 }
 
-/// A template's public uuid: stable for one enrolment of one subject.
-pub fn template_uuid(subject: &str, r: &EnrolmentRecord) -> String {
-    let h = sha2::Sha256::digest_hex(&format!("{subject}\n{}", r.enrolled_at));
+/// A template's public uuid: stable for one stored face (`kind` enrolment or session) of one
+/// subject.
+pub fn template_uuid(kind: &str, subject: &str, at: i64) -> String {
+    let h = sha2::Sha256::digest_hex(&format!("{kind}\n{subject}\n{at}"));
     format!(
         "{}-{}-4{}-8{}-{}",
         &h[0..8],

@@ -8,50 +8,84 @@ use super::Provider;
 use super::capture::EnrolmentRecord;
 use super::didit::{DiditError, iso8601};
 use super::ns;
-use super::sessions::template_uuid;
+use super::sessions::{SESSION_FACES, SessionFace, template_uuid};
 use crate::store::typed::KvJson;
 
 const TOMBSTONES: &str = "template_tombstones";
 
-fn source_type(r: &EnrolmentRecord) -> &'static str {
-    match r.source.as_str() {
-        "session" => "automatic_retention",
-        _ => "backfill",
+/// A stored face: an enrolment (used by the OpenID flow and the API) or a face kept from an
+/// Approved liveness session (API sessions only).
+struct Stored {
+    kind: &'static str,
+    subject: String,
+    at: i64,
+    source: String,
+    by: String,
+    template: crate::biometric::Template,
+}
+
+impl Stored {
+    fn uuid(&self) -> String {
+        template_uuid(self.kind, &self.subject, self.at)
+    }
+
+    fn source_type(&self) -> &'static str {
+        if self.kind == "session" {
+            "automatic_retention"
+        } else {
+            "backfill"
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "uuid": self.uuid(),
+            "vendor_data": self.subject,
+            "vendor_user_uuid": null,
+            "status": "active",
+            "source_type": self.source_type(),
+            "source": self.source,
+            "enrolled_by": self.by,
+            "model": self.template.model.name,
+            "face_quality": crate::biometric::score::round2(f64::from(self.template.quality.face_quality)),
+            "retained_at": iso8601(self.at),
+            "created_at": iso8601(self.at),
+            "expires_at": null,
+        })
     }
 }
 
-fn to_json(subject: &str, r: &EnrolmentRecord) -> Value {
-    json!({
-        "uuid": template_uuid(subject, r),
-        "vendor_data": subject,
-        "vendor_user_uuid": null,
-        "status": "active",
-        "source_type": source_type(r),
-        "source": r.source,
-        "enrolled_by": r.by,
-        "model": r.template.model.name,
-        "face_quality": crate::biometric::score::round2(f64::from(r.template.quality.face_quality)),
-        "retained_at": iso8601(r.enrolled_at),
-        "created_at": iso8601(r.enrolled_at),
-        "expires_at": null,
-    })
-}
-
 impl Provider {
-    fn all_templates(&self) -> Result<Vec<(String, EnrolmentRecord)>, DiditError> {
+    fn all_templates(&self) -> Result<Vec<Stored>, DiditError> {
         let mut v = Vec::new();
         for k in self.store.keys(ns::ENROLMENTS)? {
             if let Some(r) = self.store.get_json::<EnrolmentRecord>(ns::ENROLMENTS, &k)? {
-                v.push((k, r));
+                v.push(Stored {
+                    kind: "enrolment",
+                    subject: k,
+                    at: r.enrolled_at,
+                    source: r.source,
+                    by: r.by,
+                    template: r.template,
+                });
+            }
+        }
+        for k in self.store.keys(SESSION_FACES)? {
+            if let Some(f) = self.store.get_json::<SessionFace>(SESSION_FACES, &k)? {
+                v.push(Stored {
+                    kind: "session",
+                    subject: k,
+                    at: f.kept_at,
+                    source: "session".into(),
+                    by: f.session_id,
+                    template: f.template,
+                });
             }
         }
         Ok(v)
     }
 
-    fn filtered_templates(
-        &self,
-        query: &[(String, String)],
-    ) -> Result<Vec<(String, EnrolmentRecord)>, DiditError> {
+    fn filtered_templates(&self, query: &[(String, String)]) -> Result<Vec<Stored>, DiditError> {
         let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         if let Some(st) = q("status")
             && ![
@@ -80,17 +114,17 @@ impl Provider {
         let mut v: Vec<_> = self
             .all_templates()?
             .into_iter()
-            .filter(|(s, r)| {
-                q("vendor_data").is_none_or(|x| x == s)
+            .filter(|t| {
+                q("vendor_data").is_none_or(|x| x == t.subject)
                     && q("status").is_none_or(|x| x == "active")
-                    && q("source_type").is_none_or(|x| x == source_type(r))
-                    && from.is_none_or(|f| r.enrolled_at >= f)
-                    && to.is_none_or(|t| r.enrolled_at < t + 86_400)
+                    && q("source_type").is_none_or(|x| x == t.source_type())
+                    && from.is_none_or(|f| t.at >= f)
+                    && to.is_none_or(|e| t.at < e + 86_400)
             })
             .collect();
         match q("ordering") {
-            Some("created_at") | Some("retained_at") => v.sort_by_key(|(_, r)| r.enrolled_at),
-            _ => v.sort_by_key(|(_, r)| std::cmp::Reverse(r.enrolled_at)),
+            Some("created_at") | Some("retained_at") => v.sort_by_key(|t| t.at),
+            _ => v.sort_by_key(|t| std::cmp::Reverse(t.at)),
         }
         Ok(v)
     }
@@ -110,7 +144,7 @@ impl Provider {
             .iter()
             .skip(offset)
             .take(limit)
-            .map(|(s, r)| to_json(s, r))
+            .map(Stored::to_json)
             .collect();
         Ok(json!({
             "count": v.len(),
@@ -125,17 +159,16 @@ impl Provider {
         Ok(json!({ "count": self.filtered_templates(query)?.len() }))
     }
 
-    fn find_template(&self, uuid: &str) -> Result<Option<(String, EnrolmentRecord)>, DiditError> {
-        Ok(self
-            .all_templates()?
-            .into_iter()
-            .find(|(s, r)| template_uuid(s, r) == uuid))
+    fn find_template(&self, uuid: &str) -> Result<Option<Stored>, DiditError> {
+        Ok(self.all_templates()?.into_iter().find(|t| t.uuid() == uuid))
     }
 
     /// `GET /v3/biometric-templates/{uuid}/`.
     pub fn get_template(&self, uuid: &str) -> Result<Value, DiditError> {
-        let (s, r) = self.find_template(uuid)?.ok_or(DiditError::NotFound)?;
-        Ok(to_json(&s, &r))
+        Ok(self
+            .find_template(uuid)?
+            .ok_or(DiditError::NotFound)?
+            .to_json())
     }
 
     /// `DELETE /v3/biometric-templates/{uuid}/`: purges the template (crypto-free erasure: the
@@ -145,8 +178,13 @@ impl Provider {
             return Err(DiditError::NotFound);
         }
         match self.find_template(uuid)? {
-            Some((s, _)) => {
-                self.store.delete(ns::ENROLMENTS, &s)?;
+            Some(t) => {
+                let ns = if t.kind == "session" {
+                    SESSION_FACES
+                } else {
+                    ns::ENROLMENTS
+                };
+                self.store.delete(ns, &t.subject)?;
                 self.store.put(TOMBSTONES, uuid, b"1", None)?;
                 tracing::info!(template = %uuid, "biometric template purged");
                 Ok(json!({ "uuid": uuid, "outcome": "purged" }))

@@ -43,10 +43,10 @@ impl Provider {
             body,
             uuid_v4(),
             random_token(32),
-            self.cfg.webhooks.allow_http,
+            &self.cfg.webhooks,
             self.now(),
         )?;
-        tracing::info!(destination = %d.uuid, url = %d.url, "webhook destination created");
+        tracing::info!(destination = %d.uuid, host = %destinations::host_of(&d.url), "webhook destination created");
         self.destination_json(&d)
     }
 
@@ -70,7 +70,7 @@ impl Provider {
             uuid,
             body,
             random_token(32),
-            self.cfg.webhooks.allow_http,
+            &self.cfg.webhooks,
             self.now(),
         )?;
         self.destination_json(&d)

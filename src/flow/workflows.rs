@@ -490,6 +490,38 @@ pub fn delete(store: &dyn Kv, uuid: &str) -> Result<(), DiditError> {
     }
 }
 
+impl super::Provider {
+    /// `GET /v3/workflows/`.
+    pub fn list_workflows(&self) -> Result<Value, DiditError> {
+        let list: Vec<Value> = list(&*self.store)?.iter().map(Workflow::to_json).collect();
+        Ok(json!({"count": list.len(), "next": null, "previous": null, "results": list}))
+    }
+
+    /// `POST /v3/workflows/`.
+    pub fn create_workflow(&self, body: &Value) -> Result<Value, DiditError> {
+        let w = create(&*self.store, body, self.now())?;
+        tracing::info!(workflow = %w.uuid, "workflow created");
+        Ok(w.to_json())
+    }
+
+    /// `GET /v3/workflows/{uuid}/`.
+    pub fn get_workflow(&self, uuid: &str) -> Result<Value, DiditError> {
+        Ok(get(&*self.store, uuid)?
+            .ok_or(DiditError::NotFound)?
+            .to_json())
+    }
+
+    /// `PATCH /v3/workflows/{uuid}/`.
+    pub fn update_workflow(&self, uuid: &str, body: &Value) -> Result<Value, DiditError> {
+        Ok(update(&*self.store, uuid, body, self.now())?.to_json())
+    }
+
+    /// `DELETE /v3/workflows/{uuid}/`.
+    pub fn delete_workflow(&self, uuid: &str) -> Result<(), DiditError> {
+        delete(&*self.store, uuid)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,13 +12,17 @@ use serde_json::json;
 use super::extract::cookie;
 use super::oauth::{see_other, to_capture};
 use super::{AppState, HttpError, html_escape, page as page_html};
-use crate::flow::sessions::{Hosted, SessionStatus};
+use crate::flow::Provider;
+use crate::flow::sessions::{Hosted, Session, SessionStatus};
 use crate::protocol::OAuthError;
 
 pub fn routes(max_frames_body: usize, max_preview: usize) -> Router<AppState> {
     Router::new()
-        .route("/session/{token}", get(hosted))
-        .route("/{lang}/session/{token}", get(hosted_lang))
+        .route("/session/{token}", get(hosted).post(hosted_start))
+        .route(
+            "/{lang}/session/{token}",
+            get(hosted_lang).post(hosted_lang_start),
+        )
         .route("/capture/{id}", get(page))
         .route("/capture/{id}/state", get(state))
         .route("/capture/{id}/challenge", post(challenge))
@@ -73,52 +77,89 @@ fn valid_id(id: &str) -> Result<(), HttpError> {
     }
 }
 
-/// The hosted link of a Sessions-API session: opens its capture (bound to this browser) or
-/// shows where the session stands.
+fn session_status_page(sess: &Session) -> Response {
+    let text = match sess.status {
+        SessionStatus::Approved => "Your verification is complete. You can close this page.",
+        SessionStatus::InReview => "Thank you. Your verification is being reviewed.",
+        SessionStatus::Declined => {
+            "We could not verify you. Please contact the service that sent you here."
+        }
+        SessionStatus::Expired => "This verification link has expired. Ask for a new one.",
+        SessionStatus::Abandoned => "This verification was abandoned. Ask for a new link.",
+        _ => "No further attempts are possible with this link. Ask for a new one.",
+    };
+    let body = format!(
+        "<h1>Verification</h1><p id=\"session-status\" data-status=\"{}\">{}</p>",
+        html_escape(sess.status.as_str()),
+        html_escape(text)
+    );
+    Html(page_html("Verification", &body)).into_response()
+}
+
+/// The hosted link of a Sessions-API session (`GET`): a start page, or where the session
+/// stands. Nothing starts on `GET`, so link previews and scanners change nothing.
 async fn hosted(
+    Path(token): Path<String>,
+    State(s): State<AppState>,
+    uri: axum::http::Uri,
+) -> Result<Response, HttpError> {
+    valid_id(&token)?;
+    let sess = match s.provider.hosted_session(&token) {
+        Ok(sess) => sess,
+        Err(crate::flow::didit::DiditError::NotFound) => return Err(HttpError::NotFound),
+        Err(e) => return Err(e.into()),
+    };
+    if !Provider::can_capture(&sess) {
+        return Ok(session_status_page(&sess));
+    }
+    let body = format!(
+        "<h1>Confirm it is you</h1><p>We will ask you to look at your camera for a moment. \
+         We check that you are present and that you are the account holder. No picture is kept.</p>\
+         <form method=\"post\" action=\"{}\"><button id=\"start\" type=\"submit\">Start</button></form>",
+        html_escape(uri.path())
+    );
+    Ok(Html(page_html("Verification", &body)).into_response())
+}
+
+/// `POST` on the hosted link: opens the capture, bound to this browser.
+async fn hosted_start(
     Path(token): Path<String>,
     State(s): State<AppState>,
 ) -> Result<Response, HttpError> {
     valid_id(&token)?;
-    let p = s.provider.clone();
-    match p.open_hosted(&token) {
+    match s.provider.open_hosted(&token) {
         Ok(Hosted::Capture {
             flow_id,
             binding_secret,
         }) => Ok(to_capture(&s, &flow_id, &binding_secret)),
-        Ok(Hosted::Done(sess)) => {
-            let text = match sess.status {
-                SessionStatus::Approved => {
-                    "Your verification is complete. You can close this page."
-                }
-                SessionStatus::InReview => "Thank you. Your verification is being reviewed.",
-                SessionStatus::Declined => {
-                    "We could not verify you. Please contact the service that sent you here."
-                }
-                SessionStatus::Expired => "This verification link has expired. Ask for a new one.",
-                SessionStatus::Abandoned => "This verification was abandoned. Ask for a new link.",
-                _ => "No further attempts are possible with this link. Ask for a new one.",
-            };
-            let body = format!(
-                "<h1>Verification</h1><p id=\"session-status\" data-status=\"{}\">{}</p>",
-                html_escape(sess.status.as_str()),
-                html_escape(text)
-            );
-            Ok(Html(page_html("Verification", &body)).into_response())
-        }
+        Ok(Hosted::Done(sess)) => Ok(session_status_page(&sess)),
         Err(crate::flow::didit::DiditError::NotFound) => Err(HttpError::NotFound),
         Err(e) => Err(e.into()),
     }
 }
 
-async fn hosted_lang(
-    Path((lang, token)): Path<(String, String)>,
-    State(s): State<AppState>,
-) -> Result<Response, HttpError> {
+fn valid_lang(lang: &str) -> Result<(), HttpError> {
     if lang.len() > 5 || !lang.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-') {
         return Err(HttpError::NotFound);
     }
-    hosted(Path(token), State(s)).await
+    Ok(())
+}
+
+async fn hosted_lang(
+    Path((lang, token)): Path<(String, String)>,
+    State(s): State<AppState>,
+    uri: axum::http::Uri,
+) -> Result<Response, HttpError> {
+    valid_lang(&lang)?;
+    hosted(Path(token), State(s), uri).await
+}
+
+async fn hosted_lang_start(
+    Path((lang, token)): Path<(String, String)>,
+    State(s): State<AppState>,
+) -> Result<Response, HttpError> {
+    valid_lang(&lang)?;
+    hosted_start(Path(token), State(s)).await
 }
 
 async fn page(Path(id): Path<String>, State(s): State<AppState>) -> Result<Response, HttpError> {

@@ -310,6 +310,13 @@ pub fn document(issuer: &str) -> Value {
                 "new_status": {"type": "string", "enum": ["Approved", "Declined", "Resubmitted"]},
                 "comment": {"type": "string"}, "nodes_to_resubmit": {"type": "array"}}}), true)),
             json!({"200": ok("Updated", json!({"type": "object", "properties": {"session_id": {"type": "string"}}})), "400": err("Not allowed from the current status"), "404": err("Unknown session")}))},
+        "/v3/sessions/delete/": {"post": op("Sessions", "Delete several sessions", vec![],
+            Some(json_body(json!({"type": "object", "properties": {
+                "session_numbers": {"type": "array", "items": {"type": ["string", "integer"]}, "maxItems": 1000},
+                "delete_all": {"type": "boolean"},
+                "retain_face_embeddings": {"type": ["boolean", "null"]},
+                "deletion_instruction": {"type": "string", "enum": ["operational_session_delete", "privacy_erasure"]}}}), true)),
+            json!({"200": ok("One result per deleted session", json!({"type": "object", "properties": {"results": {"type": "array"}}})), "400": err("Neither session_numbers nor delete_all")}))},
         "/v3/sessions/": {"get": op("Sessions", "List sessions (newest first)", session_filters, None,
             json!({"200": ok("A page", r("SessionList")), "400": err("Bad filter")}))},
         "/v3/face-match/": {"post": op("Standalone", "1:1 face match of two images", vec![],

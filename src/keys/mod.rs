@@ -452,6 +452,25 @@ impl KeyManager {
     }
 }
 
+/// The Ed25519 key webhooks are signed with (`webhook-signature: v1a,...`), kept in the store
+/// and created on first use, so every instance on a shared store signs with the same key.
+pub fn webhook_ed25519(
+    store: &dyn crate::store::Kv,
+) -> Result<aws_lc_rs::signature::Ed25519KeyPair, crate::store::StoreError> {
+    use crate::store::StoreError;
+    use aws_lc_rs::signature::Ed25519KeyPair;
+    const NS: &str = "webhook_keys";
+    const KEY: &str = "ed25519";
+    let bad = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("webhook key: {e}"));
+    if store.get(NS, KEY)?.is_none() {
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new())
+            .map_err(|e| bad(&e))?;
+        store.put_new(NS, KEY, pkcs8.as_ref(), None)?;
+    }
+    let pkcs8 = store.get(NS, KEY)?.ok_or_else(|| bad(&"missing"))?;
+    Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|e| bad(&e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -183,6 +183,7 @@ impl EmbeddedStore {
             .is_some_and(|e| e.expires_at.is_some_and(|t| t <= now))
         {
             m.remove(key);
+            inner.live_len = inner.live_len.saturating_sub(1);
         }
         inner.map.get(ns)?.get(key)
     }

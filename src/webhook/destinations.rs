@@ -80,6 +80,93 @@ fn invalid(field: &'static str, message: impl Into<String>) -> DestinationError 
     }
 }
 
+/// Whether an address is private, loopback, link-local or otherwise not on the public internet.
+pub fn is_internal(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(a) => {
+            a.is_loopback()
+                || a.is_private()
+                || a.is_link_local()
+                || a.is_unspecified()
+                || a.is_broadcast()
+                || a.is_documentation()
+                || a.octets()[0] == 100 && (a.octets()[1] & 0xc0) == 64
+                || a.octets()[0] == 0
+        }
+        std::net::IpAddr::V6(a) => {
+            a.is_loopback()
+                || a.is_unspecified()
+                || (a.segments()[0] & 0xfe00) == 0xfc00
+                || (a.segments()[0] & 0xffc0) == 0xfe80
+                || a.to_ipv4_mapped()
+                    .is_some_and(|v4| is_internal(std::net::IpAddr::V4(v4)))
+        }
+    }
+}
+
+fn target(url: &str) -> Result<(String, u16), DestinationError> {
+    let u = url::Url::parse(url).map_err(|_| invalid("url", "Enter a valid URL."))?;
+    let host = u
+        .host_str()
+        .unwrap_or_default()
+        .trim_matches(['[', ']'])
+        .to_owned();
+    Ok((host, u.port_or_known_default().unwrap_or(443)))
+}
+
+fn judge(addrs: &[std::net::SocketAddr]) -> Result<(), DestinationError> {
+    if addrs.is_empty() || addrs.iter().any(|a| is_internal(a.ip())) {
+        return Err(invalid(
+            "url",
+            "The URL points to a private or loopback address (allow it with [webhooks] allow_private_networks).",
+        ));
+    }
+    Ok(())
+}
+
+/// Resolves a destination's host and refuses internal addresses unless
+/// `[webhooks] allow_private_networks` (server-side request forgery guard, checked when a
+/// destination is saved and again before every attempt).
+pub async fn check_target(
+    url: &str,
+    cfg: &crate::config::WebhookSettings,
+) -> Result<(), DestinationError> {
+    if cfg.allow_private_networks {
+        return Ok(());
+    }
+    let (host, port) = target(url)?;
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|_| invalid("url", "The host name does not resolve."))?
+        .collect();
+    judge(&addrs)
+}
+
+/// [`check_target`] for synchronous callers (blocks on name resolution).
+pub fn check_target_blocking(
+    url: &str,
+    cfg: &crate::config::WebhookSettings,
+) -> Result<(), DestinationError> {
+    use std::net::ToSocketAddrs;
+    if cfg.allow_private_networks {
+        return Ok(());
+    }
+    let (host, port) = target(url)?;
+    let addrs: Vec<std::net::SocketAddr> = (host.as_str(), port)
+        .to_socket_addrs()
+        .map_err(|_| invalid("url", "The host name does not resolve."))?
+        .collect();
+    judge(&addrs)
+}
+
+/// The host of a URL, for logs (paths often carry tokens).
+pub fn host_of(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// `https` everywhere; plain `http` only to loopback (local receivers) or when allowed.
 pub fn check_url(url: &str, allow_http: bool) -> Result<(), DestinationError> {
     let u = url::Url::parse(url).map_err(|_| invalid("url", "Enter a valid URL."))?;
@@ -163,7 +250,7 @@ pub fn create(
     body: &Value,
     uuid: String,
     secret: String,
-    allow_http: bool,
+    cfg: &crate::config::WebhookSettings,
     now: i64,
 ) -> Result<Destination, DestinationError> {
     let b = body
@@ -173,7 +260,8 @@ pub fn create(
         str_field(b, "label", 255)?.ok_or_else(|| invalid("label", "This field is required."))?;
     let url =
         str_field(b, "url", 2048)?.ok_or_else(|| invalid("url", "This field is required."))?;
-    check_url(&url, allow_http)?;
+    check_url(&url, cfg.allow_http)?;
+    check_target_blocking(&url, cfg)?;
     if list(store)?.iter().any(|d| d.url == url) {
         return Err(invalid(
             "url",
@@ -219,7 +307,7 @@ pub fn update(
     uuid: &str,
     body: &Value,
     new_secret: String,
-    allow_http: bool,
+    cfg: &crate::config::WebhookSettings,
     now: i64,
 ) -> Result<Destination, DestinationError> {
     let mut d = get(store, uuid)?.ok_or(DestinationError::NotFound)?;
@@ -230,7 +318,8 @@ pub fn update(
         d.label = l;
     }
     if let Some(u) = str_field(b, "url", 2048)? {
-        check_url(&u, allow_http)?;
+        check_url(&u, cfg.allow_http)?;
+        check_target_blocking(&u, cfg)?;
         if list(store)?.iter().any(|o| o.url == u && o.uuid != d.uuid) {
             return Err(invalid(
                 "url",
@@ -258,6 +347,7 @@ pub fn update(
     }
     if b.get("rotate_secret_key") == Some(&Value::Bool(true)) {
         d.previous_secrets.retain(|(_, until)| *until > now);
+        d.previous_secrets.truncate(4);
         d.previous_secrets
             .insert(0, (d.secret_shared_key.clone(), now + ROTATION_GRACE_SECS));
         d.secret_shared_key = new_secret;
@@ -302,6 +392,27 @@ mod tests {
         assert!(check_url("ftp://example.com/", true).is_err());
         assert!(check_url("not a url", true).is_err());
         assert!(check_url("https://user:pw@example.com/", false).is_err());
+    }
+
+    #[test]
+    fn internal_addresses() {
+        for a in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+            "0.0.0.0",
+        ] {
+            assert!(is_internal(a.parse().unwrap()), "{a}");
+        }
+        for a in ["8.8.8.8", "2606:4700::1111"] {
+            assert!(!is_internal(a.parse().unwrap()), "{a}");
+        }
     }
 
     #[test]

@@ -89,14 +89,14 @@ impl Delivery {
             "session_id": self.session_id,
             "state": self.state,
             "attempts": self.attempts,
-            "next_attempt_at": (self.state == DeliveryState::Pending).then(|| crate::flow::didit::iso8601(self.next_attempt_at_ms / 1000)),
+            "next_attempt_at": (self.state == DeliveryState::Pending).then(|| crate::ids::iso8601(self.next_attempt_at_ms / 1000)),
             "response_status": last.and_then(|a| a.response_status),
             "response_time_ms": last.map(|a| a.response_time_ms),
             "error": last.and_then(|a| a.error.clone()),
-            "created_at": crate::flow::didit::iso8601(self.created_at_ms / 1000),
+            "created_at": crate::ids::iso8601(self.created_at_ms / 1000),
             "resend_of": self.resend_of,
             "attempt_log": self.log.iter().map(|a| json!({
-                "at": crate::flow::didit::iso8601(a.at_ms / 1000),
+                "at": crate::ids::iso8601(a.at_ms / 1000),
                 "response_status": a.response_status,
                 "response_time_ms": a.response_time_ms,
                 "error": a.error,
@@ -197,7 +197,7 @@ impl Outbox {
     ) -> Result<String, StoreError> {
         let now = self.clock.now_millis();
         let del = Delivery {
-            uuid: crate::flow::didit::uuid_v4(),
+            uuid: crate::ids::uuid_v4(),
             destination: d.uuid.clone(),
             event_id: payload["event_id"].as_str().unwrap_or_default().to_owned(),
             webhook_type: payload["webhook_type"]
@@ -268,7 +268,7 @@ impl Outbox {
                 last = Some(last.map_or(a.at_ms, |l| l.max(a.at_ms)));
             }
         }
-        s.last_at = last.map(|ms| crate::flow::didit::iso8601(ms / 1000));
+        s.last_at = last.map(|ms| crate::ids::iso8601(ms / 1000));
         Ok(s)
     }
 
@@ -309,7 +309,18 @@ impl Outbox {
                 continue;
             }
             if self.store.put_new(LEASES, &k, b"1", Some(lease_until))? {
-                out.push(d);
+                // Re-read under the lease: another worker may have finished it meanwhile.
+                match self.store.get_json::<Delivery>(OUTBOX, &k)? {
+                    Some(fresh)
+                        if fresh.state == DeliveryState::Pending
+                            && fresh.next_attempt_at_ms <= now =>
+                    {
+                        out.push(fresh)
+                    }
+                    _ => {
+                        self.store.delete(LEASES, &k)?;
+                    }
+                }
             }
         }
         Ok(out)
@@ -350,11 +361,15 @@ impl Outbox {
                 self.clock.now_millis() + backoff_ms(&self.cfg, d.attempts, jitter());
         }
         if d.state == DeliveryState::Pending {
-            self.store.put_json(OUTBOX, &d.uuid, &d, None)?;
+            // Only while it is still queued (a delivery finished elsewhere is not revived).
+            if self.store.get(OUTBOX, &d.uuid)?.is_some() {
+                self.store.put_json(OUTBOX, &d.uuid, &d, None)?;
+            }
         } else {
             // Logged first, then removed from the queue: a crash in between re-sends (at least
-            // once), never loses.
-            self.store.put_json(LOG, &d.uuid, &d, None)?;
+            // once), never loses. The log is kept for the configured retention.
+            let keep = self.clock.now_millis() + self.cfg.log_retention_days as i64 * 86_400_000;
+            self.store.put_json(LOG, &d.uuid, &d, Some(keep))?;
             self.store.delete(OUTBOX, &d.uuid)?;
         }
         self.store.delete(LEASES, &d.uuid)?;

@@ -69,7 +69,8 @@ pub async fn run(outbox: Arc<Outbox>, ed25519: Option<Arc<Ed25519KeyPair>>) {
         let claimed = {
             let flying = in_flight.lock().map(|s| s.clone()).unwrap_or_default();
             let ob = outbox.clone();
-            let room = permits.available_permits().max(1) * 4;
+            // Never claim more than can be sent now: a lease must not lapse while waiting.
+            let room = permits.available_permits().max(1);
             tokio::task::spawn_blocking(move || ob.claim_due(room, &|k| flying.contains(k)))
                 .await
                 .unwrap_or_else(|e| Err(crate::store::StoreError::Unavailable(e.to_string())))
@@ -153,6 +154,22 @@ async fn deliver(
     if !dest.enabled {
         // Kept pending while the destination is switched off.
         let _ = outbox.release(&d, outbox.clock.now_millis() + 60_000);
+        return;
+    }
+    if let Err(e) = super::destinations::check_target(&dest.url, &outbox.cfg).await {
+        let attempt = Attempt {
+            at_ms: outbox.clock.now_millis(),
+            response_status: None,
+            response_time_ms: 0,
+            error: Some(e.to_string()),
+        };
+        let sent = SentRequest {
+            headers: vec![],
+            body: String::new(),
+        };
+        if let Err(e) = outbox.record(d, attempt, sent) {
+            tracing::error!(error = %e, "cannot record a webhook delivery");
+        }
         return;
     }
     let now = outbox.clock.now_secs();

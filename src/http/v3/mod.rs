@@ -14,7 +14,6 @@ use serde_json::{Value, json};
 use super::{AppState, HttpError};
 use crate::flow::didit::{ApiKeyRecord, DiditError, RateClass, RateInfo};
 use crate::flow::sessions::MAX_PORTRAIT_BYTES;
-use crate::flow::workflows;
 
 /// Largest JSON body (a 2 MB portrait in base64 and the rest of a session request).
 const MAX_JSON_BYTES: usize = MAX_PORTRAIT_BYTES * 2 + 256 * 1024;
@@ -35,6 +34,7 @@ pub fn routes() -> Router<AppState> {
             axum::routing::patch(update_status),
         )
         .route("/v3/sessions/", get(list_sessions))
+        .route("/v3/sessions/delete/", post(delete_sessions))
         .route("/v3/workflows/", get(list_workflows).post(create_workflow))
         .route(
             "/v3/workflows/{id}/",
@@ -89,6 +89,7 @@ const SLASHLESS: &[&str] = &[
     "/v3/session/{id}/delete",
     "/v3/session/{id}/update-status",
     "/v3/sessions",
+    "/v3/sessions/delete",
     "/v3/workflows",
     "/v3/workflows/{id}",
     "/v3/webhook/destinations",
@@ -269,24 +270,34 @@ async fn list_sessions(
     RawQuery(q): RawQuery,
 ) -> Result<Response, HttpError> {
     let (_, rate) = auth(&s, &h, RateClass::Read)?;
-    Ok(with_rate(
-        StatusCode::OK,
-        s.provider.list_sessions(&query_pairs(&q))?,
-        &rate,
-    ))
+    let p = s.provider.clone();
+    let body = tokio::task::spawn_blocking(move || p.list_sessions(&query_pairs(&q)))
+        .await
+        .map_err(|e| HttpError::Internal(e.to_string()))??;
+    Ok(with_rate(StatusCode::OK, body, &rate))
+}
+
+async fn delete_sessions(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let (_, rate) = auth(&s, &h, RateClass::Write)?;
+    let v = read_json(&h, &body, false)?;
+    let p = s.provider.clone();
+    let out = tokio::task::spawn_blocking(move || p.delete_sessions(&v))
+        .await
+        .map_err(|e| HttpError::Internal(e.to_string()))??;
+    Ok(with_rate(StatusCode::OK, out, &rate))
 }
 
 // --- workflows --------------------------------------------------------------------------------
 
 async fn list_workflows(State(s): State<AppState>, h: HeaderMap) -> Result<Response, HttpError> {
     let (_, rate) = auth(&s, &h, RateClass::Read)?;
-    let list: Vec<Value> = workflows::list(&*s.provider.store)?
-        .iter()
-        .map(workflows::Workflow::to_json)
-        .collect();
     Ok(with_rate(
         StatusCode::OK,
-        json!({"count": list.len(), "next": null, "previous": null, "results": list}),
+        s.provider.list_workflows()?,
         &rate,
     ))
 }
@@ -298,9 +309,11 @@ async fn create_workflow(
 ) -> Result<Response, HttpError> {
     let (_, rate) = auth(&s, &h, RateClass::Write)?;
     let v = read_json(&h, &body, false)?;
-    let w = workflows::create(&*s.provider.store, &v, s.provider.clock.now_secs())?;
-    tracing::info!(workflow = %w.uuid, "workflow created");
-    Ok(with_rate(StatusCode::CREATED, w.to_json(), &rate))
+    Ok(with_rate(
+        StatusCode::CREATED,
+        s.provider.create_workflow(&v)?,
+        &rate,
+    ))
 }
 
 async fn get_workflow(
@@ -310,8 +323,11 @@ async fn get_workflow(
 ) -> Result<Response, HttpError> {
     let (_, rate) = auth(&s, &h, RateClass::Read)?;
     id_ok(&id)?;
-    let w = workflows::get(&*s.provider.store, &id)?.ok_or(DiditError::NotFound)?;
-    Ok(with_rate(StatusCode::OK, w.to_json(), &rate))
+    Ok(with_rate(
+        StatusCode::OK,
+        s.provider.get_workflow(&id)?,
+        &rate,
+    ))
 }
 
 async fn update_workflow(
@@ -323,8 +339,11 @@ async fn update_workflow(
     let (_, rate) = auth(&s, &h, RateClass::Write)?;
     id_ok(&id)?;
     let v = read_json(&h, &body, false)?;
-    let w = workflows::update(&*s.provider.store, &id, &v, s.provider.clock.now_secs())?;
-    Ok(with_rate(StatusCode::OK, w.to_json(), &rate))
+    Ok(with_rate(
+        StatusCode::OK,
+        s.provider.update_workflow(&id, &v)?,
+        &rate,
+    ))
 }
 
 async fn delete_workflow(
@@ -334,7 +353,7 @@ async fn delete_workflow(
 ) -> Result<Response, HttpError> {
     let (_, rate) = auth(&s, &h, RateClass::Write)?;
     id_ok(&id)?;
-    workflows::delete(&*s.provider.store, &id)?;
+    s.provider.delete_workflow(&id)?;
     let mut res = StatusCode::NO_CONTENT.into_response();
     rate_headers(res.headers_mut(), &rate, false);
     Ok(res)
