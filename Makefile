@@ -28,7 +28,7 @@ export ORT_DYLIB_PATH := $(abspath $(VENV))/lib/python3/site-packages/onnxruntim
 REFPIPE      := $(SHARED)/tools/refpipe
 REFPIPE_PY   := $(HOME)/.cache/refpipe-venv/bin/python
 
-.PHONY: help run test loadtest test-e2e e2e-deps build sysdeps venv onnxruntime models models-verify models-rebuild eval bench lint fmt clean
+.PHONY: help run test loadtest test-e2e e2e-deps keycloak-adapter keycloak-dist keycloak-screenshots build sysdeps venv onnxruntime models models-verify models-rebuild eval bench lint fmt clean
 
 help:
 	@echo "make run    - install, build and start the server with the verification demo"
@@ -142,9 +142,53 @@ $(E2E_PY_STAMP): $(VENV_STAMP)
 		requests==$(REQUESTS_VERSION) openapi-spec-validator==$(OPENAPI_VALIDATOR_VERSION)
 	touch $@
 
-test-e2e: build e2e-deps $(E2E_PY_STAMP)
+# --- Keycloak: the adapter (Maven, Java 17 bytecode) and a real Keycloak from Maven Central ---
+
+KEYCLOAK_VERSION := 26.7.3
+KC_DIR           := $(CACHE)/keycloak
+KEYCLOAK_HOME    := $(KC_DIR)/keycloak-$(KEYCLOAK_VERSION)
+KC_ADAPTER_BUILD := $(CACHE)/keycloak-adapter-build
+KEYCLOAK_ADAPTER_JAR := $(KC_ADAPTER_BUILD)/inherence-keycloak-0.1.0.jar
+# Keycloak runs on the newest JDK present (Temurin 25 here), else the default one.
+KEYCLOAK_JAVA_HOME ?= $(shell ls -d /usr/lib/jvm/temurin-25* 2>/dev/null | head -1)
+MVN := mvn -B -q -Dmaven.repo.local=$(HOME)/.m2/repository
+
+# Builds the adapter jar (and runs its JUnit tests).
+keycloak-adapter:
+	@command -v mvn >/dev/null || { echo "Maven is required for the Keycloak adapter"; exit 1; }
+	$(MVN) -f idp-adapters/keycloak/pom.xml -Dadapter.build.dir=$(KC_ADAPTER_BUILD) package
+
+# The Keycloak distribution (keycloak-quarkus-dist zip from Maven Central), unpacked once.
+$(KEYCLOAK_HOME)/bin/kc.sh:
+	@command -v mvn >/dev/null || { echo "Maven is required to fetch Keycloak"; exit 1; }
+	mkdir -p $(KC_DIR)
+	$(MVN) -f idp-adapters/keycloak/pom.xml dependency:copy \
+		-Dartifact=org.keycloak:keycloak-quarkus-dist:$(KEYCLOAK_VERSION):zip -DoutputDirectory=$(KC_DIR)
+	rm -rf $(KEYCLOAK_HOME)
+	cd $(KC_DIR) && python3 -m zipfile -e keycloak-quarkus-dist-$(KEYCLOAK_VERSION).zip .
+	chmod +x $(KEYCLOAK_HOME)/bin/*.sh
+	touch $@
+
+keycloak-dist: $(KEYCLOAK_HOME)/bin/kc.sh
+
+# Admin-console screenshots for docs/integrations/keycloak.md, from a real Keycloak.
+keycloak-screenshots: build e2e-deps keycloak-adapter keycloak-dist
+	cd $(E2E_DIR) && INHERENCE_BIN=$(BIN) CHROMIUM=$(CHROMIUM) KEYCLOAK_HOME=$(KEYCLOAK_HOME) \
+		KEYCLOAK_ADAPTER_JAR=$(KEYCLOAK_ADAPTER_JAR) KEYCLOAK_JAVA_HOME=$(KEYCLOAK_JAVA_HOME) \
+		INHERENCE_REPO_ROOT=$(CURDIR) INHERENCE_SHARED_DIR=$(SHARED) node keycloak-screenshots.mjs
+
+# INHERENCE_SKIP_KEYCLOAK=1 skips the Keycloak end-to-end tests (they say so); nothing else does.
+ifeq ($(INHERENCE_SKIP_KEYCLOAK),1)
+KC_DEPS :=
+else
+KC_DEPS := keycloak-adapter keycloak-dist
+endif
+
+test-e2e: build e2e-deps $(E2E_PY_STAMP) $(KC_DEPS)
 	cargo build --release --locked --example rp_web
 	cd $(E2E_DIR) && INHERENCE_BIN=$(BIN) RP_BIN=$(RP_BIN) CHROMIUM=$(CHROMIUM) \
+		KEYCLOAK_HOME=$(KEYCLOAK_HOME) KEYCLOAK_ADAPTER_JAR=$(KEYCLOAK_ADAPTER_JAR) \
+		KEYCLOAK_JAVA_HOME=$(KEYCLOAK_JAVA_HOME) INHERENCE_SKIP_KEYCLOAK=$(INHERENCE_SKIP_KEYCLOAK) \
 		INHERENCE_REPO_ROOT=$(CURDIR) INHERENCE_SHARED_DIR=$(SHARED) \
 		node --test --test-concurrency=1
 

@@ -38,7 +38,7 @@ async function waitFor(url, proc, what) {
 }
 
 /** Starts Inherence with test clients; returns { issuer, stop, token(), enrol(), apiKey }. */
-export async function startServer(rpPort) {
+export async function startServer(rpPort, extraConfig = "") {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "inherence-e2e-"));
   const issuer = `http://127.0.0.1:${port}`;
@@ -72,6 +72,7 @@ client_id = "admin"
 auth_method = "client_secret_basic"
 client_secret = "${SECRET}"
 enrolment_api = true
+${extraConfig}
 `;
   const cfgPath = join(dir, "inherence.toml");
   writeFileSync(cfgPath, config);

@@ -45,7 +45,13 @@ public final class CallbackResource {
         }
         try {
             URI u = URI.create(url);
-            return u.getPath() != null && u.getPath().startsWith(URI.create(prefix).getPath()) ? url : null;
+            URI normal = u.normalize();
+            boolean same = normal.getPath() != null
+                    && normal.getPath().startsWith(URI.create(prefix).getPath())
+                    && !normal.getPath().contains("..")
+                    && !url.toLowerCase(java.util.Locale.ROOT).contains("%2e")
+                    && normal.toString().startsWith(prefix);
+            return same ? url : null;
         } catch (IllegalArgumentException e) {
             return null;
         }

@@ -101,7 +101,7 @@ public final class FaceStepUpAuthenticatorFactory implements AuthenticatorFactor
         l.add(prop("default.reference.value", "AMR reference", "amr value Keycloak's AMR mapper emits for this step",
                 ProviderConfigProperty.STRING_TYPE, "face"));
         l.add(prop("default.reference.maxAge", "AMR max age (s)", "How long the amr reference stays valid",
-                ProviderConfigProperty.STRING_TYPE, "0"));
+                ProviderConfigProperty.STRING_TYPE, "300"));
         return l;
     }
 
