@@ -36,7 +36,7 @@ try {
   await page.fill("#password", adminPassword);
   await page.click("#kc-login");
   const settle = async () => { await page.waitForLoadState("networkidle"); await page.waitForTimeout(1500); };
-  const shot = async (name) => { await settle(); await page.screenshot({ path: join(out, name) }); console.log("wrote", name); };
+  const shot = async (name, fullPage = false) => { await settle(); await page.screenshot({ path: join(out, name), fullPage }); console.log("wrote", name); };
 
   await page.goto(`${console_}/authentication`);
   await page.getByText("inherence browser").first().waitFor();
@@ -44,12 +44,13 @@ try {
 
   await page.getByText("inherence browser").first().click();
   await page.getByText("Inherence face check").first().waitFor();
-  await page.getByText("Inherence face check").first().scrollIntoViewIfNeeded();
-  await shot("02-flow-detail.png");
+  await shot("02-flow-detail.png", true);
 
-  // The execution's settings (gear button on its row).
-  const row = page.locator("tr, [role=row], .pf-v5-c-data-list__item, li").filter({ hasText: "Inherence face check" }).last();
-  await row.locator("button[aria-label*='ettings'], button[data-testid*='settings'], button:has(svg)").last().click();
+  // The execution's settings: the gear button on its row (before the delete button).
+  const row = page.locator("tr").filter({ hasText: "Inherence face check" }).last();
+  const buttons = row.locator("button");
+  const n = await buttons.count();
+  await buttons.nth(n - 2).click();
   await page.getByText("Inherence issuer URL").first().waitFor({ timeout: 15000 });
   await shot("05-execution-config.png");
   await page.keyboard.press("Escape");

@@ -98,10 +98,8 @@ public final class FaceStepUpAuthenticatorFactory implements AuthenticatorFactor
                 ProviderConfigProperty.BOOLEAN_TYPE, "false"));
         l.add(prop(InherenceSettings.TIMEOUT, "Timeout (ms)", "Back-channel timeout",
                 ProviderConfigProperty.STRING_TYPE, "5000"));
-        l.add(prop("default.reference.value", "AMR reference", "amr value Keycloak's AMR mapper emits for this step",
-                ProviderConfigProperty.STRING_TYPE, "face"));
-        l.add(prop("default.reference.maxAge", "AMR max age (s)", "How long the amr reference stays valid",
-                ProviderConfigProperty.STRING_TYPE, "300"));
+        // Keycloak adds its own "Authenticator Reference" / "Max Age" fields (the AMR mapper's
+        // default.reference.value / default.reference.maxAge); set them to face / 300.
         return l;
     }
 
