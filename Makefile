@@ -28,7 +28,7 @@ export ORT_DYLIB_PATH := $(abspath $(VENV))/lib/python3/site-packages/onnxruntim
 REFPIPE      := $(SHARED)/tools/refpipe
 REFPIPE_PY   := $(HOME)/.cache/refpipe-venv/bin/python
 
-.PHONY: help run test loadtest test-e2e e2e-deps keycloak-adapter keycloak-dist keycloak-screenshots build sysdeps venv onnxruntime models models-verify models-rebuild eval bench lint fmt clean
+.PHONY: redis-deps help run test loadtest test-e2e e2e-deps keycloak-adapter keycloak-dist keycloak-screenshots build sysdeps venv onnxruntime models models-verify models-rebuild eval bench lint fmt clean
 
 help:
 	@echo "make run    - install, build and start the server with the verification demo"
@@ -58,6 +58,14 @@ sysdeps:
 		echo "installing nasm and cmake (Debian packages)"; \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nasm cmake; \
+	fi
+
+# redis-server and redis-cli for the Redis backend's tests (they start their own on loopback).
+redis-deps:
+	@if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then \
+		echo "installing redis-server (Debian package)"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server; \
 	fi
 
 build: sysdeps
@@ -106,7 +114,7 @@ run: models
 	$(RP_BIN) --issuer http://127.0.0.1:8080 --client-id demo-bank --client-secret $(DEMO_SECRET) \
 		--listen 127.0.0.1:8081 --user alice:password:demo --user bob:password:bob
 
-test: models models-rebuild
+test: models models-rebuild redis-deps
 	cargo fmt --all -- --check
 	cargo clippy --release --locked --workspace --all-targets -- -D warnings
 	INHERENCE_REPO_ROOT=$(CURDIR) INHERENCE_SHARED_DIR=$(SHARED) \

@@ -17,6 +17,7 @@ mod oidc_flows;
 mod oidc_negative;
 mod prelu_rewrite;
 mod receiver;
+mod redis_store;
 mod resource_server;
 mod server;
 mod webhook_vectors;

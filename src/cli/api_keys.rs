@@ -10,7 +10,6 @@ use super::{Failure, print_json};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::flow::didit;
-use crate::store::embedded::EmbeddedStore;
 
 #[derive(Debug, Subcommand)]
 pub enum ApiKeysAction {
@@ -24,12 +23,13 @@ pub enum ApiKeysAction {
 
 pub fn run(cfg: &Config, action: ApiKeysAction) -> Result<(), Failure> {
     let clock = SystemClock;
-    let store = EmbeddedStore::open(&cfg.store.path, Arc::new(SystemClock)).map_err(|e| {
+    let store = crate::store::open(&cfg.store, Arc::new(SystemClock)).map_err(|e| {
         Failure::runtime(format!(
-            "cannot open the store at {} (is the server running?): {e}",
+            "cannot open the store (the embedded store at {} only while the server is stopped): {e}",
             cfg.store.path.display()
         ))
     })?;
+    let store = &*store;
     let err = |e: didit::DiditError| Failure::runtime(e.to_string());
     match action {
         ApiKeysAction::Create { name } => {
@@ -37,14 +37,14 @@ pub fn run(cfg: &Config, action: ApiKeysAction) -> Result<(), Failure> {
             if name.is_empty() || name.len() > 255 {
                 return Err(Failure::usage("the name must have 1 to 255 characters"));
             }
-            let (rec, key) = didit::create_api_key(&store, clock.now_secs(), name).map_err(err)?;
+            let (rec, key) = didit::create_api_key(store, clock.now_secs(), name).map_err(err)?;
             print_json(&serde_json::json!({ "id": rec.id, "name": rec.name, "api_key": key }))?;
             eprintln!("This is the only time the key is shown.");
             Ok(())
         }
-        ApiKeysAction::List => print_json(&didit::list_api_keys(&store).map_err(err)?),
+        ApiKeysAction::List => print_json(&didit::list_api_keys(store).map_err(err)?),
         ApiKeysAction::Revoke { id } => {
-            if didit::revoke_api_key(&store, clock.now_secs(), &id).map_err(err)? {
+            if didit::revoke_api_key(store, clock.now_secs(), &id).map_err(err)? {
                 eprintln!("revoked {id}");
                 Ok(())
             } else {

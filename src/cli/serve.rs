@@ -10,7 +10,6 @@ use crate::flow::Provider;
 use crate::http::{AppState, app};
 use crate::keys::KeyManager;
 use crate::store::Store;
-use crate::store::embedded::EmbeddedStore;
 
 /// Everything `serve` builds before it listens (also used by the conformance tests).
 pub fn build_provider(
@@ -18,14 +17,14 @@ pub fn build_provider(
     engine: Arc<crate::biometric::Engine>,
     clock: Arc<dyn Clock>,
 ) -> Result<Arc<Provider>, Failure> {
-    let store: Store = Arc::new(EmbeddedStore::open(&cfg.store.path, clock.clone()).map_err(
-        |e| {
-            Failure::runtime(format!(
-                "cannot open the store at {}: {e}",
-                cfg.store.path.display()
-            ))
-        },
-    )?);
+    let store: Store = crate::store::open(&cfg.store, clock.clone()).map_err(|e| {
+        Failure::runtime(match cfg.store.backend {
+            crate::config::StoreBackend::Embedded => {
+                format!("cannot open the store at {}: {e}", cfg.store.path.display())
+            }
+            crate::config::StoreBackend::Redis => format!("cannot use Redis: {e}"),
+        })
+    })?;
     let host = url::Url::parse(&cfg.oidc.issuer)
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))

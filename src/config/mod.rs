@@ -124,14 +124,30 @@ pub struct ClientConfig {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
+    /// `embedded` (one node, no server to run) or `redis` (several instances).
+    pub backend: StoreBackend,
     /// Directory of the embedded store.
     pub path: PathBuf,
+    /// Redis: one URL (`redis://host:6379/0`, `rediss://` for TLS), or the seed nodes of a
+    /// Redis Cluster (several URLs).
+    pub redis_urls: Vec<String>,
+}
+
+/// Which store backend runs.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    #[default]
+    Embedded,
+    Redis,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
+            backend: StoreBackend::Embedded,
             path: PathBuf::from("data"),
+            redis_urls: Vec::new(),
         }
     }
 }
@@ -392,6 +408,11 @@ impl Config {
         {
             return Err(ConfigError::Invalid(
                 "api.*_per_minute must be at least 1".into(),
+            ));
+        }
+        if self.store.backend == StoreBackend::Redis && self.store.redis_urls.is_empty() {
+            return Err(ConfigError::Invalid(
+                "store.redis_urls must name Redis (one URL, or a cluster's seed nodes)".into(),
             ));
         }
         if self.sessions.sweep_interval_secs == 0 {

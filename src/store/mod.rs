@@ -11,6 +11,7 @@
 //! - `keys` lists the live keys of a namespace.
 
 pub mod embedded;
+pub mod redis;
 #[cfg(any(test, feature = "test-support"))]
 pub mod suite;
 pub mod typed;
@@ -64,3 +65,18 @@ pub trait Kv: Send + Sync {
 
 /// A shared store handle.
 pub type Store = Arc<dyn Kv>;
+
+/// Opens the configured backend.
+pub fn open(
+    cfg: &crate::config::StoreConfig,
+    clock: Arc<dyn crate::clock::Clock>,
+) -> Result<Store, StoreError> {
+    Ok(match cfg.backend {
+        crate::config::StoreBackend::Embedded => {
+            Arc::new(embedded::EmbeddedStore::open(&cfg.path, clock)?)
+        }
+        crate::config::StoreBackend::Redis => {
+            Arc::new(redis::RedisStore::connect(&cfg.redis_urls, clock)?)
+        }
+    })
+}

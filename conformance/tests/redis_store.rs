@@ -1,0 +1,279 @@
+//! The Redis backend against real `redis-server` processes started on loopback by the tests
+//! (Debian package `redis-server`; `make test` installs it): the behavioural suite on one node
+//! and on a 3-master Redis Cluster, and two server instances over one Redis completing a
+//! step-up together.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use inherence::clock::{Clock, SystemClock};
+use inherence::store::Kv;
+use inherence::store::redis::RedisStore;
+
+use crate::common::shared;
+use crate::oidc_flows::{par_authorize_url, pass_face_check};
+use crate::server::*;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waiting for another process in real time: no clock to inject.
+#[allow(clippy::disallowed_methods)]
+fn pause(ms: u64) {
+    std::thread::sleep(Duration::from_millis(ms));
+}
+
+fn redis_server() -> String {
+    for p in ["/usr/bin/redis-server", "/usr/local/bin/redis-server"] {
+        if std::path::Path::new(p).exists() {
+            return p.into();
+        }
+    }
+    panic!("redis-server is not installed (Debian package redis-server; `make test` installs it)");
+}
+
+/// `redis-server` processes that die with the test.
+pub struct Redis {
+    children: Vec<Child>,
+    pub urls: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn spawn(dir: &std::path::Path, port: u16, cluster: bool) -> Child {
+    let mut cmd = Command::new(redis_server());
+    cmd.args([
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ])
+    .args(["--dir", dir.to_str().unwrap()]);
+    if cluster {
+        cmd.args([
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            &format!("nodes-{port}.conf"),
+        ]);
+    }
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start redis-server")
+}
+
+fn wait_ping(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(c) = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            && let Ok(mut con) = c.get_connection()
+            && redis::cmd("PING").query::<String>(&mut con).is_ok()
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "redis-server on {port} did not start"
+        );
+        pause(50);
+    }
+}
+
+impl Redis {
+    pub fn single() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let child = spawn(dir.path(), port, false);
+        wait_ping(port);
+        Self {
+            children: vec![child],
+            urls: vec![format!("redis://127.0.0.1:{port}/")],
+            _dir: dir,
+        }
+    }
+
+    pub fn cluster() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let children: Vec<Child> = ports.iter().map(|p| spawn(dir.path(), *p, true)).collect();
+        for p in &ports {
+            wait_ping(*p);
+        }
+        let nodes: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let out = Command::new(redis_server().replace("redis-server", "redis-cli"))
+            .args(["--cluster", "create"])
+            .args(&nodes)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli --cluster create");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for p in &ports {
+            loop {
+                let c = redis::Client::open(format!("redis://127.0.0.1:{p}/")).unwrap();
+                let mut con = c.get_connection().unwrap();
+                let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut con).unwrap();
+                if info.contains("cluster_state:ok") {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the cluster did not converge: {info}"
+                );
+                pause(100);
+            }
+        }
+        Self {
+            children,
+            urls: ports
+                .iter()
+                .map(|p| format!("redis://127.0.0.1:{p}/"))
+                .collect(),
+            _dir: dir,
+        }
+    }
+}
+
+#[test]
+fn the_behavioural_suite_passes_on_one_redis_node() {
+    let r = Redis::single();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = RedisStore::connect(&r.urls, clock.clone()).unwrap();
+    inherence::store::suite::run(&store, &*clock);
+}
+
+#[test]
+fn the_behavioural_suite_passes_on_a_three_master_cluster() {
+    let r = Redis::cluster();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = RedisStore::connect(&r.urls, clock.clone()).unwrap();
+    inherence::store::suite::run(&store, &*clock);
+    // Namespaces land on different masters (hash tags per namespace) and still list cleanly.
+    for i in 0..30 {
+        store.put(&format!("ns-{i}"), "k", b"v", None).unwrap();
+        assert_eq!(
+            store.keys(&format!("ns-{i}")).unwrap(),
+            vec!["k".to_owned()]
+        );
+    }
+}
+
+#[test]
+fn a_stopped_redis_is_a_clear_error_not_a_panic() {
+    let r = Redis::single();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = RedisStore::connect(&r.urls, clock).unwrap();
+    store.put("n", "k", b"v", None).unwrap();
+    drop(r);
+    let e = store.get("n", "k").unwrap_err();
+    assert!(e.to_string().contains("redis"), "{e}");
+    let port = free_port();
+    let e = RedisStore::connect(
+        &[format!("redis://127.0.0.1:{port}/")],
+        Arc::new(SystemClock),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("storage unavailable"), "{e}");
+}
+
+/// Two instances behind one issuer over one Redis: PAR on A, capture on B, token on A; the code
+/// cannot be redeemed again on B; the rate limit is global.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_over_one_redis_share_a_step_up() {
+    let Some(_) = shared("eval/dev") else { return };
+    let r = Redis::single();
+    let urls = r.urls.clone();
+    let a = TestServer::start(|c| {
+        c.store.backend = inherence::config::StoreBackend::Redis;
+        c.store.redis_urls = urls.clone();
+        c.api.read_per_minute = 6;
+    })
+    .await;
+    let issuer = a.base.clone();
+    let urls = r.urls.clone();
+    let b = TestServer::start(move |c| {
+        c.oidc.issuer = issuer;
+        c.store.backend = inherence::config::StoreBackend::Redis;
+        c.store.redis_urls = urls;
+        c.api.read_per_minute = 6;
+    })
+    .await;
+    assert_eq!(a.enrol("rumsfeld", RUMSFELD_ENROL).await.status(), 201);
+    let verifier = "multi-instance-verifier-0123456789abcdef0123456789";
+    let challenge = inherence::protocol::pkce::challenge(verifier);
+    let url = par_authorize_url(&a, "rp-basic", &[("login_hint", "rumsfeld")], &challenge).await;
+    // The browser reaches instance B for the authorization and the capture.
+    let on_b = url.replace(&a.base, &b.base);
+    let q = pass_face_check(&b, &browser(), &on_b).await;
+    let code = q["code"].clone();
+    let t = exchange_code(&a, "rp-basic", &code, verifier).await;
+    assert!(t["id_token"].is_string(), "{t}");
+    let again = exchange_code(&b, "rp-basic", &code, verifier).await;
+    assert_eq!(
+        again["error"], "invalid_grant",
+        "a code is single-use across instances: {again}"
+    );
+    // Both instances sign with the same keys: B's JWKS verifies A's token.
+    let jwks: serde_json::Value = http()
+        .get(b.url("/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!jwks["keys"].as_array().unwrap().is_empty());
+    // One API-key budget for both instances: 8 reads, alternating, with a limit of 6.
+    let now = SystemClock.now_secs();
+    let (_, key) = inherence::flow::didit::create_api_key(&*a.provider.store, now, "t").unwrap();
+    let mut statuses = Vec::new();
+    let mut resets = std::collections::HashSet::new();
+    for i in 0..8 {
+        let s = if i % 2 == 0 { &a } else { &b };
+        let r = http()
+            .get(s.url("/v3/workflows/"))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap();
+        if let Some(v) = r.headers().get("x-ratelimit-reset") {
+            resets.insert(v.to_str().unwrap().to_owned());
+        }
+        statuses.push(r.status().as_u16());
+    }
+    if resets.len() == 1 {
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 200).count(),
+            6,
+            "{statuses:?}"
+        );
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 429).count(),
+            2,
+            "{statuses:?}"
+        );
+    }
+}

@@ -1,0 +1,319 @@
+//! The Redis backend: several stateless instances share one Redis (single node or Redis
+//! Cluster). Same contract as the embedded store, checked by the same behavioural suite.
+//!
+//! Layout: an entry of namespace `ns` is the string key `inh:{ns}:k:<key>`, with Redis's own
+//! expiry (`PXAT`); each namespace has an index `inh:{ns}:idx`, a sorted set of its keys scored
+//! by expiry (`+inf` for none), which `keys` reads and every write prunes. The `{ns}` hash tag
+//! puts a namespace's entries and its index in one cluster slot, so every operation is one Lua
+//! script on one node: atomic, and free of cross-slot errors.
+
+use std::sync::Mutex;
+
+use redis::{ConnectionLike, Script};
+
+use super::{Kv, StoreError};
+
+const PUT: &str = r#"
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[2] ~= '' and ARGV[2] or '+inf', ARGV[3])
+return 1
+"#;
+
+const PUT_NEW: &str = r#"
+local ok
+if ARGV[2] ~= '' then
+  ok = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PXAT', ARGV[2])
+else
+  ok = redis.call('SET', KEYS[1], ARGV[1], 'NX')
+end
+if not ok then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[2] ~= '' and ARGV[2] or '+inf', ARGV[3])
+return 1
+"#;
+
+const TAKE: &str = r#"
+local v = redis.call('GET', KEYS[1])
+if v then redis.call('DEL', KEYS[1]) end
+redis.call('ZREM', KEYS[2], ARGV[1])
+return v
+"#;
+
+const INCR: &str = r#"
+local existed = redis.call('EXISTS', KEYS[1])
+local v = redis.call('INCRBY', KEYS[1], ARGV[1])
+if existed == 0 then
+  if ARGV[2] ~= '' then redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+  redis.call('ZADD', KEYS[2], ARGV[2] ~= '' and ARGV[2] or '+inf', ARGV[3])
+end
+return v
+"#;
+
+const KEYS: &str = r#"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+local m = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[2], '+inf')
+local live = {}
+for _, k in ipairs(m) do
+  if redis.call('EXISTS', ARGV[1] .. k) == 1 then
+    table.insert(live, k)
+  else
+    redis.call('ZREM', KEYS[1], k)
+  end
+end
+return live
+"#;
+
+enum Conn {
+    Single(redis::Connection),
+    Cluster(Box<redis::cluster::ClusterConnection>),
+}
+
+impl Conn {
+    fn as_like(&mut self) -> &mut dyn ConnectionLike {
+        match self {
+            Conn::Single(c) => c,
+            Conn::Cluster(c) => &mut **c,
+        }
+    }
+}
+
+enum Source {
+    Single(redis::Client),
+    Cluster(redis::cluster::ClusterClient),
+}
+
+struct Scripts {
+    put: Script,
+    put_new: Script,
+    take: Script,
+    incr: Script,
+    keys: Script,
+}
+
+/// A Redis store (connection pool over one node or a cluster).
+pub struct RedisStore {
+    source: Source,
+    pool: Mutex<Vec<Conn>>,
+    scripts: Scripts,
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
+    /// Logged form of the target (no credentials).
+    target: String,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("target", &self.target)
+            .finish()
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(format!("redis: {e}"))
+}
+
+fn data_key(ns: &str, key: &str) -> String {
+    format!("inh:{{{ns}}}:k:{key}")
+}
+
+fn index_key(ns: &str) -> String {
+    format!("inh:{{{ns}}}:idx")
+}
+
+/// The URL without user or password, for logs.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_password(None);
+            let _ = u.set_username("");
+            u.to_string()
+        }
+        Err(_) => "redis (unparsable URL)".into(),
+    }
+}
+
+impl RedisStore {
+    /// Connects to one node (`redis://host:port/db`, `rediss://` for TLS) or, with several
+    /// URLs, to a cluster through its seed nodes. Fails now if Redis cannot be reached.
+    pub fn connect(
+        urls: &[String],
+        clock: std::sync::Arc<dyn crate::clock::Clock>,
+    ) -> Result<Self, StoreError> {
+        let (source, target) = match urls {
+            [] => return Err(StoreError::Unavailable("no Redis URL configured".into())),
+            [one] => (
+                Source::Single(redis::Client::open(one.as_str()).map_err(unavailable)?),
+                redact(one),
+            ),
+            many => (
+                Source::Cluster(
+                    redis::cluster::ClusterClient::new(
+                        many.iter().map(String::as_str).collect::<Vec<&str>>(),
+                    )
+                    .map_err(unavailable)?,
+                ),
+                format!("cluster via {}", redact(&many[0])),
+            ),
+        };
+        let s = Self {
+            source,
+            pool: Mutex::new(Vec::new()),
+            scripts: Scripts {
+                put: Script::new(PUT),
+                put_new: Script::new(PUT_NEW),
+                take: Script::new(TAKE),
+                incr: Script::new(INCR),
+                keys: Script::new(KEYS),
+            },
+            clock,
+            target,
+        };
+        let c = s.connection()?;
+        s.give_back(c);
+        Ok(s)
+    }
+
+    fn connection(&self) -> Result<Conn, StoreError> {
+        if let Some(c) = self.pool.lock().ok().and_then(|mut p| p.pop()) {
+            return Ok(c);
+        }
+        Ok(match &self.source {
+            Source::Single(c) => Conn::Single(c.get_connection().map_err(unavailable)?),
+            Source::Cluster(c) => Conn::Cluster(Box::new(c.get_connection().map_err(unavailable)?)),
+        })
+    }
+
+    fn give_back(&self, c: Conn) {
+        if let Ok(mut p) = self.pool.lock()
+            && p.len() < 64
+        {
+            p.push(c);
+        }
+    }
+
+    /// Runs `f` on a pooled connection; a connection that failed is dropped, not reused.
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut dyn ConnectionLike) -> redis::RedisResult<T>,
+    ) -> Result<T, StoreError> {
+        let mut c = self.connection()?;
+        match f(c.as_like()) {
+            Ok(v) => {
+                self.give_back(c);
+                Ok(v)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    fn exp(expires_at: Option<i64>) -> String {
+        expires_at.map(|t| t.max(1).to_string()).unwrap_or_default()
+    }
+}
+
+impl Kv for RedisStore {
+    fn put(
+        &self,
+        ns: &str,
+        key: &str,
+        value: &[u8],
+        expires_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now_millis();
+        self.with(|c| {
+            self.scripts
+                .put
+                .key(data_key(ns, key))
+                .key(index_key(ns))
+                .arg(value)
+                .arg(Self::exp(expires_at))
+                .arg(key)
+                .arg(now)
+                .invoke::<i64>(c)
+        })
+        .map(|_| ())
+    }
+
+    fn put_new(
+        &self,
+        ns: &str,
+        key: &str,
+        value: &[u8],
+        expires_at: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let now = self.clock.now_millis();
+        self.with(|c| {
+            self.scripts
+                .put_new
+                .key(data_key(ns, key))
+                .key(index_key(ns))
+                .arg(value)
+                .arg(Self::exp(expires_at))
+                .arg(key)
+                .arg(now)
+                .invoke::<i64>(c)
+        })
+        .map(|n| n == 1)
+    }
+
+    fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with(|c| redis::cmd("GET").arg(data_key(ns, key)).query(c))
+    }
+
+    fn take(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with(|c| {
+            self.scripts
+                .take
+                .key(data_key(ns, key))
+                .key(index_key(ns))
+                .arg(key)
+                .invoke(c)
+        })
+    }
+
+    fn delete(&self, ns: &str, key: &str) -> Result<bool, StoreError> {
+        Ok(self.take(ns, key)?.is_some())
+    }
+
+    fn incr(
+        &self,
+        ns: &str,
+        key: &str,
+        by: i64,
+        expires_at: Option<i64>,
+    ) -> Result<i64, StoreError> {
+        let now = self.clock.now_millis();
+        self.with(|c| {
+            self.scripts
+                .incr
+                .key(data_key(ns, key))
+                .key(index_key(ns))
+                .arg(by)
+                .arg(Self::exp(expires_at))
+                .arg(key)
+                .arg(now)
+                .invoke(c)
+        })
+    }
+
+    fn keys(&self, ns: &str) -> Result<Vec<String>, StoreError> {
+        let now = self.clock.now_millis();
+        let prefix = format!("inh:{{{ns}}}:k:");
+        let mut v: Vec<String> = self.with(|c| {
+            self.scripts
+                .keys
+                .key(index_key(ns))
+                .arg(prefix)
+                .arg(now)
+                .invoke(c)
+        })?;
+        v.sort();
+        Ok(v)
+    }
+}
