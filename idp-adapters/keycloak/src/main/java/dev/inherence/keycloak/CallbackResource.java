@@ -62,8 +62,8 @@ public final class CallbackResource {
     public Response callback(@QueryParam("code") String code, @QueryParam("state") String state,
                              @QueryParam("iss") String iss, @QueryParam("error") String error,
                              @QueryParam("error_description") String errorDescription) {
-        String realmBase = session.getContext().getUri().getBaseUri().toString().replaceAll("/$", "")
-                + "/realms/" + session.getContext().getRealm().getName();
+        String realmBase = Flows.realmBase(session.getContext().getUri().getBaseUri(),
+                session.getContext().getRealm().getName());
         String resume = resumeUrl(state, realmBase);
         if (resume == null) {
             return Response.status(Response.Status.BAD_REQUEST).type("text/plain")

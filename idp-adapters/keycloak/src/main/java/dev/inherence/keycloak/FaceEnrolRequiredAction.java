@@ -20,9 +20,11 @@ public final class FaceEnrolRequiredAction implements RequiredActionProvider {
     private static final Logger LOG = Logger.getLogger(FaceEnrolRequiredAction.class);
 
     private final InherenceClient.MetadataCache cache;
+    private final java.net.http.HttpClient http;
 
-    FaceEnrolRequiredAction(InherenceClient.MetadataCache cache) {
+    FaceEnrolRequiredAction(InherenceClient.MetadataCache cache, java.net.http.HttpClient http) {
         this.cache = cache;
+        this.http = http;
     }
 
     @Override
@@ -35,6 +37,15 @@ public final class FaceEnrolRequiredAction implements RequiredActionProvider {
 
     @Override
     public void requiredActionChallenge(RequiredActionContext context) {
+        try {
+            run(context);
+        } catch (RuntimeException e) {
+            LOG.errorf(e, "Inherence enrolment failed unexpectedly");
+            context.challenge(page(context, "Face enrolment could not be completed. Please try again."));
+        }
+    }
+
+    private void run(RequiredActionContext context) {
         InherenceSettings settings;
         try {
             settings = InherenceSettings.from(Flows.realmConfig(context.getRealm()));
@@ -43,7 +54,7 @@ public final class FaceEnrolRequiredAction implements RequiredActionProvider {
             context.challenge(page(context, "Face enrolment is not configured correctly. Contact your administrator."));
             return;
         }
-        InherenceClient client = new InherenceClient(settings, cache);
+        InherenceClient client = new InherenceClient(settings, cache, http);
         AuthenticationSessionModel auth = context.getAuthenticationSession();
         String redirectUri = Flows.callbackUri(context.getUriInfo().getBaseUri(), context.getRealm());
         MultivaluedMap<String, String> q = context.getUriInfo().getQueryParameters();
@@ -64,8 +75,7 @@ public final class FaceEnrolRequiredAction implements RequiredActionProvider {
             context.challenge(page(context, "Your account has no identifier for the face check. Contact your administrator."));
             return;
         }
-        String returnUrl = context.getUriInfo().getBaseUri().toString().replaceAll("/$", "")
-                + "/realms/" + URLEncoder.encode(context.getRealm().getName(), StandardCharsets.UTF_8)
+        String returnUrl = Flows.realmBase(context.getUriInfo().getBaseUri(), context.getRealm().getName())
                 + "/login-actions/required-action?execution=" + FaceEnrolRequiredActionFactory.ID
                 + "&client_id=" + URLEncoder.encode(auth.getClient().getClientId(), StandardCharsets.UTF_8)
                 + "&tab_id=" + URLEncoder.encode(auth.getTabId(), StandardCharsets.UTF_8);

@@ -11,6 +11,7 @@ public final class FaceEnrolRequiredActionFactory implements RequiredActionFacto
     public static final String ID = "inherence-face-enrol";
 
     private final InherenceClient.MetadataCache cache = new InherenceClient.MetadataCache(300_000);
+    private final java.net.http.HttpClient http = InherenceClient.newHttpClient();
 
     @Override
     public String getDisplayText() {
@@ -19,7 +20,7 @@ public final class FaceEnrolRequiredActionFactory implements RequiredActionFacto
 
     @Override
     public RequiredActionProvider create(KeycloakSession session) {
-        return new FaceEnrolRequiredAction(cache);
+        return new FaceEnrolRequiredAction(cache, http);
     }
 
     @Override

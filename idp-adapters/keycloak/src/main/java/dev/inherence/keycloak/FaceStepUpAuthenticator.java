@@ -22,13 +22,26 @@ public final class FaceStepUpAuthenticator implements Authenticator {
     private static final Logger LOG = Logger.getLogger(FaceStepUpAuthenticator.class);
 
     private final InherenceClient.MetadataCache cache;
+    private final java.net.http.HttpClient http;
 
-    FaceStepUpAuthenticator(InherenceClient.MetadataCache cache) {
+    FaceStepUpAuthenticator(InherenceClient.MetadataCache cache, java.net.http.HttpClient http) {
         this.cache = cache;
+        this.http = http;
     }
 
     @Override
     public void authenticate(AuthenticationFlowContext context) {
+        try {
+            run(context);
+        } catch (RuntimeException e) {
+            // Never a 500 and never a pass: anything unexpected fails the step.
+            LOG.errorf(e, "Inherence face check failed unexpectedly");
+            fail(context, AuthenticationFlowError.INTERNAL_ERROR,
+                    "The face check could not be completed. Please try again.");
+        }
+    }
+
+    private void run(AuthenticationFlowContext context) {
         InherenceSettings settings;
         try {
             settings = InherenceSettings.from(context.getAuthenticatorConfig() == null ? null
@@ -39,7 +52,7 @@ public final class FaceStepUpAuthenticator implements Authenticator {
                     "The face check is not configured correctly. Contact your administrator.");
             return;
         }
-        InherenceClient client = new InherenceClient(settings, cache);
+        InherenceClient client = new InherenceClient(settings, cache, http);
         AuthenticationSessionModel auth = context.getAuthenticationSession();
         String redirectUri = Flows.callbackUri(context.getUriInfo().getBaseUri(), context.getRealm());
         MultivaluedMap<String, String> q = context.getUriInfo().getQueryParameters();
@@ -54,7 +67,10 @@ public final class FaceStepUpAuthenticator implements Authenticator {
                 LOG.infof("face check refused for user %s: %s", context.getUser().getId(), e.getMessage());
                 fail(context, AuthenticationFlowError.INVALID_CREDENTIALS, "Face check failed: " + e.getMessage() + ".");
             } catch (InherenceClient.Unavailable e) {
-                unavailable(context, settings, e);
+                // The check has started: an outage now never lets the user through.
+                LOG.errorf("Inherence failed during the return leg (%s); failing closed", e.getMessage());
+                fail(context, AuthenticationFlowError.INTERNAL_ERROR,
+                        "The face check could not be completed. Please try again.");
             }
             return;
         }
@@ -66,7 +82,7 @@ public final class FaceStepUpAuthenticator implements Authenticator {
         }
         long t0 = System.nanoTime();
         try {
-            String returnUrl = context.getRefreshUrl(false).toString();
+            String returnUrl = Flows.withoutClientData(context.getRefreshUrl(false).toString());
             InherenceClient.Started st = client.start(subject, redirectUri, Flows.stateSuffix(returnUrl), false,
                     auth.getClientNote("client_request_param_authorization_details"));
             Flows.remember(auth, st, subject);
@@ -82,9 +98,13 @@ public final class FaceStepUpAuthenticator implements Authenticator {
         }
     }
 
-    /** Inherence cannot be reached: fail closed, unless the admin chose fail-open. */
-    private static void unavailable(AuthenticationFlowContext context, InherenceSettings s, Exception e) {
-        if (s.failOpen) {
+    /**
+     * Inherence cannot be used when the check would start: fail closed, unless the admin chose
+     * fail-open AND Inherence is unreachable (a misconfiguration always fails closed).
+     */
+    private static void unavailable(AuthenticationFlowContext context, InherenceSettings s,
+                                    InherenceClient.Unavailable e) {
+        if (s.failOpen && e.transport) {
             LOG.warnf("Inherence is unavailable (%s); fail-open is configured, so user %s continues WITHOUT a face check",
                     e.getMessage(), context.getUser().getId());
             context.success();
@@ -113,7 +133,16 @@ public final class FaceStepUpAuthenticator implements Authenticator {
 
     @Override
     public boolean configuredFor(KeycloakSession session, RealmModel realm, UserModel user) {
-        return "true".equals(user.getFirstAttribute(Flows.USER_ENROLLED));
+        if ("true".equals(user.getFirstAttribute(Flows.USER_ENROLLED))) {
+            return true;
+        }
+        // Without self-enrolment, an unenrolled user still goes to Inherence, which refuses
+        // ("no face is enrolled"): only an enrolled face can pass level 2.
+        try {
+            return !InherenceSettings.from(Flows.realmConfig(realm)).selfEnrolment;
+        } catch (IllegalArgumentException e) {
+            return true;
+        }
     }
 
     @Override

@@ -17,11 +17,11 @@ public final class FaceStepUpAuthenticatorFactory implements AuthenticatorFactor
 
     private static final AuthenticationExecutionModel.Requirement[] REQUIREMENTS = {
         AuthenticationExecutionModel.Requirement.REQUIRED,
-        AuthenticationExecutionModel.Requirement.ALTERNATIVE,
         AuthenticationExecutionModel.Requirement.DISABLED,
     };
 
     private final InherenceClient.MetadataCache cache = new InherenceClient.MetadataCache(300_000);
+    private final java.net.http.HttpClient http = InherenceClient.newHttpClient();
 
     @Override
     public String getId() {
@@ -94,7 +94,12 @@ public final class FaceStepUpAuthenticatorFactory implements AuthenticatorFactor
                 "Which user value is the subject at Inherence: id (Keycloak user id), username, or attribute:NAME",
                 ProviderConfigProperty.STRING_TYPE, "id"));
         l.add(prop(InherenceSettings.FAIL_OPEN, "Fail open",
-                "If Inherence is unreachable, let users continue WITHOUT a face check (off: refuse, fail closed)",
+                "If Inherence is unreachable when the check would start, let users continue WITHOUT a face check "
+                        + "(their sign-in still counts as level 2). Off: refuse (fail closed).",
+                ProviderConfigProperty.BOOLEAN_TYPE, "false"));
+        l.add(prop(InherenceSettings.SELF_ENROLMENT, "Self-enrolment",
+                "Users without a face record it at their first level-2 sign-in (required action); this trusts level 1 "
+                        + "(the password) once. Off: only faces enrolled by your back office pass.",
                 ProviderConfigProperty.BOOLEAN_TYPE, "false"));
         l.add(prop(InherenceSettings.TIMEOUT, "Timeout (ms)", "Back-channel timeout",
                 ProviderConfigProperty.STRING_TYPE, "5000"));
@@ -105,7 +110,7 @@ public final class FaceStepUpAuthenticatorFactory implements AuthenticatorFactor
 
     @Override
     public Authenticator create(KeycloakSession session) {
-        return new FaceStepUpAuthenticator(cache);
+        return new FaceStepUpAuthenticator(cache, http);
     }
 
     @Override

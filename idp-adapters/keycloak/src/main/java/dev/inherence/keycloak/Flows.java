@@ -26,13 +26,23 @@ final class Flows {
     private Flows() {
     }
 
+    /** {@code {keycloak}/realms/{realm}} with the realm name encoded as a path segment. */
+    static String realmBase(URI keycloakBase, String realm) {
+        return jakarta.ws.rs.core.UriBuilder.fromUri(keycloakBase).path("realms").path("{realm}")
+                .build(realm).toString().replaceAll("/$", "");
+    }
+
     /** The fixed redirect URI registered at Inherence for this realm. */
     static String callbackUri(URI keycloakBase, RealmModel realm) {
-        String base = keycloakBase.toString();
-        if (!base.endsWith("/")) {
-            base += "/";
-        }
-        return base + "realms/" + realm.getName() + "/" + CallbackResourceFactory.ID + "/callback";
+        return realmBase(keycloakBase, realm.getName()) + "/" + CallbackResourceFactory.ID + "/callback";
+    }
+
+    /**
+     * The refresh URL without {@code client_data} (the client's redirect_uri and state, which
+     * Inherence need not see; Keycloak needs it only after the authentication session expired).
+     */
+    static String withoutClientData(String url) {
+        return url.replaceAll("([?&])client_data=[^&]*&?", "$1").replaceAll("[?&]$", "");
     }
 
     /** The Inherence subject of a Keycloak user, or null when the mapping yields nothing. */

@@ -30,9 +30,16 @@ public final class IdTokenValidator {
     /** Why a token was refused (the message names the failed check). */
     public static final class InvalidToken extends Exception {
         private static final long serialVersionUID = 1L;
+        /** The token names a key the key set does not have (it may have rotated). */
+        public final boolean unknownKey;
 
         public InvalidToken(String message) {
+            this(message, false);
+        }
+
+        public InvalidToken(String message, boolean unknownKey) {
             super(message);
+            this.unknownKey = unknownKey;
         }
     }
 
@@ -139,7 +146,7 @@ public final class IdTokenValidator {
                 return k;
             }
         }
-        throw new InvalidToken("no key " + kid + " in Inherence's JWKS");
+        throw new InvalidToken("no key " + kid + " in Inherence's JWKS", true);
     }
 
     private static boolean verify(String alg, JsonNode jwk, byte[] input, byte[] sig) throws InvalidToken {

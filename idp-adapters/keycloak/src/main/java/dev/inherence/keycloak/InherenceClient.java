@@ -31,12 +31,21 @@ public final class InherenceClient {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final SecureRandom RANDOM = new SecureRandom();
 
-    /** Inherence could not be reached or answered unusably (the fail-open switch applies). */
+    /**
+     * Inherence could not be used. {@link #transport} is true only when it could not be reached
+     * at all (connection refused, timeout, 5xx): the only case the fail-open switch covers.
+     */
     public static final class Unavailable extends Exception {
         private static final long serialVersionUID = 1L;
+        public final boolean transport;
 
         public Unavailable(String message, Throwable cause) {
+            this(message, cause, false);
+        }
+
+        public Unavailable(String message, Throwable cause, boolean transport) {
             super(message, cause);
+            this.transport = transport;
         }
     }
 
@@ -83,13 +92,18 @@ public final class InherenceClient {
     private final HttpClient http;
     private final MetadataCache cache;
 
-    public InherenceClient(InherenceSettings cfg, MetadataCache cache) {
-        this.cfg = cfg;
-        this.cache = cache;
-        this.http = HttpClient.newBuilder()
-                .connectTimeout(Duration.ofMillis(cfg.timeoutMs))
+    /** One HTTP client per Keycloak node (connections and TLS sessions are reused). */
+    public static HttpClient newHttpClient() {
+        return HttpClient.newBuilder()
+                .connectTimeout(Duration.ofSeconds(10))
                 .followRedirects(HttpClient.Redirect.NEVER)
                 .build();
+    }
+
+    public InherenceClient(InherenceSettings cfg, MetadataCache cache, HttpClient http) {
+        this.cfg = cfg;
+        this.cache = cache;
+        this.http = http;
     }
 
     /** 32 random bytes, base64url. */
@@ -123,15 +137,24 @@ public final class InherenceClient {
                     .timeout(Duration.ofMillis(cfg.timeoutMs)).header("Accept", "application/json").GET().build(),
                     HttpResponse.BodyHandlers.ofString());
             if (r.statusCode() != 200) {
-                throw new Unavailable(url + " answered " + r.statusCode(), null);
+                throw new Unavailable(url + " answered " + r.statusCode(), null, r.statusCode() >= 500);
             }
-            return JSON.readTree(r.body());
+            try {
+                return JSON.readTree(r.body());
+            } catch (IOException e) {
+                throw new Unavailable(url + " did not answer JSON", e);
+            }
         } catch (IOException e) {
-            throw new Unavailable("cannot reach " + url + ": " + e.getMessage(), e);
+            throw new Unavailable("cannot reach " + url + ": " + e.getMessage(), e, true);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new Unavailable("interrupted", e);
+            throw new Unavailable("interrupted", e, true);
         }
+    }
+
+    private static boolean absolute(JsonNode d, String field) {
+        String v = d.path(field).asText("");
+        return v.startsWith("https://") || v.startsWith("http://127.0.0.1") || v.startsWith("http://localhost");
     }
 
     /** The provider metadata; its issuer must be exactly the configured one. */
@@ -139,6 +162,12 @@ public final class InherenceClient {
         JsonNode d = getCached(cfg.issuer + "/.well-known/openid-configuration");
         if (!cfg.issuer.equals(d.path("issuer").asText(null))) {
             throw new Unavailable("the discovery document names another issuer", null);
+        }
+        for (String f : new String[] {"authorization_endpoint", "token_endpoint", "jwks_uri",
+                "pushed_authorization_request_endpoint"}) {
+            if (!absolute(d, f)) {
+                throw new Unavailable("the discovery document has no usable " + f, null);
+            }
         }
         return d;
     }
@@ -195,22 +224,27 @@ public final class InherenceClient {
             s.initSign(privateKey(cfg.privateKeyPem));
             s.update(input.getBytes(StandardCharsets.US_ASCII));
             return input + "." + enc.encodeToString(s.sign());
-        } catch (IOException | java.security.GeneralSecurityException e) {
+        } catch (IOException | java.security.GeneralSecurityException | IllegalArgumentException e) {
             throw new Unavailable("cannot sign the client assertion (check " + InherenceSettings.PRIVATE_KEY + ")", e);
         }
     }
 
     static PrivateKey privateKey(String pem) throws java.security.GeneralSecurityException {
-        String body = pem.replaceAll("-----[A-Z ]+-----", "").replaceAll("\\s", "");
+        String body = pem.replaceAll("-----[A-Z ]+-----", "").replace("\\n", "").replaceAll("\\s", "");
         return KeyFactory.getInstance("EC").generatePrivate(new PKCS8EncodedKeySpec(Base64.getDecoder().decode(body)));
     }
 
     private JsonNode post(HttpRequest req, String what) throws Unavailable, Refused {
         try {
             HttpResponse<String> r = http.send(req, HttpResponse.BodyHandlers.ofString());
-            JsonNode body = r.body().isEmpty() ? JSON.createObjectNode() : JSON.readTree(r.body());
             if (r.statusCode() >= 500) {
-                throw new Unavailable(what + " failed with " + r.statusCode(), null);
+                throw new Unavailable(what + " failed with " + r.statusCode(), null, true);
+            }
+            JsonNode body;
+            try {
+                body = r.body().isEmpty() ? JSON.createObjectNode() : JSON.readTree(r.body());
+            } catch (IOException e) {
+                throw new Refused(what + " answered " + r.statusCode() + " without JSON");
             }
             if (r.statusCode() >= 300) {
                 throw new Refused(what + " refused: " + body.path("error").asText("")
@@ -218,10 +252,10 @@ public final class InherenceClient {
             }
             return body;
         } catch (IOException e) {
-            throw new Unavailable("cannot reach Inherence for " + what + ": " + e.getMessage(), e);
+            throw new Unavailable("cannot reach Inherence for " + what + ": " + e.getMessage(), e, true);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new Unavailable("interrupted", e);
+            throw new Unavailable("interrupted", e, true);
         }
     }
 
@@ -248,7 +282,12 @@ public final class InherenceClient {
             p.put("prompt", "create");
         } else {
             p.put("acr_values", cfg.acr);
-            p.put("claims", "{\"id_token\":{\"acr\":{\"essential\":true,\"values\":[\"" + cfg.acr.replace("\"", "") + "\"]}}}");
+            try {
+                p.put("claims", JSON.writeValueAsString(Map.of("id_token",
+                        Map.of("acr", Map.of("essential", true, "values", java.util.List.of(cfg.acr))))));
+            } catch (IOException e) {
+                throw new Unavailable("cannot encode the claims request", e);
+            }
             if (cfg.maxAge != null) {
                 p.put("max_age", String.valueOf(cfg.maxAge));
             }
@@ -294,7 +333,10 @@ public final class InherenceClient {
         try {
             return IdTokenValidator.validate(idToken, getCached(jwksUri), expected, System.currentTimeMillis() / 1000);
         } catch (IdTokenValidator.InvalidToken first) {
-            // The key set may have rotated since it was cached: fetch it once more.
+            if (!first.unknownKey) {
+                throw new Refused("the ID token is not valid: " + first.getMessage());
+            }
+            // The key set rotated since it was cached: fetch it once more.
             cache.forget(jwksUri);
             try {
                 return IdTokenValidator.validate(idToken, getCached(jwksUri), expected, System.currentTimeMillis() / 1000);

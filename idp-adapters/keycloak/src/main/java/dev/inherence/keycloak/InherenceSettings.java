@@ -19,6 +19,7 @@ public final class InherenceSettings {
     public static final String SUBJECT = "inherence.subject";
     public static final String FAIL_OPEN = "inherence.fail_open";
     public static final String TIMEOUT = "inherence.timeout_ms";
+    public static final String SELF_ENROLMENT = "inherence.self_enrolment";
 
     /** How the adapter authenticates to Inherence's token and PAR endpoints. */
     public enum ClientAuth { PRIVATE_KEY_JWT, CLIENT_SECRET_BASIC }
@@ -35,11 +36,24 @@ public final class InherenceSettings {
     public final String subjectMapping;
     public final boolean failOpen;
     public final int timeoutMs;
+    /** Users without a face enrol themselves at their first level-2 sign-in (trusts level 1). */
+    public final boolean selfEnrolment;
 
     private InherenceSettings(Map<String, String> c) {
         this.issuer = trimSlash(require(c, ISSUER));
-        if (!issuer.startsWith("https://") && !issuer.startsWith("http://127.0.0.1") && !issuer.startsWith("http://localhost")) {
+        java.net.URI u;
+        try {
+            u = java.net.URI.create(issuer);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(ISSUER + " is not a URL");
+        }
+        String host = u.getHost() == null ? "" : u.getHost();
+        boolean loopback = host.equals("127.0.0.1") || host.equals("localhost") || host.equals("[::1]");
+        if (!"https".equals(u.getScheme()) && !("http".equals(u.getScheme()) && loopback)) {
             throw new IllegalArgumentException(ISSUER + " must be https (http only on loopback)");
+        }
+        if (u.getRawQuery() != null || u.getRawFragment() != null || u.getUserInfo() != null) {
+            throw new IllegalArgumentException(ISSUER + " must have no query, fragment or user info");
         }
         this.clientId = require(c, CLIENT_ID);
         String auth = c.getOrDefault(CLIENT_AUTH, "private_key_jwt").trim();
@@ -69,6 +83,7 @@ public final class InherenceSettings {
             throw new IllegalArgumentException(SUBJECT + " must be id, username or attribute:NAME");
         }
         this.failOpen = Boolean.parseBoolean(c.getOrDefault(FAIL_OPEN, "false").trim());
+        this.selfEnrolment = Boolean.parseBoolean(c.getOrDefault(SELF_ENROLMENT, "false").trim());
         try {
             this.timeoutMs = Integer.parseInt(c.getOrDefault(TIMEOUT, "5000").trim());
         } catch (NumberFormatException e) {

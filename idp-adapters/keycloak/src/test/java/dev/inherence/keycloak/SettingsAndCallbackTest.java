@@ -52,6 +52,21 @@ class SettingsAndCallbackTest {
         Map<String, String> loop = base();
         loop.put(InherenceSettings.ISSUER, "http://127.0.0.1:8080");
         assertEquals("http://127.0.0.1:8080", InherenceSettings.from(loop).issuer);
+        for (String bad : new String[] {"http://localhost.evil.example", "http://127.0.0.1.evil.example/",
+                "https://inherence.example?x=1", "https://user@inherence.example"}) {
+            Map<String, String> m2 = base();
+            m2.put(InherenceSettings.ISSUER, bad);
+            assertThrows(IllegalArgumentException.class, () -> InherenceSettings.from(m2), bad);
+        }
+        assertFalse(InherenceSettings.from(base()).selfEnrolment, "self-enrolment is opt-in");
+    }
+
+    @Test
+    void theRefreshUrlLosesClientData() {
+        assertEquals("https://kc/realms/r/login-actions/authenticate?execution=e&client_id=c&tab_id=t",
+                Flows.withoutClientData("https://kc/realms/r/login-actions/authenticate?execution=e&client_id=c&tab_id=t&client_data=eyJ4Ijox"));
+        assertEquals("https://kc/x?a=1&b=2", Flows.withoutClientData("https://kc/x?client_data=zz&a=1&b=2"));
+        assertEquals("https://kc/x", Flows.withoutClientData("https://kc/x?client_data=zz"));
     }
 
     private static String state(String url) {
