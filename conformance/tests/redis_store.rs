@@ -199,6 +199,15 @@ fn a_stopped_redis_is_a_clear_error_not_a_panic() {
     assert!(e.to_string().contains("storage unavailable"), "{e}");
 }
 
+/// The template key both instances share (as an operator's secret manager would give them).
+fn template_key() -> inherence::config::Secret {
+    use base64::Engine as _;
+    inherence::config::Secret::new(format!(
+        "test-1:{}",
+        base64::engine::general_purpose::STANDARD.encode([42u8; 32])
+    ))
+}
+
 /// Two instances behind one issuer over one Redis: PAR on A, capture on B, token on A; the code
 /// cannot be redeemed again on B; the rate limit is global.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,6 +218,7 @@ async fn two_instances_over_one_redis_share_a_step_up() {
     let a = TestServer::start(|c| {
         c.store.backend = inherence::config::StoreBackend::Redis;
         c.store.redis_urls = urls.clone();
+        c.store.encryption_keys = vec![template_key()];
         c.api.read_per_minute = 6;
     })
     .await;
@@ -218,10 +228,19 @@ async fn two_instances_over_one_redis_share_a_step_up() {
         c.oidc.issuer = issuer;
         c.store.backend = inherence::config::StoreBackend::Redis;
         c.store.redis_urls = urls;
+        c.store.encryption_keys = vec![template_key()];
         c.api.read_per_minute = 6;
     })
     .await;
     assert_eq!(a.enrol("rumsfeld", RUMSFELD_ENROL).await.status(), 201);
+    // Redis holds the template sealed (no embedding in clear), under the configured key id.
+    let raw: Vec<u8> = {
+        let c = redis::Client::open(r.urls[0].as_str()).unwrap();
+        let mut con = c.get_connection().unwrap();
+        redis::cmd("GET").arg("inh:{enrolments}:k:rumsfeld").query(&mut con).unwrap()
+    };
+    assert_eq!(inherence::store::encrypted::key_id(&raw), Some("test-1"));
+    assert!(!String::from_utf8_lossy(&raw).contains("embedding"));
     let verifier = "multi-instance-verifier-0123456789abcdef0123456789";
     let challenge = inherence::protocol::pkce::challenge(verifier);
     let url = par_authorize_url(&a, "rp-basic", &[("login_hint", "rumsfeld")], &challenge).await;
@@ -236,6 +255,12 @@ async fn two_instances_over_one_redis_share_a_step_up() {
         again["error"], "invalid_grant",
         "a code is single-use across instances: {again}"
     );
+    // Without the template key, Redis is refused at start (templates are sealed at rest).
+    let mut cfg = inherence::config::Config::default();
+    cfg.store.backend = inherence::config::StoreBackend::Redis;
+    cfg.store.redis_urls = r.urls.clone();
+    let e = inherence::store::open(&cfg.store, Arc::new(SystemClock)).err().expect("refused");
+    assert!(e.to_string().contains("encryption_keys"), "{e}");
     // Both instances sign with the same keys: B's JWKS verifies A's token.
     let jwks: serde_json::Value = http()
         .get(b.url("/jwks.json"))

@@ -28,7 +28,6 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::flow::token::CodeGrant;
 use crate::flow::{digest, ns, random_token};
-use crate::store::embedded::EmbeddedStore;
 use crate::store::typed::KvJson;
 
 const SECRET: &str = "loadtest-secret-0123456789abcdef0123456789";
@@ -139,9 +138,14 @@ fn mint_codes(
     threads: u32,
 ) -> Result<(Vec<String>, String), Failure> {
     let clock = Arc::new(SystemClock);
-    let store = EmbeddedStore::open(store_dir, clock.clone()).map_err(fail)?;
+    let store_cfg = crate::config::StoreConfig {
+        path: store_dir.to_owned(),
+        ..Default::default()
+    };
+    let store = crate::store::open(&store_cfg, clock.clone()).map_err(fail)?;
+    let store = &*store;
     let now = clock.now_secs();
-    let (_, api_key) = crate::flow::didit::create_api_key(&store, now, "loadtest").map_err(fail)?;
+    let (_, api_key) = crate::flow::didit::create_api_key(store, now, "loadtest").map_err(fail)?;
     // Stored faces u{thread}-{n} for the session measurement (a placeholder template: creation
     // only resolves and copies it).
     let template = crate::biometric::Template {

@@ -12,8 +12,6 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::flow::capture::EnrolmentRecord;
 use crate::flow::ns;
-use crate::store::Kv;
-use crate::store::embedded::EmbeddedStore;
 use crate::store::typed::KvJson;
 
 #[derive(Debug, Subcommand)]
@@ -29,7 +27,7 @@ pub enum SubjectsAction {
 pub fn run(cfg: &Config, action: SubjectsAction) -> Result<(), Failure> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let open = || {
-        EmbeddedStore::open(&cfg.store.path, clock.clone()).map_err(|e| {
+        crate::store::open(&cfg.store, clock.clone()).map_err(|e| {
             Failure::runtime(format!(
                 "cannot open the store at {} (is the server running?): {e}",
                 cfg.store.path.display()

@@ -131,6 +131,12 @@ pub struct StoreConfig {
     /// Redis: one URL (`redis://host:6379/0`, `rediss://` for TLS), or the seed nodes of a
     /// Redis Cluster (several URLs).
     pub redis_urls: Vec<String>,
+    /// AES-256 keys that seal biometric data at rest, `id:base64-of-32-bytes`; the first
+    /// seals, the others only open (rotation).
+    pub encryption_keys: Vec<Secret>,
+    /// A file with one `id:base64` key per line (first = active), instead of or after
+    /// `encryption_keys`.
+    pub encryption_key_file: Option<PathBuf>,
 }
 
 /// Which store backend runs.
@@ -148,6 +154,8 @@ impl Default for StoreConfig {
             backend: StoreBackend::Embedded,
             path: PathBuf::from("data"),
             redis_urls: Vec::new(),
+            encryption_keys: Vec::new(),
+            encryption_key_file: None,
         }
     }
 }

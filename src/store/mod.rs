@@ -11,6 +11,7 @@
 //! - `keys` lists the live keys of a namespace.
 
 pub mod embedded;
+pub mod encrypted;
 pub mod redis;
 #[cfg(any(test, feature = "test-support"))]
 pub mod suite;
@@ -66,17 +67,105 @@ pub trait Kv: Send + Sync {
 /// A shared store handle.
 pub type Store = Arc<dyn Kv>;
 
-/// Opens the configured backend.
-pub fn open(
+/// An opened store: the handle domain code uses and, to reseal after a key rotation, the
+/// encryption layer.
+pub struct Opened {
+    pub store: Store,
+    pub sealer: Arc<encrypted::EncryptedKv>,
+    /// The template key was generated into the store directory (development only).
+    pub generated_key: bool,
+}
+
+fn template_keys(
+    cfg: &crate::config::StoreConfig,
+) -> Result<(encrypted::KeyRing, bool), StoreError> {
+    let mut keys = Vec::new();
+    for k in &cfg.encryption_keys {
+        keys.push(encrypted::TemplateKey::parse(k.expose())?);
+    }
+    if let Some(f) = &cfg.encryption_key_file {
+        let text = std::fs::read_to_string(f).map_err(|e| {
+            StoreError::Unavailable(format!("template key file {}: {e}", f.display()))
+        })?;
+        for line in text
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        {
+            keys.push(encrypted::TemplateKey::parse(line)?);
+        }
+    }
+    if !keys.is_empty() {
+        return Ok((encrypted::KeyRing::new(keys)?, false));
+    }
+    if cfg.backend == crate::config::StoreBackend::Redis {
+        return Err(StoreError::Unavailable(
+            "with Redis, set store.encryption_keys or store.encryption_key_file (templates are sealed at rest)".into(),
+        ));
+    }
+    // Development: one key generated next to the embedded store, readable by its owner only.
+    use base64::Engine as _;
+    let path = cfg.path.join("template.key");
+    std::fs::create_dir_all(&cfg.path).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let generated = !path.exists();
+    if generated {
+        let mut k = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut k).expect("system randomness");
+        let line = format!(
+            "dev-1:{}\n",
+            base64::engine::general_purpose::STANDARD.encode(k)
+        );
+        write_private(&path, line.as_bytes())?;
+    }
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let keys = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(encrypted::TemplateKey::parse)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((encrypted::KeyRing::new(keys)?, generated))
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), StoreError> {
+    use std::io::Write as _;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let mut f = o
+        .open(path)
+        .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+/// Opens the configured backend, with biometric data sealed at rest.
+pub fn open_sealed(
     cfg: &crate::config::StoreConfig,
     clock: Arc<dyn crate::clock::Clock>,
-) -> Result<Store, StoreError> {
-    Ok(match cfg.backend {
+) -> Result<Opened, StoreError> {
+    let inner: Store = match cfg.backend {
         crate::config::StoreBackend::Embedded => {
             Arc::new(embedded::EmbeddedStore::open(&cfg.path, clock)?)
         }
         crate::config::StoreBackend::Redis => {
             Arc::new(redis::RedisStore::connect(&cfg.redis_urls, clock)?)
         }
+    };
+    let (ring, generated_key) = template_keys(cfg)?;
+    let sealer = Arc::new(encrypted::EncryptedKv::new(inner, Arc::new(ring)));
+    Ok(Opened {
+        store: sealer.clone(),
+        sealer,
+        generated_key,
     })
+}
+
+/// Opens the configured backend (see [`open_sealed`]).
+pub fn open(
+    cfg: &crate::config::StoreConfig,
+    clock: Arc<dyn crate::clock::Clock>,
+) -> Result<Store, StoreError> {
+    Ok(open_sealed(cfg, clock)?.store)
 }

@@ -217,18 +217,19 @@ impl RedisStore {
     }
 }
 
-impl Kv for RedisStore {
-    fn put(
+impl RedisStore {
+    /// `put` and `put_new`: the same arguments, a different script.
+    fn write(
         &self,
+        script: &Script,
         ns: &str,
         key: &str,
         value: &[u8],
         expires_at: Option<i64>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<i64, StoreError> {
         let now = self.clock.now_millis();
         self.with(|c| {
-            self.scripts
-                .put
+            script
                 .key(data_key(ns, key))
                 .key(index_key(ns))
                 .arg(value)
@@ -237,7 +238,19 @@ impl Kv for RedisStore {
                 .arg(now)
                 .invoke::<i64>(c)
         })
-        .map(|_| ())
+    }
+}
+
+impl Kv for RedisStore {
+    fn put(
+        &self,
+        ns: &str,
+        key: &str,
+        value: &[u8],
+        expires_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.write(&self.scripts.put, ns, key, value, expires_at)
+            .map(|_| ())
     }
 
     fn put_new(
@@ -247,19 +260,8 @@ impl Kv for RedisStore {
         value: &[u8],
         expires_at: Option<i64>,
     ) -> Result<bool, StoreError> {
-        let now = self.clock.now_millis();
-        self.with(|c| {
-            self.scripts
-                .put_new
-                .key(data_key(ns, key))
-                .key(index_key(ns))
-                .arg(value)
-                .arg(Self::exp(expires_at))
-                .arg(key)
-                .arg(now)
-                .invoke::<i64>(c)
-        })
-        .map(|n| n == 1)
+        self.write(&self.scripts.put_new, ns, key, value, expires_at)
+            .map(|n| n == 1)
     }
 
     fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
