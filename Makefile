@@ -28,7 +28,7 @@ export ORT_DYLIB_PATH := $(abspath $(VENV))/lib/python3/site-packages/onnxruntim
 REFPIPE      := $(SHARED)/tools/refpipe
 REFPIPE_PY   := $(HOME)/.cache/refpipe-venv/bin/python
 
-.PHONY: redis-deps help run test loadtest test-e2e e2e-deps keycloak-adapter keycloak-dist keycloak-screenshots build sysdeps venv onnxruntime models models-verify models-rebuild eval bench lint fmt clean
+.PHONY: redis-deps help run test loadtest loadtest-redis test-e2e e2e-deps keycloak-adapter keycloak-dist keycloak-screenshots build sysdeps venv onnxruntime models models-verify models-rebuild eval bench lint fmt clean
 
 help:
 	@echo "make run    - install, build and start the server with the verification demo"
@@ -227,6 +227,14 @@ loadtest: models
 		echo "no camera recording at $(LOADTEST_VIDEO): measuring HTTP endpoints only"; \
 		$(BIN) loadtest --out out/loadtest; \
 	fi
+
+# The same with a Redis store (a redis-server started on loopback), and two instances.
+loadtest-redis: models redis-deps
+	@if ! command -v wrk >/dev/null; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; \
+	fi
+	$(BIN) loadtest --store redis --codes 150000 --out out/loadtest-redis
 
 # --- hygiene --------------------------------------------------------------------------------
 

@@ -11,14 +11,14 @@ use crate::common::shared;
 use crate::receiver::Receiver;
 use crate::server::*;
 
-fn key(server: &TestServer) -> String {
+pub fn key(server: &TestServer) -> String {
     let now = inherence::clock::Clock::now_secs(&inherence::clock::SystemClock);
     inherence::flow::didit::create_api_key(&*server.provider.store, now, "tests")
         .unwrap()
         .1
 }
 
-async fn call(
+pub async fn call(
     server: &TestServer,
     method: reqwest::Method,
     path: &str,
@@ -37,7 +37,7 @@ async fn call(
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn workflow(server: &TestServer, k: &str, body: Value) -> String {
+pub async fn workflow(server: &TestServer, k: &str, body: Value) -> String {
     let (st, v) = call(
         server,
         reqwest::Method::POST,
@@ -50,7 +50,7 @@ async fn workflow(server: &TestServer, k: &str, body: Value) -> String {
     v["uuid"].as_str().unwrap().to_owned()
 }
 
-fn fast_webhooks(c: &mut inherence::config::Config) {
+pub fn fast_webhooks(c: &mut inherence::config::Config) {
     // The in-test receivers listen on loopback.
     c.webhooks.allow_private_networks = true;
     c.webhooks.retry_base_secs = 0.05;
@@ -59,7 +59,7 @@ fn fast_webhooks(c: &mut inherence::config::Config) {
     c.webhooks.ed25519 = true;
 }
 
-async fn destination(server: &TestServer, k: &str, rx: &Receiver) -> Value {
+pub async fn destination(server: &TestServer, k: &str, rx: &Receiver) -> Value {
     let (st, d) = call(
         server,
         reqwest::Method::POST,

@@ -38,6 +38,16 @@ fn redis_server() -> String {
     panic!("redis-server is not installed (Debian package redis-server; `make test` installs it)");
 }
 
+/// A child process killed (and reaped) when the test ends, passing or not.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `redis-server` processes that die with the test.
 pub struct Redis {
     children: Vec<Child>,
@@ -237,7 +247,10 @@ async fn two_instances_over_one_redis_share_a_step_up() {
     let raw: Vec<u8> = {
         let c = redis::Client::open(r.urls[0].as_str()).unwrap();
         let mut con = c.get_connection().unwrap();
-        redis::cmd("GET").arg("inh:{enrolments}:k:rumsfeld").query(&mut con).unwrap()
+        redis::cmd("GET")
+            .arg("inh:{enrolments}:k:rumsfeld")
+            .query(&mut con)
+            .unwrap()
     };
     assert_eq!(inherence::store::encrypted::key_id(&raw), Some("test-1"));
     assert!(!String::from_utf8_lossy(&raw).contains("embedding"));
@@ -259,7 +272,9 @@ async fn two_instances_over_one_redis_share_a_step_up() {
     let mut cfg = inherence::config::Config::default();
     cfg.store.backend = inherence::config::StoreBackend::Redis;
     cfg.store.redis_urls = r.urls.clone();
-    let e = inherence::store::open(&cfg.store, Arc::new(SystemClock)).err().expect("refused");
+    let e = inherence::store::open(&cfg.store, Arc::new(SystemClock))
+        .err()
+        .expect("refused");
     assert!(e.to_string().contains("encryption_keys"), "{e}");
     // Both instances sign with the same keys: B's JWKS verifies A's token.
     let jwks: serde_json::Value = http()
@@ -301,4 +316,144 @@ async fn two_instances_over_one_redis_share_a_step_up() {
             "{statuses:?}"
         );
     }
+}
+
+/// Webhook workers run in both instances: every event reaches the receiver exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_deliver_each_webhook_once() {
+    use crate::didit_sessions::{call, destination, fast_webhooks, key, workflow};
+    let Some(_) = shared("eval/dev") else { return };
+    let r = Redis::single();
+    let urls = r.urls.clone();
+    let a = TestServer::start(|c| {
+        fast_webhooks(c);
+        c.store.backend = inherence::config::StoreBackend::Redis;
+        c.store.redis_urls = urls.clone();
+        c.store.encryption_keys = vec![template_key()];
+    })
+    .await;
+    let (issuer, urls) = (a.base.clone(), r.urls.clone());
+    let b = TestServer::start(move |c| {
+        fast_webhooks(c);
+        c.oidc.issuer = issuer;
+        c.store.backend = inherence::config::StoreBackend::Redis;
+        c.store.redis_urls = urls;
+        c.store.encryption_keys = vec![template_key()];
+    })
+    .await;
+    let k = key(&a);
+    let rx = crate::receiver::Receiver::start(0).await;
+    destination(&a, &k, &rx).await;
+    let wf = workflow(
+        &b,
+        &k,
+        serde_json::json!({"features": [{"feature": "LIVENESS"}]}),
+    )
+    .await;
+    for i in 0..40 {
+        let s = if i % 2 == 0 { &a } else { &b };
+        let (st, v) = call(
+            s,
+            reqwest::Method::POST,
+            "/v3/session/",
+            Some(&k),
+            Some(serde_json::json!({"workflow_id": wf})),
+        )
+        .await;
+        assert_eq!(st, 201, "{v}");
+    }
+    rx.wait_for(30, "40 creation events", |got| got.len() >= 40)
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let got = rx.accepted();
+    let mut ids: Vec<String> = got
+        .iter()
+        .map(|r| r.body["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((got.len(), ids.len()), (40, 40), "each event once");
+    assert_eq!(rx.attempts(), 40, "no attempt was sent twice");
+    assert!(rx.problems().is_empty(), "{:?}", rx.problems());
+}
+
+/// Redis restarted in the middle of a step-up (AOF on): while it is down the server answers
+/// "temporarily unavailable" and approves nothing; after the restart the flow resumes and the
+/// enrolment is still there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_mid_flow_resumes_and_loses_no_enrolment() {
+    let Some(_) = shared("eval/dev") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let start_aof = || {
+        let c = Command::new(redis_server())
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .args(["--dir", dir.path().to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_ping(port);
+        c
+    };
+    let mut redis_proc = KillOnDrop(start_aof());
+    let url = format!("redis://127.0.0.1:{port}/");
+    let u = url.clone();
+    let server = TestServer::start(move |c| {
+        c.store.backend = inherence::config::StoreBackend::Redis;
+        c.store.redis_urls = vec![u];
+        c.store.encryption_keys = vec![template_key()];
+    })
+    .await;
+    assert_eq!(server.enrol("rumsfeld", RUMSFELD_ENROL).await.status(), 201);
+    let verifier = "redis-restart-verifier-0123456789abcdef0123456789ab";
+    let challenge = inherence::protocol::pkce::challenge(verifier);
+    let authorize = par_authorize_url(
+        &server,
+        "rp-basic",
+        &[("login_hint", "rumsfeld")],
+        &challenge,
+    )
+    .await;
+    let b = browser();
+    let capture = open_capture(&b, &authorize).await;
+
+    // Redis goes away (SIGKILL: no graceful shutdown) while the user is on the capture page.
+    redis_proc.0.kill().unwrap();
+    redis_proc.0.wait().unwrap();
+    let r = b
+        .post(server.url(&format!("{capture}/challenge")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503, "a clear error, not an approval");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+
+    // Back (same data directory): the flow resumes and passes; the enrolment survived.
+    let _redis_proc = KillOnDrop(start_aof());
+    let result = attempt(&b, &server, &capture, &RUMSFELD_FRAMES).await;
+    assert_eq!(result["status"], "approved", "{result}");
+    let to = finish(&b, &server, &capture).await;
+    let t = exchange_code(&server, "rp-basic", &query(&to)["code"], verifier).await;
+    assert!(t["id_token"].is_string(), "{t}");
+    let enrolled = http()
+        .get(server.url("/api/v1/subjects/rumsfeld/face"))
+        .bearer_auth(server.admin_token().await)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(enrolled.status(), 200);
+    let _keep = url;
 }

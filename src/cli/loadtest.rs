@@ -34,7 +34,7 @@ const SECRET: &str = "loadtest-secret-0123456789abcdef0123456789";
 const CLIENT: &str = "loadtest-rp";
 const VERIFIER: &str = "loadtest-verifier-0123456789abcdef0123456789abcdef";
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct LoadtestArgs {
     /// Where to write the report (loadtest.md) and the server log.
     #[arg(long, default_value = "out/loadtest")]
@@ -72,6 +72,10 @@ pub struct LoadtestArgs {
     /// creates a session for a new one; must outnumber the requests).
     #[arg(long, default_value_t = 40_000)]
     session_users: usize,
+    /// Store behind the server: `embedded`, or `redis` (a redis-server is started on loopback;
+    /// the token endpoint is then also measured with two instances side by side).
+    #[arg(long, default_value = "embedded")]
+    store: String,
     /// Webhook events for the dispatch measurement.
     #[arg(long, default_value_t = 5000)]
     webhook_events: usize,
@@ -100,12 +104,19 @@ fn free_port() -> Result<u16, Failure> {
 
 /// The server's configuration: the caller's (models, biometric settings), a fresh store and
 /// one confidential client.
-fn write_config(cfg: &Config, dir: &Path, port: u16) -> Result<PathBuf, Failure> {
+fn write_config(
+    cfg: &Config,
+    dir: &Path,
+    port: u16,
+    issuer: &str,
+    store: &crate::config::StoreConfig,
+    name: &str,
+) -> Result<PathBuf, Failure> {
     let mut c = cfg.clone();
     c.server.listen = format!("127.0.0.1:{port}");
-    c.oidc.issuer = format!("http://127.0.0.1:{port}");
+    c.oidc.issuer = issuer.to_owned();
     c.oidc.require_par = false;
-    c.store.path = dir.join("store");
+    c.store = store.clone();
     c.clients.clear();
     c.oidc.trusted_issuers.clear();
     // The contract's per-key budgets (600/min) would cap the measurement, not the server.
@@ -123,7 +134,7 @@ fn write_config(cfg: &Config, dir: &Path, port: u16) -> Result<PathBuf, Failure>
          client_secret = \"{SECRET}\"\nenrolment_api = true\n"
     )
     .map_err(fail)?;
-    let path = dir.join("inherence.toml");
+    let path = dir.join(name);
     std::fs::write(&path, text).map_err(fail)?;
     Ok(path)
 }
@@ -131,18 +142,14 @@ fn write_config(cfg: &Config, dir: &Path, port: u16) -> Result<PathBuf, Failure>
 /// Mints `n` codes for [`CLIENT`] and one v3 API key into the store (before the server opens
 /// it); returns them.
 fn mint_codes(
-    store_dir: &Path,
+    store_cfg: &crate::config::StoreConfig,
     n: usize,
     lifetime: u64,
     users: usize,
     threads: u32,
 ) -> Result<(Vec<String>, String), Failure> {
     let clock = Arc::new(SystemClock);
-    let store_cfg = crate::config::StoreConfig {
-        path: store_dir.to_owned(),
-        ..Default::default()
-    };
-    let store = crate::store::open(&store_cfg, clock.clone()).map_err(fail)?;
+    let store = crate::store::open(store_cfg, clock.clone()).map_err(fail)?;
     let store = &*store;
     let now = clock.now_secs();
     let (_, api_key) = crate::flow::didit::create_api_key(store, now, "loadtest").map_err(fail)?;
@@ -570,7 +577,33 @@ pub fn run(cfg: &Config, args: LoadtestArgs) -> Result<(), Failure> {
     }
     std::fs::create_dir_all(&scratch).map_err(fail)?;
     let port = free_port()?;
-    let config = write_config(cfg, scratch.as_path(), port)?;
+    let base = format!("http://127.0.0.1:{port}");
+    let (store_cfg, redis) = match args.store.as_str() {
+        "embedded" => (
+            crate::config::StoreConfig {
+                path: scratch.join("store"),
+                ..Default::default()
+            },
+            None,
+        ),
+        "redis" => {
+            let r = RedisChild::start(&scratch)?;
+            (r.store_config(&scratch)?, Some(r))
+        }
+        other => {
+            return Err(Failure::usage(format!(
+                "--store {other}: use embedded or redis"
+            )));
+        }
+    };
+    let config = write_config(
+        cfg,
+        scratch.as_path(),
+        port,
+        &base,
+        &store_cfg,
+        "inherence.toml",
+    )?;
     let lifetime = cfg.oidc.code_lifetime_secs;
     if args.duration + 15 > lifetime {
         return Err(Failure::usage(format!(
@@ -581,7 +614,7 @@ pub fn run(cfg: &Config, args: LoadtestArgs) -> Result<(), Failure> {
     eprintln!("minting {} authorization codes", args.codes);
     eprintln!("minting {} users with a stored face", args.session_users);
     let (codes, api_key) = mint_codes(
-        &scratch.as_path().join("store"),
+        &store_cfg,
         args.codes,
         lifetime,
         args.session_users,
@@ -590,7 +623,6 @@ pub fn run(cfg: &Config, args: LoadtestArgs) -> Result<(), Failure> {
     let codes_file = scratch.as_path().join("codes.txt");
     std::fs::write(&codes_file, codes.join("\n") + "\n").map_err(fail)?;
     let script = token_script(scratch.as_path(), &codes_file, args.wrk_threads)?;
-    let base = format!("http://127.0.0.1:{port}");
     let server = start_server(&config, &args.out.join("server.log"), base.clone())?;
 
     eprintln!("token endpoint ({} s)", args.duration);
@@ -602,6 +634,49 @@ pub fn run(cfg: &Config, args: LoadtestArgs) -> Result<(), Failure> {
             codes.len()
         );
     }
+    // Two instances over the same Redis, side by side with the one-instance figure.
+    let two = match &redis {
+        Some(_) => {
+            let port_b = free_port()?;
+            let config_b = write_config(
+                cfg,
+                scratch.as_path(),
+                port_b,
+                &base,
+                &store_cfg,
+                "inherence-b.toml",
+            )?;
+            let base_b = format!("http://127.0.0.1:{port_b}");
+            let server_b = start_server(&config_b, &args.out.join("server-b.log"), base_b.clone())?;
+            let unused = &codes[(token.requests as usize).min(codes.len())..];
+            let half = unused.len() / 2;
+            let mut scripts = Vec::new();
+            for (i, part) in [&unused[..half], &unused[half..]].iter().enumerate() {
+                let f = scratch.join(format!("codes-{i}.txt"));
+                std::fs::write(&f, part.join("\n") + "\n").map_err(fail)?;
+                let d = scratch.join(format!("two-{i}"));
+                std::fs::create_dir_all(&d).map_err(fail)?;
+                scripts.push(token_script(&d, &f, 1)?);
+            }
+            eprintln!("token endpoint, two instances ({} s)", args.duration);
+            let each = LoadtestArgs {
+                wrk_threads: 1,
+                connections: (args.connections / 2).max(1),
+                ..args.clone()
+            };
+            let (ra, rb) = std::thread::scope(|sc| {
+                let ha = sc.spawn(|| run_wrk(&each, &format!("{base}/token"), Some(&scripts[0])));
+                let hb = sc.spawn(|| run_wrk(&each, &format!("{base_b}/token"), Some(&scripts[1])));
+                (ha.join(), hb.join())
+            });
+            drop(server_b);
+            let ra = ra.map_err(|_| fail("wrk thread panicked"))??;
+            let rb = rb.map_err(|_| fail("wrk thread panicked"))??;
+            Some((ra, rb))
+        }
+        None => None,
+    };
+
     eprintln!("discovery ({} s)", args.duration);
     let discovery = run_wrk(
         &args,
@@ -695,6 +770,50 @@ pub fn run(cfg: &Config, args: LoadtestArgs) -> Result<(), Failure> {
         }
     }
     drop(server);
+
+    if let (Some(r), Some((ra, rb))) = (&redis, &two) {
+        let _ = writeln!(
+            report,
+            "\nRedis ({}; AOF off, loopback): token endpoint with one and two `inherence serve` \
+             instances over the same Redis (two instances: one wrk per instance, {} connections \
+             each, run at the same time; all processes share the 2 cores).\n\n\
+             | instances | requests/s | p50 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|\n\
+             | 1 | {:.0} | {:.2} | {:.2} | {} |\n\
+             | 2 | {:.0} ({:.0} + {:.0}) | {:.2} / {:.2} | {:.2} / {:.2} | {} |",
+            r.version,
+            (args.connections / 2).max(1),
+            token.rps,
+            token.p50_ms,
+            token.p99_ms,
+            token.errors,
+            ra.rps + rb.rps,
+            ra.rps,
+            rb.rps,
+            ra.p50_ms,
+            rb.p50_ms,
+            ra.p99_ms,
+            rb.p99_ms,
+            ra.errors + rb.errors
+        );
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let redis_store =
+            crate::store::redis::RedisStore::connect(&r.urls, clock.clone()).map_err(fail)?;
+        let embedded =
+            crate::store::embedded::EmbeddedStore::open(&scratch.join("latency-embedded"), clock)
+                .map_err(fail)?;
+        let _ = writeln!(
+            report,
+            "\nStore operation latency from this process (20,000 operations each: put with \
+             expiry, get, take; sequential):\n\n| store | p50 ms | p99 ms | max ms |\n|---|---:|---:|---:|"
+        );
+        for (name, kv) in [
+            ("redis", &redis_store as &dyn crate::store::Kv),
+            ("embedded", &embedded as &dyn crate::store::Kv),
+        ] {
+            let (p50, p99, max) = store_latency(kv, 20_000)?;
+            let _ = writeln!(report, "| {name} | {p50:.3} | {p99:.3} | {max:.3} |");
+        }
+    }
 
     eprintln!("webhooks: {} events", args.webhook_events);
     let w = super::webhook_bench::run(args.webhook_events, &scratch.as_path().join("webhooks"))?;
@@ -793,4 +912,119 @@ fn enrol(base: &str, portrait: &Path) -> Result<(), Failure> {
         )));
     }
     Ok(())
+}
+
+/// A `redis-server` for the measurement (no persistence), stopped with the run.
+struct RedisChild {
+    child: Child,
+    urls: Vec<String>,
+    version: String,
+}
+
+impl Drop for RedisChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl RedisChild {
+    fn start(dir: &Path) -> Result<Self, Failure> {
+        let port = free_port()?;
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                fail(format!(
+                    "cannot start redis-server (Debian package redis-server): {e}"
+                ))
+            })?;
+        let url = format!("redis://127.0.0.1:{port}/");
+        let mut r = Self {
+            child,
+            urls: vec![url.clone()],
+            version: String::new(),
+        };
+        for _ in 0..200 {
+            if let Ok(c) = redis::Client::open(url.as_str())
+                && let Ok(mut con) = c.get_connection()
+                && let Ok(info) = redis::cmd("INFO").arg("server").query::<String>(&mut con)
+            {
+                let version = info
+                    .lines()
+                    .find_map(|l| l.strip_prefix("redis_version:"))
+                    .unwrap_or("?")
+                    .trim()
+                    .to_owned();
+                r.version = format!("Redis {version}");
+                return Ok(r);
+            }
+            // Waiting for another process in real time: no clock to inject.
+            #[allow(clippy::disallowed_methods)]
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(fail("redis-server did not start"))
+    }
+
+    /// The servers' store settings: this Redis and a fresh template key in a file.
+    fn store_config(&self, dir: &Path) -> Result<crate::config::StoreConfig, Failure> {
+        use base64::Engine as _;
+        let mut k = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut k).map_err(|_| fail("no randomness"))?;
+        let file = dir.join("template-keys");
+        std::fs::write(
+            &file,
+            format!(
+                "loadtest-1:{}\n",
+                base64::engine::general_purpose::STANDARD.encode(k)
+            ),
+        )
+        .map_err(fail)?;
+        Ok(crate::config::StoreConfig {
+            backend: crate::config::StoreBackend::Redis,
+            path: dir.join("store"),
+            redis_urls: self.urls.clone(),
+            encryption_keys: Vec::new(),
+            encryption_key_file: Some(file),
+        })
+    }
+}
+
+/// Latency of `n` store operations (a third each of put with expiry, get and take), ms.
+fn store_latency(kv: &dyn crate::store::Kv, n: usize) -> Result<(f64, f64, f64), Failure> {
+    let mut lat = Vec::with_capacity(n);
+    let exp = Some(SystemClock.now_millis() + 600_000);
+    for i in 0..n / 3 {
+        let key = format!("k{i}");
+        let t = Instant::now();
+        kv.put(
+            "latency",
+            &key,
+            b"a value of some sixty bytes, like a small JSON record....",
+            exp,
+        )
+        .map_err(fail)?;
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        kv.get("latency", &key).map_err(fail)?;
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        kv.take("latency", &key).map_err(fail)?;
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let pct = |q| crate::eval::metrics::percentile(&lat, q).unwrap_or(f64::NAN);
+    Ok((pct(50.0), pct(99.0), pct(100.0)))
 }

@@ -197,14 +197,26 @@ impl RedisStore {
         }
     }
 
-    /// Runs `f` on a pooled connection; a connection that failed is dropped, not reused.
+    /// Runs `f` on a pooled connection. A connection that failed is dropped; when the failure
+    /// is the connection itself (Redis restarted, failover), the pool is emptied and `f` runs
+    /// once more on a fresh connection. A retried `take` whose first run did happen finds
+    /// nothing: a lost single-use item, never a double use.
     fn with<T>(
         &self,
-        f: impl FnOnce(&mut dyn ConnectionLike) -> redis::RedisResult<T>,
+        mut f: impl FnMut(&mut dyn ConnectionLike) -> redis::RedisResult<T>,
     ) -> Result<T, StoreError> {
         let mut c = self.connection()?;
         match f(c.as_like()) {
             Ok(v) => {
+                self.give_back(c);
+                Ok(v)
+            }
+            Err(e) if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() => {
+                if let Ok(mut p) = self.pool.lock() {
+                    p.clear();
+                }
+                let mut c = self.connection()?;
+                let v = f(c.as_like()).map_err(unavailable)?;
                 self.give_back(c);
                 Ok(v)
             }
@@ -311,7 +323,7 @@ impl Kv for RedisStore {
             self.scripts
                 .keys
                 .key(index_key(ns))
-                .arg(prefix)
+                .arg(&prefix)
                 .arg(now)
                 .invoke(c)
         })?;
