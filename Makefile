@@ -234,7 +234,7 @@ loadtest-redis: models redis-deps
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; \
 	fi
-	$(BIN) loadtest --store redis --codes 150000 --out out/loadtest-redis
+	$(BIN) loadtest --store redis --codes 280000 --out out/loadtest-redis
 
 # --- hygiene --------------------------------------------------------------------------------
 

@@ -648,7 +648,10 @@ pub fn run(cfg: &Config, args: LoadtestArgs) -> Result<(), Failure> {
             )?;
             let base_b = format!("http://127.0.0.1:{port_b}");
             let server_b = start_server(&config_b, &args.out.join("server-b.log"), base_b.clone())?;
-            let unused = &codes[(token.requests as usize).min(codes.len())..];
+            // The youngest codes first: the oldest may be near their lifetime by now.
+            let mut unused: Vec<String> =
+                codes[(token.requests as usize).min(codes.len())..].to_vec();
+            unused.reverse();
             let half = unused.len() / 2;
             let mut scripts = Vec::new();
             for (i, part) in [&unused[..half], &unused[half..]].iter().enumerate() {
@@ -694,10 +697,10 @@ pub fn run(cfg: &Config, args: LoadtestArgs) -> Result<(), Failure> {
     let mut report = String::new();
     let _ = writeln!(
         report,
-        "# Load test\n\nServer: `inherence serve` (embedded store) in its own process; load from \
+        "# Load test\n\nServer: `inherence serve` ({} store) in its own process; load from \
          wrk ({} threads, {} connections, {} s per row) and from this process.\n\n\
          | endpoint | requests/s | p50 ms | p99 ms | requests | errors |\n|---|---:|---:|---:|---:|---:|",
-        args.wrk_threads, args.connections, args.duration
+        args.store, args.wrk_threads, args.connections, args.duration
     );
     for (name, r) in [
         (
