@@ -2,13 +2,16 @@
 //! restart on the same store the event is delivered (at least once, and here exactly once to
 //! the receiver that answers), with a valid signature. Needs the installed models.
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use common::{free_port, root, start, wait_healthy};
 use inherence::webhook::signature::{self, Scheme};
 use serde_json::{Value, json};
 
@@ -45,54 +48,10 @@ async fn receive(State(rx): State<Rx>, h: HeaderMap, body: Bytes) -> StatusCode 
     StatusCode::OK
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn root() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn start(cfg: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_inherence"))
-        .args(["--config", cfg.to_str().unwrap(), "serve"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start inherence serve")
-}
-
-async fn wait_healthy(base: &str, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("inherence serve exited early: {status}");
-        }
-        if let Ok(r) = reqwest::get(format!("{base}/healthz")).await
-            && r.status().is_success()
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "server did not become healthy");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn post(base: &str, key: &str, path: &str, body: Value) -> Value {
-    let r = reqwest::Client::new()
-        .post(format!("{base}{path}"))
-        .header("x-api-key", key)
-        .header("content-type", "application/json")
-        .body(serde_json::to_vec(&body).unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{path}: {}", r.status());
-    serde_json::from_slice(&r.bytes().await.unwrap()).unwrap()
+async fn post_ok(base: &str, key: &str, path: &str, body: Value) -> Value {
+    let (st, v) = common::post(base, key, path, &body).await;
+    assert!((200..300).contains(&st), "{path}: {st} {v}");
+    v
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,7 +116,7 @@ allow_private_networks = true
 
     let mut server = start(&cfg);
     wait_healthy(&base, &mut server).await;
-    let dest = post(
+    let dest = post_ok(
         &base,
         &key,
         "/v3/webhook/destinations/",
@@ -165,14 +124,14 @@ allow_private_networks = true
     )
     .await;
     *rx.secret.lock().unwrap() = dest["secret_shared_key"].as_str().unwrap().to_owned();
-    let wf = post(
+    let wf = post_ok(
         &base,
         &key,
         "/v3/workflows/",
         json!({"features": [{"feature": "LIVENESS"}]}),
     )
     .await;
-    let session = post(
+    let session = post_ok(
         &base,
         &key,
         "/v3/session/",

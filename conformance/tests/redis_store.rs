@@ -457,3 +457,43 @@ async fn a_redis_restart_mid_flow_resumes_and_loses_no_enrolment() {
     assert_eq!(enrolled.status(), 200);
     let _keep = url;
 }
+
+/// Key rotation with two instances on one store happens once: both tick past the rotation
+/// period, one successor is published. Two instances starting on an empty store share one key.
+#[test]
+fn key_generation_and_rotation_happen_once_across_instances() {
+    let r = Redis::single();
+    let clock = Arc::new(inherence::clock::FixedClock::at_secs(1_800_000_000));
+    let store: inherence::store::Store =
+        Arc::new(RedisStore::connect(&r.urls, clock.clone()).unwrap());
+    let settings = inherence::keys::KeySettings {
+        rotate_every_days: 1,
+        ..Default::default()
+    };
+    let open = || {
+        inherence::keys::KeyManager::open(store.clone(), clock.clone(), settings.clone(), "t")
+            .unwrap()
+    };
+    let ((a, ga), (b, gb)) = std::thread::scope(|s| {
+        let ha = s.spawn(open);
+        let hb = s.spawn(open);
+        (ha.join().unwrap(), hb.join().unwrap())
+    });
+    assert!(ga ^ gb, "exactly one instance generated the first keys");
+    assert_eq!(store.keys("keys").unwrap().len(), settings.algorithms.len());
+    assert_eq!(a.ring().jwks(), b.ring().jwks());
+    clock.advance(Duration::from_secs(2 * 86_400));
+    std::thread::scope(|s| {
+        s.spawn(|| a.tick().unwrap());
+        s.spawn(|| b.tick().unwrap());
+    });
+    a.tick().unwrap();
+    b.tick().unwrap();
+    let keys = store.keys("keys").unwrap();
+    assert_eq!(
+        keys.len(),
+        2 * settings.algorithms.len(),
+        "per algorithm one active key and exactly one successor: {keys:?}"
+    );
+    assert_eq!(a.ring().jwks(), b.ring().jwks());
+}

@@ -23,6 +23,8 @@ use crate::store::typed::KvJson;
 use crate::store::{Store, StoreError};
 
 const NS: &str = "keys";
+/// Claims that make one instance (of several on a shared store) generate a key.
+const LOCKS: &str = "key_claims";
 
 /// Supported signing algorithms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -338,17 +340,46 @@ impl KeyManager {
         let mut generated = false;
         let records = km.records()?;
         for alg in km.settings.algorithms.clone() {
-            if !records
+            if records
                 .iter()
                 .any(|r| r.alg == alg && r.state == KeyState::Active)
             {
+                continue;
+            }
+            // Several instances may start on an empty shared store at once: one generates,
+            // the others wait for its key.
+            let claim = format!("initial:{}", alg.name());
+            let until = Some((km.clock.now_secs() + 60) * 1000);
+            if km.store.put_new(LOCKS, &claim, b"1", until)? {
                 let rec = generate(alg, &km.issuer_host, km.clock.now_secs())?;
                 km.store.put_json(NS, &rec.kid, &rec, None)?;
                 generated = true;
+            } else {
+                km.wait_for_active(alg)?;
             }
         }
         km.tick()?;
         Ok((km, generated))
+    }
+
+    /// Waits (up to 30 s) for another instance to store an active key for `alg`.
+    fn wait_for_active(&self, alg: Alg) -> Result<(), KeyError> {
+        for _ in 0..300 {
+            if self
+                .records()?
+                .iter()
+                .any(|r| r.alg == alg && r.state == KeyState::Active)
+            {
+                return Ok(());
+            }
+            // Waiting for another process: real time, not the injected clock.
+            #[allow(clippy::disallowed_methods)]
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Err(KeyError::Material(format!(
+            "another instance claimed the first {} key but none appeared",
+            alg.name()
+        )))
     }
 
     fn records(&self) -> Result<Vec<KeyRecord>, KeyError> {
@@ -418,7 +449,22 @@ impl KeyManager {
                 let has_active = records
                     .iter()
                     .any(|r| r.alg == alg && r.state == KeyState::Active);
-                if has_active && active_old && !pending {
+                // One successor per active key, whichever instance ticks first.
+                let active_kid = records
+                    .iter()
+                    .find(|r| r.alg == alg && r.state == KeyState::Active)
+                    .map(|r| r.kid.clone())
+                    .unwrap_or_default();
+                if has_active
+                    && active_old
+                    && !pending
+                    && self.store.put_new(
+                        LOCKS,
+                        &format!("successor-of:{active_kid}"),
+                        b"1",
+                        Some((now + period) * 1000),
+                    )?
+                {
                     let mut rec = generate(alg, &self.issuer_host, now)?;
                     rec.state = KeyState::Published;
                     rec.promote_at = Some(now + self.settings.promote_after_secs as i64);
