@@ -463,7 +463,10 @@ async fn a_redis_restart_mid_flow_resumes_and_loses_no_enrolment() {
 #[test]
 fn key_generation_and_rotation_happen_once_across_instances() {
     let r = Redis::single();
-    let clock = Arc::new(inherence::clock::FixedClock::at_secs(1_800_000_000));
+    // Redis expires claims by its own (real) clock: start the test clock at real time.
+    let clock = Arc::new(inherence::clock::FixedClock::at_secs(
+        SystemClock.now_secs(),
+    ));
     let store: inherence::store::Store =
         Arc::new(RedisStore::connect(&r.urls, clock.clone()).unwrap());
     let settings = inherence::keys::KeySettings {

@@ -17,7 +17,7 @@ pub fn build_provider(
     engine: Arc<crate::biometric::Engine>,
     clock: Arc<dyn Clock>,
 ) -> Result<Arc<Provider>, Failure> {
-    let store: Store = crate::store::open(&cfg.store, clock.clone()).map_err(|e| {
+    let opened = crate::store::open_sealed(&cfg.store, clock.clone()).map_err(|e| {
         Failure::runtime(match cfg.store.backend {
             crate::config::StoreBackend::Embedded => {
                 format!("cannot open the store at {}: {e}", cfg.store.path.display())
@@ -25,6 +25,27 @@ pub fn build_provider(
             crate::config::StoreBackend::Redis => format!("cannot use Redis: {e}"),
         })
     })?;
+    if opened.generated_key
+        || cfg.store.encryption_keys.is_empty() && cfg.store.encryption_key_file.is_none()
+    {
+        tracing::warn!(
+            "DEV SETTING: biometric templates are sealed with a key kept in {}; set store.encryption_keys or store.encryption_key_file before production",
+            cfg.store.path.join("template.key").display()
+        );
+    }
+    // Values sealed under an older key (or, in the embedded store, stored before encryption)
+    // are resealed in the background under the active one.
+    let sealer = opened.sealer.clone();
+    std::thread::spawn(move || match sealer.reseal() {
+        Ok((0, 0)) => {}
+        Ok((n, skipped)) => tracing::info!(
+            resealed = n,
+            unreadable = skipped,
+            "biometric data resealed under the active key"
+        ),
+        Err(e) => tracing::error!(error = %e, "resealing biometric data failed"),
+    });
+    let store: Store = opened.store;
     let host = url::Url::parse(&cfg.oidc.issuer)
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))

@@ -350,21 +350,34 @@ impl KeyManager {
             // the others wait for its key.
             let claim = format!("initial:{}", alg.name());
             let until = Some((km.clock.now_secs() + 60) * 1000);
-            if km.store.put_new(LOCKS, &claim, b"1", until)? {
+            let mut won = km.store.put_new(LOCKS, &claim, b"1", until)?;
+            if !won && km.wait_for_active(alg).is_err() {
+                // The claimer died: its claim has lapsed by now; claim again.
+                won = km.store.put_new(LOCKS, &claim, b"1", until)?;
+                if !won {
+                    km.wait_for_active(alg)?;
+                }
+            }
+            // Re-read after winning: another instance may have finished meanwhile.
+            if won
+                && !km
+                    .records()?
+                    .iter()
+                    .any(|r| r.alg == alg && r.state == KeyState::Active)
+            {
                 let rec = generate(alg, &km.issuer_host, km.clock.now_secs())?;
                 km.store.put_json(NS, &rec.kid, &rec, None)?;
                 generated = true;
-            } else {
-                km.wait_for_active(alg)?;
             }
         }
         km.tick()?;
         Ok((km, generated))
     }
 
-    /// Waits (up to 30 s) for another instance to store an active key for `alg`.
+    /// Waits (up to 65 s, past the 60 s claim) for another instance to store an active key for
+    /// `alg`.
     fn wait_for_active(&self, alg: Alg) -> Result<(), KeyError> {
-        for _ in 0..300 {
+        for _ in 0..650 {
             if self
                 .records()?
                 .iter()

@@ -73,6 +73,14 @@ impl KeyRing {
         if keys.is_empty() {
             return Err(StoreError::Corrupt("no template key".into()));
         }
+        for (i, k) in keys.iter().enumerate() {
+            if keys[..i].iter().any(|o| o.id == k.id) {
+                return Err(StoreError::Corrupt(format!(
+                    "template key id {} appears twice",
+                    k.id
+                )));
+            }
+        }
         Ok(Self { keys })
     }
 
@@ -117,10 +125,23 @@ pub fn key_id(value: &[u8]) -> Option<&str> {
     std::str::from_utf8(rest.get(1..1 + n)?).ok()
 }
 
-/// Opens a sealed value (a value stored before encryption is returned as is).
-pub fn open(ring: &KeyRing, ns: &str, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+/// Opens a sealed value. A value stored before encryption is returned as is only when
+/// `accept_plain` (the embedded store, which may hold data from before encryption); otherwise
+/// it is refused, so nobody who can write to the backend can plant an unsealed template.
+pub fn open(
+    ring: &KeyRing,
+    ns: &str,
+    key: &str,
+    value: &[u8],
+    accept_plain: bool,
+) -> Result<Vec<u8>, StoreError> {
     let Some(rest) = value.strip_prefix(MAGIC) else {
-        return Ok(value.to_vec());
+        if accept_plain {
+            return Ok(value.to_vec());
+        }
+        return Err(StoreError::Corrupt(format!(
+            "{ns}/{key} is not sealed (refused)"
+        )));
     };
     let corrupt = || StoreError::Corrupt(format!("{ns}/{key}: sealed value cannot be opened"));
     let n = usize::from(*rest.first().ok_or_else(corrupt)?);
@@ -151,6 +172,7 @@ pub fn open(ring: &KeyRing, ns: &str, key: &str, value: &[u8]) -> Result<Vec<u8>
 pub struct EncryptedKv {
     inner: Store,
     ring: Arc<KeyRing>,
+    accept_plain: bool,
 }
 
 impl std::fmt::Debug for EncryptedKv {
@@ -166,14 +188,21 @@ fn sealed(ns: &str) -> bool {
 }
 
 impl EncryptedKv {
-    pub fn new(inner: Store, ring: Arc<KeyRing>) -> Self {
-        Self { inner, ring }
+    /// `accept_plain`: read values stored before encryption (embedded store only).
+    pub fn new(inner: Store, ring: Arc<KeyRing>, accept_plain: bool) -> Self {
+        Self {
+            inner,
+            ring,
+            accept_plain,
+        }
     }
 
     /// Rewrites every sealed value that is not under the active key (older key, or stored
-    /// before encryption); returns how many. Values in the sealed namespaces have no expiry.
-    pub fn reseal(&self) -> Result<usize, StoreError> {
-        let mut n = 0;
+    /// before encryption); returns how many were resealed and how many could not be opened
+    /// (left as they are, logged by the caller). Values in the sealed namespaces have no
+    /// expiry. A value changed between the read and the rewrite is re-read, not overwritten.
+    pub fn reseal(&self) -> Result<(usize, usize), StoreError> {
+        let (mut n, mut skipped) = (0, 0);
         for ns in SEALED_NAMESPACES {
             for k in self.inner.keys(ns)? {
                 let Some(v) = self.inner.get(ns, &k)? else {
@@ -182,13 +211,19 @@ impl EncryptedKv {
                 if key_id(&v) == Some(self.ring.active()) {
                     continue;
                 }
-                let plain = open(&self.ring, ns, &k, &v)?;
-                self.inner
-                    .put(ns, &k, &seal(&self.ring, ns, &k, &plain), None)?;
-                n += 1;
+                let Ok(plain) = open(&self.ring, ns, &k, &v, self.accept_plain) else {
+                    skipped += 1;
+                    continue;
+                };
+                // Only if it is still the value read (not erased or updated meanwhile).
+                if self.inner.get(ns, &k)?.as_deref() == Some(v.as_slice()) {
+                    self.inner
+                        .put(ns, &k, &seal(&self.ring, ns, &k, &plain), None)?;
+                    n += 1;
+                }
             }
         }
-        Ok(n)
+        Ok((n, skipped))
     }
 }
 
@@ -226,7 +261,7 @@ impl Kv for EncryptedKv {
     fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let v = self.inner.get(ns, key)?;
         match v {
-            Some(v) if sealed(ns) => open(&self.ring, ns, key, &v).map(Some),
+            Some(v) if sealed(ns) => open(&self.ring, ns, key, &v, self.accept_plain).map(Some),
             other => Ok(other),
         }
     }
@@ -234,7 +269,7 @@ impl Kv for EncryptedKv {
     fn take(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let v = self.inner.take(ns, key)?;
         match v {
-            Some(v) if sealed(ns) => open(&self.ring, ns, key, &v).map(Some),
+            Some(v) if sealed(ns) => open(&self.ring, ns, key, &v, self.accept_plain).map(Some),
             other => Ok(other),
         }
     }
@@ -274,25 +309,28 @@ mod tests {
         let s = seal(&ring, "enrolments", "alice", b"template");
         assert!(!s.windows(8).any(|w| w == b"template"), "no plaintext");
         assert_eq!(key_id(&s), Some("k1"));
-        assert_eq!(open(&ring, "enrolments", "alice", &s).unwrap(), b"template");
+        assert_eq!(
+            open(&ring, "enrolments", "alice", &s, false).unwrap(),
+            b"template"
+        );
         assert!(
-            open(&ring, "enrolments", "bob", &s).is_err(),
+            open(&ring, "enrolments", "bob", &s, false).is_err(),
             "bound to its subject"
         );
         let other = KeyRing::new(vec![key("k1", 2)]).unwrap();
         assert!(
-            open(&other, "enrolments", "alice", &s).is_err(),
+            open(&other, "enrolments", "alice", &s, false).is_err(),
             "wrong key"
         );
         let mut flipped = s.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 1;
         assert!(
-            open(&ring, "enrolments", "alice", &flipped).is_err(),
+            open(&ring, "enrolments", "alice", &flipped, false).is_err(),
             "tamper"
         );
         assert_eq!(
-            open(&ring, "enrolments", "alice", b"{\"legacy\":1}").unwrap(),
+            open(&ring, "enrolments", "alice", b"{\"legacy\":1}", true).unwrap(),
             b"{\"legacy\":1}"
         );
     }
@@ -305,6 +343,7 @@ mod tests {
         let old = EncryptedKv::new(
             raw.clone(),
             Arc::new(KeyRing::new(vec![key("old", 3)]).unwrap()),
+            true,
         );
         old.put("enrolments", "alice", b"face-of-alice", None)
             .unwrap();
@@ -324,22 +363,34 @@ mod tests {
         let rotated = EncryptedKv::new(
             raw.clone(),
             Arc::new(KeyRing::new(vec![key("new", 4), key("old", 3)]).unwrap()),
+            true,
         );
         assert_eq!(
             rotated.get("enrolments", "alice").unwrap().unwrap(),
             b"face-of-alice"
         );
-        assert_eq!(rotated.reseal().unwrap(), 1);
+        assert_eq!(rotated.reseal().unwrap(), (1, 0));
         assert_eq!(
             key_id(&raw.get("enrolments", "alice").unwrap().unwrap()),
             Some("new")
         );
-        assert_eq!(rotated.reseal().unwrap(), 0);
-        let only_new = EncryptedKv::new(raw, Arc::new(KeyRing::new(vec![key("new", 4)]).unwrap()));
+        assert_eq!(rotated.reseal().unwrap(), (0, 0));
+        let only_new = EncryptedKv::new(
+            raw,
+            Arc::new(KeyRing::new(vec![key("new", 4)]).unwrap()),
+            false,
+        );
         assert_eq!(
             only_new.get("enrolments", "alice").unwrap().unwrap(),
             b"face-of-alice"
         );
+    }
+
+    #[test]
+    fn unsealed_values_and_duplicate_ids_are_refused() {
+        let ring = KeyRing::new(vec![key("k1", 1)]).unwrap();
+        assert!(open(&ring, "enrolments", "alice", b"{\"planted\":1}", false).is_err());
+        assert!(KeyRing::new(vec![key("k1", 1), key("k1", 2)]).is_err());
     }
 
     #[test]

@@ -154,7 +154,13 @@ pub fn open_sealed(
         }
     };
     let (ring, generated_key) = template_keys(cfg)?;
-    let sealer = Arc::new(encrypted::EncryptedKv::new(inner, Arc::new(ring)));
+    // Only the embedded store can hold data from before encryption; Redis never did.
+    let accept_plain = cfg.backend == crate::config::StoreBackend::Embedded;
+    let sealer = Arc::new(encrypted::EncryptedKv::new(
+        inner,
+        Arc::new(ring),
+        accept_plain,
+    ));
     Ok(Opened {
         store: sealer.clone(),
         sealer,

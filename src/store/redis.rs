@@ -13,6 +13,10 @@ use redis::{ConnectionLike, Script};
 
 use super::{Kv, StoreError};
 
+/// Longest wait for Redis (connect, read, write): a Redis that stops answering is an error,
+/// not a hang.
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 const PUT: &str = r#"
 if ARGV[2] ~= '' then
   redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
@@ -184,7 +188,14 @@ impl RedisStore {
             return Ok(c);
         }
         Ok(match &self.source {
-            Source::Single(c) => Conn::Single(c.get_connection().map_err(unavailable)?),
+            Source::Single(c) => {
+                let con = c
+                    .get_connection_with_timeout(TIMEOUT)
+                    .map_err(unavailable)?;
+                con.set_read_timeout(Some(TIMEOUT)).map_err(unavailable)?;
+                con.set_write_timeout(Some(TIMEOUT)).map_err(unavailable)?;
+                Conn::Single(con)
+            }
             Source::Cluster(c) => Conn::Cluster(Box::new(c.get_connection().map_err(unavailable)?)),
         })
     }
@@ -203,6 +214,16 @@ impl RedisStore {
     /// nothing: a lost single-use item, never a double use.
     fn with<T>(
         &self,
+        f: impl FnMut(&mut dyn ConnectionLike) -> redis::RedisResult<T>,
+    ) -> Result<T, StoreError> {
+        self.with_retry(true, f)
+    }
+
+    /// `retry = false` for operations that must not run twice (`put_new`, `incr`): their
+    /// first run may have happened with only the answer lost.
+    fn with_retry<T>(
+        &self,
+        retry: bool,
         mut f: impl FnMut(&mut dyn ConnectionLike) -> redis::RedisResult<T>,
     ) -> Result<T, StoreError> {
         let mut c = self.connection()?;
@@ -214,6 +235,9 @@ impl RedisStore {
             Err(e) if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() => {
                 if let Ok(mut p) = self.pool.lock() {
                     p.clear();
+                }
+                if !retry {
+                    return Err(unavailable(e));
                 }
                 let mut c = self.connection()?;
                 let v = f(c.as_like()).map_err(unavailable)?;
@@ -233,6 +257,7 @@ impl RedisStore {
     /// `put` and `put_new`: the same arguments, a different script.
     fn write(
         &self,
+        retry: bool,
         script: &Script,
         ns: &str,
         key: &str,
@@ -240,7 +265,7 @@ impl RedisStore {
         expires_at: Option<i64>,
     ) -> Result<i64, StoreError> {
         let now = self.clock.now_millis();
-        self.with(|c| {
+        self.with_retry(retry, |c| {
             script
                 .key(data_key(ns, key))
                 .key(index_key(ns))
@@ -261,7 +286,7 @@ impl Kv for RedisStore {
         value: &[u8],
         expires_at: Option<i64>,
     ) -> Result<(), StoreError> {
-        self.write(&self.scripts.put, ns, key, value, expires_at)
+        self.write(true, &self.scripts.put, ns, key, value, expires_at)
             .map(|_| ())
     }
 
@@ -272,7 +297,7 @@ impl Kv for RedisStore {
         value: &[u8],
         expires_at: Option<i64>,
     ) -> Result<bool, StoreError> {
-        self.write(&self.scripts.put_new, ns, key, value, expires_at)
+        self.write(false, &self.scripts.put_new, ns, key, value, expires_at)
             .map(|n| n == 1)
     }
 
@@ -303,7 +328,7 @@ impl Kv for RedisStore {
         expires_at: Option<i64>,
     ) -> Result<i64, StoreError> {
         let now = self.clock.now_millis();
-        self.with(|c| {
+        self.with_retry(false, |c| {
             self.scripts
                 .incr
                 .key(data_key(ns, key))

@@ -29,7 +29,8 @@ pub fn run(kv: &(dyn Kv + Sync), clock: &dyn Clock) {
     assert_eq!(kv.get(ns, "old").unwrap(), None);
     assert_eq!(kv.take(ns, "old").unwrap(), None);
     assert!(kv.put_new(ns, "old", b"y", later).unwrap());
-    assert!(!kv.keys(ns).unwrap().is_empty());
+    assert_eq!(kv.get(ns, "old").unwrap().as_deref(), Some(&b"y"[..]));
+    assert!(kv.keys(ns).unwrap().contains(&"old".to_owned()));
 
     // put_new writes once
     assert!(kv.put_new(ns, "once", b"first", later).unwrap());
