@@ -38,6 +38,21 @@ pub fn iso8601(secs: i64) -> String {
     )
 }
 
+/// A stable UUID-shaped identifier derived from `seed` (SHA-256; version and variant nibbles
+/// set as in a v4 UUID), for ids that must be the same every time they are computed.
+pub fn uuid_from(seed: &str) -> String {
+    use sha2::Digest;
+    let h = hex::encode(sha2::Sha256::digest(seed.as_bytes()));
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Provider, digest, random_token};
-use crate::biometric::score::{Risk, Status, Warning, round2};
+use crate::biometric::score::{LogType, Risk, Status, Warning, round2};
 use crate::biometric::{Analysis, BiometricError, Want};
 pub use crate::ids::{iso8601, uuid_v4};
 use crate::store::typed::KvJson;
@@ -114,15 +114,25 @@ pub struct StandaloneOptions {
     pub metadata: Option<Value>,
 }
 
-fn warning_json(w: &Warning) -> Value {
-    json!({
+/// A warning in the contract's shape, with the `log_type` the context gives it (standalone
+/// checks use the risk's own; workflows derive it from the action) and, in sessions, the node.
+pub(crate) fn warning_json(w: &Warning, node: Option<&str>, log_type: LogType) -> Value {
+    let mut v = json!({
         "risk": w.risk,
         "feature": w.feature,
         "additional_data": w.additional_data,
-        "log_type": w.log_type,
+        "log_type": log_type,
         "short_description": w.short_description,
         "long_description": w.long_description,
-    })
+    });
+    if let Some(n) = node {
+        v["node_id"] = json!(n);
+    }
+    v
+}
+
+fn standalone_warning(w: &Warning) -> Value {
+    warning_json(w, None, w.log_type)
 }
 
 /// `{entities: [{bbox, confidence, age, gender, race}], best_angle}`. Age and gender are not
@@ -280,7 +290,7 @@ impl Provider {
                     (
                         Status::Declined,
                         json!(score),
-                        vec![warning_json(&Risk::LowFaceMatchSimilarity.warning())],
+                        vec![standalone_warning(&Risk::LowFaceMatchSimilarity.warning())],
                     )
                 }
             }
@@ -291,7 +301,7 @@ impl Provider {
                 } else {
                     json!(0)
                 },
-                vec![warning_json(&Risk::NoReferenceImage.warning())],
+                vec![standalone_warning(&Risk::NoReferenceImage.warning())],
             ),
         };
         let request_id = uuid_v4();
@@ -346,9 +356,7 @@ impl Provider {
             risks.push(Risk::MultipleFacesDetected);
         }
         let warnings: Vec<Warning> = risks.iter().map(|r| r.warning()).collect();
-        let declined = warnings
-            .iter()
-            .any(|w| w.log_type == crate::biometric::score::LogType::Error);
+        let declined = warnings.iter().any(|w| w.log_type == LogType::Error);
         let status = if declined {
             Status::Declined
         } else {
@@ -364,7 +372,7 @@ impl Provider {
                 "method": "PASSIVE",
                 "score": score,
                 "user_image": image_block(&a),
-                "warnings": warnings.iter().map(warning_json).collect::<Vec<_>>(),
+                "warnings": warnings.iter().map(standalone_warning).collect::<Vec<_>>(),
                 "face_quality": q.map(|q| round2(f64::from(q.face_quality))),
                 "face_luminance": q.map(|q| round2(f64::from(q.face_luminance))),
             },

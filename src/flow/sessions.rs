@@ -17,12 +17,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::capture::{CaptureError, CaptureResult, EnrolmentRecord};
-use super::didit::{ApiKeyRecord, DiditError, iso8601, uuid_v4};
+use super::didit::{ApiKeyRecord, DiditError, iso8601, uuid_v4, warning_json};
 use super::state::{Decision, Flow, FlowStatus, Purpose};
 use super::verdict::{Channel, VerdictRecord};
 use super::workflows::{self, Action, Rules, Workflow};
 use super::{Provider, digest, ns, random_token};
-use crate::biometric::score::{LogType, Risk, Warning, round2};
+use crate::biometric::score::{LogType, Risk, round2};
 use crate::biometric::{BurstOutcome, Enrolment, Template};
 use crate::protocol::OAuthError;
 use crate::protocol::authorize::AuthorizationRequest;
@@ -288,21 +288,6 @@ pub fn callback_url(callback: &str, session_id: &str, status: SessionStatus) -> 
     }
 }
 
-fn warning_value(w: &Warning, node: Option<&str>, log_type: LogType) -> Value {
-    let mut v = json!({
-        "risk": w.risk,
-        "feature": w.feature,
-        "additional_data": w.additional_data,
-        "log_type": log_type,
-        "short_description": w.short_description,
-        "long_description": w.long_description,
-    });
-    if let Some(n) = node {
-        v["node_id"] = json!(n);
-    }
-    v
-}
-
 const LIVENESS_NODE: &str = "feature_liveness_1";
 const FACE_MATCH_NODE: &str = "feature_face_match_1";
 
@@ -320,7 +305,7 @@ pub fn liveness_band(
             FeatureStatus::InReview => LogType::Warning,
             FeatureStatus::Approved => LogType::Information,
         };
-        warnings.push(warning_value(&risk.warning(), Some(LIVENESS_NODE), log));
+        warnings.push(warning_json(&risk.warning(), Some(LIVENESS_NODE), log));
         status = match (status, outcome) {
             (FeatureStatus::Declined, _) | (_, FeatureStatus::Declined) => FeatureStatus::Declined,
             (FeatureStatus::InReview, _) | (_, FeatureStatus::InReview) => FeatureStatus::InReview,
@@ -378,7 +363,7 @@ pub fn face_match_band(
     has_reference: bool,
     rules: &Rules,
 ) -> (FeatureStatus, Option<f64>, Vec<Value>) {
-    let w = |risk: Risk, log| vec![warning_value(&risk.warning(), Some(FACE_MATCH_NODE), log)];
+    let w = |risk: Risk, log| vec![warning_json(&risk.warning(), Some(FACE_MATCH_NODE), log)];
     if !has_reference {
         return (
             FeatureStatus::Declined,
@@ -507,12 +492,19 @@ impl Provider {
                 )?;
             }
         } else {
-            self.store.delete(OPEN, &s.session_id)?;
-            if let Some(v) = &s.vendor_data {
-                let k = format!("{}:{v}", s.workflow_id);
-                if self.store.get(BY_VENDOR, &k)?.as_deref() == Some(s.session_id.as_bytes()) {
-                    self.store.delete(BY_VENDOR, &k)?;
-                }
+            self.close_indexes(s)?;
+        }
+        Ok(())
+    }
+
+    /// Drops a session from the open-session and idempotency indexes (the latter only while
+    /// it still points at this session).
+    fn close_indexes(&self, s: &Session) -> Result<(), StoreError> {
+        self.store.delete(OPEN, &s.session_id)?;
+        if let Some(v) = &s.vendor_data {
+            let k = format!("{}:{v}", s.workflow_id);
+            if self.store.get(BY_VENDOR, &k)?.as_deref() == Some(s.session_id.as_bytes()) {
+                self.store.delete(BY_VENDOR, &k)?;
             }
         }
         Ok(())
@@ -551,15 +543,7 @@ impl Provider {
         if !self.cfg.webhooks.application_id.is_empty() {
             return self.cfg.webhooks.application_id.clone();
         }
-        let h = sha2::Sha256::digest_hex(self.issuer());
-        format!(
-            "{}-{}-4{}-8{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[13..16],
-            &h[17..20],
-            &h[20..32]
-        )
+        crate::ids::uuid_from(self.issuer())
     }
 
     /// Queues an event for the webhook destinations. A failure is logged, never fatal to the
@@ -1287,13 +1271,7 @@ impl Provider {
             self.store.delete(ns::FLOWS, f)?;
         }
         self.store.delete(TOKENS, &s.session_token)?;
-        self.store.delete(OPEN, &s.session_id)?;
-        if let Some(v) = &s.vendor_data {
-            let k = format!("{}:{v}", s.workflow_id);
-            if self.store.get(BY_VENDOR, &k)?.as_deref() == Some(s.session_id.as_bytes()) {
-                self.store.delete(BY_VENDOR, &k)?;
-            }
-        }
+        self.close_indexes(&s)?;
         self.store.delete(SESSIONS, &s.session_id)?;
         tracing::info!(session = %s.session_id, outcome, "session deleted");
         Ok(json!({
@@ -1632,15 +1610,7 @@ impl Provider {
 /// A template's public uuid: stable for one stored face (`kind` enrolment or session) of one
 /// subject.
 pub fn template_uuid(kind: &str, subject: &str, at: i64) -> String {
-    let h = sha2::Sha256::digest_hex(&format!("{kind}\n{subject}\n{at}"));
-    format!(
-        "{}-{}-4{}-8{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[13..16],
-        &h[17..20],
-        &h[20..32]
-    )
+    crate::ids::uuid_from(&format!("{kind}\n{subject}\n{at}"))
 }
 
 /// `YYYY-MM-DD` to the Unix time of its midnight (UTC).
@@ -1660,18 +1630,6 @@ pub fn parse_date(s: &str) -> Option<i64> {
     let doy = (153 * m2 + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     Some((era * 146_097 + doe - 719_468) * 86_400)
-}
-
-/// Hex SHA-256 of a string.
-trait DigestHex {
-    fn digest_hex(s: &str) -> String;
-}
-
-impl DigestHex for sha2::Sha256 {
-    fn digest_hex(s: &str) -> String {
-        use sha2::Digest;
-        hex::encode(sha2::Sha256::digest(s.as_bytes()))
-    }
 }
 
 #[cfg(test)]
