@@ -347,6 +347,8 @@ impl Provider {
             approved,
             liveness = ?decision.liveness_score,
             face_match = ?decision.match_score,
+            risks = ?decision.risks,
+            frame_variation = ?burst.frame_variation,
             attempt = flow.attempts + 1,
             elapsed_ms = burst.elapsed_ms,
             "face check decided"

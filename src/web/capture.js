@@ -70,6 +70,15 @@
     return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", quality));
   }
 
+  // Resolves when the camera presents its next frame (or after `ms` if it does not).
+  function newFrame(ms) {
+    if (!video.requestVideoFrameCallback) return sleep(ms / 10);
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      video.requestVideoFrameCallback(() => { clearTimeout(t); resolve(); });
+    });
+  }
+
   async function startCamera() {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
       say("This browser cannot use a camera here. Use your phone instead.", "bad");
@@ -126,9 +135,12 @@
       setProgress(10);
       const frames = [];
       for (let i = 0; i < (state.frames || 3); i++) {
+        // Every frame of the burst must be a new camera frame: a slow camera (low light, a
+        // busy machine) would otherwise hand back the same picture twice, and the server
+        // declines identical frames as a replayed still image.
+        if (i > 0) { await sleep(120); await newFrame(1500); }
         frames.push(await grab(640, 480, 0.92));
         setProgress(10 + 40 * (i + 1) / (state.frames || 3));
-        await sleep(120);
       }
       say("Checking...");
       const c = await api("/challenge", { method: "POST" });
