@@ -300,6 +300,20 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// Whether a further detection is another person: big enough (eye distance at least
+/// `min_eye`) and not centred inside the main face's box. A weak second box on the same head
+/// (forehead and hair, a hand raised to the face) is not a second face: a second person's
+/// face cannot be centred inside the first's.
+fn another_person(main: &Face, other: &Face, min_eye: f32) -> bool {
+    let [x, y, w, h] = main.bbox;
+    let (cx, cy) = (
+        other.bbox[0] + other.bbox[2] / 2.0,
+        other.bbox[1] + other.bbox[3] / 2.0,
+    );
+    let inside = cx >= x && cx <= x + w && cy >= y && cy <= y + h;
+    other.eye_distance() >= min_eye && !inside
+}
+
 impl Engine {
     /// Verifies every model file against the manifest and builds the sessions.
     pub fn load(
@@ -437,9 +451,14 @@ impl Engine {
         }
         let main = faces.remove(0);
         let min_eye = main.eye_distance() * self.settings.multiple_faces_min_relative_size;
-        if faces.iter().any(|f| f.eye_distance() >= min_eye) {
+        if faces.iter().any(|f| another_person(&main, f, min_eye)) {
             let mut w = Risk::MultipleFacesDetected.warning();
-            w.additional_data = Some(serde_json::json!({ "faces": faces.len() + 1 }));
+            let others: Vec<serde_json::Value> = faces
+                .iter()
+                .map(|f| serde_json::json!({ "bbox": f.bbox, "confidence": f.score }))
+                .collect();
+            w.additional_data =
+                Some(serde_json::json!({ "faces": faces.len() + 1, "other_faces": others }));
             warnings.push(w);
         }
 
@@ -624,7 +643,7 @@ impl Engine {
             let min_eye = main.eye_distance() * self.settings.multiple_faces_min_relative_size;
             if detection.faces[1..]
                 .iter()
-                .any(|f| f.eye_distance() >= min_eye)
+                .any(|f| another_person(&main, f, min_eye))
             {
                 several = true;
             }
@@ -856,5 +875,34 @@ impl Engine {
             probe: a,
             warnings,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn face(bbox: [f32; 4], eye: f32) -> Face {
+        let (x, y) = (bbox[0] + bbox[2] * 0.3, bbox[1] + bbox[3] * 0.4);
+        Face {
+            bbox,
+            landmarks: [[x, y], [x + eye, y], [x, y], [x, y], [x, y]],
+            score: 0.9,
+        }
+    }
+
+    #[test]
+    fn a_second_box_on_the_same_head_is_not_another_person() {
+        // Measured on the shared real-face video: the head at [268, 29, 144, 197] and a weak
+        // (0.61-0.68) box over its forehead and hair.
+        let main = face([268.7, 29.5, 144.4, 197.6], 65.0);
+        let hair = face([251.3, -8.5, 98.2, 116.7], 40.0);
+        assert!(!another_person(&main, &hair, 65.0 * 0.3));
+        // Someone beside them is.
+        let beside = face([450.0, 60.0, 120.0, 160.0], 50.0);
+        assert!(another_person(&main, &beside, 65.0 * 0.3));
+        // Unless far too small (a face on a poster behind).
+        let tiny = face([450.0, 60.0, 20.0, 25.0], 8.0);
+        assert!(!another_person(&main, &tiny, 65.0 * 0.3));
     }
 }
