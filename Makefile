@@ -28,7 +28,7 @@ export ORT_DYLIB_PATH := $(abspath $(VENV))/lib/python3/site-packages/onnxruntim
 REFPIPE      := $(SHARED)/tools/refpipe
 REFPIPE_PY   := $(HOME)/.cache/refpipe-venv/bin/python
 
-.PHONY: redis-deps help run test loadtest loadtest-redis test-e2e e2e-deps keycloak-adapter keycloak-dist keycloak-screenshots build sysdeps venv onnxruntime models models-verify models-rebuild eval bench lint fmt clean
+.PHONY: redis-deps help run test bench-audit loadtest loadtest-redis test-e2e e2e-deps keycloak-adapter keycloak-dist keycloak-screenshots build sysdeps venv onnxruntime models models-verify models-rebuild eval bench lint fmt clean
 
 help:
 	@echo "make run    - install, build and start the server with the verification demo"
@@ -36,6 +36,7 @@ help:
 	@echo "make models - install and verify the model files (from $(SHARED)/models when present)"
 	@echo "make eval   - accuracy on $(SHARED)/eval/dev -> out/eval/report.md"
 	@echo "make bench  - latency and throughput, side by side with the Python reference -> out/bench/bench.md"
+	@echo "make bench-audit - audit log: append p99, export + verify of 1,000,000 records"
 	@echo "make loadtest - the OpenID provider under load (token, discovery, JWKS, capture users) -> out/loadtest/loadtest.md"
 
 # --- installation -------------------------------------------------------------------------
@@ -212,6 +213,10 @@ $(REFPIPE_PY):
 bench: models $(REFPIPE_PY)
 	@test -d "$(SHARED)/eval/dev" || { echo "no evaluation data at $(SHARED)/eval/dev"; exit 1; }
 	$(BIN) bench --data $(SHARED)/eval/dev --repeat 3 --reference $(REFPIPE) --reference-python $(REFPIPE_PY) --out out/bench
+
+# PSD2 audit log: append latency (fsynced), export and verify of 1,000,000 records.
+bench-audit: build
+	$(BIN) audit bench --records 1000000
 
 # The load generator (wrk) runs in its own process, as do the capture users (this binary).
 LOADTEST_VIDEO := $(SHARED)/eval/video/real_face_lmm_640x480_30fps.mjpeg

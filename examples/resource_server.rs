@@ -11,6 +11,12 @@
 //!
 //! which tells the client exactly what authorization request to send next.
 //!
+//! Dynamic linking (PSD2, EBA RTS Art. 5): the payment in the body
+//! (`{"amount":"100.00","currency":"EUR","payee":"Payee A","iban":"DE02..."}`) must be exactly
+//! one the user approved in the face check: the token's `authorization_details` (RAR
+//! `payment_initiation`) are compared with `check_transaction`; any other amount, currency or
+//! payee is refused with 403.
+//!
 //! Client side: `--call URL --token TOKEN` calls such an endpoint and, on a step-up challenge,
 //! prints the `acr_values` and `max_age` to put in the next authorization request.
 //!
@@ -26,7 +32,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use inherence::protocol::resource::{AccessError, AccessPolicy, authorize_request};
+use inherence::protocol::resource::{
+    AccessError, AccessPolicy, Transaction, authorize_request, check_transaction,
+};
 use inherence::protocol::step_up::StepUpChallenge;
 use jsonwebtoken::jwk::JwkSet;
 use serde_json::{Value, json};
@@ -67,6 +75,30 @@ async fn payments(State(api): State<Arc<Api>>, headers: HeaderMap, body: String)
     match result {
         Ok(claims) => {
             let payment: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            let field = |k: &str| payment.get(k).and_then(Value::as_str);
+            let (Some(amount), Some(currency), Some(payee)) =
+                (field("amount"), field("currency"), field("payee"))
+            else {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    "the payment needs amount, currency and payee (strings)",
+                )
+                    .into_response();
+            };
+            let tx = Transaction {
+                kind: "payment_initiation",
+                amount,
+                currency,
+                payee,
+                payee_iban: field("iban"),
+            };
+            if let Err(e) = check_transaction(&claims, &tx) {
+                return (
+                    StatusCode::FORBIDDEN,
+                    axum::Json(json!({"status": "refused", "reason": e.to_string()})),
+                )
+                    .into_response();
+            }
             (
                 StatusCode::OK,
                 axum::Json(json!({
@@ -92,7 +124,7 @@ async fn call(url: &str, token: &str) {
     let r = reqwest::Client::new()
         .post(url)
         .bearer_auth(token)
-        .body(r#"{"amount":"100.00","currency":"EUR","payee":"Alice"}"#)
+        .body(r#"{"amount":"100.00","currency":"EUR","payee":"Payee A"}"#)
         .send()
         .await
         .expect("request");

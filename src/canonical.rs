@@ -1,4 +1,5 @@
-//! Python-compatible canonical JSON, as the Didit-compatible webhook signatures need it:
+//! Python-compatible canonical JSON, as the Didit-compatible webhook signatures and
+//! the audit chain hashes need it:
 //! `json.dumps(shorten_floats(payload), sort_keys=True, separators=(",", ":"), ensure_ascii=...)`.
 //!
 //! - object keys sorted by code point at every level (UTF-8 byte order is the same order);

@@ -72,6 +72,65 @@ pub fn rfc3339(secs: i64) -> String {
     )
 }
 
+/// Milliseconds since the epoch as RFC 3339 UTC with milliseconds (`2026-11-28T13:53:13.042Z`).
+pub fn rfc3339_millis(ms: i64) -> String {
+    let s = rfc3339(ms.div_euclid(1000));
+    format!("{}.{:03}Z", &s[..s.len() - 1], ms.rem_euclid(1000))
+}
+
+/// Parses `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDTHH:MM:SS[.mmm]Z` into milliseconds since
+/// the epoch.
+pub fn parse_rfc3339_millis(s: &str) -> Option<i64> {
+    let num = |a: usize, b: usize| -> Option<i64> {
+        let t = s.get(a..b)?;
+        t.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| t.parse().ok())?
+    };
+    let (y, m, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    if s.get(4..5)? != "-"
+        || s.get(7..8)? != "-"
+        || !(1..=12).contains(&m)
+        || !(1..=31).contains(&d)
+    {
+        return None;
+    }
+    let days = days_from_civil(y, m as u32, d as u32);
+    let mut ms = days * 86_400_000;
+    if s.len() == 10 {
+        return Some(ms);
+    }
+    let rest = s.get(10..)?;
+    if !rest.starts_with('T')
+        || !rest.ends_with('Z')
+        || s.get(13..14)? != ":"
+        || s.get(16..17)? != ":"
+    {
+        return None;
+    }
+    let (h, mi, se) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    if h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    ms += (h * 3600 + mi * 60 + se) * 1000;
+    match s.len() {
+        20 => Some(ms),
+        24 if s.get(19..20)? == "." => Some(ms + num(20, 23)?),
+        _ => None,
+    }
+}
+
+/// Inverse of `civil_from_days`.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Howard Hinnant's days-to-civil conversion (proleptic Gregorian calendar).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -96,6 +155,28 @@ mod tests {
         c.advance(Duration::from_millis(1500));
         assert_eq!(c.now_millis(), 101_500);
         assert_eq!(c.now_secs(), 101);
+    }
+
+    #[test]
+    fn rfc3339_millis_round_trips() {
+        for ms in [0, 1_764_337_993_042, 951_782_400_000, 4_102_444_799_999] {
+            let s = rfc3339_millis(ms);
+            assert_eq!(parse_rfc3339_millis(&s), Some(ms), "{s}");
+        }
+        assert_eq!(parse_rfc3339_millis("2026-11-29"), Some(1_795_910_400_000));
+        assert_eq!(
+            parse_rfc3339_millis("2026-11-29T00:00:00Z"),
+            Some(1_795_910_400_000)
+        );
+        for bad in [
+            "2026-13-01",
+            "26-11-29",
+            "2026-11-29T25:00:00Z",
+            "2026-11-29 00:00:00",
+            "x",
+        ] {
+            assert_eq!(parse_rfc3339_millis(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! Layers (dependencies point downwards only): `cli` and `http` -> `biometric`, `eval`;
 //! `biometric` never reaches HTTP or storage. See `docs/` for how to run and operate it.
 
+pub mod audit;
 pub mod bench;
 pub mod biometric;
+pub mod canonical;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -193,3 +193,75 @@ fn models_verify_passes_on_the_installed_models() {
     );
     assert!(String::from_utf8_lossy(&o.stdout).contains("dlib-resnet-v1"));
 }
+
+#[test]
+fn audit_bench_exports_and_verifies_and_bad_arguments_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("bench");
+    let o = run(&[
+        "audit",
+        "bench",
+        "--records",
+        "3000",
+        "--appends",
+        "200",
+        "--dir",
+        work.to_str().unwrap(),
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    assert!(out.contains("records.jsonl: export 3000 records"), "{out}");
+    assert!(out.contains("records.csv: export 3000 records"), "{out}");
+    assert_eq!(out.matches("(OK").count(), 3, "{out}");
+
+    // A bad date, an empty range, a missing export: clear errors, exit 2.
+    let cfg = dir.path().join("inherence.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[store]\npath = \"{}\"\n",
+            dir.path().join("store").display()
+        ),
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    let out_dir = dir.path().join("x");
+    let o = run(&[
+        "--config",
+        c,
+        "audit",
+        "export",
+        "--from",
+        "2026-13-01",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--from \"2026-13-01\": use YYYY-MM-DD"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "--config",
+        c,
+        "audit",
+        "export",
+        "--from",
+        "2026-12-01",
+        "--to",
+        "2026-11-01",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--from must be before --to"));
+    let o = run(&[
+        "audit",
+        "verify",
+        "--export",
+        dir.path().join("nothing").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("nothing/jwks.json"), "{}", stderr(&o));
+}

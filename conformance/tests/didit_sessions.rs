@@ -368,7 +368,11 @@ async fn hosted_session_approves_calls_back_and_signs_webhooks() {
         .find(|v| v.session_id.as_deref() == Some(id.as_str()))
         .expect("verdict record");
     assert_eq!(v.outcome, "Approved");
-    assert_eq!(v.subject.as_deref(), Some("user-1"));
+    // The subject is pseudonymised (the same user always gets the same pseudonym).
+    assert_eq!(
+        v.subject,
+        Some(server.provider.audit.pseudonym("user-1").unwrap())
+    );
     assert!(v.face_match_score.is_some() && v.liveness_score.is_some());
     assert!(!v.models.is_empty());
 }
@@ -1077,7 +1081,7 @@ async fn dead_letters_secret_rotation_and_resubmission() {
     );
     let ts: i64 = got.headers["webhook-timestamp"].parse().unwrap();
     // The body as sent is the canonical ASCII form of what was received.
-    let raw = inherence::webhook::canonical::to_string(&got.body, true);
+    let raw = inherence::canonical::to_string(&got.body, true);
     inherence::webhook::signature::verify_standard(
         &got.headers["webhook-id"],
         ts,

@@ -4,6 +4,7 @@
 //! message when it is absent. Tests that need the models fail with instructions when they are
 //! not installed (`make models` installs them).
 
+mod audit;
 mod bad_input;
 mod common;
 mod didit_sessions;

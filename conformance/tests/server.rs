@@ -82,6 +82,7 @@ fn client(id: &str, method: ClientAuthMethod) -> ClientConfig {
         require_par: false,
         id_token_alg: None,
         enrolment_api: false,
+        audit_api: false,
         authorization_details_types: vec![],
     }
 }
@@ -149,12 +150,15 @@ impl TestServer {
         let background = inherence::flow::spawn_background(&provider);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
-            axum::serve(listener, app(state))
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
+            axum::serve(
+                listener,
+                app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
         });
         Self {
             base: format!("http://127.0.0.1:{port}"),

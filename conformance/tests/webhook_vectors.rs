@@ -52,7 +52,7 @@ fn all_published_vectors_pass() {
         let prefixed = {
             use aws_lc_rs::hmac;
             let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
-            let canon = inherence::webhook::canonical::to_string(&payload, false);
+            let canon = inherence::canonical::to_string(&payload, false);
             hex::encode(hmac::sign(&key, format!("{ts}:{canon}").as_bytes()).as_ref())
         };
         assert_eq!(

@@ -1,6 +1,7 @@
 //! Command-line interface: parses arguments, loads the configuration once, dispatches.
 
 mod api_keys;
+mod audit;
 mod bench;
 mod check;
 mod eval;
@@ -70,6 +71,12 @@ pub enum Command {
     ApiKeys {
         #[command(subcommand)]
         action: api_keys::ApiKeysAction,
+    },
+    /// PSD2 evidence: verify the tamper-evident audit log, export it with a signed manifest,
+    /// erase a subject's personal data, apply retention, benchmark.
+    Audit {
+        #[command(subcommand)]
+        action: audit::AuditAction,
     },
     /// Manage enrolments in the embedded store while the server is stopped.
     Subjects {
@@ -161,6 +168,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Subjects { action } => subjects::run(&cfg, action),
         Command::Loadtest(args) => loadtest::run(&cfg, args),
         Command::ApiKeys { action } => api_keys::run(&cfg, action),
+        Command::Audit { action } => audit::run(&cfg, action),
     }
 }
 

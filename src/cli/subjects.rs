@@ -63,15 +63,18 @@ pub fn run(cfg: &Config, action: SubjectsAction) -> Result<(), Failure> {
             }
         }
         SubjectsAction::Delete { subject } => {
-            if open()?
+            let store = open()?;
+            if !store
                 .delete(ns::ENROLMENTS, &subject)
                 .map_err(|e| Failure::runtime(e.to_string()))?
             {
-                eprintln!("erased {subject}");
-                Ok(())
-            } else {
-                Err(Failure::usage(format!("{subject} is not enrolled")))
+                return Err(Failure::usage(format!("{subject} is not enrolled")));
             }
+            let n = super::audit::log_on(cfg, store, clock.clone())?
+                .redact_subject(&subject, "template erased")
+                .map_err(|e| Failure::runtime(e.to_string()))?;
+            eprintln!("erased {subject} (and the personal data of {n} audit entries)");
+            Ok(())
         }
         SubjectsAction::List => {
             let keys = open()?

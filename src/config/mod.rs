@@ -115,6 +115,9 @@ pub struct ClientConfig {
     /// May call the enrolment API (client-credentials token with scope `enrolment`).
     #[serde(default)]
     pub enrolment_api: bool,
+    /// May export and verify the audit log (client-credentials token with scope `audit`).
+    #[serde(default)]
+    pub audit_api: bool,
     /// RAR types this client may send (empty: any supported type).
     #[serde(default)]
     pub authorization_details_types: Vec<String>,
@@ -334,6 +337,7 @@ pub struct Config {
     pub api: ApiSettings,
     pub webhooks: WebhookSettings,
     pub sessions: SessionSettings,
+    pub audit: crate::audit::AuditSettings,
     pub clients: Vec<ClientConfig>,
 }
 
@@ -428,6 +432,7 @@ impl Config {
                 "sessions.sweep_interval_secs must be at least 1".into(),
             ));
         }
+        self.audit.validate().map_err(ConfigError::Invalid)?;
         self.validate_oidc()
     }
 

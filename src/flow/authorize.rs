@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::state::{Flow, FlowStatus, Purpose};
+use super::state::{Flow, FlowStatus, PriorAuthentication, Purpose};
 use super::{Provider, digest, ns, random_token, store_err};
 use crate::protocol::authorize::{self, AuthorizationRequest, ClientView, Params, Policy};
 use crate::protocol::client_auth::Credentials;
@@ -160,7 +160,7 @@ impl Provider {
             state: st.clone(),
             error,
         };
-        let subject = self.subject_of(&request).map_err(redirect)?;
+        let (subject, prior) = self.subject_of(&request).map_err(redirect)?;
         let purpose = if request.is_enrolment() {
             Purpose::Enrol
         } else {
@@ -192,6 +192,7 @@ impl Provider {
             status: FlowStatus::AwaitingCapture,
             decisions: Vec::new(),
             session: None,
+            prior,
         };
         self.put_flow(&flow).map_err(redirect)?;
         Ok(AuthorizeOutcome::Capture {
@@ -201,18 +202,24 @@ impl Provider {
     }
 
     /// The subject to verify: the pushed `login_hint`, or the `sub` (or configured claim) of a
-    /// verified `id_token_hint`; both must agree when both are given.
-    fn subject_of(&self, request: &AuthorizationRequest) -> Result<String, OAuthError> {
+    /// verified `id_token_hint`; both must agree when both are given. Also returns the
+    /// hint's earlier authentication (issuer and `amr`), which the audit record reports as the
+    /// other SCA factor.
+    fn subject_of(
+        &self,
+        request: &AuthorizationRequest,
+    ) -> Result<(String, Option<PriorAuthentication>), OAuthError> {
         let from_hint = match &request.id_token_hint {
             Some(t) => Some(self.verify_id_token_hint(t)?),
             None => None,
         };
+        let prior = from_hint.as_ref().map(|(_, p)| p.clone());
         match (&request.login_hint, from_hint) {
-            (Some(a), Some(b)) if *a != b => Err(OAuthError::invalid_request(
+            (Some(a), Some((b, _))) if *a != b => Err(OAuthError::invalid_request(
                 "login_hint and id_token_hint name different users",
             )),
-            (Some(a), _) => Ok(a.clone()),
-            (None, Some(b)) => Ok(b),
+            (Some(a), _) => Ok((a.clone(), prior)),
+            (None, Some((b, _))) => Ok((b, prior)),
             (None, None) => Err(OAuthError::invalid_request("the user to verify is unknown")),
         }
     }
@@ -220,7 +227,10 @@ impl Provider {
     /// Checks an `id_token_hint`'s signature against our keys or a trusted issuer's, and
     /// returns its subject. Expired hints are accepted (some identity providers send them
     /// expired on purpose); the signature and issuer are what matter.
-    fn verify_id_token_hint(&self, token: &str) -> Result<String, OAuthError> {
+    fn verify_id_token_hint(
+        &self,
+        token: &str,
+    ) -> Result<(String, PriorAuthentication), OAuthError> {
         let bad = || {
             OAuthError::new(
                 ErrorCode::LoginRequired,
@@ -268,13 +278,13 @@ impl Provider {
             return c
                 .get(&trusted.subject_claim)
                 .and_then(|v| v.as_str())
-                .map(str::to_owned)
+                .map(|s| (s.to_owned(), PriorAuthentication::of(&c)))
                 .ok_or_else(bad);
         };
         claims
             .get("sub")
             .and_then(|v| v.as_str())
-            .map(str::to_owned)
+            .map(|s| (s.to_owned(), PriorAuthentication::of(&claims)))
             .ok_or_else(bad)
     }
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::authorize::{error_redirect, redirect_url};
 use super::state::{Decision, Flow, FlowStatus, Purpose};
 use super::token::CodeGrant;
-use super::verdict::{Channel, VerdictRecord};
+use super::verdict::{Channel, RequestContext};
 use super::{Provider, digest, ns, random_token, store_err};
 use crate::biometric::score::{Risk, Status};
 use crate::biometric::{BiometricError, Template};
@@ -201,6 +201,7 @@ impl Provider {
         flow_id: &str,
         challenge: &str,
         frames: &[Vec<u8>],
+        ctx: &RequestContext,
     ) -> Result<CaptureResult, CaptureError> {
         let ch: Challenge = self
             .store
@@ -223,14 +224,19 @@ impl Provider {
         }
         // Exclusive: while this attempt is judged, the flow is out of the store.
         let mut flow = self.take_flow(flow_id).map_err(CaptureError::Protocol)?;
-        let result = self.judge(&mut flow, frames);
+        let result = self.judge(&mut flow, frames, ctx);
         let put_back = self.put_flow(&flow);
         let r = result?;
         put_back.map_err(CaptureError::Protocol)?;
         Ok(r)
     }
 
-    fn judge(&self, flow: &mut Flow, frames: &[Vec<u8>]) -> Result<CaptureResult, CaptureError> {
+    fn judge(
+        &self,
+        flow: &mut Flow,
+        frames: &[Vec<u8>],
+        ctx: &RequestContext,
+    ) -> Result<CaptureResult, CaptureError> {
         if flow.status != FlowStatus::AwaitingCapture {
             return Err(CaptureError::Protocol(OAuthError::invalid_request(
                 "this face check is already decided",
@@ -245,7 +251,7 @@ impl Provider {
             )
             .map_err(CaptureError::Biometric)?;
         if flow.purpose == Purpose::Session {
-            return self.judge_session(flow, &burst);
+            return self.judge_session(flow, &burst, frames, ctx);
         }
         let now = self.now();
         let mut risks: Vec<Risk> = burst.risks.clone();
@@ -353,8 +359,7 @@ impl Provider {
             elapsed_ms = burst.elapsed_ms,
             "face check decided"
         );
-        let mut verdict = VerdictRecord::new(
-            self,
+        let mut verdict = self.new_verdict(
             Channel::Oidc,
             if approved { "Approved" } else { "Declined" },
             flow.request.client_id.clone(),
@@ -371,13 +376,26 @@ impl Provider {
             verdict.acr = Some(acr.clone());
             verdict.amr = vec!["face".into()];
         }
-        verdict.risks = decision.risks.clone();
+        verdict.reasons = decision.risks.clone();
+        verdict.purpose = Some(
+            match flow.purpose {
+                Purpose::Enrol => "enrol",
+                _ => "verify",
+            }
+            .into(),
+        );
+        verdict.liveness_method = burst.liveness.as_ref().map(|_| "PASSIVE".into());
+        if let Some(p) = &flow.prior {
+            verdict.prior_amr = p.amr.clone();
+            verdict.prior_iss = Some(p.iss.clone());
+        }
+        verdict.factors = crate::audit::record::factors(true, &verdict.prior_amr);
         verdict.authorization_details_sha256 = flow
             .request
             .authorization_details
             .as_ref()
-            .map(|d| digest(&d.to_string()));
-        self.record_verdict(&verdict)
+            .map(crate::protocol::resource::authorization_details_sha256);
+        self.record_verdict(verdict, Some(ctx), frames)
             .map_err(|e| CaptureError::Protocol(store_err(e)))?;
         flow.record(decision, &acr)
             .map_err(CaptureError::Protocol)?;

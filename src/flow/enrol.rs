@@ -109,9 +109,20 @@ impl Provider {
         Ok((subject, &rec).into())
     }
 
-    /// Erases a subject's template.
+    /// Erases a subject's template, and first the personal data of its audit records (the
+    /// evidence itself stays, pseudonymous and verifiable).
     pub fn erase(&self, subject: &str) -> Result<(), EnrolError> {
         check_subject(subject)?;
+        if self
+            .store
+            .get(ns::ENROLMENTS, subject)
+            .map_err(|e| EnrolError::Auth(store_err(e)))?
+            .is_none()
+        {
+            return Err(EnrolError::NotFound);
+        }
+        self.erase_audit_personal_data(subject, "template erased")
+            .map_err(|e| EnrolError::Auth(store_err(e)))?;
         if self
             .store
             .delete(ns::ENROLMENTS, subject)

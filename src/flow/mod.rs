@@ -26,6 +26,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::JwkSet;
 use sha2::{Digest, Sha256};
 
+use crate::audit::AuditLog;
 use crate::biometric::Engine;
 use crate::clock::Clock;
 use crate::config::{Config, TrustedIssuer};
@@ -80,6 +81,8 @@ pub struct Provider {
     pub outbox: Arc<Outbox>,
     /// Signs webhooks with Ed25519 too (`[webhooks] ed25519 = true`).
     pub webhook_key: Option<Arc<Ed25519KeyPair>>,
+    /// The tamper-evident audit log every decision goes to.
+    pub audit: Arc<AuditLog>,
     trusted: Vec<(TrustedIssuer, JwkSet)>,
     discovery: Vec<u8>,
 }
@@ -132,7 +135,16 @@ impl Provider {
         } else {
             None
         };
+        let audit = Arc::new(AuditLog::new(
+            store.clone(),
+            clock.clone(),
+            keys.clone(),
+            cfg.audit.clone(),
+            cfg.oidc.issuer.clone(),
+            cfg.keys.algorithms[0],
+        ));
         Self {
+            audit,
             cfg,
             store,
             keys,
@@ -230,5 +242,21 @@ pub fn spawn_background(p: &Arc<Provider>) -> Vec<tokio::task::JoinHandle<()>> {
             }
         })
     };
-    vec![worker, sweeper]
+    let auditor = {
+        let p = p.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                let a = p.audit.clone();
+                match tokio::task::spawn_blocking(move || a.tick()).await {
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "audit checkpoint or retention failed")
+                    }
+                    Err(e) => tracing::error!(error = %e, "audit task failed"),
+                    _ => {}
+                }
+            }
+        })
+    };
+    vec![worker, sweeper, auditor]
 }

@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 use super::capture::{CaptureError, CaptureResult, EnrolmentRecord};
 use super::didit::{ApiKeyRecord, DiditError, iso8601, uuid_v4, warning_json};
 use super::state::{Decision, Flow, FlowStatus, Purpose};
-use super::verdict::{Channel, VerdictRecord};
+use super::verdict::{Channel, RequestContext};
 use super::workflows::{self, Action, Rules, Workflow};
 use super::{Provider, digest, ns, random_token};
 use crate::biometric::score::{LogType, Risk, round2};
@@ -835,6 +835,7 @@ impl Provider {
             status: FlowStatus::AwaitingCapture,
             decisions: Vec::new(),
             session: Some(s.session_id.clone()),
+            prior: None,
         };
         self.put_flow(&flow)
             .map_err(|_| DiditError::Unavailable("storage unavailable".into()))?;
@@ -858,6 +859,8 @@ impl Provider {
         &self,
         flow: &mut Flow,
         burst: &BurstOutcome,
+        frames: &[Vec<u8>],
+        ctx: &RequestContext,
     ) -> Result<CaptureResult, CaptureError> {
         let proto = |e: DiditError| CaptureError::Protocol(OAuthError::server(e.to_string()));
         let store = |e: StoreError| CaptureError::Protocol(super::store_err(e));
@@ -876,12 +879,8 @@ impl Provider {
         }
         let now = self.now();
         let mut statuses = Vec::new();
-        let mut verdict = VerdictRecord::new(
-            self,
-            Channel::Session,
-            "",
-            format!("api-key:{}", s.api_key_id),
-        );
+        let mut verdict =
+            self.new_verdict(Channel::Session, "", format!("api-key:{}", s.api_key_id));
         if s.rules.liveness {
             let (st, score, warnings) = liveness_band(burst, &s.rules);
             let q = burst.quality.as_ref();
@@ -900,6 +899,7 @@ impl Provider {
             })]);
             statuses.push(st);
             verdict.liveness_score = score;
+            verdict.liveness_method = Some("PASSIVE".into());
             verdict.liveness_thresholds = Some([s.rules.liveness_decline, s.rules.liveness_review]);
         }
         if s.rules.face_match {
@@ -960,9 +960,11 @@ impl Provider {
         verdict.workflow_id = Some(s.workflow_id.clone());
         verdict.workflow_version = Some(s.workflow_version);
         verdict.attempt = s.attempts;
-        verdict.risks = burst.risks.iter().map(|r| format!("{r:?}")).collect();
-        self.record_verdict(&verdict).map_err(store)?;
+        verdict.reasons = burst.risks.iter().map(|r| format!("{r:?}")).collect();
+        verdict.factors = crate::audit::record::factors(true, &[]);
         tracing::info!(session = %s.session_id, outcome = outcome_name, attempt = s.attempts, liveness = ?verdict.liveness_score, face_match = ?verdict.face_match_score, "session capture judged");
+        self.record_verdict(verdict, Some(ctx), frames)
+            .map_err(store)?;
         // An approved, good-quality live face becomes the user's stored face for later API
         // sessions when they have none yet (never for the OpenID flow: see SESSION_FACES).
         let clean = !burst.risks.iter().any(|r| {
@@ -1424,19 +1426,14 @@ impl Provider {
             self.store
                 .put(TOKENS, &s.session_token, s.session_id.as_bytes(), None)?;
         }
-        let mut v = VerdictRecord::new(
-            self,
-            Channel::Review,
-            new.as_str(),
-            format!("api-key:{}", key.id),
-        );
+        let mut v = self.new_verdict(Channel::Review, new.as_str(), format!("api-key:{}", key.id));
         v.subject = s.vendor_data.clone();
         v.session_id = Some(s.session_id.clone());
         v.workflow_id = Some(s.workflow_id.clone());
         v.workflow_version = Some(s.workflow_version);
         v.attempt = s.attempts;
-        v.risks = vec![format!("MANUAL_REVIEW:{}", s.status.as_str())];
-        self.record_verdict(&v)?;
+        v.reasons = vec![format!("MANUAL_REVIEW:{}", s.status.as_str())];
+        self.record_verdict(v, None, &[])?;
         self.set_status(&mut s, new)?;
         Ok(json!({"session_id": s.session_id}))
     }
@@ -1526,8 +1523,7 @@ impl Provider {
             last_activity_at: now,
             expires_at: None,
         };
-        let mut v = VerdictRecord::new(
-            self,
+        let mut v = self.new_verdict(
             Channel::Api,
             if approved { "Approved" } else { "Declined" },
             format!("api-key:{}", key.id),
@@ -1540,13 +1536,16 @@ impl Provider {
         } else {
             v.liveness_score = b["score"].as_f64();
         }
-        v.risks = b["warnings"]
+        v.reasons = b["warnings"]
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(|w| w["risk"].as_str().map(str::to_owned))
             .collect();
-        self.record_verdict(&v)?;
+        if feature != "FACE_MATCH" {
+            v.liveness_method = Some("PASSIVE".into());
+        }
+        self.record_verdict(v, None, &[])?;
         self.set_status(
             &mut s,
             if approved {

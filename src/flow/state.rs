@@ -72,6 +72,34 @@ pub struct Flow {
     /// The Sessions-API session this capture belongs to (purpose `Session`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
+    /// The identity provider's earlier authentication, from a verified `id_token_hint`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior: Option<PriorAuthentication>,
+}
+
+/// An earlier authentication reported by a verified ID token: who issued it and how the user
+/// authenticated (`amr`, e.g. `["pwd"]`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriorAuthentication {
+    pub iss: String,
+    pub amr: Vec<String>,
+}
+
+impl PriorAuthentication {
+    /// From verified ID-token claims.
+    pub fn of(claims: &serde_json::Value) -> Self {
+        Self {
+            iss: claims["iss"].as_str().unwrap_or_default().to_owned(),
+            amr: claims["amr"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str())
+                .take(16)
+                .map(|s| s.chars().take(32).collect())
+                .collect(),
+        }
+    }
 }
 
 impl Flow {
@@ -139,6 +167,7 @@ mod tests {
             status: FlowStatus::AwaitingCapture,
             decisions: vec![],
             session: None,
+            prior: None,
         }
     }
 

@@ -14,6 +14,8 @@ use crate::store::typed::KvJson;
 
 /// Scope of client-credentials tokens for the enrolment API.
 pub const ENROLMENT_SCOPE: &str = "enrolment";
+/// Scope of the audit admin API.
+pub const AUDIT_SCOPE: &str = "audit";
 
 /// What an authorization code stands for.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -41,17 +43,24 @@ impl Provider {
         match params.get("grant_type") {
             Some("authorization_code") => self.exchange_code(&client.client_id, params),
             Some("client_credentials") => {
-                if !client.enrolment_api {
+                if !client.enrolment_api && !client.audit_api {
                     return Err(OAuthError::new(
                         ErrorCode::UnauthorizedClient,
                         "this client may not use client_credentials",
                     ));
                 }
-                let scope = params.get("scope").unwrap_or(ENROLMENT_SCOPE);
-                if scope != ENROLMENT_SCOPE {
+                let default = if client.enrolment_api {
+                    ENROLMENT_SCOPE
+                } else {
+                    AUDIT_SCOPE
+                };
+                let scope = params.get("scope").unwrap_or(default);
+                let allowed = (scope == ENROLMENT_SCOPE && client.enrolment_api)
+                    || (scope == AUDIT_SCOPE && client.audit_api);
+                if !allowed {
                     return Err(OAuthError::new(
                         ErrorCode::InvalidScope,
-                        "only the enrolment scope is available",
+                        "this client may ask for the enrolment or audit scope it is configured for, one at a time",
                     ));
                 }
                 let now = self.now();
@@ -63,7 +72,7 @@ impl Provider {
                     iat: now,
                     jti: random_token(16),
                     client_id: client.client_id.clone(),
-                    scope: ENROLMENT_SCOPE.into(),
+                    scope: scope.into(),
                     acr: None,
                     auth_time: None,
                     amr: vec![],
@@ -75,7 +84,7 @@ impl Provider {
                     "access_token": at,
                     "token_type": "Bearer",
                     "expires_in": self.cfg.oidc.access_token_lifetime_secs,
-                    "scope": ENROLMENT_SCOPE,
+                    "scope": scope,
                 }))
             }
             Some(_) => Err(OAuthError::new(

@@ -1,104 +1,123 @@
-//! One verdict record per biometric decision, whichever door it came through: a step-up in the
+//! One audit record per biometric decision, whichever door it came through: a step-up in the
 //! OpenID flow, a hosted session of the Sessions API, a standalone check saved with
-//! `save_api_request`, or a reviewer's manual status change. Audit exports read these.
+//! `save_api_request`, or a reviewer's manual status change. They go to the audit log
+//! (`crate::audit`), which chains, signs and exports them.
 
-use serde::{Deserialize, Serialize};
+pub use crate::audit::record::{Channel, Evidence as VerdictRecord};
+use crate::audit::record::{Entry, Kind, Personal};
+use crate::audit::{AuditError, DecisionInput};
+use crate::protocol::{ErrorCode, OAuthError};
+use crate::store::StoreError;
 
 use super::Provider;
-use crate::store::typed::KvJson;
 
-pub const VERDICTS: &str = "verdicts";
-
-/// Through which door the decision was taken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    /// The OpenID step-up (or enrolment) flow.
-    Oidc,
-    /// A hosted session of the Sessions API.
-    Session,
-    /// A standalone face-match or passive-liveness call saved as a session.
-    Api,
-    /// A manual status change (`update-status`).
-    Review,
+/// What the HTTP layer knows about the request that carried the frames (device signals).
+#[derive(Clone, Debug, Default)]
+pub struct RequestContext {
+    /// Peer address.
+    pub ip: Option<String>,
+    /// `X-Forwarded-For` as received.
+    pub forwarded_for: Option<String>,
+    pub user_agent: Option<String>,
+    pub accept_language: Option<String>,
 }
 
-/// A decision as recorded.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct VerdictRecord {
-    pub id: String,
-    pub at_ms: i64,
-    pub channel: Channel,
-    /// `Approved`, `In Review` or `Declined` (the OpenID flow uses `Approved` / `Declined`).
-    pub outcome: String,
-    /// The user reference (OpenID subject or `vendor_data`).
-    pub subject: Option<String>,
-    /// OpenID client id, or `api-key:<id>` for the v3 API.
-    pub client: String,
-    pub flow_id: Option<String>,
-    pub session_id: Option<String>,
-    pub workflow_id: Option<String>,
-    pub workflow_version: Option<u32>,
-    pub attempt: u32,
-    pub liveness_score: Option<f64>,
-    pub face_match_score: Option<f64>,
-    /// `[decline, review]` thresholds applied.
-    pub liveness_thresholds: Option<[f64; 2]>,
-    pub face_match_thresholds: Option<[f64; 2]>,
-    pub risks: Vec<String>,
-    /// `name@sha256` of the models that ran.
-    pub models: Vec<String>,
-    pub acr: Option<String>,
-    pub amr: Vec<String>,
-    /// Digest of the RAR `authorization_details` the user saw (OpenID flow).
-    pub authorization_details_sha256: Option<String>,
-}
-
-impl VerdictRecord {
-    /// A record with the common fields; callers fill in the rest.
-    pub fn new(p: &Provider, channel: Channel, outcome: &str, client: String) -> Self {
-        Self {
-            id: super::didit::uuid_v4(),
-            at_ms: p.clock.now_millis(),
-            channel,
-            outcome: outcome.to_owned(),
-            subject: None,
-            client,
-            flow_id: None,
-            session_id: None,
-            workflow_id: None,
-            workflow_version: None,
-            attempt: 0,
-            liveness_score: None,
-            face_match_score: None,
-            liveness_thresholds: None,
-            face_match_thresholds: None,
-            risks: Vec::new(),
-            models: p
-                .engine
-                .models()
+impl RequestContext {
+    /// The personal part of the audit record, with the frames' digests.
+    pub fn personal(&self, frames: &[Vec<u8>]) -> Personal {
+        use sha2::{Digest, Sha256};
+        Personal {
+            salt: String::new(),
+            ip: self.ip.clone(),
+            forwarded_for: self.forwarded_for.clone(),
+            user_agent: self.user_agent.clone(),
+            accept_language: self.accept_language.clone(),
+            frames_sha256: frames
                 .iter()
-                .map(|m| format!("{}@{}", m.name, m.sha256))
+                .map(|f| hex::encode(Sha256::digest(f)))
                 .collect(),
-            acr: None,
-            amr: Vec::new(),
-            authorization_details_sha256: None,
         }
     }
 }
 
+fn to_store(e: AuditError) -> StoreError {
+    match e {
+        AuditError::Store(s) => s,
+        other => StoreError::Unavailable(format!("audit log: {other}")),
+    }
+}
+
 impl Provider {
-    /// Stores a verdict record. Keys sort by time, so a listing is chronological.
-    pub fn record_verdict(&self, r: &VerdictRecord) -> Result<(), crate::store::StoreError> {
-        self.store
-            .put_json(VERDICTS, &format!("{:013}-{}", r.at_ms, r.id), r, None)
+    /// A record with the common fields (id, the models that ran); callers fill in the rest.
+    pub fn new_verdict(&self, channel: Channel, outcome: &str, client: String) -> VerdictRecord {
+        let mut v = VerdictRecord::new(super::didit::uuid_v4(), channel, outcome, client);
+        v.models = self
+            .engine
+            .models()
+            .iter()
+            .map(|m| format!("{}@{}", m.name, m.sha256))
+            .collect();
+        v
     }
 
-    /// Every verdict record, oldest first.
-    pub fn verdicts(&self) -> Result<Vec<VerdictRecord>, crate::store::StoreError> {
+    /// Appends a decision to the audit log. `ctx` and `frames` are the request behind it (for
+    /// decisions taken on uploaded frames); the subject is pseudonymised by the log.
+    pub fn record_verdict(
+        &self,
+        mut v: VerdictRecord,
+        ctx: Option<&RequestContext>,
+        frames: &[Vec<u8>],
+    ) -> Result<Entry, StoreError> {
+        if v.reasons.is_empty() {
+            v.reasons
+                .push(v.outcome.to_ascii_uppercase().replace(' ', "_"));
+        }
+        self.audit
+            .record_decision(DecisionInput {
+                evidence: v,
+                personal: ctx.map(|c| c.personal(frames)),
+                frames: frames.to_vec(),
+            })
+            .map_err(to_store)
+    }
+
+    /// Erases the personal part of a subject's audit records (GDPR erasure; see
+    /// `docs/psd2-sca-audit.md`). Returns how many records were redacted.
+    pub fn erase_audit_personal_data(
+        &self,
+        subject: &str,
+        reason: &str,
+    ) -> Result<usize, StoreError> {
+        self.audit.redact_subject(subject, reason).map_err(to_store)
+    }
+
+    /// The client behind an audit-API bearer token (scope `audit`, client with `audit_api`).
+    pub fn audit_caller(&self, bearer: Option<&str>) -> Result<String, OAuthError> {
+        let token = bearer.ok_or_else(|| {
+            OAuthError::new(ErrorCode::InvalidToken, "a bearer token is required")
+        })?;
+        let c = self.verify_access_token(token)?;
+        let allowed = self
+            .clients
+            .get(&c.client_id)
+            .is_some_and(|cl| cl.audit_api);
+        if c.scope != super::token::AUDIT_SCOPE || !allowed {
+            return Err(OAuthError::new(
+                ErrorCode::InsufficientUserAuthentication,
+                "the token does not grant the audit scope",
+            ));
+        }
+        Ok(c.client_id)
+    }
+
+    /// Every decision in the audit log, oldest first (tests and tools).
+    pub fn verdicts(&self) -> Result<Vec<VerdictRecord>, StoreError> {
         let mut v = Vec::new();
-        for k in self.store.keys(VERDICTS)? {
-            if let Some(r) = self.store.get_json(VERDICTS, &k)? {
+        for k in self.audit.keys().map_err(to_store)? {
+            if let Some(Ok(e)) = self.audit.entry_at(&k).map_err(to_store)?
+                && e.kind == Kind::Decision
+                && let Ok(r) = serde_json::from_value(e.body)
+            {
                 v.push(r);
             }
         }

@@ -204,6 +204,7 @@ async fn preview(
 async fn frames(
     Path(id): Path<String>,
     State(s): State<AppState>,
+    super::extract::Client(ctx): super::extract::Client,
     mut mp: Multipart,
 ) -> Result<Response, HttpError> {
     valid_id(&id)?;
@@ -234,7 +235,10 @@ async fn frames(
     }
     let p = s.provider.clone();
     let r = s
-        .blocking(move || p.submit(&id, &challenge, &frames).map_err(HttpError::from))
+        .blocking(move || {
+            p.submit(&id, &challenge, &frames, &ctx)
+                .map_err(HttpError::from)
+        })
         .await?;
     Ok(axum::Json(r).into_response())
 }

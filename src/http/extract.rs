@@ -94,3 +94,31 @@ pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
 }
+
+/// The request facts the audit record keeps as device signals: peer address (when the server
+/// was started with connection info), `X-Forwarded-For`, `User-Agent`, `Accept-Language`,
+/// each cut to 256 characters.
+pub struct Client(pub crate::flow::verdict::RequestContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let h = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(256).collect::<String>())
+        };
+        Ok(Client(crate::flow::verdict::RequestContext {
+            ip: parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string()),
+            forwarded_for: h("x-forwarded-for"),
+            user_agent: h("user-agent"),
+            accept_language: h("accept-language"),
+        }))
+    }
+}

@@ -1,5 +1,6 @@
 //! HTTP layer: router assembly, one error type with one mapping, security headers.
 
+mod audit;
 mod capture;
 mod demo;
 mod enrol;
@@ -86,6 +87,7 @@ pub fn app(state: AppState) -> Router {
         .merge(oauth::routes())
         .merge(capture::routes(frames_body, cfg.capture.max_preview_bytes))
         .merge(enrol::routes(cfg.biometric.limits.max_bytes))
+        .merge(audit::routes())
         .merge(demo::routes())
         .merge(v3::routes())
         .layer(DefaultBodyLimit::max(frames_body))

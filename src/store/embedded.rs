@@ -30,7 +30,9 @@ pub const DURABLE_NAMESPACES: &[&str] = &[
     "api_keys",
     "workflows",
     "sessions",
-    "verdicts",
+    "audit_checkpoints",
+    "audit_signers",
+    "audit_keys",
     "webhook_destinations",
     "webhook_outbox",
     "webhook_log",
@@ -66,7 +68,8 @@ fn len(map: &Map) -> usize {
 struct Inner {
     map: Map,
     live_len: usize,
-    log: File,
+    /// `None` for a snapshot: changes stay in memory and never reach the file.
+    log: Option<File>,
     records: usize,
 }
 
@@ -94,45 +97,33 @@ impl EmbeddedStore {
     pub fn open(dir: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(io)?;
         let path = dir.join("store.log");
-        let mut map = HashMap::new();
-        if path.exists() {
-            let reader = BufReader::new(File::open(&path).map_err(io)?);
-            let mut lines = reader.split(b'\n').peekable();
-            let mut n = 0usize;
-            while let Some(line) = lines.next() {
-                let line = line.map_err(io)?;
-                n += 1;
-                if line.is_empty() {
-                    continue;
-                }
-                match serde_json::from_slice::<Record>(&line) {
-                    Ok(r) => apply(&mut map, r)?,
-                    // A torn last line (the process died mid-write) is expected; anything
-                    // earlier is corruption.
-                    Err(_) if lines.peek().is_none() => {
-                        tracing::warn!(
-                            line = n,
-                            "ignoring a torn last record in {}",
-                            path.display()
-                        )
-                    }
-                    Err(e) => {
-                        return Err(StoreError::Corrupt(format!(
-                            "{} line {n}: {e}",
-                            path.display()
-                        )));
-                    }
-                }
-            }
-        }
-        let now = clock.now_millis();
-        for m in map.values_mut() {
-            m.retain(|_, e: &mut Entry| e.expires_at.is_none_or(|t| t > now));
-        }
-        map.retain(|_, m| !m.is_empty());
+        let map = replay(&path, clock.as_ref())?;
         let log = rewrite(&path, &map)?;
+        Ok(Self::with(map, Some(log), path, clock))
+    }
+
+    /// A read-only snapshot of the store in `dir`, safe to take while a server uses it: the
+    /// log is read, never rewritten; changes made through the snapshot stay in memory.
+    pub fn snapshot(dir: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        let path = dir.join("store.log");
+        if !path.exists() {
+            return Err(StoreError::Unavailable(format!(
+                "{} does not exist",
+                path.display()
+            )));
+        }
+        let map = replay(&path, clock.as_ref())?;
+        Ok(Self::with(map, None, path, clock))
+    }
+
+    /// A store that lives in memory only (benchmarks and tests).
+    pub fn in_memory(clock: Arc<dyn Clock>) -> Self {
+        Self::with(HashMap::new(), None, PathBuf::new(), clock)
+    }
+
+    fn with(map: Map, log: Option<File>, path: PathBuf, clock: Arc<dyn Clock>) -> Self {
         let records = len(&map);
-        Ok(Self {
+        Self {
             inner: Mutex::new(Inner {
                 map,
                 live_len: records,
@@ -141,7 +132,7 @@ impl EmbeddedStore {
             }),
             path,
             clock,
-        })
+        }
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Inner>, StoreError> {
@@ -153,9 +144,12 @@ impl EmbeddedStore {
     fn append(&self, inner: &mut Inner, r: &Record) -> Result<(), StoreError> {
         let mut line = serde_json::to_vec(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         line.push(b'\n');
-        inner.log.write_all(&line).map_err(io)?;
+        let Some(log) = inner.log.as_mut() else {
+            return Ok(());
+        };
+        log.write_all(&line).map_err(io)?;
         if DURABLE_NAMESPACES.contains(&r.n.as_str()) {
-            inner.log.sync_data().map_err(io)?;
+            log.sync_data().map_err(io)?;
         }
         inner.records += 1;
         if inner.records > 4 * inner.live_len + 50_000 {
@@ -170,7 +164,7 @@ impl EmbeddedStore {
             m.retain(|_, e| e.expires_at.is_none_or(|t| t > now));
         }
         inner.map.retain(|_, m| !m.is_empty());
-        inner.log = rewrite(&self.path, &inner.map)?;
+        inner.log = Some(rewrite(&self.path, &inner.map)?);
         inner.records = len(&inner.map);
         inner.live_len = inner.records;
         Ok(())
@@ -199,6 +193,48 @@ impl EmbeddedStore {
             inner.live_len += 1;
         }
     }
+}
+
+/// Reads the log into memory (live entries only). A torn last line (the process died
+/// mid-write) is expected and skipped; anything earlier is corruption.
+fn replay(path: &Path, clock: &dyn Clock) -> Result<Map, StoreError> {
+    let mut map = HashMap::new();
+    if path.exists() {
+        let reader = BufReader::new(File::open(path).map_err(io)?);
+        let mut lines = reader.split(b'\n').peekable();
+        let mut n = 0usize;
+        while let Some(line) = lines.next() {
+            let line = line.map_err(io)?;
+            n += 1;
+            if line.is_empty() {
+                continue;
+            }
+            match serde_json::from_slice::<Record>(&line) {
+                Ok(r) => apply(&mut map, r)?,
+                // A torn last line (the process died mid-write) is expected; anything
+                // earlier is corruption.
+                Err(_) if lines.peek().is_none() => {
+                    tracing::warn!(
+                        line = n,
+                        "ignoring a torn last record in {}",
+                        path.display()
+                    )
+                }
+                Err(e) => {
+                    return Err(StoreError::Corrupt(format!(
+                        "{} line {n}: {e}",
+                        path.display()
+                    )));
+                }
+            }
+        }
+    }
+    let now = clock.now_millis();
+    for m in map.values_mut() {
+        m.retain(|_, e: &mut Entry| e.expires_at.is_none_or(|t| t > now));
+    }
+    map.retain(|_, m| !m.is_empty());
+    Ok(map)
 }
 
 fn apply(map: &mut Map, r: Record) -> Result<(), StoreError> {

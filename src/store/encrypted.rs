@@ -16,7 +16,13 @@ use base64::Engine as _;
 use super::{Kv, Store, StoreError};
 
 /// Namespaces whose values are sealed.
-pub const SEALED_NAMESPACES: &[&str] = &["enrolments", "session_faces", "sessions"];
+pub const SEALED_NAMESPACES: &[&str] = &[
+    "enrolments",
+    "session_faces",
+    "sessions",
+    "audit_keys",
+    "audit_frames",
+];
 const MAGIC: &[u8] = b"INHSEAL1";
 
 /// One named AES-256 key.

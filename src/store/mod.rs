@@ -145,7 +145,27 @@ pub fn open_sealed(
     cfg: &crate::config::StoreConfig,
     clock: Arc<dyn crate::clock::Clock>,
 ) -> Result<Opened, StoreError> {
+    open_with(cfg, clock, false)
+}
+
+/// Opens the store for reading while a server may be using it: for the embedded store, a
+/// snapshot of its log (changes through it stay in memory); Redis is shared anyway.
+pub fn open_snapshot(
+    cfg: &crate::config::StoreConfig,
+    clock: Arc<dyn crate::clock::Clock>,
+) -> Result<Store, StoreError> {
+    Ok(open_with(cfg, clock, true)?.store)
+}
+
+fn open_with(
+    cfg: &crate::config::StoreConfig,
+    clock: Arc<dyn crate::clock::Clock>,
+    snapshot: bool,
+) -> Result<Opened, StoreError> {
     let inner: Store = match cfg.backend {
+        crate::config::StoreBackend::Embedded if snapshot => {
+            Arc::new(embedded::EmbeddedStore::snapshot(&cfg.path, clock)?)
+        }
         crate::config::StoreBackend::Embedded => {
             Arc::new(embedded::EmbeddedStore::open(&cfg.path, clock)?)
         }

@@ -1,7 +1,6 @@
 //! Webhooks: Python-compatible canonical JSON and the Didit-compatible and Standard Webhooks
 //! signatures (pure), destinations, the durable outbox and the delivery worker.
 
-pub mod canonical;
 pub mod destinations;
 pub mod outbox;
 pub mod signature;

@@ -16,7 +16,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::Value;
 
-use super::canonical;
+use crate::canonical;
 
 /// Seconds a receiver accepts between the signed timestamp and its clock.
 pub const FRESHNESS_SECS: i64 = 300;

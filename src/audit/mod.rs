@@ -1,0 +1,729 @@
+//! The tamper-evident audit log: one chained entry per decision (PSD2 SCA evidence), signed
+//! checkpoints, retention, erasure, exports and verification.
+//!
+//! - Entries of a stream are numbered 1, 2, 3... and each carries the hash of the previous
+//!   one (`record.rs`); two instances appending to the same stream over Redis cannot both
+//!   take a number (`put_new`), the loser re-reads the head and retries.
+//! - Every `checkpoint_every` entries, and after `checkpoint_interval_secs` of quiet, the head
+//!   is signed as a JWS with the server's signing key; the public keys that signed are kept
+//!   (`audit_signers`), so rotation never orphans old checkpoints.
+//! - Erasing a subject removes the personal part of its entries (kept out of the hash, see
+//!   `record.rs`) and appends a redaction entry listing them; retention removes old entries up
+//!   to a signed checkpoint, which stays as the anchor of what remains.
+//!
+//! Depends on the store traits and `keys` only; `flow` builds the evidence.
+
+pub mod export;
+pub mod record;
+pub mod verify;
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use aws_lc_rs::hmac;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::clock::Clock;
+use crate::keys::{Alg, KeyError, KeyManager};
+use crate::store::{Store, StoreError};
+use record::{CHECKPOINT_TYP, Checkpoint, Entry, GENESIS, Kind, Personal, Redacted};
+
+/// Store namespaces of the audit log.
+pub mod ns {
+    /// Chained entries, key `{stream}/{seq:012}`.
+    pub const ENTRIES: &str = "audit";
+    /// Signed checkpoints (compact JWS), key `{stream}/{seq:012}`.
+    pub const CHECKPOINTS: &str = "audit_checkpoints";
+    /// Public JWKs of every key that signed a checkpoint, by `kid`.
+    pub const SIGNERS: &str = "audit_signers";
+    /// Head pointers (a hint; the entries are the truth).
+    pub const HEADS: &str = "audit_heads";
+    /// The pseudonym key (sealed at rest).
+    pub const KEYS: &str = "audit_keys";
+    /// Frames kept as evidence when `keep_frames` is on (sealed, expiring).
+    pub const FRAMES: &str = "audit_frames";
+}
+
+/// `[audit]` settings.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// Name of this instance's chain. Several instances may share one (they take turns).
+    pub stream: String,
+    /// Sign a checkpoint after this many entries...
+    pub checkpoint_every: u64,
+    /// ...or when the newest entry has waited this long without one.
+    pub checkpoint_interval_secs: u64,
+    /// Entries older than this are removed (up to a signed checkpoint); 0 keeps them forever.
+    pub retention_days: u32,
+    /// Keep the uploaded frames (sealed) as evidence. Off by default: only their hashes.
+    pub keep_frames: bool,
+    /// How long kept frames live.
+    pub frame_retention_days: u32,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            stream: "main".into(),
+            checkpoint_every: 1000,
+            checkpoint_interval_secs: 300,
+            retention_days: 2557,
+            keep_frames: false,
+            frame_retention_days: 30,
+        }
+    }
+}
+
+impl AuditSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        valid_stream(&self.stream)?;
+        if self.checkpoint_every == 0 {
+            return Err("audit.checkpoint_every must be at least 1".into());
+        }
+        if self.keep_frames && self.frame_retention_days == 0 {
+            return Err(
+                "audit.frame_retention_days must be at least 1 when keep_frames is on".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+fn valid_stream(s: &str) -> Result<(), String> {
+    if s.is_empty()
+        || s.len() > 32
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(format!(
+            "audit stream {s:?}: use 1 to 32 letters, digits, '-' or '_'"
+        ));
+    }
+    Ok(())
+}
+
+/// Audit failures.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Store key of an entry or checkpoint.
+pub fn key(stream: &str, seq: u64) -> String {
+    format!("{stream}/{seq:012}")
+}
+
+fn parse_key(k: &str) -> Option<(&str, u64)> {
+    let (s, n) = k.rsplit_once('/')?;
+    Some((s, n.parse().ok()?))
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Head {
+    seq: u64,
+    hash: String,
+    at_ms: i64,
+    #[serde(default)]
+    checkpoint_seq: u64,
+    #[serde(default)]
+    checkpoint_at_ms: i64,
+}
+
+/// The audit log of one server (or CLI) process.
+pub struct AuditLog {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    keys: Arc<KeyManager>,
+    settings: AuditSettings,
+    issuer: String,
+    alg: Alg,
+    head: Mutex<Option<Head>>,
+    pseudonym_key: OnceLock<Vec<u8>>,
+    last_prune_ms: Mutex<i64>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("stream", &self.settings.stream)
+            .finish()
+    }
+}
+
+/// One decision's evidence as `flow` hands it over.
+pub struct DecisionInput {
+    pub evidence: record::Evidence,
+    pub personal: Option<Personal>,
+    /// The uploaded frames (kept only when `keep_frames` is on).
+    pub frames: Vec<Vec<u8>>,
+}
+
+impl AuditLog {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        keys: Arc<KeyManager>,
+        settings: AuditSettings,
+        issuer: String,
+        alg: Alg,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            keys,
+            settings,
+            issuer,
+            alg,
+            head: Mutex::new(None),
+            pseudonym_key: OnceLock::new(),
+            last_prune_ms: Mutex::new(0),
+        }
+    }
+
+    pub fn settings(&self) -> &AuditSettings {
+        &self.settings
+    }
+
+    /// The keyed pseudonym of a user reference: `ps1:` + base64url(HMAC-SHA256(key, subject)).
+    /// The key is generated once per deployment and sealed at rest; without it a pseudonym
+    /// cannot be linked back to the person.
+    pub fn pseudonym(&self, subject: &str) -> Result<String, AuditError> {
+        let key = match self.pseudonym_key.get() {
+            Some(k) => k,
+            None => {
+                let mut fresh = vec![0u8; 32];
+                aws_lc_rs::rand::fill(&mut fresh).expect("system randomness");
+                self.store.put_new(ns::KEYS, "pseudonym", &fresh, None)?;
+                let k = self
+                    .store
+                    .get(ns::KEYS, "pseudonym")?
+                    .ok_or_else(|| AuditError::Invalid("the pseudonym key vanished".into()))?;
+                let _ = self.pseudonym_key.set(k);
+                self.pseudonym_key.get().expect("set")
+            }
+        };
+        let key = hmac::Key::new(hmac::HMAC_SHA256, key);
+        Ok(format!(
+            "ps1:{}",
+            URL_SAFE_NO_PAD.encode(hmac::sign(&key, subject.as_bytes()).as_ref())
+        ))
+    }
+
+    fn load_head(&self, stream: &str) -> Result<Head, AuditError> {
+        let mut head = match self.store.get(ns::HEADS, stream)? {
+            Some(b) => serde_json::from_slice::<Head>(&b)
+                .map_err(|e| StoreError::Corrupt(format!("audit head: {e}")))?,
+            None => {
+                // No pointer (first start, or it was lost): find the newest entry.
+                let prefix = format!("{stream}/");
+                let last = self
+                    .store
+                    .keys(ns::ENTRIES)?
+                    .into_iter()
+                    .filter(|k| k.starts_with(&prefix))
+                    .filter_map(|k| parse_key(&k).map(|(_, n)| n))
+                    .max();
+                match last {
+                    Some(n) => {
+                        let e = self
+                            .entry(stream, n)?
+                            .ok_or_else(|| AuditError::Invalid(format!("{stream}#{n} vanished")))?;
+                        Head {
+                            seq: n,
+                            hash: e.hash,
+                            at_ms: e.at_ms,
+                            checkpoint_seq: 0,
+                            checkpoint_at_ms: 0,
+                        }
+                    }
+                    None => Head {
+                        seq: 0,
+                        hash: GENESIS.into(),
+                        at_ms: 0,
+                        checkpoint_seq: 0,
+                        checkpoint_at_ms: 0,
+                    },
+                }
+            }
+        };
+        // The pointer may lag behind (another instance, or a crash between the two writes).
+        while let Some(e) = self.entry(stream, head.seq + 1)? {
+            head.seq = e.seq;
+            head.hash = e.hash;
+            head.at_ms = e.at_ms;
+        }
+        if let Some(b) = self.store.get(ns::HEADS, &format!("{stream}:checkpoint"))? {
+            let c: Head = serde_json::from_slice(&b)
+                .map_err(|e| StoreError::Corrupt(format!("audit checkpoint head: {e}")))?;
+            head.checkpoint_seq = c.seq;
+            head.checkpoint_at_ms = c.at_ms;
+        }
+        Ok(head)
+    }
+
+    /// Reads one entry.
+    pub fn entry(&self, stream: &str, seq: u64) -> Result<Option<Entry>, AuditError> {
+        match self.store.get(ns::ENTRIES, &key(stream, seq))? {
+            Some(b) => Ok(Some(serde_json::from_slice(&b).map_err(|e| {
+                StoreError::Corrupt(format!("audit entry {stream}#{seq}: {e}"))
+            })?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Appends an entry to this instance's stream and returns it.
+    pub fn append(
+        &self,
+        kind: Kind,
+        body: Value,
+        personal: Option<Personal>,
+    ) -> Result<Entry, AuditError> {
+        let personal = personal
+            .map(|mut p| {
+                if p.salt.is_empty() {
+                    p.salt = crate::flow::random_token(16);
+                }
+                serde_json::to_value(p)
+            })
+            .transpose()
+            .map_err(|e| AuditError::Invalid(e.to_string()))?;
+        let stream = self.settings.stream.clone();
+        let mut guard = self
+            .head
+            .lock()
+            .map_err(|_| AuditError::Invalid("audit lock poisoned".into()))?;
+        for _ in 0..64 {
+            let h = match guard.as_ref() {
+                Some(h) => h.clone(),
+                None => self.load_head(&stream)?,
+            };
+            let at_ms = self.clock.now_millis().max(h.at_ms);
+            let e = Entry::seal(
+                &stream,
+                h.seq + 1,
+                kind,
+                at_ms,
+                &h.hash,
+                body.clone(),
+                personal.clone(),
+            );
+            let bytes = serde_json::to_vec(&e).map_err(|e| AuditError::Invalid(e.to_string()))?;
+            if self
+                .store
+                .put_new(ns::ENTRIES, &key(&stream, e.seq), &bytes, None)?
+            {
+                let mut next = Head {
+                    seq: e.seq,
+                    hash: e.hash.clone(),
+                    at_ms,
+                    ..h
+                };
+                let ptr = serde_json::to_vec(&next).expect("serialises");
+                self.store.put(ns::HEADS, &stream, &ptr, None)?;
+                if e.seq >= next.checkpoint_seq + self.settings.checkpoint_every {
+                    match self.checkpoint(&stream, e.seq, &e.hash, at_ms) {
+                        Ok(()) => {
+                            next.checkpoint_seq = e.seq;
+                            next.checkpoint_at_ms = at_ms;
+                        }
+                        // The entry is written; the next checkpoint will cover it.
+                        Err(err) => tracing::error!(error = %err, "audit checkpoint failed"),
+                    }
+                }
+                *guard = Some(next);
+                return Ok(e);
+            }
+            // Another instance took this number: re-read the head.
+            *guard = None;
+        }
+        Err(AuditError::Invalid(
+            "the audit stream is too contended; give each instance its own [audit] stream".into(),
+        ))
+    }
+
+    /// Appends a decision (and keeps its frames when configured).
+    pub fn record_decision(&self, mut d: DecisionInput) -> Result<Entry, AuditError> {
+        if let Some(s) = d.evidence.subject.take() {
+            d.evidence.subject = Some(self.pseudonym(&s)?);
+        }
+        let body =
+            serde_json::to_value(&d.evidence).map_err(|e| AuditError::Invalid(e.to_string()))?;
+        let e = self.append(Kind::Decision, body, d.personal)?;
+        if self.settings.keep_frames && !d.frames.is_empty() {
+            let until = self.clock.now_millis()
+                + i64::from(self.settings.frame_retention_days) * 86_400_000;
+            for (i, f) in d.frames.iter().enumerate() {
+                self.store.put(
+                    ns::FRAMES,
+                    &format!("{}/{i}", d.evidence.id),
+                    f,
+                    Some(until),
+                )?;
+            }
+        }
+        Ok(e)
+    }
+
+    /// The frames kept for a decision (empty when none were kept or they expired).
+    pub fn frames(&self, decision_id: &str) -> Result<Vec<Vec<u8>>, AuditError> {
+        let mut out = Vec::new();
+        for i in 0.. {
+            match self.store.get(ns::FRAMES, &format!("{decision_id}/{i}"))? {
+                Some(f) => out.push(f),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// The decision record with this id (a scan of the log).
+    pub fn find_decision(&self, id: &str) -> Result<Option<Entry>, AuditError> {
+        for k in self.keys()? {
+            if let Some(Ok(e)) = self.entry_at(&k)?
+                && e.kind == Kind::Decision
+                && e.body.get("id").and_then(Value::as_str) == Some(id)
+            {
+                return Ok(Some(e));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Signs the head `(seq, hash)` of `stream` and stores the checkpoint.
+    fn checkpoint(&self, stream: &str, seq: u64, hash: &str, at_ms: i64) -> Result<(), AuditError> {
+        let ring = self.keys.ring();
+        let claims = Checkpoint {
+            iss: self.issuer.clone(),
+            stream: stream.to_owned(),
+            seq,
+            hash: hash.to_owned(),
+            at_ms,
+            iat: self.clock.now_secs(),
+        };
+        let jws = ring.sign(self.alg, CHECKPOINT_TYP, &claims)?;
+        self.remember_signer(&ring)?;
+        self.store
+            .put_new(ns::CHECKPOINTS, &key(stream, seq), jws.as_bytes(), None)?;
+        let ptr = serde_json::to_vec(&json!({"seq": seq, "hash": hash, "at_ms": at_ms}))
+            .expect("serialises");
+        self.store
+            .put(ns::HEADS, &format!("{stream}:checkpoint"), &ptr, None)?;
+        Ok(())
+    }
+
+    /// Keeps the public key of the active signer, so what it signs stays verifiable after
+    /// rotation.
+    fn remember_signer(&self, ring: &crate::keys::KeyRing) -> Result<(), AuditError> {
+        let kid = ring
+            .signer(self.alg)
+            .map(|k| k.record.kid.clone())
+            .unwrap_or_default();
+        if self.store.get(ns::SIGNERS, &kid)?.is_none()
+            && let Some(jwk) = ring.jwks()["keys"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|k| k["kid"] == kid.as_str())
+        {
+            self.store
+                .put_new(ns::SIGNERS, &kid, jwk.to_string().as_bytes(), None)?;
+        }
+        Ok(())
+    }
+
+    /// Makes sure the active signing key is among [`AuditLog::signer_jwks`].
+    pub fn publish_signer(&self) -> Result<(), AuditError> {
+        self.remember_signer(&self.keys.ring())
+    }
+
+    /// Signs an export manifest (the claims are the manifest itself).
+    pub fn sign_manifest(&self, manifest: &Value) -> Result<String, AuditError> {
+        let ring = self.keys.ring();
+        let jws = ring.sign(self.alg, record::MANIFEST_TYP, manifest)?;
+        self.remember_signer(&ring)?;
+        Ok(jws)
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_millis()
+    }
+
+    /// Signs a checkpoint now if entries wait uncovered longer than the interval (or
+    /// `force`); returns the checkpointed seq.
+    pub fn checkpoint_now(&self, force: bool) -> Result<Option<u64>, AuditError> {
+        let stream = self.settings.stream.clone();
+        let mut guard = self
+            .head
+            .lock()
+            .map_err(|_| AuditError::Invalid("audit lock poisoned".into()))?;
+        let mut h = self.load_head(&stream)?;
+        let due = h.seq > h.checkpoint_seq
+            && (force
+                || self.clock.now_millis() - h.at_ms
+                    >= self.settings.checkpoint_interval_secs as i64 * 1000
+                || self.clock.now_millis() - h.checkpoint_at_ms
+                    >= self.settings.checkpoint_interval_secs as i64 * 1000);
+        if !due {
+            *guard = Some(h);
+            return Ok(None);
+        }
+        self.checkpoint(&stream, h.seq, &h.hash, h.at_ms)?;
+        h.checkpoint_seq = h.seq;
+        h.checkpoint_at_ms = h.at_ms;
+        let seq = h.seq;
+        *guard = Some(h);
+        Ok(Some(seq))
+    }
+
+    /// Background duty: checkpoint quiet tails, and prune once an hour.
+    pub fn tick(&self) -> Result<(), AuditError> {
+        self.checkpoint_now(false)?;
+        let now = self.clock.now_millis();
+        let due = {
+            let mut last = self
+                .last_prune_ms
+                .lock()
+                .map_err(|_| AuditError::Invalid("audit lock poisoned".into()))?;
+            let due = now - *last >= 3_600_000;
+            if due {
+                *last = now;
+            }
+            due
+        };
+        if due {
+            self.prune()?;
+        }
+        Ok(())
+    }
+
+    /// Every stored entry, in (stream, seq) order.
+    pub fn keys(&self) -> Result<Vec<String>, AuditError> {
+        Ok(self.store.keys(ns::ENTRIES)?)
+    }
+
+    /// The stored bytes of an entry (its JSON).
+    pub fn raw_entry(&self, k: &str) -> Result<Option<Vec<u8>>, AuditError> {
+        Ok(self.store.get(ns::ENTRIES, k)?)
+    }
+
+    /// Reads an entry by store key (with its key checked against its content).
+    pub fn entry_at(&self, k: &str) -> Result<Option<Result<Entry, String>>, AuditError> {
+        Ok(self.store.get(ns::ENTRIES, k)?.map(|b| {
+            let e: Entry = serde_json::from_slice(&b).map_err(|e| format!("unreadable: {e}"))?;
+            if key(&e.stream, e.seq) != k {
+                return Err(format!("holds {} (moved from its place)", e.name()));
+            }
+            Ok(e)
+        }))
+    }
+
+    /// Every checkpoint JWS, with its store key.
+    pub fn checkpoints(&self) -> Result<Vec<(String, String)>, AuditError> {
+        let mut v = Vec::new();
+        for k in self.store.keys(ns::CHECKPOINTS)? {
+            if let Some(b) = self.store.get(ns::CHECKPOINTS, &k)? {
+                v.push((k, String::from_utf8_lossy(&b).into_owned()));
+            }
+        }
+        Ok(v)
+    }
+
+    /// The public keys that signed checkpoints (a JWK set).
+    pub fn signer_jwks(&self) -> Result<Value, AuditError> {
+        let mut keys = Vec::new();
+        for k in self.store.keys(ns::SIGNERS)? {
+            if let Some(b) = self.store.get(ns::SIGNERS, &k)? {
+                keys.push(
+                    serde_json::from_slice::<Value>(&b)
+                        .map_err(|e| StoreError::Corrupt(format!("audit signer {k}: {e}")))?,
+                );
+            }
+        }
+        Ok(json!({ "keys": keys }))
+    }
+
+    /// Checks the stored log: every entry, link and checkpoint.
+    pub fn verify_store(
+        &self,
+        pinned: Option<&jsonwebtoken::jwk::JwkSet>,
+    ) -> Result<verify::Report, AuditError> {
+        let stored: jsonwebtoken::jwk::JwkSet = serde_json::from_value(self.signer_jwks()?)
+            .map_err(|e| AuditError::Invalid(format!("audit signers: {e}")))?;
+        let jwks = pinned.unwrap_or(&stored);
+        let mut problems = Vec::new();
+        let mut verified = Vec::new();
+        for (k, jws) in self.checkpoints()? {
+            match verify::verify_jws::<Checkpoint>(&jws, jwks, CHECKPOINT_TYP) {
+                Ok(c) if key(&c.stream, c.seq) == k => verified.push(c),
+                Ok(c) => problems.push(format!(
+                    "checkpoint {k}: signed for {}#{} (moved from its place)",
+                    c.stream, c.seq
+                )),
+                Err(e) => problems.push(format!("checkpoint {k}: {e}")),
+            }
+        }
+        let mut checker = verify::Checker::new(verified);
+        // In batches: reading, parsing and hashing on every core; the chain checks in order.
+        for keys in self.keys()?.chunks(8192) {
+            let checked = verify::par_map(keys, |k| {
+                let where_ = format!("stored entry {k}");
+                match self.entry_at(k) {
+                    Ok(Some(Ok(e))) => {
+                        let f = verify::inspect(&e, &where_);
+                        Ok(Some((e, f, where_)))
+                    }
+                    Ok(Some(Err(why))) => Err(format!("{where_}: {why}")),
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(format!("{where_}: {e}")),
+                }
+            });
+            for c in checked {
+                match c {
+                    Ok(Some((e, f, where_))) => {
+                        checker.absorb(f);
+                        checker.link(&e.stream, e.seq, &e.prev, &e.hash, &where_);
+                    }
+                    Ok(None) => {}
+                    Err(p) => problems.push(p),
+                }
+            }
+        }
+        let mut report = checker.finish();
+        problems.append(&mut report.problems);
+        report.problems = problems;
+        Ok(report)
+    }
+
+    /// Erases a subject's personal data from the log: the personal part of its entries goes
+    /// (their hashes stay valid), a redaction entry lists them, and kept frames are deleted.
+    /// Returns how many entries were redacted.
+    pub fn redact_subject(&self, subject: &str, reason: &str) -> Result<usize, AuditError> {
+        let pseudonym = self.pseudonym(subject)?;
+        let mut targets = Vec::new();
+        let mut decision_ids = Vec::new();
+        for k in self.keys()? {
+            if let Some(Ok(e)) = self.entry_at(&k)?
+                && e.kind == Kind::Decision
+                && e.subject() == Some(pseudonym.as_str())
+            {
+                if let Some(id) = e.body.get("id").and_then(Value::as_str) {
+                    decision_ids.push(id.to_owned());
+                }
+                if e.personal.is_some() {
+                    targets.push(e);
+                }
+            }
+        }
+        for id in &decision_ids {
+            for i in 0.. {
+                if !self.store.delete(ns::FRAMES, &format!("{id}/{i}"))? {
+                    break;
+                }
+            }
+        }
+        if targets.is_empty() {
+            return Ok(0);
+        }
+        let names: Vec<String> = targets.iter().map(Entry::name).collect();
+        let red = self.append(
+            Kind::Redaction,
+            json!({ "subject": pseudonym, "reason": reason, "targets": names }),
+            None,
+        )?;
+        for mut e in targets.iter().cloned() {
+            e.personal = None;
+            e.redacted = Some(Redacted {
+                at_ms: red.at_ms,
+                by: red.name(),
+            });
+            let bytes = serde_json::to_vec(&e).map_err(|e| AuditError::Invalid(e.to_string()))?;
+            self.store
+                .put(ns::ENTRIES, &key(&e.stream, e.seq), &bytes, None)?;
+        }
+        tracing::info!(entries = targets.len(), by = %red.name(), "audit: personal data erased");
+        Ok(targets.len())
+    }
+
+    /// Removes entries older than the retention period, up to the newest signed checkpoint
+    /// that is older too (it stays, anchoring what remains), and records that it did.
+    /// Returns how many entries were removed.
+    pub fn prune(&self) -> Result<usize, AuditError> {
+        if self.settings.retention_days == 0 {
+            return Ok(0);
+        }
+        let cutoff = self.clock.now_millis() - i64::from(self.settings.retention_days) * 86_400_000;
+        let mut removed = 0;
+        let cps = self.checkpoints()?;
+        let mut streams: Vec<String> = cps
+            .iter()
+            .filter_map(|(k, _)| parse_key(k).map(|(s, _)| s.to_owned()))
+            .collect();
+        streams.dedup();
+        let ring_jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(self.signer_jwks()?)
+            .map_err(|e| AuditError::Invalid(format!("audit signers: {e}")))?;
+        for stream in streams {
+            // The newest checkpoint of this stream older than the cutoff (its own signature
+            // checked: an anchor must be genuine).
+            let anchor = cps
+                .iter()
+                .filter(|(k, _)| parse_key(k).is_some_and(|(s, _)| s == stream))
+                .filter_map(|(_, j)| {
+                    verify::verify_jws::<Checkpoint>(j, &ring_jwks, CHECKPOINT_TYP).ok()
+                })
+                .filter(|c| c.at_ms < cutoff)
+                .max_by_key(|c| c.seq);
+            let Some(anchor) = anchor else { continue };
+            let prefix = format!("{stream}/");
+            let mut n = 0;
+            for k in self.keys()? {
+                if let Some((s, seq)) = parse_key(&k)
+                    && k.starts_with(&prefix)
+                    && s == stream
+                    && seq <= anchor.seq
+                    && self.store.delete(ns::ENTRIES, &k)?
+                {
+                    n += 1;
+                }
+            }
+            for (k, _) in cps.iter() {
+                if let Some((s, seq)) = parse_key(k)
+                    && s == stream
+                    && seq < anchor.seq
+                {
+                    self.store.delete(ns::CHECKPOINTS, k)?;
+                }
+            }
+            if n > 0 {
+                self.append(
+                    Kind::Retention,
+                    json!({
+                        "stream": stream,
+                        "through_seq": anchor.seq,
+                        "anchor_hash": anchor.hash,
+                        "older_than_ms": cutoff,
+                        "removed": n,
+                    }),
+                    None,
+                )?;
+                tracing::info!(stream = %stream, removed = n, through = anchor.seq, "audit: retention applied");
+            }
+            removed += n;
+        }
+        Ok(removed)
+    }
+}

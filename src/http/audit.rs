@@ -1,0 +1,131 @@
+//! The audit admin API (server to server, bearer token with the `audit` scope, from a client
+//! configured with `audit_api = true`).
+//!
+//! ```text
+//! GET /api/v1/audit/export?from=&to=&client=&format=jsonl|csv   a tar of the export directory
+//! GET /api/v1/audit/verify                                      the stored log's report (JSON)
+//! ```
+//!
+//! The tar unpacks into `inherence-audit-export/`, which `inherence audit verify --export`
+//! checks offline. Larger exports than [`MAX_API_RECORDS`] are refused: narrow the window or
+//! use the CLI.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use super::extract::{Query, bearer};
+use super::{AppState, HttpError};
+use crate::audit::AuditError;
+use crate::audit::export::{self, Format, Selection};
+
+/// Most records one API export may hold (the archive is built in memory).
+pub const MAX_API_RECORDS: u64 = 250_000;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/audit/export", get(export_tar))
+        .route("/api/v1/audit/verify", get(verify))
+}
+
+fn internal(e: AuditError) -> HttpError {
+    HttpError::Internal(e.to_string())
+}
+
+fn time(q: &crate::protocol::authorize::Params, name: &str) -> Result<Option<i64>, HttpError> {
+    q.get(name)
+        .map(|v| {
+            crate::clock::parse_rfc3339_millis(v).ok_or_else(|| {
+                HttpError::BadRequest(format!(
+                    "{name}: use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC)"
+                ))
+            })
+        })
+        .transpose()
+}
+
+async fn export_tar(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query,
+) -> Result<Response, HttpError> {
+    let caller = s.provider.audit_caller(bearer(&headers).as_deref())?;
+    let sel = Selection {
+        from_ms: time(&q, "from")?,
+        to_ms: time(&q, "to")?,
+        client: q.get("client").map(str::to_owned),
+    };
+    if let (Some(f), Some(t)) = (sel.from_ms, sel.to_ms)
+        && f >= t
+    {
+        return Err(HttpError::BadRequest("from must be before to".into()));
+    }
+    let format = match q.get("format").unwrap_or("jsonl") {
+        "jsonl" => Format::Jsonl,
+        "csv" => Format::Csv,
+        other => {
+            return Err(HttpError::BadRequest(format!(
+                "format {other:?}: use jsonl or csv"
+            )));
+        }
+    };
+    let p = s.provider.clone();
+    let tar = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, HttpError> {
+        let dir = std::env::temp_dir().join(format!(
+            "inherence-export-{}",
+            crate::flow::random_token(12)
+        ));
+        let result = (|| {
+            let m = export::export_dir(&p.audit, &sel, format, &dir).map_err(internal)?;
+            let n = m["counts"]["records"].as_u64().unwrap_or(0);
+            if n > MAX_API_RECORDS {
+                return Err(HttpError::BadRequest(format!(
+                    "{n} records match; at most {MAX_API_RECORDS} per API export: narrow from/to or use `inherence audit export`"
+                )));
+            }
+            let mut b = tar::Builder::new(Vec::new());
+            b.mode(tar::HeaderMode::Deterministic);
+            b.append_dir_all("inherence-audit-export", &dir)
+                .and_then(|()| b.into_inner())
+                .map_err(|e| HttpError::Internal(e.to_string()))
+        })();
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    })
+    .await
+    .map_err(|e| HttpError::Internal(e.to_string()))??;
+    tracing::info!(client = %caller, bytes = tar.len(), "audit export served");
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/x-tar"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"inherence-audit-export.tar\"",
+            ),
+        ],
+        tar,
+    )
+        .into_response())
+}
+
+async fn verify(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, HttpError> {
+    s.provider.audit_caller(bearer(&headers).as_deref())?;
+    let p = s.provider.clone();
+    let r = tokio::task::spawn_blocking(move || p.audit.verify_store(None))
+        .await
+        .map_err(|e| HttpError::Internal(e.to_string()))?
+        .map_err(internal)?;
+    Ok(axum::Json(json!({
+        "ok": r.ok(),
+        "entries": r.entries,
+        "checkpoints": r.checkpoints,
+        "streams": r.streams,
+        "problems": r.problems,
+        "warnings": r.warnings,
+    }))
+    .into_response())
+}
