@@ -144,6 +144,9 @@ async fn payment_step_ups_are_evidence_that_exports_verify_and_erasure_keeps() {
     assert_eq!(v.factors, ["knowledge", "inherence"]);
     assert_eq!(v.prior_amr, ["pwd"]);
     assert_eq!(v.prior_iss.as_deref(), Some(IDP_ISSUER));
+    let now = inherence::clock::Clock::now_secs(&inherence::clock::SystemClock);
+    let age = now - v.prior_auth_time.expect("when the password was checked");
+    assert!((0..600).contains(&age), "{age}");
     assert_eq!(v.acr.as_deref(), Some("biometric"));
     assert_eq!(v.amr, ["face"]);
     assert_eq!(v.liveness_method.as_deref(), Some("PASSIVE"));
@@ -315,6 +318,22 @@ async fn payment_step_ups_are_evidence_that_exports_verify_and_erasure_keeps() {
     );
     p.store.put(audit_ns::ENTRIES, &key, &stored, None).unwrap();
     assert!(p.audit.verify_store(None).unwrap().ok());
+    // The newest entry deleted (not yet under a checkpoint): the head says it existed.
+    let newest = inherence::audit::key("main", 3);
+    let last = p.store.get(audit_ns::ENTRIES, &newest).unwrap().unwrap();
+    p.store.delete(audit_ns::ENTRIES, &newest).unwrap();
+    let r = p.audit.verify_store(None).unwrap();
+    assert!(
+        r.problems
+            .iter()
+            .any(|x| x.contains("main#3..#3 are missing")),
+        "{:?}",
+        r.problems
+    );
+    p.store
+        .put(audit_ns::ENTRIES, &newest, &last, None)
+        .unwrap();
+    assert!(p.audit.verify_store(None).unwrap().ok());
 
     // Erasure: the template goes, the records lose their personal part, a redaction entry
     // lists them, and both the log and a fresh export still verify.
@@ -356,6 +375,7 @@ async fn payment_step_ups_are_evidence_that_exports_verify_and_erasure_keeps() {
         &Default::default(),
         inherence::audit::export::Format::Csv,
         &dir,
+        None,
     )
     .unwrap();
     let r = verify_dir(&dir, Some(&jwks)).unwrap();

@@ -34,7 +34,7 @@ const BATCH: usize = 8192;
 use super::{AuditError, AuditLog, key, parse_key};
 
 /// Export file format of the records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Jsonl,
@@ -82,6 +82,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "amr",
     "factors",
     "prior_amr",
+    "prior_auth_time",
     "liveness_method",
     "liveness_score",
     "face_match_score",
@@ -224,11 +225,13 @@ struct Link {
 }
 
 /// Writes an export of `sel` into `dir` (created; must be empty) and returns the manifest.
+/// With `max_records`, gives up (with [`AuditError::TooLarge`]) as soon as more match.
 pub fn export_dir(
     log: &AuditLog,
     sel: &Selection,
     format: Format,
     dir: &Path,
+    max_records: Option<u64>,
 ) -> Result<Value, AuditError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     if std::fs::read_dir(dir).map_err(io(dir))?.next().is_some() {
@@ -284,6 +287,9 @@ pub fn export_dir(
             continue;
         }
         records += 1;
+        if max_records.is_some_and(|m| records > m) {
+            return Err(AuditError::TooLarge(max_records.unwrap_or(0)));
+        }
         let s = streams
             .entry(e.stream.to_owned())
             .or_insert_with(|| StreamManifest {
@@ -475,7 +481,23 @@ pub fn verify_dir(dir: &Path, pinned: Option<&JwkSet>) -> Result<Report, AuditEr
         Some("csv") => Format::Csv,
         _ => Format::Jsonl,
     };
-    for (name, want) in manifest["files"].as_object().into_iter().flatten() {
+    let known = [
+        format.file(),
+        "chain.jsonl",
+        "checkpoints.jsonl",
+        "jwks.json",
+    ];
+    let files = manifest["files"].as_object().cloned().unwrap_or_default();
+    for name in known {
+        if !files.contains_key(name) {
+            problems.push(format!("the signed manifest does not list {name}"));
+        }
+    }
+    for (name, want) in &files {
+        if !known.contains(&name.as_str()) {
+            problems.push(format!("the manifest lists an unexpected file {name:?}"));
+            continue;
+        }
         let got = sha256_file(&dir.join(name))?;
         if Some(got.as_str()) != want.as_str() {
             problems.push(format!(

@@ -117,6 +117,8 @@ pub enum AuditError {
     Invalid(String),
     #[error("{0}")]
     Io(String),
+    #[error("more than {0} records match: narrow the time range")]
+    TooLarge(u64),
 }
 
 /// Store key of an entry or checkpoint.
@@ -138,6 +140,8 @@ struct Head {
     checkpoint_seq: u64,
     #[serde(default)]
     checkpoint_at_ms: i64,
+    #[serde(default)]
+    checkpoint_hash: String,
 }
 
 /// The audit log of one server (or CLI) process.
@@ -199,8 +203,27 @@ impl AuditLog {
     /// The key is generated once per deployment and sealed at rest; without it a pseudonym
     /// cannot be linked back to the person.
     pub fn pseudonym(&self, subject: &str) -> Result<String, AuditError> {
-        let key = match self.pseudonym_key.get() {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, self.pseudonym_key()?);
+        Ok(format!(
+            "ps1:{}",
+            URL_SAFE_NO_PAD.encode(hmac::sign(&key, subject.as_bytes()).as_ref())
+        ))
+    }
+
+    /// The pseudonym key: loaded, or generated once (before the first entry) for the whole
+    /// deployment.
+    fn pseudonym_key(&self) -> Result<&[u8], AuditError> {
+        Ok(match self.pseudonym_key.get() {
             Some(k) => k,
+            None if self.store.get(ns::KEYS, "pseudonym")?.is_none()
+                && !self.store.keys(ns::HEADS)?.is_empty() =>
+            {
+                // Entries exist, so a key existed: a new one would silently break erasure
+                // (the old pseudonyms could no longer be found).
+                return Err(AuditError::Invalid(
+                    "the audit pseudonym key is missing from the store although the log has entries: restore it from a backup".into(),
+                ));
+            }
             None => {
                 let mut fresh = vec![0u8; 32];
                 aws_lc_rs::rand::fill(&mut fresh).expect("system randomness");
@@ -212,12 +235,7 @@ impl AuditLog {
                 let _ = self.pseudonym_key.set(k);
                 self.pseudonym_key.get().expect("set")
             }
-        };
-        let key = hmac::Key::new(hmac::HMAC_SHA256, key);
-        Ok(format!(
-            "ps1:{}",
-            URL_SAFE_NO_PAD.encode(hmac::sign(&key, subject.as_bytes()).as_ref())
-        ))
+        })
     }
 
     fn load_head(&self, stream: &str) -> Result<Head, AuditError> {
@@ -245,6 +263,7 @@ impl AuditLog {
                             at_ms: e.at_ms,
                             checkpoint_seq: 0,
                             checkpoint_at_ms: 0,
+                            checkpoint_hash: String::new(),
                         }
                     }
                     None => Head {
@@ -253,6 +272,7 @@ impl AuditLog {
                         at_ms: 0,
                         checkpoint_seq: 0,
                         checkpoint_at_ms: 0,
+                        checkpoint_hash: String::new(),
                     },
                 }
             }
@@ -263,13 +283,74 @@ impl AuditLog {
             head.hash = e.hash;
             head.at_ms = e.at_ms;
         }
-        if let Some(b) = self.store.get(ns::HEADS, &format!("{stream}:checkpoint"))? {
-            let c: Head = serde_json::from_slice(&b)
-                .map_err(|e| StoreError::Corrupt(format!("audit checkpoint head: {e}")))?;
-            head.checkpoint_seq = c.seq;
-            head.checkpoint_at_ms = c.at_ms;
+        match self.latest_checkpoint(stream)? {
+            Some(c) => {
+                head.checkpoint_seq = c.seq;
+                head.checkpoint_at_ms = c.at_ms;
+                head.checkpoint_hash = c.hash;
+            }
+            None => {
+                head.checkpoint_seq = 0;
+                head.checkpoint_at_ms = 0;
+                head.checkpoint_hash = GENESIS.into();
+            }
         }
         Ok(head)
+    }
+
+    /// The newest checkpoint of `stream` (its claims, as stored by this log).
+    fn latest_checkpoint(&self, stream: &str) -> Result<Option<Checkpoint>, AuditError> {
+        let prefix = format!("{stream}/");
+        let Some(k) = self
+            .store
+            .keys(ns::CHECKPOINTS)?
+            .into_iter()
+            .filter(|k| k.starts_with(&prefix))
+            .max()
+        else {
+            return Ok(None);
+        };
+        let Some(jws) = self.store.get(ns::CHECKPOINTS, &k)? else {
+            return Ok(None);
+        };
+        let payload = jws
+            .split(|b| *b == b'.')
+            .nth(1)
+            .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+            .and_then(|p| serde_json::from_slice::<Checkpoint>(&p).ok())
+            .ok_or_else(|| StoreError::Corrupt(format!("audit checkpoint {k} is unreadable")))?;
+        Ok(Some(payload))
+    }
+
+    /// Before signing, the entries since the last checkpoint must still form an intact chain
+    /// from it: a checkpoint must never make an altered tail look genuine.
+    fn segment_ok(
+        &self,
+        stream: &str,
+        from: (u64, &str),
+        to: (u64, &str),
+    ) -> Result<(), AuditError> {
+        let (mut seq, mut prev) = (from.0, from.1.to_owned());
+        while seq < to.0 {
+            seq += 1;
+            let e = self
+                .entry(stream, seq)?
+                .ok_or_else(|| AuditError::Invalid(format!("{stream}#{seq} is missing")))?;
+            if e.prev != prev || e.compute_hash() != e.hash {
+                return Err(AuditError::Invalid(format!(
+                    "{stream}#{seq} does not chain from the last checkpoint (#{})",
+                    from.0
+                )));
+            }
+            prev = e.hash;
+        }
+        if prev != to.1 {
+            return Err(AuditError::Invalid(format!(
+                "{stream}#{} is not the entry being signed",
+                to.0
+            )));
+        }
+        Ok(())
     }
 
     /// Reads one entry.
@@ -289,10 +370,14 @@ impl AuditLog {
         body: Value,
         personal: Option<Personal>,
     ) -> Result<Entry, AuditError> {
+        // The key exists before the first entry does (see `pseudonym_key`).
+        self.pseudonym_key()?;
         let personal = personal
             .map(|mut p| {
                 if p.salt.is_empty() {
-                    p.salt = crate::flow::random_token(16);
+                    let mut salt = [0u8; 16];
+                    aws_lc_rs::rand::fill(&mut salt).expect("system randomness");
+                    p.salt = URL_SAFE_NO_PAD.encode(salt);
                 }
                 serde_json::to_value(p)
             })
@@ -332,10 +417,12 @@ impl AuditLog {
                 let ptr = serde_json::to_vec(&next).expect("serialises");
                 self.store.put(ns::HEADS, &stream, &ptr, None)?;
                 if e.seq >= next.checkpoint_seq + self.settings.checkpoint_every {
-                    match self.checkpoint(&stream, e.seq, &e.hash, at_ms) {
+                    let from = (next.checkpoint_seq, next.checkpoint_hash.clone());
+                    match self.checkpoint(&stream, (from.0, &from.1), e.seq, &e.hash, at_ms) {
                         Ok(()) => {
                             next.checkpoint_seq = e.seq;
                             next.checkpoint_at_ms = at_ms;
+                            next.checkpoint_hash = e.hash.clone();
                         }
                         // The entry is written; the next checkpoint will cover it.
                         Err(err) => tracing::error!(error = %err, "audit checkpoint failed"),
@@ -400,8 +487,20 @@ impl AuditLog {
         Ok(None)
     }
 
-    /// Signs the head `(seq, hash)` of `stream` and stores the checkpoint.
-    fn checkpoint(&self, stream: &str, seq: u64, hash: &str, at_ms: i64) -> Result<(), AuditError> {
+    /// Signs the head `(seq, hash)` of `stream` and stores the checkpoint, once the entries
+    /// since the previous checkpoint `from` are checked.
+    fn checkpoint(
+        &self,
+        stream: &str,
+        from: (u64, &str),
+        seq: u64,
+        hash: &str,
+        at_ms: i64,
+    ) -> Result<(), AuditError> {
+        if let Err(e) = self.segment_ok(stream, from, (seq, hash)) {
+            tracing::error!(error = %e, "the audit log was altered since its last checkpoint; not signing it (run `inherence audit verify`)");
+            return Err(e);
+        }
         let ring = self.keys.ring();
         let claims = Checkpoint {
             iss: self.issuer.clone(),
@@ -415,10 +514,6 @@ impl AuditLog {
         self.remember_signer(&ring)?;
         self.store
             .put_new(ns::CHECKPOINTS, &key(stream, seq), jws.as_bytes(), None)?;
-        let ptr = serde_json::to_vec(&json!({"seq": seq, "hash": hash, "at_ms": at_ms}))
-            .expect("serialises");
-        self.store
-            .put(ns::HEADS, &format!("{stream}:checkpoint"), &ptr, None)?;
         Ok(())
     }
 
@@ -482,9 +577,11 @@ impl AuditLog {
             *guard = Some(h);
             return Ok(None);
         }
-        self.checkpoint(&stream, h.seq, &h.hash, h.at_ms)?;
+        let from = (h.checkpoint_seq, h.checkpoint_hash.clone());
+        self.checkpoint(&stream, (from.0, &from.1), h.seq, &h.hash, h.at_ms)?;
         h.checkpoint_seq = h.seq;
         h.checkpoint_at_ms = h.at_ms;
+        h.checkpoint_hash = h.hash.clone();
         let seq = h.seq;
         *guard = Some(h);
         Ok(Some(seq))
@@ -569,6 +666,10 @@ impl AuditLog {
         let mut verified = Vec::new();
         for (k, jws) in self.checkpoints()? {
             match verify::verify_jws::<Checkpoint>(&jws, jwks, CHECKPOINT_TYP) {
+                Ok(c) if c.iss != self.issuer => problems.push(format!(
+                    "checkpoint {k}: issued by {:?}, not this issuer",
+                    c.iss
+                )),
                 Ok(c) if key(&c.stream, c.seq) == k => verified.push(c),
                 Ok(c) => problems.push(format!(
                     "checkpoint {k}: signed for {}#{} (moved from its place)",
@@ -604,6 +705,26 @@ impl AuditLog {
             }
         }
         let mut report = checker.finish();
+        // Entries after the last checkpoint are not signed yet; the head pointer each append
+        // leaves still tells whether some were removed from the end.
+        for k in self.store.keys(ns::HEADS)? {
+            let Some(b) = self.store.get(ns::HEADS, &k)? else {
+                continue;
+            };
+            let Ok(h) = serde_json::from_slice::<Head>(&b) else {
+                problems.push(format!("the head pointer of stream {k} is unreadable"));
+                continue;
+            };
+            let last = report.streams.get(&k).map_or(0, |s| s.last_seq);
+            if h.seq > last {
+                problems.push(format!(
+                    "{k}#{}..#{} are missing (deleted from the end; the stream's head was #{})",
+                    last + 1,
+                    h.seq,
+                    h.seq
+                ));
+            }
+        }
         problems.append(&mut report.problems);
         report.problems = problems;
         Ok(report)
@@ -725,5 +846,126 @@ impl AuditLog {
             removed += n;
         }
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::keys::KeySettings;
+    use crate::store::embedded::EmbeddedStore;
+    use std::time::Duration;
+
+    fn log(settings: AuditSettings) -> (AuditLog, Arc<FixedClock>, Store) {
+        let clock = Arc::new(FixedClock::at_secs(1_795_910_400));
+        let store: Store = Arc::new(EmbeddedStore::in_memory(clock.clone()));
+        let (keys, _) =
+            KeyManager::open(store.clone(), clock.clone(), KeySettings::default(), "test").unwrap();
+        let l = AuditLog::new(
+            store.clone(),
+            clock.clone(),
+            Arc::new(keys),
+            settings,
+            "https://inherence.test".into(),
+            Alg::ES256,
+        );
+        (l, clock, store)
+    }
+
+    fn decision(l: &AuditLog, n: u64) -> Entry {
+        l.append(
+            Kind::Decision,
+            json!({"id": n, "outcome": "Approved", "client": "bank"}),
+            Some(Personal {
+                ip: Some("192.0.2.1".into()),
+                ..Personal::default()
+            }),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_checkpoint_never_signs_an_altered_tail() {
+        let (l, _, store) = log(AuditSettings::default());
+        for n in 1..=3 {
+            decision(&l, n);
+        }
+        let k = key("main", 2);
+        let original = store.get(ns::ENTRIES, &k).unwrap().unwrap();
+        let mut e: Entry = serde_json::from_slice(&original).unwrap();
+        e.body["outcome"] = json!("Declined");
+        store
+            .put(ns::ENTRIES, &k, &serde_json::to_vec(&e).unwrap(), None)
+            .unwrap();
+        assert!(
+            l.checkpoint_now(true).is_err(),
+            "an altered tail is not signed"
+        );
+        assert!(l.checkpoints().unwrap().is_empty());
+        let r = l.verify_store(None).unwrap();
+        assert!(r.problems.iter().any(|p| p.contains("main#2 was edited")));
+        store.put(ns::ENTRIES, &k, &original, None).unwrap();
+        assert_eq!(l.checkpoint_now(true).unwrap(), Some(3));
+        let r = l.verify_store(None).unwrap();
+        assert!(r.ok() && r.warnings.is_empty(), "{r:?}");
+    }
+
+    #[test]
+    fn retention_removes_old_entries_up_to_a_checkpoint_and_the_rest_verifies() {
+        let (l, clock, _) = log(AuditSettings {
+            checkpoint_every: 2,
+            retention_days: 1,
+            ..AuditSettings::default()
+        });
+        for n in 1..=3 {
+            decision(&l, n);
+        }
+        clock.advance(Duration::from_secs(2 * 86_400));
+        decision(&l, 4);
+        assert_eq!(
+            l.prune().unwrap(),
+            2,
+            "#1 and #2, up to the checkpoint at #2"
+        );
+        let r = l.verify_store(None).unwrap();
+        assert!(r.ok(), "{:?}", r.problems);
+        assert_eq!(r.streams["main"].first_seq, 3);
+        // Deleting entries before the retained start is still caught.
+        l.store.delete(ns::ENTRIES, &key("main", 3)).unwrap();
+        assert!(!l.verify_store(None).unwrap().ok());
+    }
+
+    #[test]
+    fn erasure_redacts_personal_parts_and_keeps_the_chain() {
+        let (l, _, _) = log(AuditSettings::default());
+        let d = |subject: &str| {
+            let mut ev = record::Evidence::new(
+                subject.into(),
+                record::Channel::Oidc,
+                "Approved",
+                "bank".into(),
+            );
+            ev.subject = Some(subject.into());
+            l.record_decision(DecisionInput {
+                evidence: ev,
+                personal: Some(Personal::default()),
+                frames: vec![],
+            })
+            .unwrap()
+        };
+        let (a, b, a2) = (d("alice"), d("bob"), d("alice"));
+        assert_eq!(l.redact_subject("alice", "request").unwrap(), 2);
+        assert_eq!(
+            l.redact_subject("alice", "request").unwrap(),
+            0,
+            "idempotent"
+        );
+        for (e, erased) in [(&a, true), (&b, false), (&a2, true)] {
+            let now = l.entry("main", e.seq).unwrap().unwrap();
+            assert_eq!(now.personal.is_none(), erased);
+            assert_eq!(now.hash, e.hash);
+        }
+        assert!(l.verify_store(None).unwrap().ok());
     }
 }

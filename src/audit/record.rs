@@ -77,6 +77,10 @@ pub struct Evidence {
     pub prior_amr: Vec<String>,
     /// Issuer of that earlier authentication.
     pub prior_iss: Option<String>,
+    /// When it happened (its `auth_time`, else the token's `iat`), seconds since the epoch:
+    /// how old the other factor was when the face was checked.
+    #[serde(default)]
+    pub prior_auth_time: Option<i64>,
     /// `PASSIVE` when liveness ran.
     pub liveness_method: Option<String>,
     pub liveness_score: Option<f64>,
@@ -112,6 +116,7 @@ impl Evidence {
             factors: Vec::new(),
             prior_amr: Vec::new(),
             prior_iss: None,
+            prior_auth_time: None,
             liveness_method: None,
             liveness_score: None,
             face_match_score: None,

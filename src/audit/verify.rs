@@ -59,6 +59,8 @@ pub struct Findings {
     /// Its name, when it is a redaction entry, and the entries it lists.
     redaction: Option<String>,
     targets: Vec<String>,
+    /// (stream, through_seq, anchor_hash) when it is a retention entry.
+    retention: Option<(String, u64, String)>,
 }
 
 impl Findings {
@@ -84,6 +86,9 @@ pub fn inspect(e: &Entry, where_: &str) -> Findings {
         (Some(_), None) => f.problems.push(format!(
             "{where_}: {name}: personal data present without personal_sha256"
         )),
+        (Some(_), Some(_)) if e.redacted.is_some() => f.problems.push(format!(
+            "{where_}: {name}: marked as erased but still holds personal data"
+        )),
         (None, Some(_)) => match &e.redacted {
             Some(r) => f.redacted = Some((name.clone(), r.by.clone(), where_.to_owned())),
             None => f.problems.push(format!(
@@ -91,6 +96,16 @@ pub fn inspect(e: &Entry, where_: &str) -> Findings {
             )),
         },
         _ => {}
+    }
+    if e.kind == Kind::Retention {
+        let b = &e.body;
+        if let (Some(s), Some(t), Some(h)) = (
+            b.get("stream").and_then(Value::as_str),
+            b.get("through_seq").and_then(Value::as_u64),
+            b.get("anchor_hash").and_then(Value::as_str),
+        ) {
+            f.retention = Some((s.to_owned(), t, h.to_owned()));
+        }
     }
     if e.kind == Kind::Redaction {
         f.targets = e
@@ -172,6 +187,10 @@ pub struct Checker {
     complete: bool,
     /// Redaction entries seen.
     seen_redactions: HashSet<String>,
+    /// (stream, through_seq, anchor_hash, where) of streams that start after a checkpoint.
+    needs_retention: Vec<(String, u64, String, String)>,
+    /// (stream, through_seq, anchor_hash) recorded by retention entries.
+    retained: HashSet<(String, u64, String)>,
 }
 
 impl Checker {
@@ -192,6 +211,8 @@ impl Checker {
             hashes: None,
             complete: true,
             seen_redactions: HashSet::new(),
+            needs_retention: Vec::new(),
+            retained: HashSet::new(),
         }
     }
 
@@ -223,6 +244,10 @@ impl Checker {
     /// stream, and the checkpoints. `where_` locates it for the report (a line, a key).
     pub fn link(&mut self, stream: &str, seq: u64, prev: &str, hash: &str, where_: &str) {
         let name = format!("{stream}#{seq}");
+        if seq == 0 {
+            self.problem(format!("{where_}: {name}: sequence numbers start at 1"));
+            return;
+        }
         self.report.entries += 1;
         if let Some(h) = self.hashes.as_mut() {
             h.insert((stream.to_owned(), seq), hash.to_owned());
@@ -238,6 +263,16 @@ impl Checker {
                 } else {
                     anchor.as_deref() == Some(prev)
                 };
+                if ok_start && seq > 1 {
+                    // A stream that starts after a checkpoint was pruned: a retention entry
+                    // must say so (checked in `finish`, for the whole log only).
+                    self.needs_retention.push((
+                        stream.to_owned(),
+                        seq - 1,
+                        prev.to_owned(),
+                        where_.to_owned(),
+                    ));
+                }
                 if !ok_start {
                     self.problem(if seq == 1 {
                         format!("{where_}: {name} is the first entry but does not start from the genesis hash")
@@ -319,8 +354,13 @@ impl Checker {
             self.redacted.push(r);
         }
         if let Some(name) = f.redaction {
+            // Each listed entry is remembered with the redaction that lists it.
+            self.listed
+                .extend(f.targets.into_iter().map(|t| format!("{t} by {name}")));
             self.seen_redactions.insert(name);
-            self.listed.extend(f.targets);
+        }
+        if let Some(r) = f.retention {
+            self.retained.insert(r);
         }
     }
 
@@ -359,15 +399,21 @@ impl Checker {
                     cp.at_ms,
                     cp.seq
                 )),
-                None if cp.seq > 0 => self.problem(format!(
-                    "stream {} has a signed checkpoint at #{} but no entries (all deleted)",
-                    cp.stream, cp.seq
-                )),
+                None if cp.seq > 0
+                    && !self
+                        .retained
+                        .contains(&(cp.stream.clone(), cp.seq, cp.hash.clone())) =>
+                {
+                    self.problem(format!(
+                        "stream {} has a signed checkpoint at #{} but no entries (all deleted)",
+                        cp.stream, cp.seq
+                    ))
+                }
                 _ => {}
             }
         }
         for (name, by, where_) in std::mem::take(&mut self.redacted) {
-            if self.listed.contains(&name) {
+            if self.listed.contains(&format!("{name} by {by}")) {
                 continue;
             }
             if !self.complete && !self.seen_redactions.contains(&by) {
@@ -376,8 +422,17 @@ impl Checker {
                 ));
             } else {
                 self.problem(format!(
-                    "{where_}: {name}: marked as erased by {by}, but no redaction entry lists it"
+                    "{where_}: {name}: marked as erased by {by}, but that redaction entry does not list it"
                 ));
+            }
+        }
+        if self.complete {
+            for (stream, through, anchor, where_) in std::mem::take(&mut self.needs_retention) {
+                if !self.retained.contains(&(stream.clone(), through, anchor)) {
+                    self.problem(format!(
+                        "{where_}: {stream}#1..#{through} are missing, and no retention entry records removing them (deleted)"
+                    ));
+                }
             }
         }
         for (name, s) in &self.report.streams {
@@ -385,7 +440,7 @@ impl Checker {
             if s.last_seq > covered {
                 self.report.warnings.push(format!(
                     "{name}#{}..#{} are not yet covered by a signed checkpoint (the next one covers them)",
-                    covered.max(s.first_seq - 1) + 1,
+                    covered.max(s.first_seq.saturating_sub(1)) + 1,
                     s.last_seq
                 ));
             }
@@ -562,15 +617,41 @@ mod tests {
     }
 
     #[test]
-    fn a_pruned_start_needs_a_checkpoint_anchor() {
+    fn a_pruned_start_needs_a_checkpoint_anchor_and_a_retention_entry() {
         let v = chain(5);
+        // Entries 1-2 gone, anchored by the checkpoint at #2, but nothing says retention
+        // removed them: a deletion.
         let r = check(&v[2..], vec![cp(&v[1]), cp(&v[4])]);
+        assert!(
+            r.problems
+                .iter()
+                .any(|p| p.contains("main#1..#2 are missing, and no retention entry")),
+            "{:?}",
+            r.problems
+        );
+        // Recorded by a retention entry: fine.
+        let mut kept = v[2..].to_vec();
+        kept.push(Entry::seal(
+            "main",
+            6,
+            Kind::Retention,
+            3000,
+            &v[4].hash,
+            json!({"stream": "main", "through_seq": 2, "anchor_hash": v[1].hash, "removed": 2}),
+            None,
+        ));
+        let r = check(&kept, vec![cp(&v[1]), cp(&v[4])]);
         assert!(r.ok(), "{:?}", r.problems);
+        // No anchor at all.
         let r = check(&v[2..], vec![cp(&v[4])]);
         assert!(
             r.problems[0].contains("no signed checkpoint anchors #2"),
             "{:?}",
             r.problems
         );
+        // Crafted sequence numbers do not panic.
+        let mut zero = v[..1].to_vec();
+        zero[0].seq = 0;
+        assert!(!check(&zero, vec![]).ok());
     }
 }

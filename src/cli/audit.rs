@@ -49,8 +49,9 @@ pub enum AuditAction {
         /// Only the decisions of this client (OpenID client id, or api-key:<id>).
         #[arg(long)]
         client: Option<String>,
-        #[arg(long, value_enum, default_value = "jsonl")]
-        format: Format,
+        /// jsonl or csv.
+        #[arg(long, default_value = "jsonl", value_parser = ["jsonl", "csv"])]
+        format: String,
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
@@ -62,6 +63,11 @@ pub enum AuditAction {
     },
     /// Apply the retention period now (normally the server does it hourly).
     Prune,
+    /// Print the public keys that signed checkpoints and exports (a JWK set): archive it and
+    /// give it to auditors for `verify --jwks`.
+    Keys,
+    /// Print the pseudonym under which SUBJECT appears in the log (to find their records).
+    Pseudonym { subject: String },
     /// Write the frames kept for a decision (`[audit] keep_frames`) into DIR, after checking
     /// them against the digests in its audit record.
     Frames {
@@ -73,12 +79,12 @@ pub enum AuditAction {
     /// Measure append latency and export/verify speed on synthetic decisions.
     Bench {
         /// Entries to export and verify.
-        #[arg(long, default_value_t = 1_000_000)]
+        #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
         records: u64,
         /// Appends timed on a durable (fsynced) embedded store.
-        #[arg(long, default_value_t = 20_000)]
+        #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
         appends: u64,
-        /// Working directory (a temporary one by default).
+        /// Working directory: a new or empty one (a temporary one by default); removed after.
         #[arg(long)]
         dir: Option<PathBuf>,
     },
@@ -237,8 +243,13 @@ pub fn run(cfg: &Config, action: AuditAction) -> Result<(), Failure> {
             {
                 return Err(Failure::usage("--from must be before --to"));
             }
+            let format = if format == "csv" {
+                Format::Csv
+            } else {
+                Format::Jsonl
+            };
             let log = reading(cfg)?;
-            let m = export::export_dir(&log, &sel, format, &out)
+            let m = export::export_dir(&log, &sel, format, &out, None)
                 .map_err(|e| Failure::runtime(e.to_string()))?;
             eprintln!(
                 "exported {} records ({} chain links, {} checkpoints) to {}; check it with `inherence audit verify --export {}`",
@@ -264,6 +275,24 @@ pub fn run(cfg: &Config, action: AuditAction) -> Result<(), Failure> {
             eprintln!(
                 "removed {n} entries older than {} days",
                 cfg.audit.retention_days
+            );
+            Ok(())
+        }
+        AuditAction::Keys => {
+            let log = reading(cfg)?;
+            log.publish_signer()
+                .map_err(|e| Failure::runtime(e.to_string()))?;
+            print_json(
+                &log.signer_jwks()
+                    .map_err(|e| Failure::runtime(e.to_string()))?,
+            )
+        }
+        AuditAction::Pseudonym { subject } => {
+            let log = reading(cfg)?;
+            println!(
+                "{}",
+                log.pseudonym(&subject)
+                    .map_err(|e| Failure::runtime(e.to_string()))?
             );
             Ok(())
         }
@@ -382,7 +411,12 @@ fn bench(cfg: &Config, records: u64, appends: u64, dir: Option<PathBuf>) -> Resu
             tmp.clone()
         }
     };
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(Failure::usage(format!(
+            "{} is not empty: give a new or empty working directory",
+            dir.display()
+        )));
+    }
     std::fs::create_dir_all(&dir).map_err(|e| Failure::runtime(e.to_string()))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let settings = AuditSettings::default();
@@ -447,7 +481,7 @@ fn bench(cfg: &Config, records: u64, appends: u64, dir: Option<PathBuf>) -> Resu
     for format in [Format::Jsonl, Format::Csv] {
         let out = dir.join(format!("export-{}", format.file()));
         let t = Instant::now();
-        let m = export::export_dir(&log, &Selection::default(), format, &out)
+        let m = export::export_dir(&log, &Selection::default(), format, &out, None)
             .map_err(|e| Failure::runtime(e.to_string()))?;
         let te = t.elapsed().as_secs_f64();
         let size: u64 = std::fs::read_dir(&out)

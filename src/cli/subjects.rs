@@ -64,14 +64,19 @@ pub fn run(cfg: &Config, action: SubjectsAction) -> Result<(), Failure> {
         }
         SubjectsAction::Delete { subject } => {
             let store = open()?;
-            if !store
-                .delete(ns::ENROLMENTS, &subject)
+            if store
+                .get(ns::ENROLMENTS, &subject)
                 .map_err(|e| Failure::runtime(e.to_string()))?
+                .is_none()
             {
                 return Err(Failure::usage(format!("{subject} is not enrolled")));
             }
-            let n = super::audit::log_on(cfg, store, clock.clone())?
+            // The audit records' personal data first: a failure leaves the template for a retry.
+            let n = super::audit::log_on(cfg, store.clone(), clock.clone())?
                 .redact_subject(&subject, "template erased")
+                .map_err(|e| Failure::runtime(e.to_string()))?;
+            store
+                .delete(ns::ENROLMENTS, &subject)
                 .map_err(|e| Failure::runtime(e.to_string()))?;
             eprintln!("erased {subject} (and the personal data of {n} audit entries)");
             Ok(())

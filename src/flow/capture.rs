@@ -388,6 +388,7 @@ impl Provider {
         if let Some(p) = &flow.prior {
             verdict.prior_amr = p.amr.clone();
             verdict.prior_iss = Some(p.iss.clone());
+            verdict.prior_auth_time = p.at;
         }
         verdict.factors = crate::audit::record::factors(true, &verdict.prior_amr);
         verdict.authorization_details_sha256 = flow

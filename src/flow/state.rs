@@ -83,6 +83,9 @@ pub struct Flow {
 pub struct PriorAuthentication {
     pub iss: String,
     pub amr: Vec<String>,
+    /// When it happened (`auth_time`, else `iat`), seconds since the epoch.
+    #[serde(default)]
+    pub at: Option<i64>,
 }
 
 impl PriorAuthentication {
@@ -98,6 +101,7 @@ impl PriorAuthentication {
                 .take(16)
                 .map(|s| s.chars().take(32).collect())
                 .collect(),
+            at: claims["auth_time"].as_i64().or(claims["iat"].as_i64()),
         }
     }
 }

@@ -3,9 +3,12 @@
 //! `save_api_request`, or a reviewer's manual status change. They go to the audit log
 //! (`crate::audit`), which chains, signs and exports them.
 
+pub use crate::audit::AuditError;
+use crate::audit::DecisionInput;
+pub use crate::audit::export::{Format, Selection};
 pub use crate::audit::record::{Channel, Evidence as VerdictRecord};
 use crate::audit::record::{Entry, Kind, Personal};
-use crate::audit::{AuditError, DecisionInput};
+pub use crate::audit::verify::Report;
 use crate::protocol::{ErrorCode, OAuthError};
 use crate::store::StoreError;
 
@@ -108,6 +111,46 @@ impl Provider {
             ));
         }
         Ok(c.client_id)
+    }
+
+    /// An export of the audit log as one tar archive (directory `inherence-audit-export/`),
+    /// built in a private temporary directory; refused when more than `max` records match.
+    pub fn export_evidence(
+        &self,
+        sel: &Selection,
+        format: Format,
+        max: u64,
+    ) -> Result<Vec<u8>, AuditError> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        let dir =
+            std::env::temp_dir().join(format!("inherence-export-{}", super::random_token(12)));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| AuditError::Io(format!("{}: {e}", dir.display())))?;
+        let out = dir.join("export");
+        let result = crate::audit::export::export_dir(&self.audit, sel, format, &out, Some(max))
+            .and_then(|_| {
+                let mut b = tar::Builder::new(Vec::new());
+                b.mode(tar::HeaderMode::Deterministic);
+                b.append_dir_all("inherence-audit-export", &out)
+                    .and_then(|()| b.into_inner())
+                    .map_err(|e| AuditError::Io(e.to_string()))
+            });
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    }
+
+    /// Checks the stored audit log.
+    pub fn verify_evidence(&self) -> Result<Report, AuditError> {
+        self.audit.verify_store(None)
+    }
+
+    /// The public keys that signed audit checkpoints and exports (a JWK set to archive and to
+    /// give auditors for `inherence audit verify --jwks`).
+    pub fn evidence_keys(&self) -> Result<serde_json::Value, AuditError> {
+        self.audit.publish_signer()?;
+        self.audit.signer_jwks()
     }
 
     /// Every decision in the audit log, oldest first (tests and tools).

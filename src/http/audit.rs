@@ -4,6 +4,7 @@
 //! ```text
 //! GET /api/v1/audit/export?from=&to=&client=&format=jsonl|csv   a tar of the export directory
 //! GET /api/v1/audit/verify                                      the stored log's report (JSON)
+//! GET /api/v1/audit/keys                                        the keys that signed (JWK set)
 //! ```
 //!
 //! The tar unpacks into `inherence-audit-export/`, which `inherence audit verify --export`
@@ -19,8 +20,7 @@ use serde_json::json;
 
 use super::extract::{Query, bearer};
 use super::{AppState, HttpError};
-use crate::audit::AuditError;
-use crate::audit::export::{self, Format, Selection};
+use crate::flow::verdict::{AuditError, Format, Selection};
 
 /// Most records one API export may hold (the archive is built in memory).
 pub const MAX_API_RECORDS: u64 = 250_000;
@@ -29,10 +29,16 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/audit/export", get(export_tar))
         .route("/api/v1/audit/verify", get(verify))
+        .route("/api/v1/audit/keys", get(keys))
 }
 
 fn internal(e: AuditError) -> HttpError {
-    HttpError::Internal(e.to_string())
+    match e {
+        AuditError::TooLarge(_) => {
+            HttpError::BadRequest(format!("{e}, or use `inherence audit export`"))
+        }
+        other => HttpError::Internal(other.to_string()),
+    }
 }
 
 fn time(q: &crate::protocol::authorize::Params, name: &str) -> Result<Option<i64>, HttpError> {
@@ -73,30 +79,10 @@ async fn export_tar(
         }
     };
     let p = s.provider.clone();
-    let tar = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, HttpError> {
-        let dir = std::env::temp_dir().join(format!(
-            "inherence-export-{}",
-            crate::flow::random_token(12)
-        ));
-        let result = (|| {
-            let m = export::export_dir(&p.audit, &sel, format, &dir).map_err(internal)?;
-            let n = m["counts"]["records"].as_u64().unwrap_or(0);
-            if n > MAX_API_RECORDS {
-                return Err(HttpError::BadRequest(format!(
-                    "{n} records match; at most {MAX_API_RECORDS} per API export: narrow from/to or use `inherence audit export`"
-                )));
-            }
-            let mut b = tar::Builder::new(Vec::new());
-            b.mode(tar::HeaderMode::Deterministic);
-            b.append_dir_all("inherence-audit-export", &dir)
-                .and_then(|()| b.into_inner())
-                .map_err(|e| HttpError::Internal(e.to_string()))
-        })();
-        let _ = std::fs::remove_dir_all(&dir);
-        result
-    })
-    .await
-    .map_err(|e| HttpError::Internal(e.to_string()))??;
+    let tar = tokio::task::spawn_blocking(move || p.export_evidence(&sel, format, MAX_API_RECORDS))
+        .await
+        .map_err(|e| HttpError::Internal(e.to_string()))?
+        .map_err(internal)?;
     tracing::info!(client = %caller, bytes = tar.len(), "audit export served");
     Ok((
         StatusCode::OK,
@@ -115,7 +101,7 @@ async fn export_tar(
 async fn verify(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, HttpError> {
     s.provider.audit_caller(bearer(&headers).as_deref())?;
     let p = s.provider.clone();
-    let r = tokio::task::spawn_blocking(move || p.audit.verify_store(None))
+    let r = tokio::task::spawn_blocking(move || p.verify_evidence())
         .await
         .map_err(|e| HttpError::Internal(e.to_string()))?
         .map_err(internal)?;
@@ -128,4 +114,9 @@ async fn verify(State(s): State<AppState>, headers: HeaderMap) -> Result<Respons
         "warnings": r.warnings,
     }))
     .into_response())
+}
+
+async fn keys(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, HttpError> {
+    s.provider.audit_caller(bearer(&headers).as_deref())?;
+    Ok(axum::Json(s.provider.evidence_keys().map_err(internal)?).into_response())
 }

@@ -170,7 +170,8 @@ fn iban(s: &str) -> String {
 
 /// Dynamic linking for resource servers: checks that the transaction about to execute is
 /// exactly one the token's `authorization_details` approved (same type, amount, currency,
-/// payee and, when approved with one, payee IBAN). Call it after [`authorize_request`]; a
+/// payee and payee IBAN: an IBAN the user did not see is refused too). Call it after
+/// [`authorize_request`]; a
 /// token approved for 100 EUR to A cannot execute 1000 EUR, or 100 EUR to B.
 pub fn check_transaction(claims: &AccessTokenClaims, tx: &Transaction) -> Result<(), LinkError> {
     let details = claims
@@ -208,9 +209,9 @@ pub fn check_transaction(claims: &AccessTokenClaims, tx: &Transaction) -> Result
             ))
         } else {
             match (s("/creditorAccount/iban"), tx.payee_iban) {
-                (None, _) => None,
+                (None, None) => None,
                 (Some(a), Some(b)) if iban(a) == iban(b) => None,
-                (Some(a), b) => Some(format!("approved payee IBAN {a:?}, requested {b:?}")),
+                (a, b) => Some(format!("approved payee IBAN {a:?}, requested {b:?}")),
             }
         };
         match difference {
@@ -308,6 +309,17 @@ mod linking_tests {
             check_transaction(&token(None), &tx("100.00", "EUR", "Payee A", a)),
             Err(LinkError::NotBound)
         );
+        // Approved without an IBAN: only a payment without one executes.
+        let no_iban = token(Some(json!([{
+            "type": "payment_initiation",
+            "instructedAmount": {"currency": "EUR", "amount": "100.00"},
+            "creditorName": "Payee A"
+        }])));
+        assert_eq!(
+            check_transaction(&no_iban, &tx("100.00", "EUR", "Payee A", None)),
+            Ok(())
+        );
+        assert!(check_transaction(&no_iban, &tx("100.00", "EUR", "Payee A", a)).is_err());
         assert_eq!(
             check_transaction(&token(Some(json!([]))), &tx("100.00", "EUR", "Payee A", a)),
             Err(LinkError::NotBound)
