@@ -169,6 +169,18 @@ impl Report {
     pub fn ok(&self) -> bool {
         self.problems.is_empty()
     }
+
+    /// The report as JSON (`ok` first), as the CLI and the admin API print it.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "ok": self.ok(),
+            "entries": self.entries,
+            "checkpoints": self.checkpoints,
+            "streams": self.streams,
+            "problems": self.problems,
+            "warnings": self.warnings,
+        })
+    }
 }
 
 /// Streaming chain checker.

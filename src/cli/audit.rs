@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Subcommand;
-use serde_json::json;
 
 use super::{Failure, print_json};
 use crate::audit::export::{self, Format, Selection};
@@ -155,14 +154,7 @@ fn time_arg(name: &str, v: Option<&str>) -> Result<Option<i64>, Failure> {
 
 fn print_report(r: &Report, json_out: bool, what: &str) -> Result<(), Failure> {
     if json_out {
-        print_json(&json!({
-            "ok": r.ok(),
-            "entries": r.entries,
-            "checkpoints": r.checkpoints,
-            "streams": r.streams,
-            "problems": r.problems,
-            "warnings": r.warnings,
-        }))?;
+        print_json(&r.to_json())?;
     } else {
         for (name, s) in &r.streams {
             println!(

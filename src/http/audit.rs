@@ -16,7 +16,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde_json::json;
 
 use super::extract::{Query, bearer};
 use super::{AppState, HttpError};
@@ -105,15 +104,7 @@ async fn verify(State(s): State<AppState>, headers: HeaderMap) -> Result<Respons
         .await
         .map_err(|e| HttpError::Internal(e.to_string()))?
         .map_err(internal)?;
-    Ok(axum::Json(json!({
-        "ok": r.ok(),
-        "entries": r.entries,
-        "checkpoints": r.checkpoints,
-        "streams": r.streams,
-        "problems": r.problems,
-        "warnings": r.warnings,
-    }))
-    .into_response())
+    Ok(axum::Json(r.to_json()).into_response())
 }
 
 async fn keys(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, HttpError> {
