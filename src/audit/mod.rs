@@ -266,14 +266,21 @@ impl AuditLog {
                             checkpoint_hash: String::new(),
                         }
                     }
-                    None => Head {
-                        seq: 0,
-                        hash: GENESIS.into(),
-                        at_ms: 0,
-                        checkpoint_seq: 0,
-                        checkpoint_at_ms: 0,
-                        checkpoint_hash: String::new(),
-                    },
+                    // No entries: a new stream, or one retention emptied up to its anchor
+                    // checkpoint, which the chain then continues from.
+                    None => {
+                        let anchor = self.latest_checkpoint(stream)?;
+                        Head {
+                            seq: anchor.as_ref().map_or(0, |c| c.seq),
+                            hash: anchor
+                                .as_ref()
+                                .map_or_else(|| GENESIS.to_owned(), |c| c.hash.clone()),
+                            at_ms: anchor.as_ref().map_or(0, |c| c.at_ms),
+                            checkpoint_seq: 0,
+                            checkpoint_at_ms: 0,
+                            checkpoint_hash: String::new(),
+                        }
+                    }
                 }
             }
         };
@@ -931,8 +938,38 @@ mod tests {
         let r = l.verify_store(None).unwrap();
         assert!(r.ok(), "{:?}", r.problems);
         assert_eq!(r.streams["main"].first_seq, 3);
-        // Deleting entries before the retained start is still caught.
-        l.store.delete(ns::ENTRIES, &key("main", 3)).unwrap();
+        // Another instance's retention empties this stream; a fresh process whose head
+        // pointer was lost continues the chain from the anchor, not a new one from genesis.
+        assert_eq!(
+            decision(&l, 5).seq,
+            6,
+            "#5 is the retention entry; #6 is checkpointed"
+        );
+        clock.advance(Duration::from_secs(2 * 86_400));
+        let other = |stream: &str| {
+            AuditLog::new(
+                l.store.clone(),
+                clock.clone(),
+                l.keys.clone(),
+                AuditSettings {
+                    stream: stream.into(),
+                    ..l.settings.clone()
+                },
+                l.issuer.clone(),
+                Alg::ES256,
+            )
+        };
+        assert!(other("other").prune().unwrap() > 0);
+        assert!(l.keys().unwrap().iter().all(|k| !k.starts_with("main/")));
+        l.store.delete(ns::HEADS, "main").unwrap();
+        let fresh = other("main");
+        let e = decision(&fresh, 9);
+        assert!(e.seq > 1, "continues after the anchor");
+        let r = fresh.verify_store(None).unwrap();
+        assert!(r.ok(), "{:?}", r.problems);
+        // Deleting entries is still caught.
+        let first = r.streams["main"].first_seq;
+        l.store.delete(ns::ENTRIES, &key("main", first)).unwrap();
         assert!(!l.verify_store(None).unwrap().ok());
     }
 
