@@ -166,11 +166,11 @@ impl std::fmt::Debug for AuditLog {
 }
 
 /// One decision's evidence as `flow` hands it over.
-pub struct DecisionInput {
+pub struct DecisionInput<'a> {
     pub evidence: record::Evidence,
     pub personal: Option<Personal>,
-    /// The uploaded frames (kept only when `keep_frames` is on).
-    pub frames: Vec<Vec<u8>>,
+    /// The uploaded frames (kept only when `keep_frames` is on; never copied otherwise).
+    pub frames: &'a [Vec<u8>],
 }
 
 impl AuditLog {
@@ -447,7 +447,7 @@ impl AuditLog {
     }
 
     /// Appends a decision (and keeps its frames when configured).
-    pub fn record_decision(&self, mut d: DecisionInput) -> Result<Entry, AuditError> {
+    pub fn record_decision(&self, mut d: DecisionInput<'_>) -> Result<Entry, AuditError> {
         if let Some(s) = d.evidence.subject.take() {
             d.evidence.subject = Some(self.pseudonym(&s)?);
         }
@@ -987,7 +987,7 @@ mod tests {
             l.record_decision(DecisionInput {
                 evidence: ev,
                 personal: Some(Personal::default()),
-                frames: vec![],
+                frames: &[],
             })
             .unwrap()
         };

@@ -343,7 +343,7 @@ pub fn run(cfg: &Config, action: AuditAction) -> Result<(), Failure> {
 }
 
 /// A realistic decision (the size of a real OpenID step-up record).
-fn synthetic(i: u64) -> DecisionInput {
+fn synthetic(i: u64) -> DecisionInput<'static> {
     let mut e = Evidence::new(
         format!("00000000-0000-4000-8000-{i:012}"),
         Channel::Oidc,
@@ -385,7 +385,7 @@ fn synthetic(i: u64) -> DecisionInput {
             accept_language: Some("en-GB,en;q=0.9".into()),
             frames_sha256: vec!["a".repeat(64), "b".repeat(64), "c".repeat(64)],
         }),
-        frames: Vec::new(),
+        frames: &[],
     }
 }
 

@@ -79,7 +79,7 @@ impl Provider {
             .record_decision(DecisionInput {
                 evidence: v,
                 personal: ctx.map(|c| c.personal(frames)),
-                frames: frames.to_vec(),
+                frames,
             })
             .map_err(to_store)
     }
