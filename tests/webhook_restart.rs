@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -94,25 +93,7 @@ allow_private_networks = true
         ),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_inherence"))
-        .args([
-            "--config",
-            cfg.to_str().unwrap(),
-            "api-keys",
-            "create",
-            "restart-test",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = serde_json::from_slice::<Value>(&out.stdout).unwrap()["api_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = common::api_key(&cfg);
 
     let mut server = start(&cfg);
     wait_healthy(&base, &mut server).await;

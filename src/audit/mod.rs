@@ -802,6 +802,7 @@ impl AuditLog {
             .filter_map(|(k, _)| parse_key(k).map(|(s, _)| s.to_owned()))
             .collect();
         streams.dedup();
+        let mut all_keys: Option<Vec<String>> = None;
         let ring_jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(self.signer_jwks()?)
             .map_err(|e| AuditError::Invalid(format!("audit signers: {e}")))?;
         for stream in streams {
@@ -818,12 +819,17 @@ impl AuditLog {
             let Some(anchor) = anchor else { continue };
             let prefix = format!("{stream}/");
             let mut n = 0;
-            for k in self.keys()? {
-                if let Some((s, seq)) = parse_key(&k)
+            // One listing of the log for every stream pruned (streams never share keys).
+            let listed = match &all_keys {
+                Some(k) => k,
+                None => all_keys.insert(self.keys()?),
+            };
+            for k in listed {
+                if let Some((s, seq)) = parse_key(k)
                     && k.starts_with(&prefix)
                     && s == stream
                     && seq <= anchor.seq
-                    && self.store.delete(ns::ENTRIES, &k)?
+                    && self.store.delete(ns::ENTRIES, k)?
                 {
                     n += 1;
                 }
