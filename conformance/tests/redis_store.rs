@@ -171,16 +171,18 @@ impl Redis {
 fn the_behavioural_suite_passes_on_one_redis_node() {
     let r = Redis::single();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = RedisStore::connect(&r.urls, clock.clone()).unwrap();
+    let store = RedisStore::connect(&r.urls).unwrap();
     inherence::store::suite::run(&store, &*clock);
+    inherence::store::suite::replace_keeps_expiry(&store, &*clock);
 }
 
 #[test]
 fn the_behavioural_suite_passes_on_a_three_master_cluster() {
     let r = Redis::cluster();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = RedisStore::connect(&r.urls, clock.clone()).unwrap();
+    let store = RedisStore::connect(&r.urls).unwrap();
     inherence::store::suite::run(&store, &*clock);
+    inherence::store::suite::replace_keeps_expiry(&store, &*clock);
     // Namespaces land on different masters (hash tags per namespace) and still list cleanly.
     for i in 0..30 {
         store.put(&format!("ns-{i}"), "k", b"v", None).unwrap();
@@ -194,18 +196,13 @@ fn the_behavioural_suite_passes_on_a_three_master_cluster() {
 #[test]
 fn a_stopped_redis_is_a_clear_error_not_a_panic() {
     let r = Redis::single();
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = RedisStore::connect(&r.urls, clock).unwrap();
+    let store = RedisStore::connect(&r.urls).unwrap();
     store.put("n", "k", b"v", None).unwrap();
     drop(r);
     let e = store.get("n", "k").unwrap_err();
     assert!(e.to_string().contains("redis"), "{e}");
     let port = free_port();
-    let e = RedisStore::connect(
-        &[format!("redis://127.0.0.1:{port}/")],
-        Arc::new(SystemClock),
-    )
-    .unwrap_err();
+    let e = RedisStore::connect(&[format!("redis://127.0.0.1:{port}/")]).unwrap_err();
     assert!(e.to_string().contains("storage unavailable"), "{e}");
 }
 
@@ -223,7 +220,48 @@ fn template_key() -> inherence::config::Secret {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_over_one_redis_share_a_step_up() {
     let Some(_) = shared("eval/dev") else { return };
-    let r = Redis::single();
+    two_instances_share_a_step_up(&Redis::single()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_over_a_redis_cluster_share_a_step_up() {
+    let Some(_) = shared("eval/dev") else { return };
+    two_instances_share_a_step_up(&Redis::cluster()).await;
+}
+
+/// Reads a raw value from Redis (one node or the cluster), as someone with access to it would.
+fn raw_get(r: &Redis, key: &str) -> Option<Vec<u8>> {
+    if r.urls.len() > 1 {
+        let c = redis::cluster::ClusterClient::new(r.urls.clone()).unwrap();
+        let mut con = c.get_connection().unwrap();
+        redis::cmd("GET").arg(key).query(&mut con).unwrap()
+    } else {
+        let c = redis::Client::open(r.urls[0].as_str()).unwrap();
+        let mut con = c.get_connection().unwrap();
+        redis::cmd("GET").arg(key).query(&mut con).unwrap()
+    }
+}
+
+fn raw_set(r: &Redis, key: &str, value: &[u8]) {
+    let cmd = || {
+        let mut c = redis::cmd("SET");
+        c.arg(key).arg(value);
+        c
+    };
+    if r.urls.len() > 1 {
+        let c = redis::cluster::ClusterClient::new(r.urls.clone()).unwrap();
+        let mut con = c.get_connection().unwrap();
+        cmd().query::<()>(&mut con).unwrap();
+    } else {
+        let c = redis::Client::open(r.urls[0].as_str()).unwrap();
+        let mut con = c.get_connection().unwrap();
+        cmd().query::<()>(&mut con).unwrap();
+    }
+}
+
+/// PAR on A, capture on B, token on A; single-use codes, shared keys, global rate limits, two
+/// step-ups at once (one per instance) appending to one audit chain, erasure crypto-shreds.
+async fn two_instances_share_a_step_up(r: &Redis) {
     let urls = r.urls.clone();
     let a = TestServer::start(|c| {
         c.store.backend = inherence::config::StoreBackend::Redis;
@@ -243,23 +281,28 @@ async fn two_instances_over_one_redis_share_a_step_up() {
     })
     .await;
     assert_eq!(a.enrol("rumsfeld", RUMSFELD_ENROL).await.status(), 201);
-    // Redis holds the template sealed (no embedding in clear), under the configured key id.
-    let raw: Vec<u8> = {
-        let c = redis::Client::open(r.urls[0].as_str()).unwrap();
-        let mut con = c.get_connection().unwrap();
-        redis::cmd("GET")
-            .arg("inh:{enrolments}:k:rumsfeld")
-            .query(&mut con)
-            .unwrap()
-    };
-    assert_eq!(inherence::store::encrypted::key_id(&raw), Some("test-1"));
+    // Redis holds the template sealed with the subject's own key (no embedding in clear), and
+    // that key sealed under the configured key id.
+    let raw = raw_get(r, "inh:{enrolments}:k:rumsfeld").expect("template");
+    assert!(inherence::store::encrypted::is_subject_sealed(&raw));
     assert!(!String::from_utf8_lossy(&raw).contains("embedding"));
+    let wrapped = raw_get(r, "inh:{subject_keys}:k:enrolments/rumsfeld").expect("subject key");
+    assert_eq!(
+        inherence::store::encrypted::key_id(&wrapped),
+        Some("test-1")
+    );
     let verifier = "multi-instance-verifier-0123456789abcdef0123456789";
     let challenge = inherence::protocol::pkce::challenge(verifier);
     let url = par_authorize_url(&a, "rp-basic", &[("login_hint", "rumsfeld")], &challenge).await;
-    // The browser reaches instance B for the authorization and the capture.
+    let other = par_authorize_url(&a, "rp-basic", &[("login_hint", "rumsfeld")], &challenge).await;
+    // The browser reaches instance B for the authorization and the capture; at the same time
+    // another step-up runs entirely on A (both append to the one audit chain).
     let on_b = url.replace(&a.base, &b.base);
-    let q = pass_face_check(&b, &browser(), &on_b).await;
+    let (browser_b, browser_a) = (browser(), browser());
+    let (q, _) = tokio::join!(
+        pass_face_check(&b, &browser_b, &on_b),
+        pass_face_check(&a, &browser_a, &other)
+    );
     let code = q["code"].clone();
     let t = exchange_code(&a, "rp-basic", &code, verifier).await;
     assert!(t["id_token"].is_string(), "{t}");
@@ -316,6 +359,30 @@ async fn two_instances_over_one_redis_share_a_step_up() {
             "{statuses:?}"
         );
     }
+    // One audit chain, written by both instances at once, verifies from either.
+    let report = b.provider.audit.verify_store(None).unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!(report.entries, 2, "two decisions, one entry each");
+    // Erasure through B destroys the subject's key: the template's old ciphertext (as a
+    // backup or an AOF segment would keep it) can no longer be opened.
+    let erased = http()
+        .delete(b.url("/api/v1/subjects/rumsfeld/face"))
+        .bearer_auth(b.admin_token().await)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(erased.status(), 204);
+    assert_eq!(raw_get(r, "inh:{enrolments}:k:rumsfeld"), None);
+    assert_eq!(raw_get(r, "inh:{subject_keys}:k:enrolments/rumsfeld"), None);
+    raw_set(r, "inh:{enrolments}:k:rumsfeld", &raw);
+    assert!(
+        a.provider
+            .store
+            .get("enrolments", "rumsfeld")
+            .unwrap()
+            .is_none(),
+        "the planted old ciphertext does not open"
+    );
 }
 
 /// Webhook workers run in both instances: every event reaches the receiver exactly once.
@@ -467,8 +534,7 @@ fn key_generation_and_rotation_happen_once_across_instances() {
     let clock = Arc::new(inherence::clock::FixedClock::at_secs(
         SystemClock.now_secs(),
     ));
-    let store: inherence::store::Store =
-        Arc::new(RedisStore::connect(&r.urls, clock.clone()).unwrap());
+    let store: inherence::store::Store = Arc::new(RedisStore::connect(&r.urls).unwrap());
     let settings = inherence::keys::KeySettings {
         rotate_every_days: 1,
         ..Default::default()

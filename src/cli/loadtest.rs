@@ -799,8 +799,7 @@ pub fn run(cfg: &Config, args: LoadtestArgs) -> Result<(), Failure> {
             ra.errors + rb.errors
         );
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let redis_store =
-            crate::store::redis::RedisStore::connect(&r.urls, clock.clone()).map_err(fail)?;
+        let redis_store = crate::store::redis::RedisStore::connect(&r.urls).map_err(fail)?;
         let embedded =
             crate::store::embedded::EmbeddedStore::open(&scratch.join("latency-embedded"), clock)
                 .map_err(fail)?;

@@ -38,6 +38,7 @@ pub const DURABLE_NAMESPACES: &[&str] = &[
     "webhook_log",
     "webhook_keys",
     "counters",
+    "subject_keys",
 ];
 
 #[derive(Clone)]
@@ -78,6 +79,8 @@ pub struct EmbeddedStore {
     inner: Mutex<Inner>,
     path: PathBuf,
     clock: Arc<dyn Clock>,
+    /// Rewrite the file after every deletion, so a deleted value leaves the file at once.
+    shred: bool,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -100,6 +103,15 @@ impl EmbeddedStore {
         let map = replay(&path, clock.as_ref())?;
         let log = rewrite(&path, &map)?;
         Ok(Self::with(map, Some(log), path, clock))
+    }
+
+    /// Like [`EmbeddedStore::open`], but every deletion rewrites the file without the deleted
+    /// value before the call returns (for small stores whose deleted values must not linger on
+    /// disk: the per-subject keys of crypto-shredding).
+    pub fn open_shredding(dir: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        let mut s = Self::open(dir, clock)?;
+        s.shred = true;
+        Ok(s)
     }
 
     /// A read-only snapshot of the store in `dir`, safe to take while a server uses it: the
@@ -132,6 +144,7 @@ impl EmbeddedStore {
             }),
             path,
             clock,
+            shred: false,
         }
     }
 
@@ -384,6 +397,9 @@ impl Kv for EmbeddedStore {
         if v.is_some() {
             inner.live_len = inner.live_len.saturating_sub(1);
         }
+        if self.shred && inner.log.is_some() {
+            self.compact(&mut inner)?;
+        }
         Ok(v.map(|e| e.value))
     }
 
@@ -433,6 +449,40 @@ impl Kv for EmbeddedStore {
         Ok(next)
     }
 
+    fn replace(
+        &self,
+        ns: &str,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        let expires_at = match self.live(&mut inner, ns, key) {
+            Some(e) if e.value == expected => e.expires_at,
+            _ => return Ok(false),
+        };
+        self.append(
+            &mut inner,
+            &Record {
+                o: 'p',
+                n: ns.to_owned(),
+                k: key.to_owned(),
+                v: Some(B64.encode(new)),
+                e: expires_at,
+            },
+        )?;
+        Self::insert(
+            &mut inner,
+            ns,
+            key,
+            Entry {
+                value: new.to_vec(),
+                expires_at,
+            },
+        );
+        Ok(true)
+    }
+
     fn keys(&self, ns: &str) -> Result<Vec<String>, StoreError> {
         let inner = self.lock()?;
         let now = self.clock.now_millis();
@@ -460,6 +510,35 @@ mod tests {
         let clock = Arc::new(FixedClock::at_secs(1_000));
         let store = EmbeddedStore::open(dir.path(), clock.clone()).unwrap();
         super::super::suite::run(&store, &*clock);
+        let clock = Arc::new(crate::clock::SystemClock);
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path(), clock.clone()).unwrap();
+        super::super::suite::replace_keeps_expiry(&store, &*clock);
+    }
+
+    #[test]
+    fn a_shredding_store_leaves_no_deleted_value_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(FixedClock::at_secs(1_000));
+        let s = EmbeddedStore::open_shredding(dir.path(), clock.clone()).unwrap();
+        s.put("subject_keys", "a", b"secret-of-a", None).unwrap();
+        s.put("subject_keys", "b", b"secret-of-b", None).unwrap();
+        let file = || std::fs::read(dir.path().join("store.log")).unwrap();
+        let has = |bytes: &[u8], what: &[u8]| {
+            let b64 = B64.encode(what);
+            bytes.windows(b64.len()).any(|w| w == b64.as_bytes())
+        };
+        assert!(has(&file(), b"secret-of-a"));
+        assert!(s.delete("subject_keys", "a").unwrap());
+        assert!(!has(&file(), b"secret-of-a"), "gone from the file at once");
+        assert!(has(&file(), b"secret-of-b"));
+        drop(s);
+        let s = EmbeddedStore::open_shredding(dir.path(), clock).unwrap();
+        assert_eq!(s.get("subject_keys", "a").unwrap(), None);
+        assert_eq!(
+            s.get("subject_keys", "b").unwrap().as_deref(),
+            Some(&b"secret-of-b"[..])
+        );
     }
 
     #[test]

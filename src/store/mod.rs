@@ -8,6 +8,8 @@
 //! - `take` is atomic: of two concurrent callers, exactly one gets the value (single use);
 //! - `put_new` writes only if the key is absent (or expired) and says whether it did;
 //! - `incr` adds to a counter atomically, creating it with the given expiry;
+//! - `replace` swaps a value only if it is still the one the caller read (compare-and-set), so
+//!   a background rewrite never overwrites a concurrent change;
 //! - `keys` lists the live keys of a namespace.
 
 pub mod embedded;
@@ -62,6 +64,10 @@ pub trait Kv: Send + Sync {
     ) -> Result<i64, StoreError>;
     /// Live keys of a namespace.
     fn keys(&self, ns: &str) -> Result<Vec<String>, StoreError>;
+    /// Replaces the value of `key` with `new` (keeping its expiry) only if it is exactly
+    /// `expected`; `true` if replaced.
+    fn replace(&self, ns: &str, key: &str, expected: &[u8], new: &[u8])
+    -> Result<bool, StoreError>;
 }
 
 /// A shared store handle.
@@ -162,15 +168,28 @@ fn open_with(
     clock: Arc<dyn crate::clock::Clock>,
     snapshot: bool,
 ) -> Result<Opened, StoreError> {
-    let inner: Store = match cfg.backend {
-        crate::config::StoreBackend::Embedded if snapshot => {
-            Arc::new(embedded::EmbeddedStore::snapshot(&cfg.path, clock)?)
-        }
-        crate::config::StoreBackend::Embedded => {
-            Arc::new(embedded::EmbeddedStore::open(&cfg.path, clock)?)
-        }
+    // The embedded store keeps the per-subject keys (crypto-shredding) in a file of their own,
+    // rewritten on every deletion; Redis keeps them in their namespace.
+    let subject_keys_dir = cfg.path.join("subject-keys");
+    let (inner, subject_keys): (Store, Store) = match cfg.backend {
+        crate::config::StoreBackend::Embedded if snapshot => (
+            Arc::new(embedded::EmbeddedStore::snapshot(&cfg.path, clock.clone())?),
+            if subject_keys_dir.exists() {
+                Arc::new(embedded::EmbeddedStore::snapshot(&subject_keys_dir, clock)?)
+            } else {
+                Arc::new(embedded::EmbeddedStore::in_memory(clock))
+            },
+        ),
+        crate::config::StoreBackend::Embedded => (
+            Arc::new(embedded::EmbeddedStore::open(&cfg.path, clock.clone())?),
+            Arc::new(embedded::EmbeddedStore::open_shredding(
+                &subject_keys_dir,
+                clock,
+            )?),
+        ),
         crate::config::StoreBackend::Redis => {
-            Arc::new(redis::RedisStore::connect(&cfg.redis_urls, clock)?)
+            let r: Store = Arc::new(redis::RedisStore::connect(&cfg.redis_urls)?);
+            (r.clone(), r)
         }
     };
     let (ring, generated_key) = template_keys(cfg)?;
@@ -178,6 +197,7 @@ fn open_with(
     let accept_plain = cfg.backend == crate::config::StoreBackend::Embedded;
     let sealer = Arc::new(encrypted::EncryptedKv::new(
         inner,
+        subject_keys,
         Arc::new(ring),
         accept_plain,
     ));

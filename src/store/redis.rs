@@ -3,9 +3,10 @@
 //!
 //! Layout: an entry of namespace `ns` is the string key `inh:{ns}:k:<key>`, with Redis's own
 //! expiry (`PXAT`); each namespace has an index `inh:{ns}:idx`, a sorted set of its keys scored
-//! by expiry (`+inf` for none), which `keys` reads and every write prunes. The `{ns}` hash tag
-//! puts a namespace's entries and its index in one cluster slot, so every operation is one Lua
-//! script on one node: atomic, and free of cross-slot errors.
+//! by expiry (`+inf` for none), which `keys` reads and every write prunes, both by Redis's own
+//! clock. The `{ns}` hash tag puts a namespace's entries and its index in one cluster slot, so
+//! every operation is one Lua script on one node: atomic, and free of cross-slot errors.
+//! Redis must not evict keys on its own (`maxmemory-policy noeviction`, the default).
 
 use std::sync::Mutex;
 
@@ -17,13 +18,20 @@ use super::{Kv, StoreError};
 /// not a hang.
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Every script reads the time from Redis itself, the clock that expires the entries, so the
+/// index is pruned by the same clock (a skewed instance clock cannot hide or revive keys).
+const NOW: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"#;
+
 const PUT: &str = r#"
 if ARGV[2] ~= '' then
   redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
 else
   redis.call('SET', KEYS[1], ARGV[1])
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)
 redis.call('ZADD', KEYS[2], ARGV[2] ~= '' and ARGV[2] or '+inf', ARGV[3])
 return 1
 "#;
@@ -36,7 +44,7 @@ else
   ok = redis.call('SET', KEYS[1], ARGV[1], 'NX')
 end
 if not ok then return 0 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)
 redis.call('ZADD', KEYS[2], ARGV[2] ~= '' and ARGV[2] or '+inf', ARGV[3])
 return 1
 "#;
@@ -53,25 +61,29 @@ local existed = redis.call('EXISTS', KEYS[1])
 local v = redis.call('INCRBY', KEYS[1], ARGV[1])
 if existed == 0 then
   if ARGV[2] ~= '' then redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)
   redis.call('ZADD', KEYS[2], ARGV[2] ~= '' and ARGV[2] or '+inf', ARGV[3])
 end
 return v
 "#;
 
-const KEYS: &str = r#"
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-local m = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[2], '+inf')
-local live = {}
-for _, k in ipairs(m) do
-  if redis.call('EXISTS', ARGV[1] .. k) == 1 then
-    table.insert(live, k)
-  else
-    redis.call('ZREM', KEYS[1], k)
-  end
-end
-return live
+const REPLACE: &str = r#"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+return 1
 "#;
+
+/// The index alone answers: every entry is written and deleted together with its index
+/// member, and an expired entry's member is scored by the same expiry, so the script touches
+/// only the key it declares (as Redis Cluster requires).
+const KEYS: &str = r#"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
+return redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
+"#;
+
+fn script(body: &str) -> Script {
+    Script::new(&format!("{NOW}{body}"))
+}
 
 enum Conn {
     Single(redis::Connection),
@@ -98,6 +110,7 @@ struct Scripts {
     take: Script,
     incr: Script,
     keys: Script,
+    replace: Script,
 }
 
 /// A Redis store (connection pool over one node or a cluster).
@@ -105,7 +118,6 @@ pub struct RedisStore {
     source: Source,
     pool: Mutex<Vec<Conn>>,
     scripts: Scripts,
-    clock: std::sync::Arc<dyn crate::clock::Clock>,
     /// Logged form of the target (no credentials).
     target: String,
 }
@@ -145,10 +157,8 @@ fn redact(url: &str) -> String {
 impl RedisStore {
     /// Connects to one node (`redis://host:port/db`, `rediss://` for TLS) or, with several
     /// URLs, to a cluster through its seed nodes. Fails now if Redis cannot be reached.
-    pub fn connect(
-        urls: &[String],
-        clock: std::sync::Arc<dyn crate::clock::Clock>,
-    ) -> Result<Self, StoreError> {
+    /// Expiry and the index go by Redis's own clock.
+    pub fn connect(urls: &[String]) -> Result<Self, StoreError> {
         let (source, target) = match urls {
             [] => return Err(StoreError::Unavailable("no Redis URL configured".into())),
             [one] => (
@@ -169,13 +179,13 @@ impl RedisStore {
             source,
             pool: Mutex::new(Vec::new()),
             scripts: Scripts {
-                put: Script::new(PUT),
-                put_new: Script::new(PUT_NEW),
+                put: script(PUT),
+                put_new: script(PUT_NEW),
                 take: Script::new(TAKE),
-                incr: Script::new(INCR),
-                keys: Script::new(KEYS),
+                incr: script(INCR),
+                keys: script(KEYS),
+                replace: Script::new(REPLACE),
             },
-            clock,
             target,
         };
         let c = s.connection()?;
@@ -264,7 +274,6 @@ impl RedisStore {
         value: &[u8],
         expires_at: Option<i64>,
     ) -> Result<i64, StoreError> {
-        let now = self.clock.now_millis();
         self.with_retry(retry, |c| {
             script
                 .key(data_key(ns, key))
@@ -272,7 +281,6 @@ impl RedisStore {
                 .arg(value)
                 .arg(Self::exp(expires_at))
                 .arg(key)
-                .arg(now)
                 .invoke::<i64>(c)
         })
     }
@@ -327,7 +335,6 @@ impl Kv for RedisStore {
         by: i64,
         expires_at: Option<i64>,
     ) -> Result<i64, StoreError> {
-        let now = self.clock.now_millis();
         self.with_retry(false, |c| {
             self.scripts
                 .incr
@@ -336,23 +343,33 @@ impl Kv for RedisStore {
                 .arg(by)
                 .arg(Self::exp(expires_at))
                 .arg(key)
-                .arg(now)
                 .invoke(c)
         })
     }
 
     fn keys(&self, ns: &str) -> Result<Vec<String>, StoreError> {
-        let now = self.clock.now_millis();
-        let prefix = format!("inh:{{{ns}}}:k:");
-        let mut v: Vec<String> = self.with(|c| {
-            self.scripts
-                .keys
-                .key(index_key(ns))
-                .arg(&prefix)
-                .arg(now)
-                .invoke(c)
-        })?;
+        let mut v: Vec<String> = self.with(|c| self.scripts.keys.key(index_key(ns)).invoke(c))?;
         v.sort();
         Ok(v)
+    }
+
+    fn replace(
+        &self,
+        ns: &str,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        // Not retried: a first run that happened with only its answer lost would read as
+        // "changed meanwhile".
+        self.with_retry(false, |c| {
+            self.scripts
+                .replace
+                .key(data_key(ns, key))
+                .arg(expected)
+                .arg(new)
+                .invoke::<i64>(c)
+        })
+        .map(|n| n == 1)
     }
 }

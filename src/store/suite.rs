@@ -73,9 +73,48 @@ pub fn run(kv: &(dyn Kv + Sync), clock: &dyn Clock) {
     kv.put(ns, "expired-counter", b"7", past).unwrap();
     assert_eq!(kv.incr(ns, "expired-counter", 1, later).unwrap(), 1);
 
+    // replace is a compare-and-set that keeps the expiry
+    kv.put(ns, "cas", b"v1", later).unwrap();
+    assert!(!kv.replace(ns, "cas", b"other", b"v2").unwrap());
+    assert_eq!(kv.get(ns, "cas").unwrap().as_deref(), Some(&b"v1"[..]));
+    assert!(kv.replace(ns, "cas", b"v1", b"v2").unwrap());
+    assert_eq!(kv.get(ns, "cas").unwrap().as_deref(), Some(&b"v2"[..]));
+    assert!(!kv.replace(ns, "absent", b"", b"x").unwrap());
+    assert_eq!(kv.get(ns, "absent").unwrap(), None);
+    kv.put(ns, "cas-expired", b"v1", past).unwrap();
+    assert!(!kv.replace(ns, "cas-expired", b"v1", b"v2").unwrap());
+    for round in 0..20 {
+        let key = format!("cas-race-{round}");
+        kv.put(ns, &key, b"start", later).unwrap();
+        let wins: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4u8)
+                .map(|i| {
+                    let key = &key;
+                    s.spawn(move || usize::from(kv.replace(ns, key, b"start", &[i]).unwrap()))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(wins, 1, "replace must be compare-and-set (round {round})");
+    }
+
     // keys lists live entries only
     kv.put(ns, "dead", b"x", past).unwrap();
     let keys = kv.keys(ns).unwrap();
     assert!(keys.contains(&"k".to_owned()) && keys.contains(&"once".to_owned()));
     assert!(!keys.contains(&"dead".to_owned()) && !keys.contains(&"code".to_owned()));
+    assert!(keys.contains(&"cas".to_owned()) && !keys.contains(&"cas-expired".to_owned()));
+}
+
+/// For backends that expire by a real clock: a replaced value keeps its expiry. (Waits in real
+/// time: the backend's own clock decides.)
+#[allow(clippy::disallowed_methods)]
+pub fn replace_keeps_expiry(kv: &(dyn Kv + Sync), clock: &dyn Clock) {
+    let ns = format!("suite-expiry-{}", clock.now_millis());
+    kv.put(&ns, "k", b"v1", Some(clock.now_millis() + 300))
+        .unwrap();
+    assert!(kv.replace(&ns, "k", b"v1", b"v2").unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert_eq!(kv.get(&ns, "k").unwrap(), None, "the expiry was kept");
+    assert!(!kv.keys(&ns).unwrap().contains(&"k".to_owned()));
 }
