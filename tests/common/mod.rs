@@ -12,6 +12,20 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `../shared/eval/dev` (or `$INHERENCE_SHARED_DIR/eval/dev`), or `None` with a SKIPPED line.
+pub fn shared_dev() -> Option<PathBuf> {
+    let dir = std::env::var_os("INHERENCE_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared"))
+        .join("eval/dev");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED: {} is absent", dir.display());
+        None
+    }
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
