@@ -4,6 +4,8 @@
 //! the background sweep, and signed webhooks through the durable outbox with retries, resend
 //! and the Ed25519 key.
 
+use std::time::Duration;
+
 use base64::Engine as _;
 use serde_json::{Value, json};
 
@@ -971,6 +973,64 @@ async fn background_sweep_expires_and_abandons_sessions() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("data-status=\"Expired\""));
+
+    // Events are never lost between a session change and the outbox: what a request that
+    // stopped right after saving the change left pending, the sweep queues (once per
+    // destination, also when it had been queued already); what it left pending for a change it
+    // never saved, the sweep drops.
+    let now = inherence::clock::Clock::now_secs(&inherence::clock::SystemClock);
+    let saved: Value =
+        serde_json::from_slice(&store.get("sessions", &iid).unwrap().unwrap()).unwrap();
+    let events = saved["events"].as_u64().unwrap();
+    assert!(events >= 2, "creation and expiry: {saved}");
+    let already = rx
+        .accepted()
+        .into_iter()
+        .find(|r| r.body["session_id"] == iid && r.body["status"] == "Expired")
+        .unwrap()
+        .body;
+    let pending = |event_id: &str, seq: u64| {
+        let mut e = already.clone();
+        e["event_id"] = json!(event_id);
+        e.as_object_mut().unwrap().remove("timestamp");
+        let rec = json!({"session_id": iid, "seq": seq, "at": now - 60, "event": e});
+        store
+            .put(
+                "webhook_pending",
+                event_id,
+                &serde_json::to_vec(&rec).unwrap(),
+                None,
+            )
+            .unwrap();
+    };
+    pending("0a0a0a0a-0000-4000-8000-00000000000a", events);
+    pending("0b0b0b0b-0000-4000-8000-00000000000b", events + 1);
+    let delivered_before = already["event_id"].as_str().unwrap().to_owned();
+    pending(&delivered_before, events);
+    rx.wait_for(15, "the event left pending", |a| {
+        a.iter()
+            .any(|r| r.body["event_id"] == "0a0a0a0a-0000-4000-8000-00000000000a")
+    })
+    .await;
+    for _ in 0..50 {
+        if store.keys("webhook_pending").unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        store.keys("webhook_pending").unwrap().is_empty(),
+        "all handled"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let got = rx.accepted();
+    let count = |id: &str| got.iter().filter(|r| r.body["event_id"] == id).count();
+    assert_eq!(
+        count("0b0b0b0b-0000-4000-8000-00000000000b"),
+        0,
+        "change never saved"
+    );
+    assert_eq!(count(&delivered_before), 1, "queued twice, delivered once");
     assert!(rx.problems().is_empty(), "{:?}", rx.problems());
 }
 

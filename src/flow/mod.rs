@@ -232,11 +232,25 @@ pub fn spawn_background(p: &Arc<Provider>) -> Vec<tokio::task::JoinHandle<()>> {
             loop {
                 tokio::time::sleep(every).await;
                 let q = p.clone();
-                match tokio::task::spawn_blocking(move || q.sweep_sessions()).await {
-                    Ok(Ok(n)) if n > 0 => {
+                let swept = tokio::task::spawn_blocking(move || {
+                    (q.sweep_sessions(), q.sweep_pending_events())
+                })
+                .await;
+                let Ok((sessions, events)) = swept else {
+                    continue;
+                };
+                match sessions {
+                    Ok(n) if n > 0 => {
                         tracing::info!(sessions = n, "sessions expired or abandoned")
                     }
-                    Ok(Err(e)) => tracing::error!(error = %e, "session sweep failed"),
+                    Err(e) => tracing::error!(error = %e, "session sweep failed"),
+                    _ => {}
+                }
+                match events {
+                    Ok(n) if n > 0 => {
+                        tracing::info!(events = n, "webhook events queued by the sweep")
+                    }
+                    Err(e) => tracing::error!(error = %e, "webhook event sweep failed"),
                     _ => {}
                 }
             }

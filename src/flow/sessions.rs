@@ -36,6 +36,22 @@ const BY_VENDOR: &str = "session_by_vendor";
 /// Ids of sessions that are not final yet (what the background sweep looks at).
 const OPEN: &str = "sessions_open";
 const COUNTERS: &str = "counters";
+/// Webhook events decided but not yet in the outbox, each written just before the session
+/// change it describes (see [`Provider::save_with_event`]).
+pub const PENDING_EVENTS: &str = "webhook_pending";
+/// A pending event older than this is the sweep's to hand over (the request that wrote it
+/// stopped or failed before doing so).
+const PENDING_GRACE_SECS: i64 = 30;
+
+/// An event waiting for its session change: handed over when the session was saved with it.
+#[derive(Debug, Serialize, Deserialize)]
+struct PendingEvent {
+    session_id: String,
+    /// The session's `events` count that the change carries.
+    seq: u64,
+    at: i64,
+    event: Value,
+}
 /// Faces kept from Approved liveness sessions, by `vendor_data` (v3 sessions only: the OpenID
 /// flow never uses them, so no API session can change whose face unlocks a sign-in).
 pub const SESSION_FACES: &str = "session_faces";
@@ -189,6 +205,9 @@ pub struct Session {
     pub updated_at: i64,
     pub last_activity_at: i64,
     pub expires_at: Option<i64>,
+    /// How many webhook events this session has caused (each saved together with the change).
+    #[serde(default)]
+    pub events: u64,
 }
 
 fn invalid(field: &str, msg: impl Into<String>) -> DiditError {
@@ -546,25 +565,72 @@ impl Provider {
         crate::ids::uuid_from(self.issuer())
     }
 
-    /// Queues an event for the webhook destinations. A failure is logged, never fatal to the
-    /// request that caused it (the status change itself is stored).
-    fn emit(&self, s: &Session, webhook_type: &str) {
-        let e = self.session_event(s, webhook_type);
-        if let Err(err) = self.outbox.enqueue(&e) {
-            tracing::error!(error = %err, session = %s.session_id, "cannot queue a webhook event");
+    /// Saves a session together with the webhook event its change causes, so the event is never
+    /// lost: the event is first recorded as pending, then the session is saved, then the event
+    /// is queued for the destinations and the pending record dropped. If the process stops or
+    /// the queue fails in between, the sweep queues it later; if the session was never saved,
+    /// the sweep drops it (no event for a change that did not happen).
+    fn save_with_event(&self, s: &mut Session, webhook_type: &str) -> Result<(), StoreError> {
+        s.events += 1;
+        let event = self.session_event(s, webhook_type);
+        let id = event["event_id"].as_str().unwrap_or_default().to_owned();
+        let pending = PendingEvent {
+            session_id: s.session_id.clone(),
+            seq: s.events,
+            at: self.now(),
+            event,
+        };
+        self.store.put_json(PENDING_EVENTS, &id, &pending, None)?;
+        self.save_session(s)?;
+        if let Err(err) = self.hand_over(&id, &pending.event) {
+            tracing::warn!(error = %err, session = %s.session_id, "webhook event left for the sweep");
         }
+        Ok(())
+    }
+
+    fn hand_over(&self, id: &str, event: &Value) -> Result<(), StoreError> {
+        self.outbox.enqueue(event)?;
+        self.store.delete(PENDING_EVENTS, id)?;
+        Ok(())
+    }
+
+    /// Queues the pending events whose requests stopped before doing so (see
+    /// [`Provider::save_with_event`]); drops those whose session change never happened.
+    /// Returns how many were queued.
+    pub fn sweep_pending_events(&self) -> Result<usize, StoreError> {
+        let now = self.now();
+        let mut queued = 0;
+        for id in self.store.keys(PENDING_EVENTS)? {
+            let Some(p) = self.store.get_json::<PendingEvent>(PENDING_EVENTS, &id)? else {
+                continue;
+            };
+            if p.at > now - PENDING_GRACE_SECS {
+                continue;
+            }
+            let saved = self
+                .store
+                .get_json::<Session>(SESSIONS, &p.session_id)?
+                .is_some_and(|cur| cur.events >= p.seq);
+            if saved {
+                self.hand_over(&id, &p.event)?;
+                queued += 1;
+            } else {
+                tracing::info!(session = %p.session_id, event = %id, "dropping the event of a session change that was not saved");
+                self.store.delete(PENDING_EVENTS, &id)?;
+            }
+        }
+        Ok(queued)
     }
 
     fn set_status(&self, s: &mut Session, status: SessionStatus) -> Result<(), StoreError> {
         let changed = s.status != status;
         s.status = status;
         s.updated_at = self.now();
-        self.save_session(s)?;
-        if changed {
-            tracing::info!(session = %s.session_id, status = status.as_str(), "session status");
-            self.emit(s, "status.updated");
+        if !changed {
+            return self.save_session(s);
         }
-        Ok(())
+        tracing::info!(session = %s.session_id, status = status.as_str(), "session status");
+        self.save_with_event(s, "status.updated")
     }
 
     /// Resolves the reference face: an explicit portrait wins; otherwise the stored face of
@@ -720,8 +786,7 @@ impl Provider {
             }
             if changed {
                 s.updated_at = now;
-                self.save_session(&s)?;
-                self.emit(&s, "data.updated");
+                self.save_with_event(&mut s, "data.updated")?;
             }
             return Ok(self.session_created_json(&s));
         }
@@ -733,7 +798,7 @@ impl Provider {
             (None, None)
         };
         let session_number = self.store.incr(COUNTERS, "session_number", 1, None)?;
-        let s = Session {
+        let mut s = Session {
             session_id: uuid_v4(),
             session_number,
             session_token: session_token(),
@@ -763,11 +828,11 @@ impl Provider {
             updated_at: now,
             last_activity_at: now,
             expires_at: Some(now + wf.session_expiration_time as i64),
+            events: 0,
         };
         self.store
             .put(TOKENS, &s.session_token, s.session_id.as_bytes(), None)?;
-        self.save_session(&s)?;
-        self.emit(&s, "status.updated");
+        self.save_with_event(&mut s, "status.updated")?;
         Ok(self.session_created_json(&s))
     }
 
@@ -1522,6 +1587,7 @@ impl Provider {
             updated_at: now,
             last_activity_at: now,
             expires_at: None,
+            events: 0,
         };
         let mut v = self.new_verdict(
             Channel::Api,

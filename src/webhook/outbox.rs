@@ -196,8 +196,20 @@ impl Outbox {
         resend_of: Option<String>,
     ) -> Result<String, StoreError> {
         let now = self.clock.now_millis();
+        let event_id = payload["event_id"].as_str().unwrap_or_default();
+        // One delivery per event and destination: queuing the same event again (a sweep after
+        // a crash) is a no-op. A resend is a new delivery.
+        let uuid = match &resend_of {
+            None if !event_id.is_empty() => {
+                crate::ids::uuid_from(&format!("{event_id}/{}", d.uuid))
+            }
+            _ => crate::ids::uuid_v4(),
+        };
+        if resend_of.is_none() && self.store.get(LOG, &uuid)?.is_some() {
+            return Ok(uuid);
+        }
         let del = Delivery {
-            uuid: crate::ids::uuid_v4(),
+            uuid,
             destination: d.uuid.clone(),
             event_id: payload["event_id"].as_str().unwrap_or_default().to_owned(),
             webhook_type: payload["webhook_type"]
@@ -214,7 +226,7 @@ impl Outbox {
             last_request: None,
             resend_of,
         };
-        self.store.put_json(OUTBOX, &del.uuid, &del, None)?;
+        self.store.put_new_json(OUTBOX, &del.uuid, &del, None)?;
         Ok(del.uuid)
     }
 
