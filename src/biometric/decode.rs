@@ -1,4 +1,4 @@
-//! Bounded image decoding: JPEG, PNG and WebP, EXIF orientation applied, byte and pixel limits
+//! Bounded image decoding: JPEG, PNG, WebP and TIFF, EXIF orientation applied, byte and pixel limits
 //! checked from the header before any pixel buffer is allocated.
 
 use std::io::Cursor;
@@ -59,6 +59,7 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<DecodedImage, Biomet
         ImageFormat::Jpeg => return decode_jpeg(bytes, limits),
         ImageFormat::Png => "png",
         ImageFormat::WebP => "webp",
+        ImageFormat::Tiff => "tiff",
         _ => return Err(BiometricError::UnsupportedFormat),
     };
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
@@ -302,6 +303,27 @@ mod tests {
         let d = decode(&png_bytes(9, 7), &ImageLimits::default()).unwrap();
         assert_eq!((d.image.width, d.image.height, d.format), (9, 7, "png"));
         assert!(!d.greyscale);
+    }
+
+    #[test]
+    fn round_trips_a_tiff_within_the_same_limits() {
+        let img =
+            image::RgbImage::from_fn(9, 7, |x, y| image::Rgb([x as u8 * 20, y as u8 * 30, 7]));
+        let mut tiff = Vec::new();
+        image::DynamicImage::ImageRgb8(img)
+            .write_to(&mut Cursor::new(&mut tiff), ImageFormat::Tiff)
+            .unwrap();
+        let d = decode(&tiff, &ImageLimits::default()).unwrap();
+        assert_eq!((d.image.width, d.image.height, d.format), (9, 7, "tiff"));
+        assert_eq!(&d.image.data[..3], &[0, 0, 7]);
+        let limits = ImageLimits {
+            max_pixels: 62,
+            ..ImageLimits::default()
+        };
+        assert!(matches!(
+            decode(&tiff, &limits),
+            Err(BiometricError::TooManyPixels { .. })
+        ));
     }
 
     #[test]

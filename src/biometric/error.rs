@@ -18,7 +18,7 @@ pub enum BiometricError {
         max_pixels: u64,
         max_side: u32,
     },
-    #[error("the image format is not supported; send JPEG, PNG or WebP")]
+    #[error("the image format is not supported; send JPEG, PNG, WebP or TIFF")]
     UnsupportedFormat,
     #[error("the image could not be decoded: {0}")]
     Decode(String),

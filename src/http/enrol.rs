@@ -1,7 +1,7 @@
 //! The enrolment API (server to server, bearer token with the `enrolment` scope).
 //!
 //! ```text
-//! PUT    /api/v1/subjects/{subject}/face   body: the portrait (image/jpeg, image/png, image/webp)
+//! PUT    /api/v1/subjects/{subject}/face   body: the portrait (image/jpeg, image/png, image/webp, image/tiff)
 //! GET    /api/v1/subjects/{subject}/face   enrolment metadata (never the template)
 //! DELETE /api/v1/subjects/{subject}/face   erase the template
 //! GET    /api/v1/subjects?after=&limit=    list

@@ -100,7 +100,7 @@ fn schemas() -> Value {
                 "language": {"type": "string"},
                 "contact_details": {"type": "object"},
                 "expected_details": {"type": "object"},
-                "portrait_image": {"type": "string", "contentEncoding": "base64", "description": "Reference face, JPEG/PNG/WebP, at most 2 MB."},
+                "portrait_image": {"type": "string", "contentEncoding": "base64", "description": "Reference face, JPEG/PNG/WebP/TIFF, at most 2 MB."},
             },
         },
         "SessionCreated": {
@@ -222,7 +222,7 @@ pub fn document(issuer: &str) -> Value {
     let lid = || path_param("delivery", "Delivery uuid");
     let tid = || path_param("uuid", "Template uuid");
     let multipart = |fields: Value, required: Vec<&str>| json!({"required": true, "content": {"multipart/form-data": {"schema": {"type": "object", "required": required, "properties": fields}}}});
-    let image = json!({"type": "string", "format": "binary", "description": "JPEG, PNG or WebP, at most 5 MB"});
+    let image = json!({"type": "string", "format": "binary", "description": "JPEG, PNG, WebP or TIFF, at most 5 MB"});
     let common_fields = |thr: &str| {
         let mut m = Map::new();
         m.insert(
