@@ -5,9 +5,12 @@
 //! body, `X-Signature-V2` over the re-canonicalised JSON), in constant time; the signed body
 //! `timestamp` within 300 s of now; `X-Timestamp` equal to it. With `--standard-secret whsec_...`
 //! it checks the Standard Webhooks headers instead (`webhook-id`, `webhook-timestamp`,
-//! `webhook-signature`).
+//! `webhook-signature`). With `--public-key X` (the `x` of a key at
+//! `/v3/webhook/public-keys/`, when the server has `[webhooks] ed25519 = true`) it needs no
+//! shared secret: it checks the `v1a,` Ed25519 entry of `webhook-signature`.
 //!
 //!     cargo run --release --example webhook_receiver -- --listen 127.0.0.1:9000 --secret SECRET
+//!     cargo run --release --example webhook_receiver -- --public-key 11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -18,11 +21,14 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use inherence::webhook::signature::{Scheme, verify, verify_standard};
+use base64::Engine as _;
+use inherence::webhook::signature::{Scheme, verify, verify_standard, verify_standard_ed25519};
 
 struct Receiver {
     secret: Option<String>,
     standard_secret: Option<String>,
+    /// Raw 32-byte Ed25519 public key.
+    public_key: Option<Vec<u8>>,
     seen: Mutex<HashSet<String>>,
 }
 
@@ -39,7 +45,7 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, &'static str) {
-    let event: serde_json::Value = if let Some(whsec) = &r.standard_secret {
+    let event: serde_json::Value = if r.standard_secret.is_some() || r.public_key.is_some() {
         let (Some(id), Some(ts), Some(sig)) = (
             header(&headers, "webhook-id"),
             header(&headers, "webhook-timestamp").and_then(|t| t.parse::<i64>().ok()),
@@ -50,7 +56,13 @@ async fn receive(
                 "missing Standard Webhooks headers",
             );
         };
-        if verify_standard(id, ts, &body, sig, whsec, now()).is_err() {
+        let checked = match (&r.public_key, &r.standard_secret) {
+            (Some(pk), _) => verify_standard_ed25519(id, ts, &body, sig, pk, now()),
+            (None, Some(whsec)) => verify_standard(id, ts, &body, sig, whsec, now()),
+            (None, None) => unreachable!("checked above"),
+        };
+        if let Err(e) = checked {
+            eprintln!("rejected a delivery: {e}");
             return (StatusCode::UNAUTHORIZED, "bad signature");
         }
         match serde_json::from_slice(&body) {
@@ -96,7 +108,7 @@ async fn receive(
 #[tokio::main]
 async fn main() {
     let mut listen: SocketAddr = "127.0.0.1:9000".parse().expect("address");
-    let (mut secret, mut standard_secret) = (None, None);
+    let (mut secret, mut standard_secret, mut public_key) = (None, None, None);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut v = || args.next().unwrap_or_else(|| panic!("{a} needs a value"));
@@ -104,16 +116,24 @@ async fn main() {
             "--listen" => listen = v().parse().expect("--listen HOST:PORT"),
             "--secret" => secret = Some(v()),
             "--standard-secret" => standard_secret = Some(v()),
+            "--public-key" => {
+                let k = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(v().trim_end_matches('='))
+                    .expect("--public-key: the base64url `x` of an Ed25519 key");
+                assert_eq!(k.len(), 32, "--public-key: an Ed25519 key is 32 bytes");
+                public_key = Some(k);
+            }
             other => panic!("unknown option {other}"),
         }
     }
     assert!(
-        secret.is_some() || standard_secret.is_some(),
-        "--secret SECRET or --standard-secret whsec_... is required"
+        secret.is_some() || standard_secret.is_some() || public_key.is_some(),
+        "--secret SECRET, --standard-secret whsec_... or --public-key X is required"
     );
     let state = Arc::new(Receiver {
         secret,
         standard_secret,
+        public_key,
         seen: Mutex::new(HashSet::new()),
     });
     let app = Router::new()

@@ -551,6 +551,37 @@ async fn review_band_decline_manual_review_list_delete_and_templates() {
     )
     .await;
     assert_eq!(st, 400, "statuses are case-sensitive");
+    let risk = d["face_matches"][0]["warnings"][0]["risk"]
+        .as_str()
+        .unwrap();
+    let (_, l) = call(
+        &server,
+        reqwest::Method::GET,
+        &format!("/v3/sessions/?warning=FACE_IN_BLOCKLIST,{risk}"),
+        Some(&k),
+        None,
+    )
+    .await;
+    // The declined session and the reviewed one (its face match was in the review band);
+    // not the session that never ran a check.
+    let ids: Vec<&Value> = l["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["session_id"])
+        .collect();
+    assert!(ids.contains(&&json!(id2)), "{l}");
+    assert!(!ids.contains(&&s3["session_id"]), "{l}");
+    assert_eq!(l["count"], 2, "{l}");
+    let (_, l) = call(
+        &server,
+        reqwest::Method::GET,
+        "/v3/sessions/?warning=FACE_IN_BLOCKLIST",
+        Some(&k),
+        None,
+    )
+    .await;
+    assert_eq!(l["count"], 0);
 
     // Templates: the enrolled face of user-2 (and nothing for the portrait-only session).
     let (_, c) = call(

@@ -444,6 +444,18 @@ pub enum Hosted {
 }
 
 impl Session {
+    /// The risk codes of the warnings in its liveness checks and face matches.
+    pub fn risks(&self) -> Vec<String> {
+        self.liveness_checks
+            .iter()
+            .chain(self.face_matches.iter())
+            .flatten()
+            .filter_map(|c| c["warnings"].as_array())
+            .flatten()
+            .filter_map(|w| w["risk"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     fn feature_list(&self) -> Vec<Value> {
         let status_of = |blocks: &Option<Vec<Value>>| {
             blocks
@@ -1214,6 +1226,7 @@ impl Provider {
         let search = q("search").map(str::to_lowercase);
         let session_type = q("session_type");
         let api_service = q("api_service");
+        let warnings = list("warning");
         let mut rows: Vec<Session> = Vec::new();
         if kind != "business" {
             for k in self.store.keys(SESSIONS)? {
@@ -1231,6 +1244,9 @@ impl Provider {
                     && to.is_none_or(|t| s.created_at < t + 86_400)
                     && session_type.is_none_or(|t| t == s.session_type)
                     && api_service.is_none_or(|a| s.api_service.as_deref() == Some(a))
+                    && warnings
+                        .as_ref()
+                        .is_none_or(|w| s.risks().iter().any(|r| w.contains(r)))
                     && search.as_ref().is_none_or(|x| {
                         s.session_id.contains(x.as_str())
                             || s.vendor_data

@@ -26,6 +26,11 @@ import java.util.Set;
 public final class IdTokenValidator {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final long SKEW = 60;
+    /**
+     * How far {@code auth_time} may lie before the moment this sign-in started: only the clock
+     * difference between Keycloak and Inherence (the face check itself happens after the start).
+     */
+    private static final long AUTH_TIME_SKEW = 5;
 
     /** Why a token was refused (the message names the failed check). */
     public static final class InvalidToken extends Exception {
@@ -87,7 +92,7 @@ public final class IdTokenValidator {
         if (!e.subject().equals(claims.path("sub").asText(null))) {
             throw new InvalidToken("sub is not the user being verified");
         }
-        if (!claims.path("auth_time").canConvertToLong() || claims.path("auth_time").asLong() + SKEW < e.startedAt()) {
+        if (!claims.path("auth_time").canConvertToLong() || claims.path("auth_time").asLong() + AUTH_TIME_SKEW < e.startedAt()) {
             throw new InvalidToken("auth_time is before this authentication started");
         }
         if (e.acceptedAcr() != null && !e.acceptedAcr().contains(claims.path("acr").asText(""))) {

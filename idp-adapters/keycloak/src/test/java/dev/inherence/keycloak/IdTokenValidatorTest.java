@@ -117,6 +117,8 @@ class IdTokenValidatorTest {
         assertTrue(refusal(c -> c.remove("nonce")).contains("nonce"));
         assertTrue(refusal(c -> c.put("sub", "user-2")).contains("sub"));
         assertTrue(refusal(c -> c.put("auth_time", NOW - 3600)).contains("auth_time"));
+        // An earlier face check (started at NOW - 10): only a few seconds of clock skew pass.
+        assertTrue(refusal(c -> c.put("auth_time", NOW - 16)).contains("auth_time"));
         assertTrue(refusal(c -> c.put("acr", "0")).contains("acr"));
         assertTrue(refusal(c -> c.put("amr", List.of("pwd"))).contains("amr"));
         assertTrue(refusal(c -> c.remove("amr")).contains("amr"));
