@@ -63,7 +63,7 @@ fn text_file_is_not_an_image() {
         .analyze(b"name,score\nalice,1\n", Want::ALL)
         .unwrap_err();
     assert_eq!(e.code(), "UNSUPPORTED_IMAGE_FORMAT");
-    assert!(e.to_string().contains("JPEG, PNG or WebP"), "{e}");
+    assert!(e.to_string().contains("JPEG, PNG, WebP or TIFF"), "{e}");
 }
 
 #[test]

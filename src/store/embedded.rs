@@ -98,7 +98,15 @@ fn io(e: std::io::Error) -> StoreError {
 impl EmbeddedStore {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        let existed = dir.is_dir();
         std::fs::create_dir_all(dir).map_err(io)?;
+        if !existed
+            && let Some(parent) = dir.parent()
+            && let Ok(d) = File::open(parent)
+        {
+            // The new directory itself survives a power cut.
+            let _ = d.sync_all();
+        }
         let path = dir.join("store.log");
         let map = replay(&path, clock.as_ref())?;
         let log = rewrite(&path, &map)?;

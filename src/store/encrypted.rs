@@ -202,26 +202,45 @@ fn subject_key_id(ns: &str, key: &str) -> String {
     format!("{ns}/{key}")
 }
 
-fn seal_with(k: &LessSafeKey, ns: &str, key: &str, plain: &[u8]) -> Vec<u8> {
+/// Identifies a subject key inside the values it seals (8 bytes of its SHA-256), so a value
+/// left behind by a destroyed key reads as erased rather than as tampered with.
+struct SubjectKey {
+    key: LessSafeKey,
+    id: [u8; 8],
+}
+
+fn seal_with(k: &SubjectKey, ns: &str, key: &str, plain: &[u8]) -> Vec<u8> {
     let mut nonce = [0u8; NONCE_LEN];
     aws_lc_rs::rand::fill(&mut nonce).expect("system randomness");
     let mut buf = plain.to_vec();
-    k.seal_in_place_append_tag(
-        Nonce::assume_unique_for_key(nonce),
-        Aad::from(aad(ns, key)),
-        &mut buf,
-    )
-    .expect("AES-GCM sealing does not fail for in-memory buffers");
-    let mut out = Vec::with_capacity(SUBJECT_MAGIC.len() + NONCE_LEN + buf.len());
+    k.key
+        .seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad(ns, key)),
+            &mut buf,
+        )
+        .expect("AES-GCM sealing does not fail for in-memory buffers");
+    let mut out = Vec::with_capacity(SUBJECT_MAGIC.len() + 8 + NONCE_LEN + buf.len());
     out.extend_from_slice(SUBJECT_MAGIC);
+    out.extend_from_slice(&k.id);
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&buf);
     out
 }
 
-fn open_with(k: &LessSafeKey, ns: &str, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+/// `None`: sealed by another (destroyed) key of this subject, so erased.
+fn open_with(
+    k: &SubjectKey,
+    ns: &str,
+    key: &str,
+    value: &[u8],
+) -> Result<Option<Vec<u8>>, StoreError> {
     let corrupt = || StoreError::Corrupt(format!("{ns}/{key}: sealed value cannot be opened"));
     let rest = value.strip_prefix(SUBJECT_MAGIC).ok_or_else(corrupt)?;
+    if rest.get(..8).ok_or_else(corrupt)? != k.id {
+        return Ok(None);
+    }
+    let rest = &rest[8..];
     let nonce: [u8; NONCE_LEN] = rest
         .get(..NONCE_LEN)
         .ok_or_else(corrupt)?
@@ -229,13 +248,14 @@ fn open_with(k: &LessSafeKey, ns: &str, key: &str, value: &[u8]) -> Result<Vec<u
         .map_err(|_| corrupt())?;
     let mut buf = rest.get(NONCE_LEN..).ok_or_else(corrupt)?.to_vec();
     let plain = k
+        .key
         .open_in_place(
             Nonce::assume_unique_for_key(nonce),
             Aad::from(aad(ns, key)),
             &mut buf,
         )
         .map_err(|_| corrupt())?;
-    Ok(plain.to_vec())
+    Ok(Some(plain.to_vec()))
 }
 
 /// Whether a value is sealed with a per-subject key.
@@ -278,13 +298,19 @@ impl EncryptedKv {
         ns: &str,
         key: &str,
         create: bool,
-    ) -> Result<Option<LessSafeKey>, StoreError> {
+    ) -> Result<Option<SubjectKey>, StoreError> {
         let id = subject_key_id(ns, key);
-        let unwrap = |wrapped: &[u8]| -> Result<LessSafeKey, StoreError> {
+        let unwrap = |wrapped: &[u8]| -> Result<SubjectKey, StoreError> {
+            use sha2::Digest as _;
             let raw = open(&self.ring, SUBJECT_KEYS, &id, wrapped, false)?;
             let k = UnboundKey::new(&AES_256_GCM, &raw)
                 .map_err(|_| StoreError::Corrupt(format!("{SUBJECT_KEYS}/{id} is not a key")))?;
-            Ok(LessSafeKey::new(k))
+            let mut fp = [0u8; 8];
+            fp.copy_from_slice(&sha2::Sha256::digest(&raw)[..8]);
+            Ok(SubjectKey {
+                key: LessSafeKey::new(k),
+                id: fp,
+            })
         };
         if let Some(w) = self.subject_keys.get(SUBJECT_KEYS, &id)? {
             return unwrap(&w).map(Some);
@@ -327,7 +353,7 @@ impl EncryptedKv {
     fn open_value(&self, ns: &str, key: &str, v: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         if is_subject_sealed(v) {
             return match self.subject_key(ns, key, false)? {
-                Some(k) => open_with(&k, ns, key, v).map(Some),
+                Some(k) => open_with(&k, ns, key, v),
                 None => Ok(None),
             };
         }
@@ -415,11 +441,20 @@ impl Kv for EncryptedKv {
         value: &[u8],
         expires_at: Option<i64>,
     ) -> Result<bool, StoreError> {
-        if sealed(ns) {
-            let v = self.seal_value(ns, key, value)?;
-            self.inner.put_new(ns, key, &v, expires_at)
-        } else {
-            self.inner.put_new(ns, key, value, expires_at)
+        if !sealed(ns) {
+            return self.inner.put_new(ns, key, value, expires_at);
+        }
+        let v = self.seal_value(ns, key, value)?;
+        if self.inner.put_new(ns, key, &v, expires_at)? {
+            return Ok(true);
+        }
+        // What is there may be a leftover of an erasure interrupted between destroying the key
+        // and deleting the value: erased, so it does not count as present.
+        match self.inner.get(ns, key)? {
+            Some(raw) if per_subject(ns) && self.open_value(ns, key, &raw)?.is_none() => {
+                self.inner.replace(ns, key, &raw, &v)
+            }
+            _ => Ok(false),
         }
     }
 
@@ -447,7 +482,10 @@ impl Kv for EncryptedKv {
         // The key first: once it is gone, what is left of the value is unreadable, so a crash
         // between the two steps cannot leave a readable template behind.
         let shredded = per_subject(ns) && self.shred(ns, key)?;
-        Ok(self.inner.delete(ns, key)? || shredded)
+        let deleted = self.inner.delete(ns, key)?;
+        // Once more: a key made by a write that raced with this erasure goes too.
+        let raced = per_subject(ns) && self.shred(ns, key)?;
+        Ok(deleted || shredded || raced)
     }
 
     fn incr(
@@ -631,14 +669,36 @@ mod tests {
         kv.put("enrolments", "alice", b"new-face", None).unwrap();
         assert_eq!(kv.get("enrolments", "alice").unwrap().unwrap(), b"new-face");
         data.put("enrolments", "alice", &copy, None).unwrap();
-        assert!(kv.get("enrolments", "alice").is_err(), "old copy, new key");
+        assert_eq!(
+            kv.get("enrolments", "alice").unwrap(),
+            None,
+            "an old copy does not open under the new key: it reads as erased"
+        );
+        // A leftover like that does not block a new enrolment (put_new).
+        assert!(
+            kv.put_new("enrolments", "alice", b"newer-face", None)
+                .unwrap()
+        );
+        assert_eq!(
+            kv.get("enrolments", "alice").unwrap().unwrap(),
+            b"newer-face"
+        );
+        // A tampered value under the live key is an error, not "erased".
+        let mut tampered = data.get("enrolments", "alice").unwrap().unwrap();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        data.put("enrolments", "alice", &tampered, None).unwrap();
+        assert!(kv.get("enrolments", "alice").is_err(), "tampered");
         // Others are untouched; a ciphertext moved to another subject does not open.
         assert_eq!(
             kv.get("enrolments", "bob").unwrap().unwrap(),
             b"face-of-bob"
         );
         data.put("enrolments", "bob", &copy, None).unwrap();
-        assert!(kv.get("enrolments", "bob").is_err());
+        assert!(
+            !matches!(kv.get("enrolments", "bob"), Ok(Some(_))),
+            "another subject's ciphertext never opens"
+        );
         // take (single use) shreds too.
         kv.put("session_faces", "v1", b"kept-face", None).unwrap();
         assert_eq!(
