@@ -230,8 +230,11 @@ async fn hosted_session_approves_calls_back_and_signs_webhooks() {
     // (the refused first requests may have been any of them, so wait for all four events)
     rx.wait_for(20, "all three status webhooks and data.updated", |a| {
         ["Not Started", "In Progress", "Approved"].iter().all(|st| {
-            a.iter()
-                .any(|r| r.body["session_id"] == id && r.body["status"] == *st)
+            a.iter().any(|r| {
+                r.body["session_id"] == id
+                    && r.body["webhook_type"] == "status.updated"
+                    && r.body["status"] == *st
+            })
         }) && a.iter().any(|r| r.body["webhook_type"] == "data.updated")
     })
     .await;
