@@ -203,6 +203,29 @@ impl EmbeddedStore {
         inner.map.get(ns)?.get(key)
     }
 
+    /// Appends a put record, then applies it in memory.
+    fn write(
+        &self,
+        inner: &mut Inner,
+        ns: &str,
+        key: &str,
+        value: Vec<u8>,
+        expires_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.append(
+            inner,
+            &Record {
+                o: 'p',
+                n: ns.to_owned(),
+                k: key.to_owned(),
+                v: Some(B64.encode(&value)),
+                e: expires_at,
+            },
+        )?;
+        Self::insert(inner, ns, key, Entry { value, expires_at });
+        Ok(())
+    }
+
     fn insert(inner: &mut Inner, ns: &str, key: &str, e: Entry) {
         if inner
             .map
@@ -326,25 +349,7 @@ impl Kv for EmbeddedStore {
         expires_at: Option<i64>,
     ) -> Result<(), StoreError> {
         let mut inner = self.lock()?;
-        self.append(
-            &mut inner,
-            &Record {
-                o: 'p',
-                n: ns.to_owned(),
-                k: key.to_owned(),
-                v: Some(B64.encode(value)),
-                e: expires_at,
-            },
-        )?;
-        Self::insert(
-            &mut inner,
-            ns,
-            key,
-            Entry {
-                value: value.to_vec(),
-                expires_at,
-            },
-        );
+        self.write(&mut inner, ns, key, value.to_vec(), expires_at)?;
         Ok(())
     }
 
@@ -359,25 +364,7 @@ impl Kv for EmbeddedStore {
         if self.live(&mut inner, ns, key).is_some() {
             return Ok(false);
         }
-        self.append(
-            &mut inner,
-            &Record {
-                o: 'p',
-                n: ns.to_owned(),
-                k: key.to_owned(),
-                v: Some(B64.encode(value)),
-                e: expires_at,
-            },
-        )?;
-        Self::insert(
-            &mut inner,
-            ns,
-            key,
-            Entry {
-                value: value.to_vec(),
-                expires_at,
-            },
-        );
+        self.write(&mut inner, ns, key, value.to_vec(), expires_at)?;
         Ok(true)
     }
 
@@ -434,26 +421,7 @@ impl Kv for EmbeddedStore {
             None => (0, expires_at),
         };
         let next = current + by;
-        let value = next.to_string().into_bytes();
-        self.append(
-            &mut inner,
-            &Record {
-                o: 'p',
-                n: ns.to_owned(),
-                k: key.to_owned(),
-                v: Some(B64.encode(&value)),
-                e: exp,
-            },
-        )?;
-        Self::insert(
-            &mut inner,
-            ns,
-            key,
-            Entry {
-                value,
-                expires_at: exp,
-            },
-        );
+        self.write(&mut inner, ns, key, next.to_string().into_bytes(), exp)?;
         Ok(next)
     }
 
@@ -469,25 +437,7 @@ impl Kv for EmbeddedStore {
             Some(e) if e.value == expected => e.expires_at,
             _ => return Ok(false),
         };
-        self.append(
-            &mut inner,
-            &Record {
-                o: 'p',
-                n: ns.to_owned(),
-                k: key.to_owned(),
-                v: Some(B64.encode(new)),
-                e: expires_at,
-            },
-        )?;
-        Self::insert(
-            &mut inner,
-            ns,
-            key,
-            Entry {
-                value: new.to_vec(),
-                expires_at,
-            },
-        );
+        self.write(&mut inner, ns, key, new.to_vec(), expires_at)?;
         Ok(true)
     }
 

@@ -120,20 +120,25 @@ fn aad(ns: &str, key: &str) -> Vec<u8> {
 /// Seals `plain` for (`ns`, `key`) under the active key.
 pub fn seal(ring: &KeyRing, ns: &str, key: &str, plain: &[u8]) -> Vec<u8> {
     let k = &ring.keys[0];
+    let mut header = MAGIC.to_vec();
+    header.push(k.id.len() as u8);
+    header.extend_from_slice(k.id.as_bytes());
+    seal_after(&header, &k.key, ns, key, plain)
+}
+
+/// `header` | random 96-bit nonce | AES-256-GCM ciphertext+tag, bound to (`ns`, `key`).
+fn seal_after(header: &[u8], k: &LessSafeKey, ns: &str, key: &str, plain: &[u8]) -> Vec<u8> {
     let mut nonce = [0u8; NONCE_LEN];
     aws_lc_rs::rand::fill(&mut nonce).expect("system randomness");
     let mut buf = plain.to_vec();
-    k.key
-        .seal_in_place_append_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(aad(ns, key)),
-            &mut buf,
-        )
-        .expect("AES-GCM sealing does not fail for in-memory buffers");
-    let mut out = Vec::with_capacity(MAGIC.len() + 1 + k.id.len() + NONCE_LEN + buf.len());
-    out.extend_from_slice(MAGIC);
-    out.push(k.id.len() as u8);
-    out.extend_from_slice(k.id.as_bytes());
+    k.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(aad(ns, key)),
+        &mut buf,
+    )
+    .expect("AES-GCM sealing does not fail for in-memory buffers");
+    let mut out = Vec::with_capacity(header.len() + NONCE_LEN + buf.len());
+    out.extend_from_slice(header);
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&buf);
     out
@@ -210,22 +215,9 @@ struct SubjectKey {
 }
 
 fn seal_with(k: &SubjectKey, ns: &str, key: &str, plain: &[u8]) -> Vec<u8> {
-    let mut nonce = [0u8; NONCE_LEN];
-    aws_lc_rs::rand::fill(&mut nonce).expect("system randomness");
-    let mut buf = plain.to_vec();
-    k.key
-        .seal_in_place_append_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(aad(ns, key)),
-            &mut buf,
-        )
-        .expect("AES-GCM sealing does not fail for in-memory buffers");
-    let mut out = Vec::with_capacity(SUBJECT_MAGIC.len() + 8 + NONCE_LEN + buf.len());
-    out.extend_from_slice(SUBJECT_MAGIC);
-    out.extend_from_slice(&k.id);
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(&buf);
-    out
+    let mut header = SUBJECT_MAGIC.to_vec();
+    header.extend_from_slice(&k.id);
+    seal_after(&header, &k.key, ns, key, plain)
 }
 
 /// `None`: sealed by another (destroyed) key of this subject, so erased.
