@@ -17,6 +17,7 @@ pub mod export;
 pub mod record;
 pub mod verify;
 
+use crate::store::concerns::WriteOnce;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use aws_lc_rs::hmac;
@@ -227,7 +228,7 @@ impl AuditLog {
             None => {
                 let mut fresh = vec![0u8; 32];
                 aws_lc_rs::rand::fill(&mut fresh).expect("system randomness");
-                self.store.put_new(ns::KEYS, "pseudonym", &fresh, None)?;
+                self.store.write_once(ns::KEYS, "pseudonym", &fresh)?;
                 let k = self
                     .store
                     .get(ns::KEYS, "pseudonym")?
@@ -413,7 +414,7 @@ impl AuditLog {
             let bytes = serde_json::to_vec(&e).map_err(|e| AuditError::Invalid(e.to_string()))?;
             if self
                 .store
-                .put_new(ns::ENTRIES, &key(&stream, e.seq), &bytes, None)?
+                .write_once(ns::ENTRIES, &key(&stream, e.seq), &bytes)?
             {
                 let mut next = Head {
                     seq: e.seq,
@@ -520,7 +521,7 @@ impl AuditLog {
         let jws = ring.sign(self.alg, CHECKPOINT_TYP, &claims)?;
         self.remember_signer(&ring)?;
         self.store
-            .put_new(ns::CHECKPOINTS, &key(stream, seq), jws.as_bytes(), None)?;
+            .write_once(ns::CHECKPOINTS, &key(stream, seq), jws.as_bytes())?;
         Ok(())
     }
 
@@ -539,7 +540,7 @@ impl AuditLog {
                 .find(|k| k["kid"] == kid.as_str())
         {
             self.store
-                .put_new(ns::SIGNERS, &kid, jwk.to_string().as_bytes(), None)?;
+                .write_once(ns::SIGNERS, &kid, jwk.to_string().as_bytes())?;
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! Pushed authorization requests and the authorization endpoint.
 
+use crate::store::concerns::SingleUse;
 use serde::{Deserialize, Serialize};
 
 use super::state::{Flow, FlowStatus, PriorAuthentication, Purpose};
@@ -87,14 +88,14 @@ impl Provider {
         let ttl = self.cfg.oidc.par_lifetime_secs;
         let expires_at = (self.now() + ttl as i64) * 1000;
         self.store
-            .put_json(
+            .issue(
                 ns::PAR,
                 &reference,
                 &Pushed {
                     client_id: client.client_id.clone(),
                     request,
                 },
-                Some(expires_at),
+                expires_at,
             )
             .map_err(store_err)?;
         Ok((format!("{REQUEST_URI_PREFIX}{reference}"), ttl))
@@ -121,7 +122,7 @@ impl Provider {
                 // Single use: consumed here, at the point of authorization.
                 let pushed: Pushed = self
                     .store
-                    .take_json(ns::PAR, reference)
+                    .redeem(ns::PAR, reference)
                     .map_err(|e| AuthorizeError::Show(store_err(e)))?
                     .ok_or_else(|| {
                         AuthorizeError::Show(OAuthError::new(
@@ -305,7 +306,7 @@ impl Provider {
 
     pub(crate) fn take_flow(&self, id: &str) -> Result<Flow, OAuthError> {
         self.store
-            .take_json::<Flow>(ns::FLOWS, id)
+            .redeem::<Flow>(ns::FLOWS, id)
             .map_err(store_err)?
             .ok_or_else(|| {
                 OAuthError::invalid_request(

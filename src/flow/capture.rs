@@ -1,6 +1,7 @@
 //! The capture flow behind the hosted page: live guidance, single-use challenges, the face
 //! check on a burst of frames, and the final redirect to the client.
 
+use crate::store::concerns::SingleUse;
 use serde::{Deserialize, Serialize};
 
 use super::authorize::{error_redirect, redirect_url};
@@ -190,7 +191,7 @@ impl Provider {
         let ttl = self.cfg.oidc.challenge_lifetime_secs;
         let exp = (self.now() + ttl as i64).min(f.expires_at) * 1000;
         self.store
-            .put_json(ns::CHALLENGES, &c, &Challenge { flow: f.id }, Some(exp))
+            .issue(ns::CHALLENGES, &c, &Challenge { flow: f.id }, exp)
             .map_err(store_err)?;
         Ok((c, ttl))
     }
@@ -205,7 +206,7 @@ impl Provider {
     ) -> Result<CaptureResult, CaptureError> {
         let ch: Challenge = self
             .store
-            .take_json(ns::CHALLENGES, challenge)
+            .redeem(ns::CHALLENGES, challenge)
             .map_err(|e| CaptureError::Protocol(store_err(e)))?
             .ok_or_else(|| {
                 CaptureError::Protocol(OAuthError::invalid_request(
@@ -493,7 +494,7 @@ impl Provider {
                 };
                 let exp = (self.now() + self.cfg.oidc.code_lifetime_secs as i64) * 1000;
                 self.store
-                    .put_json(ns::CODES, &digest(&code), &grant, Some(exp))
+                    .issue(ns::CODES, &digest(&code), &grant, exp)
                     .map_err(store_err)?;
                 let mut p = vec![("code", code.as_str())];
                 if let Some(s) = &req.state {

@@ -1,5 +1,6 @@
 //! Registered clients and their authentication.
 
+use crate::store::concerns::ReplayCache;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -84,12 +85,7 @@ impl Clients {
                 let (jti, exp) = verify_assertion(assertion, &id, jwks, audiences, now)?;
                 let fresh = self
                     .store
-                    .put_new(
-                        JTI_NS,
-                        &format!("{id}:{jti}"),
-                        b"1",
-                        Some((exp + 60) * 1000),
-                    )
+                    .first_use(JTI_NS, &format!("{id}:{jti}"), (exp + 60) * 1000)
                     .map_err(|e| OAuthError::server(e.to_string()))?;
                 if !fresh {
                     return Err(OAuthError::invalid_client(

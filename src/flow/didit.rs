@@ -2,6 +2,7 @@
 //! and the standalone face-match and passive-liveness checks with the documented verdict rules
 //! (`docs/integrations/didit-compat.md`).
 
+use crate::store::concerns::Counters;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -230,7 +231,7 @@ impl Provider {
         let now = self.now();
         let window = now.div_euclid(60);
         let reset = (window + 1) * 60;
-        let used = self.store.incr(
+        let used = self.store.add(
             RATE,
             &format!("{}:{}:{window}", rec.id, class.name()),
             1,

@@ -1,5 +1,6 @@
 //! The token endpoint (authorization code, client credentials), userinfo and introspection.
 
+use crate::store::concerns::SingleUse;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -10,7 +11,6 @@ use crate::protocol::client_auth::Credentials;
 use crate::protocol::discovery::paths;
 use crate::protocol::tokens::{AccessTokenClaims, IdTokenClaims, at_hash};
 use crate::protocol::{ErrorCode, OAuthError, pkce};
-use crate::store::typed::KvJson;
 
 /// Scope of client-credentials tokens for the enrolment API.
 pub const ENROLMENT_SCOPE: &str = "enrolment";
@@ -101,7 +101,7 @@ impl Provider {
             .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
         let key = digest(code);
         let now = self.now();
-        let grant: CodeGrant = match self.store.take_json(ns::CODES, &key).map_err(store_err)? {
+        let grant: CodeGrant = match self.store.redeem(ns::CODES, &key).map_err(store_err)? {
             Some(g) => g,
             None => {
                 // Replayed code: revoke everything it issued.

@@ -6,6 +6,7 @@
 //! them for 24 h) and tokens already issued keep working. Every JWK carries `kid` and an `x5c`
 //! self-signed certificate. Keys persist in the store (`keys` namespace).
 
+use crate::store::concerns::{Claims, WriteOnce};
 use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::encoding::AsDer;
@@ -350,10 +351,10 @@ impl KeyManager {
             // the others wait for its key.
             let claim = format!("initial:{}", alg.name());
             let until = Some((km.clock.now_secs() + 60) * 1000);
-            let mut won = km.store.put_new(LOCKS, &claim, b"1", until)?;
+            let mut won = km.store.claim(LOCKS, &claim, until)?;
             if !won && km.wait_for_active(alg).is_err() {
                 // The claimer died: its claim has lapsed by now; claim again.
-                won = km.store.put_new(LOCKS, &claim, b"1", until)?;
+                won = km.store.claim(LOCKS, &claim, until)?;
                 if !won {
                     km.wait_for_active(alg)?;
                 }
@@ -471,10 +472,9 @@ impl KeyManager {
                 if has_active
                     && active_old
                     && !pending
-                    && self.store.put_new(
+                    && self.store.claim(
                         LOCKS,
                         &format!("successor-of:{active_kid}"),
-                        b"1",
                         Some((now + period) * 1000),
                     )?
                 {
@@ -524,7 +524,7 @@ pub fn webhook_ed25519(
     if store.get(NS, KEY)?.is_none() {
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new())
             .map_err(|e| bad(&e))?;
-        store.put_new(NS, KEY, pkcs8.as_ref(), None)?;
+        store.write_once(NS, KEY, pkcs8.as_ref())?;
     }
     let pkcs8 = store.get(NS, KEY)?.ok_or_else(|| bad(&"missing"))?;
     Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|e| bad(&e))

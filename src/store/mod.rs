@@ -12,23 +12,25 @@
 //!   a background rewrite never overwrites a concurrent change;
 //! - `keys` lists the live keys of a namespace.
 //!
-//! Every stateful concern goes through this one contract, each with the few operations its
-//! guarantees rest on (and the suite checks those operations on every backend):
+//! Every stateful concern goes through this one contract, through the narrow trait of
+//! [`concerns`] named by its guarantee (or [`typed::KvJson`] for plain documents); the suite
+//! checks those guarantees on every backend:
 //!
-//! | concern (namespaces) | relies on |
+//! | concern (namespaces) | trait: relies on |
 //! |---|---|
-//! | authorization flows, capture challenges, PAR requests, codes (`flows`, `challenges`, `par`, `codes`) | `put` with expiry; `take` = atomic single use |
-//! | replay caches: client-assertion `jti` (`assertion_jti`) | `put_new` with expiry = first use wins |
+//! | authorization flows, capture challenges, PAR requests, codes (`flows`, `challenges`, `par`, `codes`) | `SingleUse`: `put` with expiry, `take` = atomic single use |
+//! | replay caches: client-assertion `jti` (`assertion_jti`) | `ReplayCache`: `put_new` with expiry = first use wins |
 //! | redeemed codes, sessions revoked by a code replay (`used_codes`, `revoked`) | `put`, `get` with expiry |
-//! | rate limits, attempt and session counters (`rate`, `counters`) | `incr` with expiry, atomic across instances |
-//! | enrolments / templates, kept faces, subject keys (`enrolments`, `session_faces`, `subject_keys`) | `put`, `get`, `delete`, `keys`; `replace` for resealing; sealed by [`encrypted`] |
-//! | clients, API keys, workflows, webhook destinations, sessions | `put`, `get`, `delete`, `keys` |
-//! | signing keys (`keys`, `key_claims`, `webhook_keys`) | `put_new` claims, so one instance generates and rotates |
-//! | webhook outbox (`webhook_pending`, `webhook_outbox`, `webhook_leases`, `webhook_log`) | `put_new` per delivery, leases by `put_new` with expiry |
-//! | audit log (`audit`, `audit_heads`, `audit_checkpoints`, ...) | `put_new` on the sequence number = one writer per entry |
+//! | rate limits, attempt and session counters (`rate`, `counters`) | `Counters`: `incr` with expiry, atomic across instances |
+//! | enrolments / templates, kept faces, subject keys (`enrolments`, `session_faces`, `subject_keys`) | `KvJson` documents; `replace` for resealing; sealed by [`encrypted`] |
+//! | clients, API keys, workflows, webhook destinations, sessions, deliveries | `KvJson` documents: `put`, `get`, `delete`, `keys` |
+//! | signing keys and their generation (`keys`, `key_claims`, `webhook_keys`) | `Claims` (one instance generates and rotates), `WriteOnce` |
+//! | webhook delivery leases (`webhook_leases`) | `Claims` with expiry: one worker per attempt |
+//! | audit log (`audit`, `audit_checkpoints`, `audit_signers`, `audit_keys`) | `WriteOnce`: one writer per sequence number |
 //!
 //! A new backend implements [`Kv`] and passes `suite::run`; nothing above it changes.
 
+pub mod concerns;
 pub mod embedded;
 pub mod encrypted;
 pub mod redis;

@@ -104,6 +104,57 @@ pub fn run(kv: &(dyn Kv + Sync), clock: &dyn Clock) {
     assert!(keys.contains(&"k".to_owned()) && keys.contains(&"once".to_owned()));
     assert!(!keys.contains(&"dead".to_owned()) && !keys.contains(&"code".to_owned()));
     assert!(keys.contains(&"cas".to_owned()) && !keys.contains(&"cas-expired".to_owned()));
+
+    concerns(kv, ns, now);
+}
+
+/// The guarantees of the concern traits (`store/concerns.rs`), on this backend.
+fn concerns(kv: &(dyn Kv + Sync), ns: &str, now: i64) {
+    use super::concerns::*;
+    let later = now + 60_000;
+    // single use, also when four redeemers race
+    for round in 0..10 {
+        let key = format!("code-{round}");
+        kv.issue(ns, &key, &serde_json::json!({"grant": round}), later)
+            .unwrap();
+        let got: Vec<Option<serde_json::Value>> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| kv.redeem::<serde_json::Value>(ns, &key).unwrap()))
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let won: Vec<_> = got.into_iter().flatten().collect();
+        assert_eq!(
+            won,
+            vec![serde_json::json!({"grant": round})],
+            "redeemed once"
+        );
+    }
+    kv.issue(ns, "gone", &1, now - 1).unwrap();
+    assert_eq!(kv.redeem::<i32>(ns, "gone").unwrap(), None, "expired");
+    // replay cache
+    assert!(kv.first_use(ns, "jti-1", later).unwrap());
+    assert!(!kv.first_use(ns, "jti-1", later).unwrap(), "a replay");
+    // counters
+    assert_eq!(kv.add(ns, "attempts", 1, Some(later)).unwrap(), 1);
+    assert_eq!(kv.add(ns, "attempts", 1, Some(later)).unwrap(), 2);
+    // claims: one holder at a time, also when four race
+    let holders: usize = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| usize::from(kv.claim(ns, "lease", Some(later)).unwrap())))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(holders, 1, "one holder");
+    assert!(kv.release(ns, "lease").unwrap());
+    assert!(kv.claim(ns, "lease", Some(later)).unwrap(), "free again");
+    // write once
+    assert!(kv.write_once(ns, "entry-1", b"first").unwrap());
+    assert!(!kv.write_once(ns, "entry-1", b"second").unwrap());
+    assert_eq!(
+        kv.get(ns, "entry-1").unwrap().as_deref(),
+        Some(&b"first"[..])
+    );
 }
 
 /// For backends that expire by a real clock: a replaced value keeps its expiry. (Waits in real

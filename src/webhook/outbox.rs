@@ -14,6 +14,7 @@
 //! one process or several, never send the same attempt twice; a lease that outlives a crashed
 //! worker simply expires. Receivers deduplicate by `event_id` (also the `webhook-id` header).
 
+use crate::store::concerns::Claims;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -320,7 +321,7 @@ impl Outbox {
             if d.next_attempt_at_ms > now {
                 continue;
             }
-            if self.store.put_new(LEASES, &k, b"1", Some(lease_until))? {
+            if self.store.claim(LEASES, &k, Some(lease_until))? {
                 // Re-read under the lease: another worker may have finished it meanwhile.
                 match self.store.get_json::<Delivery>(OUTBOX, &k)? {
                     Some(fresh)
@@ -330,7 +331,7 @@ impl Outbox {
                         out.push(fresh)
                     }
                     _ => {
-                        self.store.delete(LEASES, &k)?;
+                        self.store.release(LEASES, &k)?;
                     }
                 }
             }
@@ -384,7 +385,7 @@ impl Outbox {
             self.store.put_json(LOG, &d.uuid, &d, Some(keep))?;
             self.store.delete(OUTBOX, &d.uuid)?;
         }
-        self.store.delete(LEASES, &d.uuid)?;
+        self.store.release(LEASES, &d.uuid)?;
         Ok(d.state)
     }
 
@@ -393,7 +394,7 @@ impl Outbox {
         let mut d = d.clone();
         d.next_attempt_at_ms = retry_at_ms;
         self.store.put_json(OUTBOX, &d.uuid, &d, None)?;
-        self.store.delete(LEASES, &d.uuid)?;
+        self.store.release(LEASES, &d.uuid)?;
         Ok(())
     }
 }
