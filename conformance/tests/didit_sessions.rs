@@ -615,6 +615,20 @@ async fn review_band_decline_manual_review_list_delete_and_templates() {
     .await;
     assert_eq!((st, &one["vendor_data"]), (200, &json!("user-2")));
 
+    let before: Value = serde_json::from_slice(
+        &server
+            .provider
+            .store
+            .get("sessions", s3["session_id"].as_str().unwrap())
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        before["reference"].is_object(),
+        "a copy of user-2's face: {before}"
+    );
+
     // Deletion: retain the user's face, then erase it through the template API.
     let (st, del) = call(
         &server,
@@ -654,6 +668,19 @@ async fn review_band_decline_manual_review_list_delete_and_templates() {
     )
     .await;
     assert_eq!(p["outcome"], "purged");
+    // The erasure also reached the copy of user-2's face that a session still held.
+    let s3_id = s3["session_id"].as_str().unwrap();
+    let held: Value = serde_json::from_slice(
+        &server
+            .provider
+            .store
+            .get("sessions", s3_id)
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(held["vendor_data"], "user-2");
+    assert_eq!(held["reference"], Value::Null, "{held}");
     let (_, p) = call(
         &server,
         reqwest::Method::DELETE,

@@ -75,10 +75,14 @@ pub fn run(cfg: &Config, action: SubjectsAction) -> Result<(), Failure> {
             let n = super::audit::log_on(cfg, store.clone(), clock.clone())?
                 .redact_subject(&subject, "template erased")
                 .map_err(|e| Failure::runtime(e.to_string()))?;
+            let copies = crate::flow::sessions::forget_references(&*store, &subject)
+                .map_err(|e| Failure::runtime(e.to_string()))?;
             store
                 .delete(ns::ENROLMENTS, &subject)
                 .map_err(|e| Failure::runtime(e.to_string()))?;
-            eprintln!("erased {subject} (and the personal data of {n} audit entries)");
+            eprintln!(
+                "erased {subject} (and the personal data of {n} audit entries, the reference copies of {copies} sessions)"
+            );
             Ok(())
         }
         SubjectsAction::List => {

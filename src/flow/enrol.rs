@@ -121,7 +121,7 @@ impl Provider {
         {
             return Err(EnrolError::NotFound);
         }
-        self.erase_audit_personal_data(subject, "template erased")
+        self.erase_subject_personal_data(subject, "template erased")
             .map_err(|e| EnrolError::Auth(store_err(e)))?;
         if self
             .store

@@ -12,6 +12,7 @@
 //!                   ──> Approved | Declined | Resubmitted (──> hosted page again)
 //! ```
 
+use crate::store::concerns::Counters;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -443,6 +444,26 @@ pub enum Hosted {
     Done(Box<Session>),
 }
 
+/// Drops the copies of a subject's face that its v3 sessions hold as their reference (part of
+/// erasing the subject: the copies are sealed under the template keys, not the subject's own
+/// key). Returns how many sessions held one. A session that still runs afterwards has no
+/// reference face to compare against, so its face match cannot pass.
+pub fn forget_references(store: &dyn crate::store::Kv, subject: &str) -> Result<usize, StoreError> {
+    let mut n = 0;
+    for id in store.keys(SESSIONS)? {
+        let Some(mut s) = store.get_json::<Session>(SESSIONS, &id)? else {
+            continue;
+        };
+        if s.vendor_data.as_deref() == Some(subject) && s.reference.is_some() {
+            s.reference = None;
+            s.reference_source = None;
+            store.put_json(SESSIONS, &id, &s, None)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 impl Session {
     /// The risk codes of the warnings in its liveness checks and face matches.
     pub fn risks(&self) -> Vec<String> {
@@ -809,7 +830,7 @@ impl Provider {
         } else {
             (None, None)
         };
-        let session_number = self.store.incr(COUNTERS, "session_number", 1, None)?;
+        let session_number = self.store.add(COUNTERS, "session_number", 1, None)?;
         let mut s = Session {
             session_id: uuid_v4(),
             session_number,
@@ -1554,7 +1575,7 @@ impl Provider {
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        let session_number = self.store.incr(COUNTERS, "session_number", 1, None)?;
+        let session_number = self.store.add(COUNTERS, "session_number", 1, None)?;
         let mut s = Session {
             session_id: id,
             session_number,

@@ -184,7 +184,7 @@ impl Provider {
                 } else {
                     ns::ENROLMENTS
                 };
-                self.erase_audit_personal_data(&t.subject, "template purged")?;
+                self.erase_subject_personal_data(&t.subject, "template purged")?;
                 self.store.delete(ns, &t.subject)?;
                 self.store.put(TOMBSTONES, uuid, b"1", None)?;
                 tracing::info!(template = %uuid, "biometric template purged");

@@ -84,14 +84,20 @@ impl Provider {
             .map_err(to_store)
     }
 
-    /// Erases the personal part of a subject's audit records (GDPR erasure; see
-    /// `docs/psd2-sca-audit.md`). Returns how many records were redacted.
-    pub fn erase_audit_personal_data(
+    /// Erases what is personal about a subject beside its template: the personal part of its
+    /// audit records (GDPR erasure; see `docs/psd2-sca-audit.md`) and the copies of its face
+    /// that its v3 sessions hold as reference. Returns how many audit records were redacted.
+    pub fn erase_subject_personal_data(
         &self,
         subject: &str,
         reason: &str,
     ) -> Result<usize, StoreError> {
-        self.audit.redact_subject(subject, reason).map_err(to_store)
+        let n = self
+            .audit
+            .redact_subject(subject, reason)
+            .map_err(to_store)?;
+        super::sessions::forget_references(&*self.store, subject)?;
+        Ok(n)
     }
 
     /// The client behind an audit-API bearer token (scope `audit`, client with `audit_api`).
