@@ -221,26 +221,22 @@ async fn acknowledged_enrolments_and_erasures_survive_kill_9_in_every_round() {
         wait_healthy(&base, &mut server).await;
         let token = admin_token(&base).await;
         let client = reqwest::Client::new();
+        let status = |s: String| {
+            let req = client
+                .get(format!("{base}/api/v1/subjects/{s}/face"))
+                .bearer_auth(&token);
+            async move { (req.send().await.unwrap().status().as_u16(), s) }
+        };
         let acked: Vec<String> = enrolled.lock().unwrap().drain(..).collect();
         for s in acked {
-            let r = client
-                .get(format!("{base}/api/v1/subjects/{s}/face"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200, "round {round}: enrolment {s} lost");
+            let (st, s) = status(s).await;
+            assert_eq!(st, 200, "round {round}: enrolment {s} lost");
             checked.0 += 1;
         }
         let gone: Vec<String> = erased.lock().unwrap().drain(..).collect();
         for s in gone {
-            let r = client
-                .get(format!("{base}/api/v1/subjects/{s}/face"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 404, "round {round}: erased {s} is back");
+            let (st, s) = status(s).await;
+            assert_eq!(st, 404, "round {round}: erased {s} is back");
             checked.1 += 1;
         }
         server.kill().unwrap();

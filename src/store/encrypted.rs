@@ -177,14 +177,20 @@ pub fn open(
             "{ns}/{key} is sealed with template key {id}, which is not configured"
         ))
     })?;
+    open_after(&rest[1 + n..], &k.key, ns, key)
+}
+
+/// Opens what follows a header: random 96-bit nonce | AES-256-GCM ciphertext+tag, bound to
+/// (`ns`, `key`).
+fn open_after(rest: &[u8], k: &LessSafeKey, ns: &str, key: &str) -> Result<Vec<u8>, StoreError> {
+    let corrupt = || StoreError::Corrupt(format!("{ns}/{key}: sealed value cannot be opened"));
     let nonce: [u8; NONCE_LEN] = rest
-        .get(1 + n..1 + n + NONCE_LEN)
+        .get(..NONCE_LEN)
         .ok_or_else(corrupt)?
         .try_into()
         .map_err(|_| corrupt())?;
-    let mut buf = rest.get(1 + n + NONCE_LEN..).ok_or_else(corrupt)?.to_vec();
+    let mut buf = rest.get(NONCE_LEN..).ok_or_else(corrupt)?.to_vec();
     let plain = k
-        .key
         .open_in_place(
             Nonce::assume_unique_for_key(nonce),
             Aad::from(aad(ns, key)),
@@ -232,22 +238,7 @@ fn open_with(
     if rest.get(..8).ok_or_else(corrupt)? != k.id {
         return Ok(None);
     }
-    let rest = &rest[8..];
-    let nonce: [u8; NONCE_LEN] = rest
-        .get(..NONCE_LEN)
-        .ok_or_else(corrupt)?
-        .try_into()
-        .map_err(|_| corrupt())?;
-    let mut buf = rest.get(NONCE_LEN..).ok_or_else(corrupt)?.to_vec();
-    let plain = k
-        .key
-        .open_in_place(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(aad(ns, key)),
-            &mut buf,
-        )
-        .map_err(|_| corrupt())?;
-    Ok(Some(plain.to_vec()))
+    open_after(&rest[8..], &k.key, ns, key).map(Some)
 }
 
 /// Whether a value is sealed with a per-subject key.
