@@ -1639,12 +1639,7 @@ impl Provider {
         } else {
             v.liveness_score = b["score"].as_f64();
         }
-        v.reasons = b["warnings"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|w| w["risk"].as_str().map(str::to_owned))
-            .collect();
+        v.reasons = s.risks();
         if feature != "FACE_MATCH" {
             v.liveness_method = Some("PASSIVE".into());
         }
