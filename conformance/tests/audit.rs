@@ -43,12 +43,12 @@ async fn pay(server: &TestServer, amount: &str, payee: &str) -> Value {
     let verifier = inherence::flow::random_token(40);
     let challenge = inherence::protocol::pkce::challenge(&verifier);
     let details = payment(amount, payee).to_string();
-    let hint = server.idp_id_token("rumsfeld");
+    let hint = server.idp_id_token("alice");
     let url = par_authorize_url(
         server,
         "rp-par",
         &[
-            ("login_hint", "rumsfeld"),
+            ("login_hint", "alice"),
             ("id_token_hint", &hint),
             ("authorization_details", &details),
         ],
@@ -120,7 +120,7 @@ async fn payment_step_ups_are_evidence_that_exports_verify_and_erasure_keeps() {
         }
     })
     .await;
-    assert_eq!(server.enrol("rumsfeld", RUMSFELD_ENROL).await.status(), 201);
+    assert_eq!(server.enrol("alice", PERSON_ENROL).await.status(), 201);
     let p = &server.provider;
 
     // Three payments approved with the face (and the IdP's password before it).
@@ -140,7 +140,7 @@ async fn payment_step_ups_are_evidence_that_exports_verify_and_erasure_keeps() {
     let v = &verdicts[0];
     assert_eq!(v.outcome, "Approved");
     assert!(v.subject.as_deref().unwrap().starts_with("ps1:"));
-    assert!(!v.subject.as_deref().unwrap().contains("rumsfeld"));
+    assert!(!v.subject.as_deref().unwrap().contains("alice"));
     assert_eq!(v.factors, ["knowledge", "inherence"]);
     assert_eq!(v.prior_amr, ["pwd"]);
     assert_eq!(v.prior_iss.as_deref(), Some(IDP_ISSUER));
@@ -149,7 +149,8 @@ async fn payment_step_ups_are_evidence_that_exports_verify_and_erasure_keeps() {
     assert!((0..600).contains(&age), "{age}");
     assert_eq!(v.acr.as_deref(), Some("biometric"));
     assert_eq!(v.amr, ["face"]);
-    assert_eq!(v.liveness_method.as_deref(), Some("PASSIVE"));
+    assert_eq!(v.liveness_method.as_deref(), Some("FLASHING"));
+    assert_eq!(v.liveness_required_by.as_deref(), Some("policy"));
     assert!(v.liveness_score.is_some() && v.face_match_score.is_some());
     assert!(v.liveness_thresholds.is_some() && v.face_match_thresholds.is_some());
     assert_eq!(v.models.len(), p.engine.models().len());
@@ -160,10 +161,13 @@ async fn payment_step_ups_are_evidence_that_exports_verify_and_erasure_keeps() {
     let first = p.audit.entry("main", 1).unwrap().unwrap();
     let personal = first.personal.as_ref().unwrap();
     assert_eq!(personal["ip"], "127.0.0.1");
-    assert_eq!(personal["frames_sha256"].as_array().unwrap().len(), 3);
+    // One digest per frame of the capture (a FLASHING challenge: a frame every 200 ms).
+    let n = v.capture.as_ref().expect("the capture's evidence").frames;
+    assert!(n >= 9, "{n} frames");
+    assert_eq!(personal["frames_sha256"].as_array().unwrap().len(), n);
     // Frames kept (opt-in) are the ones the digests name.
     let kept = p.audit.frames(&v.id).unwrap();
-    assert_eq!(kept.len(), 3);
+    assert_eq!(kept.len(), n);
     for (f, d) in kept
         .iter()
         .zip(personal["frames_sha256"].as_array().unwrap())
@@ -338,7 +342,7 @@ async fn payment_step_ups_are_evidence_that_exports_verify_and_erasure_keeps() {
     // Erasure: the template goes, the records lose their personal part, a redaction entry
     // lists them, and both the log and a fresh export still verify.
     let del = http()
-        .delete(server.url("/api/v1/subjects/rumsfeld/face"))
+        .delete(server.url("/api/v1/subjects/alice/face"))
         .bearer_auth(server.admin_token().await)
         .send()
         .await

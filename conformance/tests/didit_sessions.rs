@@ -130,7 +130,7 @@ async fn hosted_session_approves_calls_back_and_signs_webhooks() {
         json!({"workflow_label": "step-up", "features": [{"feature": "LIVENESS"}, {"feature": "FACE_MATCH", "config": {"face_match_score_review_threshold": 50}}]}),
     )
     .await;
-    assert_eq!(server.enrol("user-1", RUMSFELD_ENROL).await.status(), 201);
+    assert_eq!(server.enrol("user-1", PERSON_ENROL).await.status(), 201);
 
     let req = json!({"workflow_id": wf, "vendor_data": "user-1", "callback": "https://app.example/done?x=1", "metadata": {"login_attempt": "2"}});
     let (st, s) = call(
@@ -186,7 +186,7 @@ async fn hosted_session_approves_calls_back_and_signs_webhooks() {
     // The hosted page: same capture page and engine as the OpenID flow.
     let b = browser();
     let capture = open_hosted(&b, &url).await;
-    let r = attempt(&b, &server, &capture, &RUMSFELD_FRAMES).await;
+    let r = attempt(&b, &server, &capture).await;
     assert_eq!(r["status"], "approved", "{r}");
     let to = finish(&b, &server, &capture).await;
     let q = query(&to);
@@ -206,7 +206,8 @@ async fn hosted_session_approves_calls_back_and_signs_webhooks() {
     assert_eq!(d["status"], "Approved");
     assert_eq!(d["features"], json!(["LIVENESS", "FACE_MATCH"]));
     assert_eq!(d["liveness_checks"][0]["status"], "Approved");
-    assert_eq!(d["liveness_checks"][0]["method"], "PASSIVE");
+    // The workflow names no method: the deployment's (FLASHING).
+    assert_eq!(d["liveness_checks"][0]["method"], "FLASHING");
     assert!(d["liveness_checks"][0]["score"].as_f64().unwrap() > 50.0);
     assert_eq!(d["face_matches"][0]["status"], "Approved");
     assert!(d["face_matches"][0]["score"].as_f64().unwrap() > 50.0);
@@ -391,7 +392,7 @@ async fn review_band_decline_manual_review_list_delete_and_templates() {
     let review_wf = workflow(&server, &k, json!({"features": [{"feature": "LIVENESS"}, {"feature": "FACE_MATCH", "config": {"face_match_score_decline_threshold": 50, "face_match_score_review_threshold": 99.99}}]})).await;
     let one_try = workflow(&server, &k, json!({"features": [{"feature": "LIVENESS"}, {"feature": "FACE_MATCH"}], "face_match_max_attempts": 1})).await;
     let portrait = base64::engine::general_purpose::STANDARD
-        .encode(std::fs::read(dev_image(RUMSFELD_ENROL)).unwrap());
+        .encode(std::fs::read(dev_image(PERSON_ENROL)).unwrap());
 
     // A portrait instead of a stored face.
     let (st, s) = call(&server, reqwest::Method::POST, "/v3/session/", Some(&k), Some(json!({"workflow_id": review_wf, "portrait_image": portrait, "callback": "myapp://done"}))).await;
@@ -399,7 +400,7 @@ async fn review_band_decline_manual_review_list_delete_and_templates() {
     let id = s["session_id"].as_str().unwrap().to_owned();
     let b = browser();
     let capture = open_hosted(&b, s["url"].as_str().unwrap()).await;
-    let r = attempt(&b, &server, &capture, &RUMSFELD_FRAMES).await;
+    let r = attempt(&b, &server, &capture).await;
     assert_eq!(r["status"], "approved", "In Review ends the capture: {r}");
     let to = finish(&b, &server, &capture).await;
     assert_eq!(query(&to)["status"], "In Review", "{to}");
@@ -461,13 +462,13 @@ async fn review_band_decline_manual_review_list_delete_and_templates() {
     assert_eq!(d["reviews"][0]["user"], "API Client");
     assert_eq!(d["reviews"][0]["comment"], "checked by hand");
 
-    // Someone else with one attempt: Declined, callback says so.
-    assert_eq!(server.enrol("user-2", RUMSFELD_ENROL).await.status(), 201);
+    // Someone else with one attempt (user-2 enrolled another face): Declined, callback says so.
+    assert_eq!(server.enrol("user-2", OTHER_ENROL).await.status(), 201);
     let (_, s) = call(&server, reqwest::Method::POST, "/v3/session/", Some(&k), Some(json!({"workflow_id": one_try, "vendor_data": "user-2", "callback": "https://app.example/cb"}))).await;
     let id2 = s["session_id"].as_str().unwrap().to_owned();
     let b = browser();
     let capture = open_hosted(&b, s["url"].as_str().unwrap()).await;
-    let r = attempt(&b, &server, &capture, &BLAIR_FRAMES).await;
+    let r = attempt(&b, &server, &capture).await;
     assert_eq!(r["status"], "failed", "{r}");
     let to = finish(&b, &server, &capture).await;
     assert_eq!(query(&to)["status"], "Declined");
@@ -1108,8 +1109,8 @@ async fn dead_letters_secret_rotation_and_resubmission() {
     let rx = Receiver::start(1000).await;
     let dest = destination(&server, &k, &rx).await;
     let du = dest["uuid"].as_str().unwrap().to_owned();
-    let wf = workflow(&server, &k, json!({"features": [{"feature": "LIVENESS"}, {"feature": "FACE_MATCH"}], "face_match_max_attempts": 1})).await;
-    assert_eq!(server.enrol("user-3", RUMSFELD_ENROL).await.status(), 201);
+    let wf = workflow(&server, &k, json!({"features": [{"feature": "LIVENESS"}, {"feature": "FACE_MATCH", "config": {"face_match_score_review_threshold": 50}}], "face_match_max_attempts": 1})).await;
+    assert_eq!(server.enrol("user-3", PERSON_ENROL).await.status(), 201);
     let (_, s) = call(
         &server,
         reqwest::Method::POST,
@@ -1220,7 +1221,11 @@ async fn dead_letters_secret_rotation_and_resubmission() {
     let url = s["url"].as_str().unwrap().to_owned();
     let capture = open_hosted(&b, &url).await;
     assert_eq!(
-        attempt(&b, &server, &capture, &BLAIR_FRAMES).await["status"],
+        attempt_with(&b, &server, &capture, |spec| photo_burst(
+            BLAIR_FRAMES[0],
+            spec
+        ))
+        .await["status"],
         "failed"
     );
     let (_, d) = call(
@@ -1236,10 +1241,7 @@ async fn dead_letters_secret_rotation_and_resubmission() {
     assert_eq!(st, 200);
     let b = browser();
     let capture = open_hosted(&b, &url).await;
-    assert_eq!(
-        attempt(&b, &server, &capture, &RUMSFELD_FRAMES).await["status"],
-        "approved"
-    );
+    assert_eq!(attempt(&b, &server, &capture).await["status"], "approved");
     let (_, d) = call(
         &server,
         reqwest::Method::GET,

@@ -12,6 +12,8 @@ mod didit_standalone;
 mod dlib_rebuild;
 mod golden;
 mod http_demo;
+mod liveness_attacks;
+mod liveness_flows;
 mod metrics_reference;
 mod models_upstream;
 mod oidc_flows;

@@ -92,7 +92,7 @@ pub async fn pass_face_check(
     authorize_url: &str,
 ) -> std::collections::HashMap<String, String> {
     let capture = open_capture(b, authorize_url).await;
-    let r = attempt(b, server, &capture, &RUMSFELD_FRAMES).await;
+    let r = attempt(b, server, &capture).await;
     assert_eq!(r["status"], "approved", "{r}");
     let to = finish(b, server, &capture).await;
     assert!(to.starts_with(REDIRECT), "{to}");
@@ -103,7 +103,7 @@ pub async fn pass_face_check(
 async fn openidconnect_rp_completes_a_step_up_with_a_real_face() {
     let Some(_) = shared("eval/dev") else { return };
     let server = TestServer::start(|_| {}).await;
-    assert_eq!(server.enrol("rumsfeld", RUMSFELD_ENROL).await.status(), 201);
+    assert_eq!(server.enrol("alice", PERSON_ENROL).await.status(), 201);
 
     let http = http();
     let meta =
@@ -117,7 +117,7 @@ async fn openidconnect_rp_completes_a_step_up_with_a_real_face() {
     )
     .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let hint = server.idp_id_token("rumsfeld");
+    let hint = server.idp_id_token("alice");
     let (url, csrf, nonce) = client
         .authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
@@ -149,7 +149,7 @@ async fn openidconnect_rp_completes_a_step_up_with_a_real_face() {
     let claims = id_token
         .claims(&verifier, &nonce)
         .expect("ID token validates");
-    assert_eq!(claims.subject().as_str(), "rumsfeld");
+    assert_eq!(claims.subject().as_str(), "alice");
     assert_eq!(
         claims.auth_context_ref().map(|a| a.as_str()),
         Some("biometric")
@@ -191,7 +191,7 @@ async fn openidconnect_rp_completes_a_step_up_with_a_real_face() {
         .json()
         .await
         .unwrap();
-    assert_eq!(ui["sub"], "rumsfeld");
+    assert_eq!(ui["sub"], "alice");
     let intro: Value = http
         .post(server.url("/introspect"))
         .basic_auth("rp-basic", Some(BASIC_SECRET))
@@ -211,17 +211,14 @@ async fn openidconnect_rp_completes_a_step_up_with_a_real_face() {
 async fn pushed_request_with_authorization_details_binds_the_transaction() {
     let Some(_) = shared("eval/dev") else { return };
     let server = TestServer::start(|_| {}).await;
-    server.enrol("rumsfeld", RUMSFELD_ENROL).await;
+    server.enrol("alice", PERSON_ENROL).await;
     let details = r#"[{"type":"payment_initiation","instructedAmount":{"currency":"EUR","amount":"123.50"},"creditorName":"Merchant A","creditorAccount":{"iban":"DE02100100109307118603"}}]"#;
     let verifier = PkceCodeVerifier::new(inherence::flow::random_token(40));
     let challenge = inherence::protocol::pkce::challenge(verifier.secret());
     let url = par_authorize_url(
         &server,
         "rp-par",
-        &[
-            ("login_hint", "rumsfeld"),
-            ("authorization_details", details),
-        ],
+        &[("login_hint", "alice"), ("authorization_details", details)],
         &challenge,
     )
     .await;
@@ -243,7 +240,7 @@ async fn pushed_request_with_authorization_details_binds_the_transaction() {
         view["transaction"][0], "Pay EUR 123.50 to Merchant A",
         "the user sees what was pushed"
     );
-    assert!(attempt(&b, &server, &capture, &RUMSFELD_FRAMES).await["status"] == "approved");
+    assert!(attempt(&b, &server, &capture).await["status"] == "approved");
     let params = query(&finish(&b, &server, &capture).await);
     let tokens = exchange_code(
         &server,
@@ -264,7 +261,7 @@ async fn pushed_request_with_authorization_details_binds_the_transaction() {
 async fn private_key_jwt_client_and_rs256_id_tokens() {
     let Some(_) = shared("eval/dev") else { return };
     let server = TestServer::start(|_| {}).await;
-    server.enrol("rumsfeld", RUMSFELD_ENROL).await;
+    server.enrol("alice", PERSON_ENROL).await;
     let verifier = inherence::flow::random_token(40);
     let challenge = inherence::protocol::pkce::challenge(&verifier);
     let form = [
@@ -273,7 +270,7 @@ async fn private_key_jwt_client_and_rs256_id_tokens() {
         ("redirect_uri", REDIRECT),
         ("code_challenge", challenge.as_str()),
         ("code_challenge_method", "S256"),
-        ("login_hint", "rumsfeld"),
+        ("login_hint", "alice"),
         ("client_id", "rp-jwt"),
         (
             "client_assertion_type",
@@ -342,7 +339,7 @@ async fn private_key_jwt_client_and_rs256_id_tokens() {
         server.base,
         url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>(),
         inherence::protocol::pkce::challenge(&verifier),
-        server.idp_id_token("rumsfeld")
+        server.idp_id_token("alice")
     );
     let b = browser();
     let params = pass_face_check(&server, &b, &url).await;
@@ -380,15 +377,16 @@ async fn private_key_jwt_client_and_rs256_id_tokens() {
 async fn someone_elses_face_is_refused_and_the_client_learns_why() {
     let Some(_) = shared("eval/dev") else { return };
     let server = TestServer::start(|c| c.oidc.capture_attempts = 2).await;
-    server.enrol("rumsfeld", RUMSFELD_ENROL).await;
+    // alice enrolled another face: the live person in front of the camera is not her.
+    server.enrol("alice", OTHER_ENROL).await;
     let challenge = inherence::protocol::pkce::challenge(&inherence::flow::random_token(40));
-    let url = par_authorize_url(&server, "rp-par", &[("login_hint", "rumsfeld")], &challenge).await;
+    let url = par_authorize_url(&server, "rp-par", &[("login_hint", "alice")], &challenge).await;
     let b = browser();
     let capture = open_capture(&b, &url).await;
-    let first = attempt(&b, &server, &capture, &BLAIR_FRAMES).await;
+    let first = attempt(&b, &server, &capture).await;
     assert_eq!(first["status"], "retry", "{first}");
     assert_eq!(first["attempts_left"], 1);
-    let second = attempt(&b, &server, &capture, &BLAIR_FRAMES).await;
+    let second = attempt(&b, &server, &capture).await;
     assert_eq!(second["status"], "failed", "{second}");
     let to = finish(&b, &server, &capture).await;
     let q = query(&to);
@@ -417,32 +415,35 @@ async fn a_print_attack_does_not_pass() {
     let url = par_authorize_url(&server, "rp-par", &[("login_hint", "sf")], &challenge).await;
     let b = browser();
     let capture = open_capture(&b, &url).await;
-    let c: Value = b
-        .post(server.url(&format!("{capture}/challenge")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
+    // The printed photo, as a burst on the challenge's timestamps: it answers nothing.
+    let print = sh.join("eval/dev/pad_images/silentface/image_F1.jpg");
+    let r = attempt_with(&b, &server, &capture, |spec| {
+        let shot = inherence::eval::camera::shot(
+            crate::common::engine(),
+            &std::fs::read(&print).unwrap(),
+            640,
+            480,
+        )
         .unwrap();
-    let print = std::fs::read(sh.join("eval/dev/pad_images/silentface/image_F1.jpg")).unwrap();
-    let form = reqwest::multipart::Form::new()
-        .text("challenge", c["challenge"].as_str().unwrap().to_owned())
-        .part(
-            "frame",
-            reqwest::multipart::Part::bytes(print).file_name("f.jpg"),
-        );
-    let r: Value = b
-        .post(server.url(&format!("{capture}/frames")))
-        .multipart(form)
-        .send()
-        .await
+        let m = inherence::eval::attacks::Material {
+            photo: &shot,
+            other_photo: None,
+            footage: None,
+            approved: None,
+        };
+        inherence::eval::attacks::burst(
+            inherence::eval::attacks::Attack::PadPrint,
+            &m,
+            spec,
+            &mut inherence::eval::camera::Rng::new(seed()),
+        )
         .unwrap()
-        .json()
-        .await
-        .unwrap();
+    })
+    .await;
     assert_eq!(r["status"], "failed", "{r}");
     assert!(query(&finish(&b, &server, &capture).await).contains_key("error"));
+    let reasons = &server.provider.verdicts().unwrap()[0].reasons;
+    assert_eq!(reasons, &["FLASH_RESPONSE_MISSING"], "{reasons:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -477,10 +478,7 @@ async fn enrolment_through_the_hosted_page_then_verification() {
         .await
         .unwrap();
     assert_eq!(view["purpose"], "enrol");
-    assert_eq!(
-        attempt(&b, &server, &capture, &RUMSFELD_FRAMES).await["status"],
-        "approved"
-    );
+    assert_eq!(attempt(&b, &server, &capture).await["status"], "approved");
     let params = query(&finish(&b, &server, &capture).await);
     let tokens = exchange_code(
         &server,
@@ -500,12 +498,13 @@ async fn enrolment_through_the_hosted_page_then_verification() {
     let url = par_authorize_url(&server, "rp-par", &[("login_hint", "newbie")], &challenge).await;
     pass_face_check(&server, &browser(), &url).await;
 
-    // Someone else cannot replace the template through the camera: a re-enrolment must match
-    // the current face.
+    // Someone else cannot replace a template through the camera: a re-enrolment must match
+    // the current face. (bob enrolled another face; the live person tries to take it over.)
+    assert_eq!(server.enrol("bob", OTHER_ENROL).await.status(), 201);
     let url = par_authorize_url(
         &server,
         "rp-par",
-        &[("login_hint", "newbie"), ("prompt", "create")],
+        &[("login_hint", "bob"), ("prompt", "create")],
         &challenge,
     )
     .await;
@@ -513,15 +512,29 @@ async fn enrolment_through_the_hosted_page_then_verification() {
     let capture = open_capture(&b, &url).await;
     let mut last = Value::Null;
     for _ in 0..3 {
-        last = attempt(&b, &server, &capture, &BLAIR_FRAMES).await;
+        last = attempt(&b, &server, &capture).await;
         if last["status"] != "retry" {
             break;
         }
     }
     assert_eq!(last["status"], "failed", "{last}");
     assert!(query(&finish(&b, &server, &capture).await).contains_key("error"));
-    let url = par_authorize_url(&server, "rp-par", &[("login_hint", "newbie")], &challenge).await;
-    pass_face_check(&server, &browser(), &url).await;
+    assert!(
+        server
+            .provider
+            .verdicts()
+            .unwrap()
+            .iter()
+            .rev()
+            .take(3)
+            .all(|v| v.reasons.contains(&"LOW_FACE_MATCH_SIMILARITY".to_owned())),
+        "refused because the face is not bob's"
+    );
+    // bob's template is unchanged: the live person still does not pass as bob.
+    let url = par_authorize_url(&server, "rp-par", &[("login_hint", "bob")], &challenge).await;
+    let b = browser();
+    let capture = open_capture(&b, &url).await;
+    assert_ne!(attempt(&b, &server, &capture).await["status"], "approved");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -573,7 +586,7 @@ async fn enrolment_api_refuses_bad_portraits_lists_counts_and_erases() {
         r.json::<Value>().await.unwrap()["error"],
         "UNSUPPORTED_IMAGE_FORMAT"
     );
-    assert_eq!(server.enrol("rumsfeld", RUMSFELD_ENROL).await.status(), 201);
+    assert_eq!(server.enrol("alice", PERSON_ENROL).await.status(), 201);
     assert_eq!(
         server
             .enrol("blair", "lfw_Tony_Blair/Tony_Blair_0005.jpg")
@@ -596,7 +609,7 @@ async fn enrolment_api_refuses_bad_portraits_lists_counts_and_erases() {
         .iter()
         .map(|s| s["subject"].as_str().unwrap())
         .collect();
-    assert!(subjects.contains(&"rumsfeld") && subjects.contains(&"blair"));
+    assert!(subjects.contains(&"alice") && subjects.contains(&"blair"));
     assert!(
         list["subjects"][0].get("template").is_none(),
         "templates never leave the server"
@@ -643,17 +656,40 @@ async fn enrolment_api_refuses_bad_portraits_lists_counts_and_erases() {
 async fn the_same_frame_repeated_is_refused_as_a_still_image() {
     let Some(_) = shared("eval/dev") else { return };
     let server = TestServer::start(|c| c.oidc.capture_attempts = 1).await;
-    server.enrol("rumsfeld", RUMSFELD_ENROL).await;
+    server.enrol("alice", RUMSFELD_ENROL).await;
     let challenge = inherence::protocol::pkce::challenge(&inherence::flow::random_token(40));
-    let url = par_authorize_url(&server, "rp-par", &[("login_hint", "rumsfeld")], &challenge).await;
+    let url = par_authorize_url(&server, "rp-par", &[("login_hint", "alice")], &challenge).await;
     let b = browser();
     let capture = open_capture(&b, &url).await;
-    // The genuine subject's photo, which passes as part of a varied burst, sent three times:
-    // what a still photo played as a fake camera produces.
-    let still = [RUMSFELD_FRAMES[0]; 3];
-    let r = attempt(&b, &server, &capture, &still).await;
+    // The genuine subject's photo, which passes passive liveness and the match on its own,
+    // sent unchanged in every frame: what a still photo played as a fake camera produces.
+    let r = attempt_with(&b, &server, &capture, |spec| {
+        let shot = inherence::eval::camera::shot(
+            crate::common::engine(),
+            &std::fs::read(dev_image(RUMSFELD_FRAMES[0])).unwrap(),
+            640,
+            480,
+        )
+        .unwrap();
+        let m = inherence::eval::attacks::Material {
+            photo: &shot,
+            other_photo: None,
+            footage: None,
+            approved: None,
+        };
+        inherence::eval::attacks::burst(
+            inherence::eval::attacks::Attack::Still,
+            &m,
+            spec,
+            &mut inherence::eval::camera::Rng::new(seed()),
+        )
+        .unwrap()
+    })
+    .await;
     assert_eq!(r["status"], "failed", "{r}");
     let q = query(&finish(&b, &server, &capture).await);
     assert_eq!(q["error"], "unmet_authentication_requirements");
     assert!(!q.contains_key("code"));
+    let reasons = &server.provider.verdicts().unwrap()[0].reasons;
+    assert_eq!(reasons, &["IDENTICAL_FRAMES"], "{reasons:?}");
 }

@@ -28,7 +28,7 @@ fn front(server: &TestServer, extra: &[(&str, &str)]) -> String {
     .iter()
     .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
     .collect();
-    p.push(("id_token_hint".into(), server.idp_id_token("rumsfeld")));
+    p.push(("id_token_hint".into(), server.idp_id_token("alice")));
     for (k, v) in extra {
         p.retain(|(a, _)| a != k);
         if !v.is_empty() {
@@ -59,7 +59,7 @@ async fn redirected_error(
 async fn authorization_request_checks() {
     let Some(_) = shared("eval/dev") else { return };
     let server = TestServer::start(|_| {}).await;
-    server.enrol("rumsfeld", RUMSFELD_ENROL).await;
+    server.enrol("alice", PERSON_ENROL).await;
 
     // Redirect URI mismatch: shown to the user, never redirected.
     for bad in [
@@ -103,7 +103,7 @@ async fn authorization_request_checks() {
         (&[("max_age", "-1")], "invalid_request"),
         (&[("response_type", "token")], "unsupported_response_type"),
         (&[("scope", "profile")], "invalid_scope"),
-        (&[("login_hint", "rumsfeld")], "invalid_request"),
+        (&[("login_hint", "alice")], "invalid_request"),
         (
             &[("authorization_details", r#"[{"type":"wire_transfer"}]"#)],
             "invalid_authorization_details",
@@ -125,9 +125,8 @@ async fn authorization_request_checks() {
     // A hint from an issuer that is not trusted.
     let forged = {
         let now = inherence::clock::Clock::now_secs(&inherence::clock::SystemClock);
-        idp_key().sign(
-            &serde_json::json!({"iss": "https://evil.example", "sub": "rumsfeld", "iat": now}),
-        )
+        idp_key()
+            .sign(&serde_json::json!({"iss": "https://evil.example", "sub": "alice", "iat": now}))
     };
     assert_eq!(
         redirected_error(&server, &front(&server, &[("id_token_hint", &forged)])).await["error"],
@@ -146,14 +145,14 @@ async fn authorization_request_checks() {
 async fn pushed_requests_are_single_use_and_expire() {
     let Some(_) = shared("eval/dev") else { return };
     let server = TestServer::start(|c| c.oidc.par_lifetime_secs = 1).await;
-    server.enrol("rumsfeld", RUMSFELD_ENROL).await;
+    server.enrol("alice", PERSON_ENROL).await;
     let ch = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-    let url = par_authorize_url(&server, "rp-par", &[("login_hint", "rumsfeld")], ch).await;
+    let url = par_authorize_url(&server, "rp-par", &[("login_hint", "alice")], ch).await;
     assert_eq!(browser().get(&url).send().await.unwrap().status(), 303);
     let reused = browser().get(&url).send().await.unwrap();
     assert_eq!(reused.status(), 400, "request_uri is single-use");
     assert!(reused.text().await.unwrap().contains("invalid_request_uri"));
-    let url = par_authorize_url(&server, "rp-par", &[("login_hint", "rumsfeld")], ch).await;
+    let url = par_authorize_url(&server, "rp-par", &[("login_hint", "alice")], ch).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let expired = browser().get(&url).send().await.unwrap();
     assert_eq!(expired.status(), 400);
@@ -176,10 +175,7 @@ async fn pushed_requests_are_single_use_and_expire() {
     let r = push(
         &server,
         "rp-par",
-        &[
-            ("login_hint", "rumsfeld"),
-            ("code_challenge_method", "plain"),
-        ],
+        &[("login_hint", "alice"), ("code_challenge_method", "plain")],
         ch,
     )
     .await;
@@ -191,12 +187,12 @@ async fn pushed_requests_are_single_use_and_expire() {
 async fn token_endpoint_pkce_client_auth_and_code_replay() {
     let Some(_) = shared("eval/dev") else { return };
     let server = TestServer::start(|_| {}).await;
-    server.enrol("rumsfeld", RUMSFELD_ENROL).await;
+    server.enrol("alice", PERSON_ENROL).await;
     let verifier = inherence::flow::random_token(40);
     let challenge = inherence::protocol::pkce::challenge(&verifier);
     let get_code = || async {
         let url =
-            par_authorize_url(&server, "rp-par", &[("login_hint", "rumsfeld")], &challenge).await;
+            par_authorize_url(&server, "rp-par", &[("login_hint", "alice")], &challenge).await;
         pass_face_check(&server, &browser(), &url).await["code"].clone()
     };
     let exchange = |code: String, verifier: String, user: &'static str, secret: &'static str| {
@@ -353,17 +349,17 @@ async fn token_endpoint_pkce_client_auth_and_code_replay() {
 async fn capture_challenges_are_bound_single_use_and_uploads_bounded() {
     let Some(_) = shared("eval/dev") else { return };
     let server = TestServer::start(|_| {}).await;
-    server.enrol("rumsfeld", RUMSFELD_ENROL).await;
+    server.enrol("alice", PERSON_ENROL).await;
     let ch = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
     let b = browser();
     let capture = open_capture(
         &b,
-        &par_authorize_url(&server, "rp-par", &[("login_hint", "rumsfeld")], ch).await,
+        &par_authorize_url(&server, "rp-par", &[("login_hint", "alice")], ch).await,
     )
     .await;
     let other = open_capture(
         &browser(),
-        &par_authorize_url(&server, "rp-par", &[("login_hint", "rumsfeld")], ch).await,
+        &par_authorize_url(&server, "rp-par", &[("login_hint", "alice")], ch).await,
     )
     .await;
     let c: Value = b
@@ -381,6 +377,7 @@ async fn capture_challenges_are_bound_single_use_and_uploads_bounded() {
         async move {
             let form = reqwest::multipart::Form::new()
                 .text("challenge", challenge)
+                .text("timestamps", "0")
                 .part(
                     "frame",
                     reqwest::multipart::Part::bytes(frame).file_name("f.jpg"),
@@ -394,25 +391,30 @@ async fn capture_challenges_are_bound_single_use_and_uploads_bounded() {
     assert_eq!(r.status(), 400);
     let r = upload(capture.clone(), challenge.clone(), face.clone()).await;
     assert_eq!(r.status(), 400, "a challenge is single use");
-    // Non-image frames: clear error, no attempt consumed.
-    let c: Value = b
-        .post(server.url(&format!("{capture}/challenge")))
-        .send()
-        .await
+    // Non-image frames, as many as the challenge asks, on its timestamps: a declined
+    // attempt that names them.
+    let (c, spec, asked) = crate::server::challenge(&b, &server, &capture, false).await;
+    let pdfs = inherence::eval::camera::stamps(&spec, &mut inherence::eval::camera::Rng::new(1))
+        .into_iter()
+        .map(|t_ms| inherence::biometric::CapturedFrame {
+            bytes: b"%PDF-1.4 not a picture".to_vec(),
+            t_ms,
+        })
+        .collect();
+    let (status, r) = crate::server::upload(&b, &server, &capture, &c, pdfs, Some(asked)).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["status"], "retry", "{r}");
+    let reasons = server
+        .provider
+        .verdicts()
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let r = upload(
-        capture.clone(),
-        c["challenge"].as_str().unwrap().into(),
-        b"%PDF-1.4 not a picture".to_vec(),
-    )
-    .await;
-    assert_eq!(
-        r.status(),
-        200,
-        "an undecodable frame is reported as a failed attempt without a face"
+        .last()
+        .unwrap()
+        .reasons
+        .clone();
+    assert!(
+        reasons.contains(&"UNDECODABLE_FRAME".to_owned()),
+        "{reasons:?}"
     );
     // Oversized upload (on its own connection: the server stops reading and closes it).
     let c: Value = b

@@ -280,21 +280,21 @@ async fn two_instances_share_a_step_up(r: &Redis) {
         c.api.read_per_minute = 6;
     })
     .await;
-    assert_eq!(a.enrol("rumsfeld", RUMSFELD_ENROL).await.status(), 201);
+    assert_eq!(a.enrol("alice", PERSON_ENROL).await.status(), 201);
     // Redis holds the template sealed with the subject's own key (no embedding in clear), and
     // that key sealed under the configured key id.
-    let raw = raw_get(r, "inh:{enrolments}:k:rumsfeld").expect("template");
+    let raw = raw_get(r, "inh:{enrolments}:k:alice").expect("template");
     assert!(inherence::store::encrypted::is_subject_sealed(&raw));
     assert!(!String::from_utf8_lossy(&raw).contains("embedding"));
-    let wrapped = raw_get(r, "inh:{subject_keys}:k:enrolments/rumsfeld").expect("subject key");
+    let wrapped = raw_get(r, "inh:{subject_keys}:k:enrolments/alice").expect("subject key");
     assert_eq!(
         inherence::store::encrypted::key_id(&wrapped),
         Some("test-1")
     );
     let verifier = "multi-instance-verifier-0123456789abcdef0123456789";
     let challenge = inherence::protocol::pkce::challenge(verifier);
-    let url = par_authorize_url(&a, "rp-basic", &[("login_hint", "rumsfeld")], &challenge).await;
-    let other = par_authorize_url(&a, "rp-basic", &[("login_hint", "rumsfeld")], &challenge).await;
+    let url = par_authorize_url(&a, "rp-basic", &[("login_hint", "alice")], &challenge).await;
+    let other = par_authorize_url(&a, "rp-basic", &[("login_hint", "alice")], &challenge).await;
     // The browser reaches instance B for the authorization and the capture; at the same time
     // another step-up runs entirely on A (both append to the one audit chain).
     let on_b = url.replace(&a.base, &b.base);
@@ -366,19 +366,19 @@ async fn two_instances_share_a_step_up(r: &Redis) {
     // Erasure through B destroys the subject's key: the template's old ciphertext (as a
     // backup or an AOF segment would keep it) can no longer be opened.
     let erased = http()
-        .delete(b.url("/api/v1/subjects/rumsfeld/face"))
+        .delete(b.url("/api/v1/subjects/alice/face"))
         .bearer_auth(b.admin_token().await)
         .send()
         .await
         .unwrap();
     assert_eq!(erased.status(), 204);
-    assert_eq!(raw_get(r, "inh:{enrolments}:k:rumsfeld"), None);
-    assert_eq!(raw_get(r, "inh:{subject_keys}:k:enrolments/rumsfeld"), None);
-    raw_set(r, "inh:{enrolments}:k:rumsfeld", &raw);
+    assert_eq!(raw_get(r, "inh:{enrolments}:k:alice"), None);
+    assert_eq!(raw_get(r, "inh:{subject_keys}:k:enrolments/alice"), None);
+    raw_set(r, "inh:{enrolments}:k:alice", &raw);
     assert!(
         a.provider
             .store
-            .get("enrolments", "rumsfeld")
+            .get("enrolments", "alice")
             .unwrap()
             .is_none(),
         "the planted old ciphertext does not open"
@@ -483,16 +483,11 @@ async fn a_redis_restart_mid_flow_resumes_and_loses_no_enrolment() {
         c.store.encryption_keys = vec![template_key()];
     })
     .await;
-    assert_eq!(server.enrol("rumsfeld", RUMSFELD_ENROL).await.status(), 201);
+    assert_eq!(server.enrol("alice", PERSON_ENROL).await.status(), 201);
     let verifier = "redis-restart-verifier-0123456789abcdef0123456789ab";
     let challenge = inherence::protocol::pkce::challenge(verifier);
-    let authorize = par_authorize_url(
-        &server,
-        "rp-basic",
-        &[("login_hint", "rumsfeld")],
-        &challenge,
-    )
-    .await;
+    let authorize =
+        par_authorize_url(&server, "rp-basic", &[("login_hint", "alice")], &challenge).await;
     let b = browser();
     let capture = open_capture(&b, &authorize).await;
 
@@ -510,13 +505,13 @@ async fn a_redis_restart_mid_flow_resumes_and_loses_no_enrolment() {
 
     // Back (same data directory): the flow resumes and passes; the enrolment survived.
     let _redis_proc = KillOnDrop(start_aof());
-    let result = attempt(&b, &server, &capture, &RUMSFELD_FRAMES).await;
+    let result = attempt(&b, &server, &capture).await;
     assert_eq!(result["status"], "approved", "{result}");
     let to = finish(&b, &server, &capture).await;
     let t = exchange_code(&server, "rp-basic", &query(&to)["code"], verifier).await;
     assert!(t["id_token"].is_string(), "{t}");
     let enrolled = http()
-        .get(server.url("/api/v1/subjects/rumsfeld/face"))
+        .get(server.url("/api/v1/subjects/alice/face"))
         .bearer_auth(server.admin_token().await)
         .send()
         .await

@@ -39,10 +39,10 @@ fn policy(server: &TestServer, acr: &str, max_age: u64) -> AccessPolicy {
 async fn access_tokens_are_checked_and_step_up_is_demanded() {
     let Some(_) = shared("eval/dev") else { return };
     let server = TestServer::start(|_| {}).await;
-    server.enrol("rumsfeld", RUMSFELD_ENROL).await;
+    server.enrol("alice", PERSON_ENROL).await;
     let verifier = inherence::flow::random_token(40);
     let challenge = inherence::protocol::pkce::challenge(&verifier);
-    let url = par_authorize_url(&server, "rp-par", &[("login_hint", "rumsfeld")], &challenge).await;
+    let url = par_authorize_url(&server, "rp-par", &[("login_hint", "alice")], &challenge).await;
     let params = pass_face_check(&server, &browser(), &url).await;
     let tokens = exchange_code(
         &server,
@@ -56,7 +56,7 @@ async fn access_tokens_are_checked_and_step_up_is_demanded() {
     let now = inherence::clock::Clock::now_secs(&inherence::clock::SystemClock);
 
     let ok = authorize_request(at, &keys, &policy(&server, "biometric", 300), now).unwrap();
-    assert_eq!(ok.sub, "rumsfeld");
+    assert_eq!(ok.sub, "alice");
     assert_eq!(ok.acr.as_deref(), Some("biometric"));
 
     // Another acr, or a face check older than max_age: step up, with the challenge to send.

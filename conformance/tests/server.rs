@@ -13,6 +13,11 @@ use inherence::flow::Provider;
 use inherence::http::{AppState, app};
 use serde_json::{Value, json};
 
+use inherence::biometric::CapturedFrame;
+use inherence::biometric::capture::CaptureSpec;
+use inherence::eval::attacks;
+use inherence::eval::camera::{self, Answer, Footage, Rng, mjpeg_frames};
+
 use crate::common::{engine_arc, shared};
 
 pub const BASIC_SECRET: &str = "rp-basic-secret-0123456789abcdef0123456789";
@@ -84,6 +89,8 @@ fn client(id: &str, method: ClientAuthMethod) -> ClientConfig {
         enrolment_api: false,
         audit_api: false,
         authorization_details_types: vec![],
+        liveness_method: None,
+        active_3d_from: None,
     }
 }
 
@@ -274,27 +281,68 @@ pub async fn open_capture(b: &reqwest::Client, authorize_url: &str) -> String {
     loc
 }
 
-/// One capture attempt with the given dev images as frames; returns the JSON result.
-pub async fn attempt(
+/// The recording of a real person that the responding test camera plays, analysed once.
+pub fn footage() -> &'static Footage {
+    static F: OnceLock<Footage> = OnceLock::new();
+    F.get_or_init(|| {
+        let dir = shared("eval/video").expect("shared data");
+        let video = std::fs::read(dir.join("eval/video").join(VIDEO)).expect("the recording");
+        Footage::load(crate::common::engine(), &mjpeg_frames(&video), 640, 480)
+            .expect("the recording is usable footage")
+    })
+}
+
+/// Fetches a capture challenge (`motion_only` asks for the alternative) and the moment it was
+/// asked for.
+pub async fn challenge(
     b: &reqwest::Client,
     server: &TestServer,
     capture: &str,
-    frames: &[&str],
-) -> Value {
-    let c: Value = b
+    motion_only: bool,
+) -> (Value, CaptureSpec, std::time::Instant) {
+    let asked = std::time::Instant::now();
+    let r = b
         .post(server.url(&format!("{capture}/challenge")))
+        .body(if motion_only {
+            r#"{"motion_only": true}"#
+        } else {
+            ""
+        })
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
-    let challenge = c["challenge"].as_str().expect("challenge").to_owned();
-    let mut form = reqwest::multipart::Form::new().text("challenge", challenge);
+    assert_eq!(r.status(), 200, "challenge");
+    let c: Value = r.json().await.unwrap();
+    let spec: CaptureSpec = serde_json::from_value(c.clone()).expect("the challenge's spec");
+    (c, spec, asked)
+}
+
+/// Uploads frames as the answer to challenge `c`, once its sequence could have been recorded
+/// (`wait`); returns the HTTP status and the JSON body.
+pub async fn upload(
+    b: &reqwest::Client,
+    server: &TestServer,
+    capture: &str,
+    c: &Value,
+    frames: Vec<CapturedFrame>,
+    asked: Option<std::time::Instant>,
+) -> (u16, Value) {
+    if let Some(asked) = asked {
+        let d = std::time::Duration::from_millis(c["duration_ms"].as_u64().unwrap_or(0) + 50);
+        tokio::time::sleep(d.saturating_sub(asked.elapsed())).await;
+    }
+    let stamps: Vec<String> = frames.iter().map(|f| format!("{:.1}", f.t_ms)).collect();
+    let mut form = reqwest::multipart::Form::new()
+        .text(
+            "challenge",
+            c["challenge"].as_str().expect("challenge").to_owned(),
+        )
+        .text("timestamps", stamps.join(","));
     for f in frames {
-        let part = reqwest::multipart::Part::bytes(std::fs::read(dev_image(f)).unwrap())
-            .file_name("f.jpg");
-        form = form.part("frame", part);
+        form = form.part(
+            "frame",
+            reqwest::multipart::Part::bytes(f.bytes).file_name("f.jpg"),
+        );
     }
     let r = b
         .post(server.url(&format!("{capture}/frames")))
@@ -302,10 +350,59 @@ pub async fn attempt(
         .send()
         .await
         .unwrap();
-    let status = r.status();
-    let v: Value = r.json().await.unwrap();
-    assert!(status.is_success(), "frames upload: {status} {v}");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// One capture attempt answered by `camera` (given the challenge); returns the JSON result.
+pub async fn attempt_with(
+    b: &reqwest::Client,
+    server: &TestServer,
+    capture: &str,
+    camera: impl FnOnce(&CaptureSpec) -> Vec<CapturedFrame>,
+) -> Value {
+    let (c, spec, asked) = challenge(b, server, capture, false).await;
+    let frames = camera(&spec);
+    let (status, v) = upload(b, server, capture, &c, frames, Some(asked)).await;
+    assert_eq!(status, 200, "frames upload: {v}");
     v
+}
+
+/// One capture attempt by the person in the recording, in front of the screen (the responding
+/// test camera answers the challenge); returns the JSON result.
+pub async fn attempt(b: &reqwest::Client, server: &TestServer, capture: &str) -> Value {
+    attempt_with(b, server, capture, |spec| {
+        camera::record(footage(), spec, &Answer::default(), &mut Rng::new(seed()))
+    })
+    .await
+}
+
+/// A fresh seed for the test camera's jitter.
+pub fn seed() -> u64 {
+    u64::from_le_bytes(
+        inherence::flow::random_token(16).as_bytes()[..8]
+            .try_into()
+            .unwrap(),
+    )
+}
+
+/// A photo of a person as a burst that answers nothing: `n` frames of the photo with a little
+/// noise, on the challenge's timestamps.
+pub fn photo_burst(image: &str, spec: &CaptureSpec) -> Vec<CapturedFrame> {
+    let photo = camera::shot(
+        crate::common::engine(),
+        &std::fs::read(dev_image(image)).unwrap(),
+        640,
+        480,
+    )
+    .expect("a face in the photo");
+    let m = attacks::Material {
+        photo: &photo,
+        other_photo: None,
+        footage: None,
+        approved: None,
+    };
+    attacks::burst(attacks::Attack::Noise1, &m, spec, &mut Rng::new(seed())).unwrap()
 }
 
 /// Exchanges an authorization code with `client_secret_basic`; returns the token response.
@@ -338,13 +435,21 @@ pub async fn finish(b: &reqwest::Client, server: &TestServer, capture: &str) -> 
     location(&r)
 }
 
-/// Frames of the enrolled test subject that pass liveness and match (from dev).
+/// The recording the test camera plays, and a portrait of the person in it (the enrolment of
+/// the "user" of most tests).
+pub const VIDEO: &str = "real_face_lmm_640x480_30fps.mjpeg";
+pub const PERSON_ENROL: &str = "celeb_lin_manuel_miranda/facerec_lin-manuel-miranda.png";
+/// Someone else: enrolling a subject with this face makes the recorded person an impostor.
+pub const OTHER_ENROL: &str = "lfw_Tony_Blair/Tony_Blair_0005.jpg";
+/// A victim for the attack tests: enrolled from one photo, attacked with three others that
+/// each pass passive liveness and match as single photos.
 pub const RUMSFELD_ENROL: &str = "lfw_Donald_Rumsfeld/Donald_Rumsfeld_0001.jpg";
 pub const RUMSFELD_FRAMES: [&str; 3] = [
     "lfw_Donald_Rumsfeld/Donald_Rumsfeld_0009.jpg",
     "lfw_Donald_Rumsfeld/Donald_Rumsfeld_0010.jpg",
     "lfw_Donald_Rumsfeld/Donald_Rumsfeld_0004.jpg",
 ];
+/// Photos of someone else.
 pub const BLAIR_FRAMES: [&str; 3] = [
     "lfw_Tony_Blair/Tony_Blair_0005.jpg",
     "lfw_Tony_Blair/Tony_Blair_0008.jpg",

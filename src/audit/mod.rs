@@ -171,7 +171,7 @@ pub struct DecisionInput<'a> {
     pub evidence: record::Evidence,
     pub personal: Option<Personal>,
     /// The uploaded frames (kept only when `keep_frames` is on; never copied otherwise).
-    pub frames: &'a [Vec<u8>],
+    pub frames: &'a [&'a [u8]],
 }
 
 impl AuditLog {

@@ -93,6 +93,46 @@ pub struct Evidence {
     /// SHA-256 (hex) of the canonical JSON of the RAR `authorization_details` the user saw
     /// and approved (amount, currency, payee): the dynamic-linking evidence.
     pub authorization_details_sha256: Option<String>,
+    /// The liveness method the request needed (`PASSIVE`, `FLASHING`, `ACTIVE_3D`) and what
+    /// decided it: `policy`, `client`, `transaction` or `workflow`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_required: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_required_by: Option<String>,
+    /// The challenge the capture answered and what the frames showed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<CaptureEvidence>,
+}
+
+/// A capture's challenge and the measurements it was judged on.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CaptureEvidence {
+    /// SHA-256 (hex) of the canonical JSON of the challenge (method, frame size and timing,
+    /// colours with their times, actions with their times).
+    pub challenge_sha256: String,
+    /// Screen colours shown, in order (`#rrggbb`).
+    pub colours: Vec<String>,
+    /// Head actions asked for, in order (`turn_left`, `turn_right`).
+    pub actions: Vec<String>,
+    /// ACTIVE_3D without colours (the user chose the motion-only alternative).
+    pub motion_only: bool,
+    /// Frames received.
+    pub frames: usize,
+    /// Time from issuing the challenge to receiving the frames, ms.
+    pub upload_after_ms: i64,
+    pub flash_correlation: Option<f64>,
+    /// Grey levels of change on the face and on the background per unit of colour change.
+    pub flash_face_response: Option<f64>,
+    pub flash_background_response: Option<f64>,
+    pub flash_lag_ms: Option<u32>,
+    /// Yaw reached per action (degrees) and the nose's distance from a flat picture's
+    /// prediction at that moment (eye distances).
+    pub motion_peaks_deg: Vec<f64>,
+    pub motion_nonplanar: Vec<f64>,
+    /// Largest distance of any frame's embedding from the fused one.
+    pub identity_distance: Option<f64>,
+    /// Smallest mean grey-level difference between consecutive frames.
+    pub frame_variation: Option<f64>,
 }
 
 impl Evidence {
@@ -124,6 +164,9 @@ impl Evidence {
             face_match_thresholds: None,
             models: Vec::new(),
             authorization_details_sha256: None,
+            liveness_required: None,
+            liveness_required_by: None,
+            capture: None,
         }
     }
 }

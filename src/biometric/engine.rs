@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::align::{self, Chip};
+use super::capture::CaptureChecks;
 use super::decode::{self, DecodedImage, ImageLimits};
 use super::detect::{Detector, DetectorSettings, Face};
 use super::embed::{self, Embedder};
@@ -38,6 +39,10 @@ pub struct EngineSettings {
     /// Faces other than the main one count for `MULTIPLE_FACES_DETECTED` when their eye
     /// distance is at least this fraction of the main face's.
     pub multiple_faces_min_relative_size: f32,
+    /// The capture checks (bursts judged against their challenge).
+    pub capture: CaptureChecks,
+    /// Threads one capture's frames are spread over (0: one per core).
+    pub capture_threads: usize,
 }
 
 impl Default for EngineSettings {
@@ -51,6 +56,8 @@ impl Default for EngineSettings {
             antialias_above: 2.0,
             mirror_embedding: true,
             multiple_faces_min_relative_size: 0.3,
+            capture: CaptureChecks::default(),
+            capture_threads: 0,
         }
     }
 }
@@ -58,6 +65,7 @@ impl Default for EngineSettings {
 impl EngineSettings {
     /// Cross-field checks, run once at start-up.
     pub fn validate(&self) -> Result<(), String> {
+        self.capture.validate()?;
         self.face_match
             .calibration
             .validate()
@@ -210,67 +218,6 @@ pub struct Verification {
     pub warnings: Vec<Warning>,
 }
 
-/// Mean absolute difference of the grey levels of two equally sized images, sampled on a
-/// 4-pixel grid; `None` when their sizes differ.
-fn mean_abs_grey_difference(a: &super::imageops::Rgb8, b: &super::imageops::Rgb8) -> Option<f64> {
-    if a.width != b.width || a.height != b.height || a.width == 0 {
-        return None;
-    }
-    let (mut sum, mut n) = (0u64, 0u64);
-    for y in (0..a.height).step_by(4) {
-        for x in (0..a.width).step_by(4) {
-            let (p, q) = (a.pixel(x, y), b.pixel(x, y));
-            let g =
-                |p: [u8; 3]| u32::from(p[0]) * 299 + u32::from(p[1]) * 587 + u32::from(p[2]) * 114;
-            sum += u64::from(g(p).abs_diff(g(q)));
-            n += 1;
-        }
-    }
-    Some(sum as f64 / n as f64 / 1000.0)
-}
-
-/// A frame with a face: its index, pixels, face and the detector's coarse image.
-type UsableFrame = (
-    usize,
-    DecodedImage,
-    FaceResult,
-    Option<(super::imageops::Rgb8, usize)>,
-);
-
-/// One frame of a capture burst, summarised.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct FrameSummary {
-    pub faces: usize,
-    pub face_quality: Option<f32>,
-    pub face_luminance: Option<f32>,
-    pub greyscale: bool,
-    pub p_real: Option<f64>,
-    pub error: Option<String>,
-}
-
-/// The evidence of a burst of frames from one capture: the best frame's embedding and the
-/// liveness evidence combined over the best frames.
-#[derive(Clone, Debug, Serialize)]
-pub struct BurstOutcome {
-    pub frames: Vec<FrameSummary>,
-    /// Index of the frame the embedding comes from.
-    pub best: Option<usize>,
-    /// Liveness over the `liveness_frames` best frames (mean P(real)).
-    pub liveness: Option<LivenessVerdict>,
-    #[serde(skip)]
-    pub embedding: Option<Vec<f32>>,
-    pub quality: Option<Quality>,
-    pub detection_score: Option<f32>,
-    /// Risks that apply to the burst as a whole (`NO_FACE_DETECTED` when no frame has one,
-    /// `MULTIPLE_FACES_DETECTED` when any frame has several, quality and liveness risks;
-    /// `LIVENESS_FACE_ATTACK` as well when the frames are identical, i.e. a still image).
-    pub risks: Vec<Risk>,
-    /// Smallest mean absolute grey-level difference between consecutive frames of equal size
-    /// (`None` with fewer than two such frames). A live camera never delivers identical frames.
-    pub frame_variation: Option<f64>,
-    pub elapsed_ms: f64,
-}
-
 /// Names and hashes of the loaded models.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct LoadedModel {
@@ -283,10 +230,10 @@ pub struct LoadedModel {
 
 /// The engine.
 pub struct Engine {
-    settings: EngineSettings,
-    detector: Detector,
-    embedder: Embedder,
-    liveness: Vec<LivenessModel>,
+    pub(super) settings: EngineSettings,
+    pub(super) detector: Detector,
+    pub(super) embedder: Embedder,
+    pub(super) liveness: Vec<LivenessModel>,
     models: Vec<LoadedModel>,
     /// sha256 values accepted as "the same embedder" for template comparison.
     embedder_equivalents: Vec<String>,
@@ -304,7 +251,7 @@ impl std::fmt::Debug for Engine {
 /// `min_eye`) and not centred inside the main face's box. A weak second box on the same head
 /// (forehead and hair, a hand raised to the face) is not a second face: a second person's
 /// face cannot be centred inside the first's.
-fn another_person(main: &Face, other: &Face, min_eye: f32) -> bool {
+pub(super) fn another_person(main: &Face, other: &Face, min_eye: f32) -> bool {
     let [x, y, w, h] = main.bbox;
     let (cx, cy) = (
         other.bbox[0] + other.bbox[2] / 2.0,
@@ -593,164 +540,6 @@ impl Engine {
             .map_or_else(|| "detector".into(), |m| m.name.clone())
     }
 
-    /// Analyses a burst of frames of one capture: every frame is decoded, searched and rated;
-    /// the best-rated frames (one face, highest quality) give the liveness evidence (mean P(real)
-    /// over `liveness_frames`) and the best one the embedding. Undecodable frames are reported
-    /// per frame; only an empty burst is an error.
-    pub fn analyze_burst(
-        &self,
-        frames: &[Vec<u8>],
-        liveness_frames: usize,
-        min_frame_variation: f64,
-    ) -> Result<BurstOutcome, BiometricError> {
-        let t0 = Instant::now();
-        if frames.is_empty() {
-            return Err(BiometricError::EmptyImage);
-        }
-        let mut summaries = Vec::with_capacity(frames.len());
-        let mut usable: Vec<UsableFrame> = Vec::new();
-        let mut several = false;
-        for (i, bytes) in frames.iter().enumerate() {
-            let decoded = match decode::decode(bytes, &self.settings.limits) {
-                Ok(d) => d,
-                Err(e) => {
-                    summaries.push(FrameSummary {
-                        faces: 0,
-                        face_quality: None,
-                        face_luminance: None,
-                        greyscale: false,
-                        p_real: None,
-                        error: Some(e.code().to_owned()),
-                    });
-                    continue;
-                }
-            };
-            let detection = self.detector.detect(&decoded.image)?;
-            let n = detection.faces.len();
-            let mut summary = FrameSummary {
-                faces: n,
-                face_quality: None,
-                face_luminance: None,
-                greyscale: decoded.greyscale,
-                p_real: None,
-                error: None,
-            };
-            if n == 0 {
-                summaries.push(summary);
-                continue;
-            }
-            let main = detection.faces[0].clone();
-            let min_eye = main.eye_distance() * self.settings.multiple_faces_min_relative_size;
-            if detection.faces[1..]
-                .iter()
-                .any(|f| another_person(&main, f, min_eye))
-            {
-                several = true;
-            }
-            let chip = align::align(
-                &decoded.image,
-                detection.coarse.as_ref().map(|(c, k)| (c, *k)),
-                &main.landmarks,
-                &self.embedder.template,
-                self.embedder.chip_size,
-                (self.settings.antialias_above > 0.0).then_some(self.settings.antialias_above),
-            );
-            let q = quality::measure(&main, &chip.image, &self.settings.quality);
-            summary.face_quality = Some(q.face_quality);
-            summary.face_luminance = Some(q.face_luminance);
-            summaries.push(summary);
-            usable.push((
-                i,
-                decoded,
-                FaceResult {
-                    face: main,
-                    quality: q,
-                    align_shrink: chip.shrink,
-                    align_prefilter: chip.prefilter,
-                    embedding: None,
-                    liveness: None,
-                },
-                detection.coarse,
-            ));
-        }
-        let mut risks = Vec::new();
-        if usable.is_empty() {
-            risks.push(Risk::NoFaceDetected);
-            return Ok(BurstOutcome {
-                frames: summaries,
-                best: None,
-                liveness: None,
-                embedding: None,
-                quality: None,
-                detection_score: None,
-                risks,
-                frame_variation: None,
-                elapsed_ms: ms(t0.elapsed()),
-            });
-        }
-        if several {
-            risks.push(Risk::MultipleFacesDetected);
-        }
-        // Frame-to-frame variation, in capture order (before sorting by quality).
-        let frame_variation = usable
-            .windows(2)
-            .filter_map(|w| mean_abs_grey_difference(&w[0].1.image, &w[1].1.image))
-            .reduce(f64::min);
-        let still = frame_variation.is_some_and(|v| v < min_frame_variation);
-        usable.sort_by(|a, b| {
-            b.2.quality
-                .face_quality
-                .total_cmp(&a.2.quality.face_quality)
-        });
-        let mut p_sum = 0.0;
-        let k = liveness_frames.clamp(1, usable.len());
-        for (i, decoded, f, _) in usable.iter().take(k) {
-            let s = liveness::score(&self.liveness, &decoded.image, f.face.bbox)?;
-            summaries[*i].p_real = Some(f64::from(s.p_real));
-            p_sum += f64::from(s.p_real);
-        }
-        let mut verdict = liveness_verdict(p_sum / k as f64, &self.settings.liveness);
-        if still {
-            // Identical frames: a still image replayed as a camera feed, whatever its score.
-            verdict.status = Status::Declined;
-            if !verdict.risks.contains(&Risk::LivenessFaceAttack) {
-                verdict.risks.retain(|r| *r != Risk::LowLivenessScore);
-                verdict.risks.push(Risk::LivenessFaceAttack);
-            }
-        }
-        let (best_i, best_img, best_face, coarse) = &usable[0];
-        let chip = align::align(
-            &best_img.image,
-            coarse.as_ref().map(|(c, k)| (c, *k)),
-            &best_face.face.landmarks,
-            &self.embedder.template,
-            self.embedder.chip_size,
-            (self.settings.antialias_above > 0.0).then_some(self.settings.antialias_above),
-        );
-        let (embedding, _) = self.embed_chip(&chip.image)?;
-        let q = &best_face.quality;
-        if q.face_quality < self.settings.quality.min_quality {
-            risks.push(Risk::LowFaceQuality);
-        }
-        if q.face_luminance < self.settings.quality.min_luminance {
-            risks.push(Risk::LowFaceLuminance);
-        } else if q.face_luminance > self.settings.quality.max_luminance {
-            risks.push(Risk::HighFaceLuminance);
-        }
-        risks.extend(verdict.risks.iter().copied());
-        Ok(BurstOutcome {
-            frames: summaries,
-            best: Some(*best_i),
-            liveness: Some(verdict),
-            embedding: Some(embedding),
-            quality: Some(q.clone()),
-            detection_score: Some(best_face.face.score),
-            risks,
-            frame_variation,
-            elapsed_ms: ms(t0.elapsed()),
-        })
-    }
-
     /// Live guidance for a preview frame: detection and quality only.
     pub fn preview(&self, bytes: &[u8]) -> Result<Analysis, BiometricError> {
         self.analyze(
@@ -762,15 +551,15 @@ impl Engine {
         )
     }
 
-    /// A template from a burst's evidence.
-    pub fn template_from_burst(&self, b: &BurstOutcome) -> Option<Template> {
+    /// A template from a capture's fused embedding.
+    pub fn template_from_capture(&self, c: &super::burst::CaptureOutcome) -> Option<Template> {
         Some(Template {
             version: TEMPLATE_VERSION,
-            embedding: b.embedding.clone()?,
+            embedding: c.embedding.clone()?,
             model: self.embedder_ref(),
             mirrored: self.settings.mirror_embedding,
-            quality: b.quality.clone()?,
-            detection_score: b.detection_score?,
+            quality: c.quality.clone()?,
+            detection_score: c.detection_score?,
         })
     }
 

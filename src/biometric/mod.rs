@@ -7,6 +7,8 @@
 //! [`runtime`] owns ONNX Runtime. Nothing here knows about HTTP or storage.
 
 pub mod align;
+pub mod burst;
+pub mod capture;
 pub mod decode;
 pub mod detect;
 pub mod embed;
@@ -21,6 +23,7 @@ pub mod runtime;
 pub mod score;
 pub mod template;
 
-pub use engine::{Analysis, BurstOutcome, Engine, EngineSettings, Enrolment, Verification, Want};
+pub use burst::{CaptureOutcome, CapturedFrame};
+pub use engine::{Analysis, Engine, EngineSettings, Enrolment, Verification, Want};
 pub use error::BiometricError;
 pub use template::Template;

@@ -142,6 +142,28 @@ pub enum Risk {
     LivenessFaceAttack,
     LowFaceMatchSimilarity,
     NoReferenceImage,
+    // The capture protocol (a burst judged against its challenge): each deviation declines.
+    TooFewFrames,
+    TooManyFrames,
+    FrameSizeMismatch,
+    UndecodableFrame,
+    FrameWithoutFace,
+    FrameTimingMismatch,
+    UploadTooEarly,
+    UploadTooLate,
+    IdenticalFrames,
+    IdentityChanged,
+    FlashResponseMissing,
+    FlashResponseLate,
+    FlashSequenceMismatch,
+    FlashNotOnFace,
+    ActionNotPerformed,
+    WrongAction,
+    ActionTooEarly,
+    PoseNotCentred,
+    PoseDiscontinuity,
+    PlanarFaceMotion,
+    LivenessMethodTooWeak,
 }
 
 /// Severity, as the reference API's `log_type`.
@@ -223,6 +245,10 @@ impl Risk {
                 "No reference face",
                 "No face could be found in the reference image, so nothing could be compared.",
             ),
+            other => {
+                let (short, long) = other.capture_texts();
+                ("LIVENESS", Error, short, long)
+            }
         };
         Warning {
             feature: feature.into(),
@@ -231,6 +257,123 @@ impl Risk {
             short_description: short.into(),
             long_description: long.into(),
             additional_data: None,
+        }
+    }
+}
+
+impl Risk {
+    /// The wire code, as in warnings and audit reasons (`LOW_LIVENESS_SCORE`, ...).
+    pub fn code(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    /// Whether the risk is a deviation from the capture protocol (always declines).
+    pub fn is_capture_protocol(self) -> bool {
+        !matches!(
+            self,
+            Risk::NoFaceDetected
+                | Risk::MultipleFacesDetected
+                | Risk::LowFaceQuality
+                | Risk::LowFaceLuminance
+                | Risk::HighFaceLuminance
+                | Risk::LowLivenessScore
+                | Risk::LivenessFaceAttack
+                | Risk::LowFaceMatchSimilarity
+                | Risk::NoReferenceImage
+        )
+    }
+
+    /// Short and long texts of the capture-protocol risks.
+    fn capture_texts(self) -> (&'static str, &'static str) {
+        match self {
+            Risk::TooFewFrames => (
+                "Too few frames",
+                "The capture has fewer frames than its challenge requires.",
+            ),
+            Risk::TooManyFrames => (
+                "Too many frames",
+                "The capture has more frames than its challenge allows.",
+            ),
+            Risk::FrameSizeMismatch => (
+                "Wrong frame size",
+                "A frame does not have the size the challenge fixed.",
+            ),
+            Risk::UndecodableFrame => ("Unreadable frame", "A frame could not be decoded."),
+            Risk::FrameWithoutFace => (
+                "Frame without a face",
+                "A frame of the capture shows no face.",
+            ),
+            Risk::FrameTimingMismatch => (
+                "Frame timing does not fit the challenge",
+                "The frames' timestamps are out of order, too far apart, or do not cover the challenge.",
+            ),
+            Risk::UploadTooEarly => (
+                "Capture arrived too early",
+                "The capture arrived before its challenge could have been recorded: it was prepared in advance.",
+            ),
+            Risk::UploadTooLate => (
+                "Capture arrived too late",
+                "The capture arrived long after its challenge was recorded.",
+            ),
+            Risk::IdenticalFrames => (
+                "Identical frames",
+                "Consecutive frames are identical: a still image replayed as a camera feed.",
+            ),
+            Risk::IdentityChanged => (
+                "Identity changed between frames",
+                "Not every frame of the capture shows the same person.",
+            ),
+            Risk::FlashResponseMissing => (
+                "No reflection of the screen colours",
+                "The face did not reflect the colour sequence the screen showed.",
+            ),
+            Risk::FlashResponseLate => (
+                "Screen colours reflected late",
+                "The face followed the colour sequence too late for a live camera.",
+            ),
+            Risk::FlashSequenceMismatch => (
+                "Wrong colour sequence",
+                "The colours on the face do not follow the sequence the screen showed.",
+            ),
+            Risk::FlashNotOnFace => (
+                "Colour change not on the face",
+                "The whole picture changed colour evenly instead of the light falling on the face.",
+            ),
+            Risk::ActionNotPerformed => (
+                "Head movement not performed",
+                "The head did not turn as asked within the time given.",
+            ),
+            Risk::WrongAction => (
+                "Wrong head movement",
+                "The head turned the other way than asked.",
+            ),
+            Risk::ActionTooEarly => (
+                "Head moved before being asked",
+                "The head was already turned before the action was shown.",
+            ),
+            Risk::PoseNotCentred => (
+                "Not facing the camera",
+                "The face did not look straight at the camera between the actions.",
+            ),
+            Risk::PoseDiscontinuity => (
+                "Head pose jumped",
+                "The head pose jumped between consecutive frames, as when pictures are swapped.",
+            ),
+            Risk::PlanarFaceMotion => (
+                "Flat face",
+                "The face moved like a flat picture, not like a head turning.",
+            ),
+            Risk::LivenessMethodTooWeak => (
+                "Liveness method too weak",
+                "The capture used a weaker liveness method than the request requires.",
+            ),
+            _ => (
+                "Capture refused",
+                "The capture did not satisfy its challenge.",
+            ),
         }
     }
 }

@@ -52,9 +52,12 @@ pub struct LoadtestArgs {
     /// they live for the configured code lifetime, at most 60 s).
     #[arg(long, default_value_t = 250_000)]
     codes: usize,
-    /// Concurrent capture users.
+    /// Concurrent capture users (people-paced: they pause before each step-up).
     #[arg(long, default_value_t = 10)]
     users: usize,
+    /// Users for the saturation run (no pause; 0 skips it).
+    #[arg(long, default_value_t = 30)]
+    saturation_users: usize,
     /// Step-ups per capture user.
     #[arg(long, default_value_t = 20)]
     rounds: usize,
@@ -62,8 +65,8 @@ pub struct LoadtestArgs {
     /// through); 0 makes every user upload back to back (saturation).
     #[arg(long, default_value_t = 1500)]
     think_ms: u64,
-    /// MJPEG camera recording whose consecutive frames form the bursts, and the portrait of the
-    /// same person to enrol.
+    /// MJPEG camera recording the test camera answers challenges from, and the portrait of
+    /// the same person to enrol.
     #[arg(long)]
     video: Option<PathBuf>,
     #[arg(long)]
@@ -209,6 +212,7 @@ fn mint_codes(
                 sid: random_token(18),
                 authorization_details: None,
                 enrolment: false,
+                liveness_method: Some("FLASHING".into()),
             };
             store
                 .put_json(
@@ -383,30 +387,15 @@ end
     Ok(path)
 }
 
-/// Splits an MJPEG stream into its JPEG frames.
-fn mjpeg_frames(data: &[u8]) -> Vec<Vec<u8>> {
-    let mut frames = Vec::new();
-    let mut i = 0;
-    while let Some(s) = data[i..].windows(2).position(|w| w == [0xFF, 0xD8]) {
-        let start = i + s;
-        let Some(e) = data[start + 2..].windows(2).position(|w| w == [0xFF, 0xD9]) else {
-            break;
-        };
-        let end = start + 2 + e + 2;
-        frames.push(data[start..end].to_vec());
-        i = end;
-    }
-    frames
-}
-
-/// One user's step-ups; returns the upload-to-verdict latencies (ms) and the outcomes.
+/// One user's step-ups; returns the upload-to-verdict latencies (ms) and the outcomes. The
+/// user answers each challenge with the responding test camera (`eval::camera`) playing the
+/// recording, and uploads once the challenge's sequence would have been recorded.
 async fn capture_user(
     base: String,
-    frames: Arc<Vec<Vec<u8>>>,
+    footage: Arc<crate::eval::camera::Footage>,
     offset: usize,
     rounds: usize,
     think: Duration,
-    burst: usize,
 ) -> Result<(Vec<f64>, usize), String> {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -456,6 +445,7 @@ async fn capture_user(
             .unwrap_or("")
             .to_owned();
         tokio::time::sleep(think).await;
+        let asked = Instant::now();
         let c: serde_json::Value = serde_json::from_slice(
             &http
                 .post(format!("{base}{capture}/challenge"))
@@ -467,15 +457,29 @@ async fn capture_user(
                 .map_err(|e| e.to_string())?,
         )
         .map_err(|e| e.to_string())?;
-        let mut form = reqwest::multipart::Form::new().text(
-            "challenge",
-            c["challenge"].as_str().unwrap_or("").to_owned(),
-        );
-        let start = (offset * 7 + round * 3) % (frames.len() - burst);
-        for f in &frames[start..start + burst] {
+        let spec: crate::biometric::capture::CaptureSpec =
+            serde_json::from_value(c.clone()).map_err(|e| format!("challenge: {e}"))?;
+        let f = footage.clone();
+        let seed = (offset * 1_000 + round) as u64;
+        let shots = tokio::task::spawn_blocking(move || {
+            let mut rng = crate::eval::camera::Rng::new(seed);
+            crate::eval::camera::record(&f, &spec, &Default::default(), &mut rng)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let duration = Duration::from_millis(c["duration_ms"].as_u64().unwrap_or(0) + 100);
+        tokio::time::sleep(duration.saturating_sub(asked.elapsed())).await;
+        let stamps: Vec<String> = shots.iter().map(|s| format!("{:.1}", s.t_ms)).collect();
+        let mut form = reqwest::multipart::Form::new()
+            .text(
+                "challenge",
+                c["challenge"].as_str().unwrap_or("").to_owned(),
+            )
+            .text("timestamps", stamps.join(","));
+        for s in shots {
             form = form.part(
                 "frame",
-                reqwest::multipart::Part::bytes(f.clone()).file_name("f.jpg"),
+                reqwest::multipart::Part::bytes(s.bytes).file_name("f.jpg"),
             );
         }
         let t0 = Instant::now();
@@ -543,8 +547,8 @@ struct CaptureResult {
 fn run_capture(
     args: &LoadtestArgs,
     base: &str,
-    frames: Vec<Vec<u8>>,
-    burst: usize,
+    footage: Arc<crate::eval::camera::Footage>,
+    users: usize,
     think_ms: u64,
 ) -> Result<CaptureResult, Failure> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -552,14 +556,13 @@ fn run_capture(
         .enable_all()
         .build()
         .map_err(fail)?;
-    let frames = Arc::new(frames);
     let t0 = Instant::now();
     let results = rt.block_on(async {
         let mut tasks = Vec::new();
-        for u in 0..args.users {
+        for u in 0..users {
             tasks.push(tokio::spawn(capture_user(
                 base.to_owned(),
-                frames.clone(),
+                footage.clone(),
                 u,
                 args.rounds,
                 // Users start out of step: 0-500 ms more pause each (none back to back).
@@ -568,7 +571,6 @@ fn run_capture(
                 } else {
                     think_ms + (u as u64 * 137) % 500
                 }),
-                burst,
             )));
         }
         let mut all = Vec::new();
@@ -753,32 +755,46 @@ pub fn run(cfg: &Config, args: LoadtestArgs) -> Result<(), Failure> {
     // Capture users, when a camera recording and a portrait of its person are available.
     match (&args.video, &args.portrait) {
         (Some(video), Some(portrait)) => {
-            let frames = mjpeg_frames(&std::fs::read(video).map_err(fail)?);
-            let burst = cfg.capture.frames.max(1);
-            if frames.len() < burst + 1 {
-                return Err(fail(format!("{} has too few frames", video.display())));
-            }
+            let frames = crate::eval::camera::mjpeg_frames(&std::fs::read(video).map_err(fail)?);
+            // The responding test camera runs in this process (its own ONNX Runtime, one
+            // session) to find the recording's faces and poses once.
+            let mut runtime = cfg.runtime.clone();
+            runtime.concurrency = 1;
+            let rt = crate::biometric::runtime::OrtRuntime::load(&runtime)?;
+            let engine = super::build_engine(cfg, &rt, &runtime)?;
+            let ch = &cfg.liveness.challenge;
+            let footage = Arc::new(
+                crate::eval::camera::Footage::load(
+                    &engine,
+                    &frames,
+                    ch.frame_width as usize,
+                    ch.frame_height as usize,
+                )
+                .map_err(fail)?,
+            );
+            drop(engine);
             enrol(&base, portrait)?;
             let _ = writeln!(
                 report,
-                "\nCapture: {} users, {} step-ups each (PAR, authorize, challenge, upload of a \
-                 {burst}-frame 640x480 burst from `{}`, finish, token); latency = burst upload \
-                 until its verdict.\n\n\
-                 | pause before upload | p50 ms | p95 ms | p99 ms | max ms | uploads | approved | verdicts/s |\n|---|---:|---:|---:|---:|---:|---:|---:|",
-                args.users,
-                args.rounds,
-                video.file_name().unwrap_or_default().to_string_lossy()
+                "\nCapture: step-ups (PAR, authorize, challenge, the test camera's answer from `{}` \
+                 uploaded once the challenge's sequence is over, finish, token); liveness method \
+                 {}; latency = upload until its verdict. Each user waits for the sequence \
+                 (the server refuses an earlier upload), so \"back to back\" keeps more users \
+                 busy instead.\n\n\
+                 | users | pause before the challenge | p50 ms | p95 ms | p99 ms | max ms | uploads | approved | verdicts/s |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+                video.file_name().unwrap_or_default().to_string_lossy(),
+                cfg.liveness.method,
             );
-            let mut thinks = vec![args.think_ms];
-            if args.think_ms > 0 {
-                thinks.push(0);
+            let mut runs = vec![(args.users, args.think_ms)];
+            if args.saturation_users > 0 {
+                runs.push((args.saturation_users, 0));
             }
-            for think in thinks {
-                eprintln!("capture: {} users, pause {think} ms", args.users);
-                let c = run_capture(&args, &base, frames.clone(), burst, think)?;
+            for (users, think) in runs {
+                eprintln!("capture: {users} users, pause {think} ms");
+                let c = run_capture(&args, &base, footage.clone(), users, think)?;
                 let _ = writeln!(
                     report,
-                    "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {:.1} |",
+                    "| {users} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {:.1} |",
                     if think == 0 {
                         "none (back to back)".to_owned()
                     } else {

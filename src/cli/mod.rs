@@ -5,10 +5,12 @@ mod audit;
 mod bench;
 mod check;
 mod eval;
+mod eval_liveness;
 mod loadtest;
 mod models;
 pub mod serve;
 mod subjects;
+mod test_camera;
 mod webhook_bench;
 
 use std::path::{Path, PathBuf};
@@ -67,6 +69,15 @@ pub enum Command {
     /// Load-test the OpenID provider (token, discovery, JWKS, capture) with the load generated
     /// from other processes than the server's (needs wrk).
     Loadtest(loadtest::LoadtestArgs),
+    /// Genuine acceptance and attack approvals of every liveness method (the responding test
+    /// camera and the attack suite), on the engine.
+    EvalLiveness(eval_liveness::EvalLivenessArgs),
+    /// The responding test camera for tests outside this process (browser end-to-end tests,
+    /// HTTP clients in other languages).
+    TestCamera {
+        #[command(subcommand)]
+        action: test_camera::TestCameraAction,
+    },
     /// Manage API keys of the Didit-compatible v3 API while the server is stopped.
     ApiKeys {
         #[command(subcommand)]
@@ -167,6 +178,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Serve => serve::run(cfg),
         Command::Subjects { action } => subjects::run(&cfg, action),
         Command::Loadtest(args) => loadtest::run(&cfg, args),
+        Command::EvalLiveness(args) => eval_liveness::run(&cfg, args),
+        Command::TestCamera { action } => test_camera::run(&cfg, action),
         Command::ApiKeys { action } => api_keys::run(&cfg, action),
         Command::Audit { action } => audit::run(&cfg, action),
     }

@@ -5,6 +5,7 @@
 //! TOML (`2`, `true`, `"text"`, `[1, 2]`) and fall back to a plain string. Unknown keys, in the
 //! file or in the environment, are errors. See `examples/config/inherence.toml`.
 
+pub mod liveness;
 pub mod secret;
 
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::biometric::EngineSettings;
 use crate::biometric::runtime::RuntimeSettings;
 use crate::keys::{Alg, KeySettings};
+pub use liveness::LivenessPolicy;
 pub use secret::Secret;
 
 /// OpenID provider settings (`[oidc]`).
@@ -121,6 +123,14 @@ pub struct ClientConfig {
     /// RAR types this client may send (empty: any supported type).
     #[serde(default)]
     pub authorization_details_types: Vec<String>,
+    /// The liveness method this client's step-ups need at least (stronger than
+    /// `liveness.method` only; a weaker one is a configuration error).
+    #[serde(default)]
+    pub liveness_method: Option<crate::biometric::capture::LivenessMethod>,
+    /// Payment amounts from which this client's step-ups need ACTIVE_3D, replacing
+    /// `liveness.active_3d_from`.
+    #[serde(default)]
+    pub active_3d_from: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// Storage (`[store]`).
@@ -163,31 +173,25 @@ impl Default for StoreConfig {
     }
 }
 
-/// Capture page and upload limits (`[capture]`).
+/// Capture page limits (`[capture]`). What a burst must be is fixed per attempt by its
+/// challenge (`[liveness]`).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct CaptureSettings {
-    /// Frames the page captures per attempt (the server keeps the best).
-    pub frames: usize,
-    /// Frames whose liveness is combined (the best-rated ones).
-    pub liveness_frames: usize,
     /// Decline a capture where any frame shows several faces.
     pub decline_multiple_faces: bool,
     /// Largest preview frame (live guidance), bytes.
     pub max_preview_bytes: usize,
-    /// Decline a burst whose consecutive frames differ by less than this mean grey level
-    /// (identical frames are a still image replayed as a camera feed). 0 disables.
-    pub min_frame_variation: f64,
+    /// Most frames one upload may carry, whatever the challenge (a bound on the request).
+    pub max_frames: usize,
 }
 
 impl Default for CaptureSettings {
     fn default() -> Self {
         Self {
-            frames: 3,
-            liveness_frames: 2,
             decline_multiple_faces: true,
             max_preview_bytes: 256 * 1024,
-            min_frame_variation: 0.2,
+            max_frames: 64,
         }
     }
 }
@@ -334,6 +338,7 @@ pub struct Config {
     pub keys: KeySettings,
     pub store: StoreConfig,
     pub capture: CaptureSettings,
+    pub liveness: LivenessPolicy,
     pub api: ApiSettings,
     pub webhooks: WebhookSettings,
     pub sessions: SessionSettings,
@@ -475,12 +480,10 @@ impl Config {
         if self.keys.algorithms.is_empty() {
             return bad("keys.algorithms must not be empty".into());
         }
-        if self.capture.frames == 0 || self.capture.frames > 8 || self.capture.liveness_frames == 0
-        {
-            return bad(
-                "capture.frames must be 1..=8 and capture.liveness_frames at least 1".into(),
-            );
+        if !(2..=256).contains(&self.capture.max_frames) {
+            return bad("capture.max_frames must be 2..=256".into());
         }
+        self.liveness.validate().map_err(ConfigError::Invalid)?;
         for t in &o.trusted_issuers {
             if serde_json::from_value::<jsonwebtoken::jwk::JwkSet>(t.jwks.clone()).is_err() {
                 return bad(format!(
@@ -532,6 +535,19 @@ impl Config {
                 return bad(format!(
                     "{who}: id_token_alg {a:?} is not in keys.algorithms"
                 ));
+            }
+            if let Some(m) = c.liveness_method
+                && m < self.liveness.method
+            {
+                return bad(format!(
+                    "{who}: liveness_method {m} is weaker than liveness.method {}: a client may \
+                     ask for more, never for less",
+                    self.liveness.method
+                ));
+            }
+            if let Some(t) = &c.active_3d_from {
+                liveness::check_thresholds(&format!("{who}: active_3d_from"), t)
+                    .map_err(ConfigError::Invalid)?;
             }
         }
         Ok(())

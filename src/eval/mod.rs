@@ -1,7 +1,10 @@
 //! `inherence eval`: accuracy of the engine on a labelled split. Every image is decoded,
 //! detected, embedded and scored for liveness exactly once; pairs only compare embeddings.
 
+pub mod attacks;
+pub mod camera;
 pub mod data;
+pub mod liveness;
 pub mod metrics;
 pub mod plot;
 pub mod report;

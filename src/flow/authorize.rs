@@ -180,11 +180,18 @@ impl Provider {
         }
         let now = self.now();
         let binding_secret = random_token(24);
+        let (liveness, liveness_by) = super::liveness::required_method(
+            &self.cfg.liveness,
+            self.clients.get(&request.client_id),
+            request.authorization_details.as_ref(),
+        );
         let flow = Flow {
             id: random_token(18),
             request,
             subject,
             purpose,
+            liveness,
+            liveness_by,
             binding: digest(&binding_secret),
             created_at: now,
             expires_at: now + self.cfg.oidc.flow_lifetime_secs as i64,

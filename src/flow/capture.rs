@@ -5,10 +5,13 @@ use crate::store::concerns::SingleUse;
 use serde::{Deserialize, Serialize};
 
 use super::authorize::{error_redirect, redirect_url};
+use super::liveness::Challenge;
 use super::state::{Decision, Flow, FlowStatus, Purpose};
 use super::token::CodeGrant;
 use super::verdict::{Channel, RequestContext};
 use super::{Provider, digest, ns, random_token, store_err};
+use crate::biometric::CapturedFrame;
+use crate::biometric::capture::LivenessMethod;
 use crate::biometric::score::{Risk, Status};
 use crate::biometric::{BiometricError, Template};
 use crate::protocol::OAuthError;
@@ -20,7 +23,10 @@ pub struct FlowView {
     pub purpose: Purpose,
     pub client_name: String,
     pub attempts_left: u32,
-    pub frames: usize,
+    /// The liveness method every attempt must pass.
+    pub liveness_method: LivenessMethod,
+    /// Whether the user may choose head movements instead of flashing colours.
+    pub motion_only_alternative: bool,
     /// Human-readable lines of the RAR `authorization_details` (amount, payee...).
     pub transaction: Vec<String>,
     pub status: &'static str,
@@ -55,11 +61,6 @@ pub struct EnrolmentRecord {
     pub by: String,
     /// `api` (portrait upload) or `camera` (hosted page).
     pub source: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Challenge {
-    flow: String,
 }
 
 fn describe_details(details: &serde_json::Value) -> Vec<String> {
@@ -115,7 +116,9 @@ impl Provider {
                 })
                 .unwrap_or_default(),
             attempts_left: f.attempts_left(),
-            frames: self.cfg.capture.frames,
+            liveness_method: f.liveness,
+            motion_only_alternative: self.cfg.liveness.motion_only_alternative
+                && f.liveness > LivenessMethod::Passive,
             transaction: f
                 .request
                 .authorization_details
@@ -178,54 +181,26 @@ impl Provider {
         Ok(Guidance { hint, face })
     }
 
-    /// A fresh single-use challenge for one capture attempt of this flow.
-    pub fn challenge(&self, flow_id: &str) -> Result<(String, u64), OAuthError> {
-        let f = self.get_flow(flow_id)?;
-        if f.status != FlowStatus::AwaitingCapture || f.attempts_left() == 0 {
-            return Err(OAuthError::invalid_request(
-                "this face check is already decided",
-            ));
-        }
-        self.touch_session(&f);
-        let c = random_token(18);
-        let ttl = self.cfg.oidc.challenge_lifetime_secs;
-        let exp = (self.now() + ttl as i64).min(f.expires_at) * 1000;
-        self.store
-            .issue(ns::CHALLENGES, &c, &Challenge { flow: f.id }, exp)
-            .map_err(store_err)?;
-        Ok((c, ttl))
-    }
-
-    /// Runs the face check on an uploaded burst. The challenge is consumed whatever happens.
+    /// Runs the face check on an uploaded burst, judged against the challenge it answers.
+    /// The challenge is consumed whatever happens.
     pub fn submit(
         &self,
         flow_id: &str,
         challenge: &str,
-        frames: &[Vec<u8>],
+        frames: &[CapturedFrame],
         ctx: &RequestContext,
     ) -> Result<CaptureResult, CaptureError> {
-        let ch: Challenge = self
-            .store
-            .redeem(ns::CHALLENGES, challenge)
-            .map_err(|e| CaptureError::Protocol(store_err(e)))?
-            .ok_or_else(|| {
-                CaptureError::Protocol(OAuthError::invalid_request(
-                    "the capture challenge is unknown, expired or already used",
-                ))
-            })?;
-        if ch.flow != flow_id {
+        let ch = self
+            .redeem_challenge(flow_id, challenge)
+            .map_err(CaptureError::Protocol)?;
+        if frames.is_empty() || frames.len() > self.cfg.capture.max_frames {
             return Err(CaptureError::Protocol(OAuthError::invalid_request(
-                "the capture challenge belongs to another flow",
-            )));
-        }
-        if frames.is_empty() || frames.len() > self.cfg.capture.frames.max(1) * 2 {
-            return Err(CaptureError::Protocol(OAuthError::invalid_request(
-                "send between 1 and the configured number of frames",
+                format!("send between 1 and {} frames", self.cfg.capture.max_frames),
             )));
         }
         // Exclusive: while this attempt is judged, the flow is out of the store.
         let mut flow = self.take_flow(flow_id).map_err(CaptureError::Protocol)?;
-        let result = self.judge(&mut flow, frames, ctx);
+        let result = self.judge(&mut flow, &ch, frames, ctx);
         let put_back = self.put_flow(&flow);
         let r = result?;
         put_back.map_err(CaptureError::Protocol)?;
@@ -235,7 +210,8 @@ impl Provider {
     fn judge(
         &self,
         flow: &mut Flow,
-        frames: &[Vec<u8>],
+        ch: &Challenge,
+        frames: &[CapturedFrame],
         ctx: &RequestContext,
     ) -> Result<CaptureResult, CaptureError> {
         if flow.status != FlowStatus::AwaitingCapture {
@@ -243,23 +219,14 @@ impl Provider {
                 "this face check is already decided",
             )));
         }
-        let burst = self
-            .engine
-            .analyze_burst(
-                frames,
-                self.cfg.capture.liveness_frames,
-                self.cfg.capture.min_frame_variation,
-            )
-            .map_err(CaptureError::Biometric)?;
+        let (burst, waited) = self.check_capture(flow, ch, frames)?;
+        let bytes: Vec<&[u8]> = frames.iter().map(|f| f.bytes.as_slice()).collect();
         if flow.purpose == Purpose::Session {
-            return self.judge_session(flow, &burst, frames, ctx);
+            return self.judge_session(flow, ch, &burst, &bytes, waited, ctx);
         }
         let now = self.now();
         let mut risks: Vec<Risk> = burst.risks.clone();
-        let liveness_ok = burst
-            .liveness
-            .as_ref()
-            .is_some_and(|l| l.status == Status::Approved);
+        let liveness_ok = burst.live();
         let several =
             risks.contains(&Risk::MultipleFacesDetected) && self.cfg.capture.decline_multiple_faces;
         let (approved, match_score) = match flow.purpose {
@@ -282,8 +249,8 @@ impl Provider {
                 if let Some(m) = &m {
                     risks.extend(m.risks.iter().copied());
                 }
-                let match_ok = m.as_ref().is_some_and(|m| m.status == Status::Approved);
-                (liveness_ok && match_ok && !several, m.map(|m| m.score))
+                let approved = burst.approves(m.as_ref(), self.cfg.capture.decline_multiple_faces);
+                (approved, m.map(|m| m.score))
             }
             Purpose::Session => unreachable!("sessions are judged by judge_session"),
             Purpose::Enrol => {
@@ -318,7 +285,7 @@ impl Provider {
                 };
                 let ok = liveness_ok && good && !several && same_person;
                 if ok {
-                    let template = self.engine.template_from_burst(&burst).ok_or_else(|| {
+                    let template = self.engine.template_from_capture(&burst).ok_or_else(|| {
                         CaptureError::Protocol(OAuthError::server("no template could be built"))
                     })?;
                     let rec = EnrolmentRecord {
@@ -341,10 +308,11 @@ impl Provider {
             .cloned()
             .unwrap_or_else(|| self.cfg.oidc.acr_values_supported[0].clone());
         let decision = Decision {
+            liveness_method: Some(ch.spec.method),
             liveness_score: burst.liveness.as_ref().map(|l| l.score),
             match_score,
             approved,
-            risks: risks.iter().map(|r| format!("{r:?}")).collect(),
+            risks: risks.iter().map(|r| r.code()).collect(),
             at: now,
         };
         tracing::info!(
@@ -355,6 +323,10 @@ impl Provider {
             liveness = ?decision.liveness_score,
             face_match = ?decision.match_score,
             risks = ?decision.risks,
+            method = %ch.spec.method,
+            flash = ?burst.flash,
+            motion = ?burst.motion,
+            identity = ?burst.identity_distance,
             frame_variation = ?burst.frame_variation,
             attempt = flow.attempts + 1,
             elapsed_ms = burst.elapsed_ms,
@@ -385,7 +357,7 @@ impl Provider {
             }
             .into(),
         );
-        verdict.liveness_method = burst.liveness.as_ref().map(|_| "PASSIVE".into());
+        self.describe_capture(&mut verdict, flow, ch, &burst, frames.len(), waited);
         if let Some(p) = &flow.prior {
             verdict.prior_amr = p.amr.clone();
             verdict.prior_iss = Some(p.iss.clone());
@@ -397,7 +369,7 @@ impl Provider {
             .authorization_details
             .as_ref()
             .map(crate::protocol::resource::authorization_details_sha256);
-        self.record_verdict(verdict, Some(ctx), frames)
+        self.record_verdict(verdict, Some(ctx), &bytes)
             .map_err(|e| CaptureError::Protocol(store_err(e)))?;
         flow.record(decision, &acr)
             .map_err(CaptureError::Protocol)?;
@@ -410,19 +382,7 @@ impl Provider {
                 Purpose::Session => unreachable!("sessions are judged by judge_session"),
             }
         } else {
-            let advice = if risks.contains(&Risk::NoFaceDetected) {
-                "No face was found. Centre your face in the frame."
-            } else if several {
-                "More than one face is visible. Make sure only you are in the picture."
-            } else if risks.contains(&Risk::LowFaceLuminance) {
-                "The picture is too dark. Move to better light."
-            } else if risks.contains(&Risk::HighFaceLuminance) {
-                "The picture is too bright. Avoid strong light behind or on you."
-            } else if risks.contains(&Risk::LowFaceQuality) {
-                "The picture is not clear enough. Hold still and face the camera."
-            } else {
-                "We could not verify you. Face the camera in good light and try again."
-            };
+            let advice = advice(&risks, several);
             advice.to_owned()
         };
         let status = match flow.status {
@@ -468,7 +428,11 @@ impl Provider {
         }
         let req = &flow.request;
         match &flow.status {
-            FlowStatus::Verified { auth_time, acr } => {
+            FlowStatus::Verified {
+                auth_time,
+                acr,
+                liveness,
+            } => {
                 let code = random_token(32);
                 let grant = CodeGrant {
                     client_id: req.client_id.clone(),
@@ -491,6 +455,7 @@ impl Provider {
                     sid: flow.id.clone(),
                     authorization_details: req.authorization_details.clone(),
                     enrolment: flow.purpose == Purpose::Enrol,
+                    liveness_method: liveness.map(|m| m.as_str().to_owned()),
                 };
                 let exp = (self.now() + self.cfg.oidc.code_lifetime_secs as i64) * 1000;
                 self.store
@@ -541,6 +506,54 @@ impl Provider {
             ),
             self.issuer(),
         ))
+    }
+}
+
+/// What to tell the user after a declined attempt (never which check an attacker failed in
+/// more detail than a genuine user needs to do better).
+pub(crate) fn advice(risks: &[Risk], several: bool) -> &'static str {
+    use Risk::*;
+    let any = |set: &[Risk]| risks.iter().any(|r| set.contains(r));
+    if any(&[NoFaceDetected, FrameWithoutFace]) {
+        "We lost sight of your face. Keep it inside the oval for the whole recording."
+    } else if several || any(&[MultipleFacesDetected]) {
+        "More than one face is visible. Make sure only you are in the picture."
+    } else if any(&[
+        TooFewFrames,
+        TooManyFrames,
+        FrameTimingMismatch,
+        UploadTooEarly,
+        UploadTooLate,
+        FrameSizeMismatch,
+        UndecodableFrame,
+    ]) {
+        "The recording was interrupted. Keep this page in front while it records, then try again."
+    } else if any(&[
+        FlashResponseMissing,
+        FlashResponseLate,
+        FlashSequenceMismatch,
+        FlashNotOnFace,
+    ]) {
+        "We could not see the screen's light on your face. Hold the screen closer to your face, \
+         avoid bright light behind you, and try again."
+    } else if any(&[
+        ActionNotPerformed,
+        WrongAction,
+        ActionTooEarly,
+        PoseNotCentred,
+        PoseDiscontinuity,
+        PlanarFaceMotion,
+    ]) {
+        "Turn your head slowly to the side shown when asked, and look straight at the camera \
+         in between."
+    } else if any(&[LowFaceLuminance]) {
+        "The picture is too dark. Move to better light."
+    } else if any(&[HighFaceLuminance]) {
+        "The picture is too bright. Avoid strong light behind or on you."
+    } else if any(&[LowFaceQuality]) {
+        "The picture is not clear enough. Hold still and face the camera."
+    } else {
+        "We could not verify you. Face the camera in good light and try again."
     }
 }
 

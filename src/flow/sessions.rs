@@ -19,12 +19,13 @@ use serde_json::{Map, Value, json};
 
 use super::capture::{CaptureError, CaptureResult, EnrolmentRecord};
 use super::didit::{ApiKeyRecord, DiditError, iso8601, uuid_v4, warning_json};
+use super::liveness::{Because, Challenge};
 use super::state::{Decision, Flow, FlowStatus, Purpose};
 use super::verdict::{Channel, RequestContext};
 use super::workflows::{self, Action, Rules, Workflow};
 use super::{Provider, digest, ns, random_token};
 use crate::biometric::score::{LogType, Risk, round2};
-use crate::biometric::{BurstOutcome, Enrolment, Template};
+use crate::biometric::{CaptureOutcome, Enrolment, Template};
 use crate::protocol::OAuthError;
 use crate::protocol::authorize::AuthorizationRequest;
 use crate::store::StoreError;
@@ -311,9 +312,10 @@ pub fn callback_url(callback: &str, session_id: &str, status: SessionStatus) -> 
 const LIVENESS_NODE: &str = "feature_liveness_1";
 const FACE_MATCH_NODE: &str = "feature_face_match_1";
 
-/// The workflow's liveness band for a burst: status, score and warnings.
+/// The workflow's liveness band for a capture: status, score and warnings. Any deviation
+/// from the capture protocol declines, whatever the thresholds.
 pub fn liveness_band(
-    burst: &BurstOutcome,
+    burst: &CaptureOutcome,
     rules: &Rules,
 ) -> (FeatureStatus, Option<f64>, Vec<Value>) {
     let score = burst.liveness.as_ref().map(|l| round2(l.score));
@@ -332,7 +334,10 @@ pub fn liveness_band(
             _ => FeatureStatus::Approved,
         };
     };
-    if burst.risks.contains(&Risk::NoFaceDetected) || score.is_none() {
+    for r in burst.risks.iter().filter(|r| r.is_capture_protocol()) {
+        raise(*r, FeatureStatus::Declined, &mut warnings);
+    }
+    if burst.risks.contains(&Risk::NoFaceDetected) || (score.is_none() && burst.protocol_ok()) {
         raise(Risk::NoFaceDetected, FeatureStatus::Declined, &mut warnings);
     }
     if burst.risks.contains(&Risk::LivenessFaceAttack) {
@@ -924,6 +929,8 @@ impl Provider {
             },
             subject,
             purpose: Purpose::Session,
+            liveness: s.rules.liveness_method,
+            liveness_by: Because::Workflow,
             binding: digest(&binding_secret),
             created_at: now,
             expires_at: (now + self.cfg.oidc.flow_lifetime_secs as i64)
@@ -956,8 +963,10 @@ impl Provider {
     pub(crate) fn judge_session(
         &self,
         flow: &mut Flow,
-        burst: &BurstOutcome,
-        frames: &[Vec<u8>],
+        ch: &Challenge,
+        burst: &CaptureOutcome,
+        frames: &[&[u8]],
+        waited_ms: i64,
         ctx: &RequestContext,
     ) -> Result<CaptureResult, CaptureError> {
         let proto = |e: DiditError| CaptureError::Protocol(OAuthError::server(e.to_string()));
@@ -979,13 +988,19 @@ impl Provider {
         let mut statuses = Vec::new();
         let mut verdict =
             self.new_verdict(Channel::Session, "", format!("api-key:{}", s.api_key_id));
+        self.describe_capture(&mut verdict, flow, ch, burst, frames.len(), waited_ms);
+        if !burst.protocol_ok() && !s.rules.liveness {
+            // No LIVENESS feature to report it, but a capture that broke its challenge never
+            // decides in the user's favour.
+            statuses.push(FeatureStatus::Declined);
+        }
         if s.rules.liveness {
             let (st, score, warnings) = liveness_band(burst, &s.rules);
             let q = burst.quality.as_ref();
             s.liveness_checks = Some(vec![json!({
                 "node_id": LIVENESS_NODE,
                 "status": st,
-                "method": "PASSIVE",
+                "method": burst.method.as_str(),
                 "score": score,
                 "reference_image": null,
                 "video_url": null,
@@ -997,7 +1012,6 @@ impl Provider {
             })]);
             statuses.push(st);
             verdict.liveness_score = score;
-            verdict.liveness_method = Some("PASSIVE".into());
             verdict.liveness_thresholds = Some([s.rules.liveness_decline, s.rules.liveness_review]);
         }
         if s.rules.face_match {
@@ -1031,10 +1045,11 @@ impl Provider {
         let decided = outcome != FeatureStatus::Declined;
         flow.record(
             Decision {
+                liveness_method: Some(burst.method),
                 liveness_score: verdict.liveness_score,
                 match_score: verdict.face_match_score,
                 approved: decided,
-                risks: burst.risks.iter().map(|r| format!("{r:?}")).collect(),
+                risks: burst.risks.iter().map(|r| r.code()).collect(),
                 at: now,
             },
             "",
@@ -1058,7 +1073,7 @@ impl Provider {
         verdict.workflow_id = Some(s.workflow_id.clone());
         verdict.workflow_version = Some(s.workflow_version);
         verdict.attempt = s.attempts;
-        verdict.reasons = burst.risks.iter().map(|r| format!("{r:?}")).collect();
+        verdict.reasons = burst.risks.iter().map(|r| r.code()).collect();
         verdict.factors = crate::audit::record::factors(true, &[]);
         tracing::info!(session = %s.session_id, outcome = outcome_name, attempt = s.attempts, liveness = ?verdict.liveness_score, face_match = ?verdict.face_match_score, "session capture judged");
         self.record_verdict(verdict, Some(ctx), frames)
@@ -1079,7 +1094,8 @@ impl Provider {
             && clean
             && let Some(v) = &s.vendor_data
             && self.store.get(ns::ENROLMENTS, v).map_err(store)?.is_none()
-            && let Some(t) = self.engine.template_from_burst(burst)
+            && burst.protocol_ok()
+            && let Some(t) = self.engine.template_from_capture(burst)
         {
             let face = SessionFace {
                 template: t,
@@ -1583,6 +1599,8 @@ impl Provider {
             workflow_id: String::new(),
             workflow_version: 0,
             rules: Rules {
+                // A standalone check is one uploaded image: PASSIVE, and said so.
+                liveness_method: crate::biometric::capture::LivenessMethod::Passive,
                 liveness: feature == "LIVENESS",
                 face_match: feature == "FACE_MATCH",
                 liveness_decline: 0.0,
@@ -1739,6 +1757,7 @@ mod tests {
             None,
             "w".into(),
             0,
+            crate::biometric::capture::LivenessMethod::Flashing,
         )
         .unwrap()
         .rules

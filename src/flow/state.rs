@@ -12,7 +12,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::liveness::Because;
+use crate::biometric::capture::LivenessMethod;
 use crate::protocol::authorize::AuthorizationRequest;
+
+/// A flow stored without a method (written by an older version) needs the strongest.
+fn strongest() -> LivenessMethod {
+    LivenessMethod::Active3d
+}
 use crate::protocol::{ErrorCode, OAuthError};
 
 /// Why the flow exists.
@@ -30,6 +37,9 @@ pub enum Purpose {
 /// The scores of the attempt that decided the flow (kept for the ID token and the audit).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
+    /// The liveness method the capture passed (absent for captures judged before methods).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_method: Option<LivenessMethod>,
     pub liveness_score: Option<f64>,
     pub match_score: Option<f64>,
     pub approved: bool,
@@ -45,6 +55,9 @@ pub enum FlowStatus {
     Verified {
         auth_time: i64,
         acr: String,
+        /// The liveness method that was passed (for the ID token).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        liveness: Option<LivenessMethod>,
     },
     Failed {
         error: ErrorCode,
@@ -60,6 +73,13 @@ pub struct Flow {
     pub request: AuthorizationRequest,
     pub subject: String,
     pub purpose: Purpose,
+    /// The liveness method every capture of this flow must pass (decided when the flow
+    /// starts: policy, client, transaction or workflow).
+    #[serde(default = "strongest")]
+    pub liveness: LivenessMethod,
+    /// What decided it.
+    #[serde(default)]
+    pub liveness_by: Because,
     /// Digest of the secret in the browser cookie that started the flow: only that browser
     /// receives the code.
     pub binding: String,
@@ -121,11 +141,13 @@ impl Flow {
         self.attempts += 1;
         let approved = decision.approved;
         let at = decision.at;
+        let liveness = decision.liveness_method;
         self.decisions.push(decision);
         self.status = if approved {
             FlowStatus::Verified {
                 auth_time: at,
                 acr: acr.to_owned(),
+                liveness,
             }
         } else if self.attempts >= self.max_attempts {
             FlowStatus::Failed {
@@ -163,6 +185,8 @@ mod tests {
             },
             subject: "alice".into(),
             purpose: Purpose::Verify,
+            liveness: LivenessMethod::Flashing,
+            liveness_by: Because::Policy,
             binding: "b".into(),
             created_at: 0,
             expires_at: 600,
@@ -177,6 +201,7 @@ mod tests {
 
     fn decision(approved: bool) -> Decision {
         Decision {
+            liveness_method: Some(LivenessMethod::Flashing),
             liveness_score: Some(90.0),
             match_score: Some(80.0),
             approved,
@@ -193,7 +218,8 @@ mod tests {
             f.status,
             FlowStatus::Verified {
                 auth_time: 42,
-                acr: "biometric".into()
+                acr: "biometric".into(),
+                liveness: Some(LivenessMethod::Flashing),
             }
         );
         assert!(

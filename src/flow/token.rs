@@ -32,6 +32,9 @@ pub struct CodeGrant {
     pub sid: String,
     pub authorization_details: Option<Value>,
     pub enrolment: bool,
+    /// The liveness method the face check passed.
+    #[serde(default)]
+    pub liveness_method: Option<String>,
 }
 
 impl Provider {
@@ -78,6 +81,7 @@ impl Provider {
                     amr: vec![],
                     authorization_details: None,
                     sid: None,
+                    inherence_liveness_method: None,
                 };
                 let at = self.sign_access_token(&claims)?;
                 Ok(json!({
@@ -160,6 +164,7 @@ impl Provider {
             amr: grant.amr.clone(),
             authorization_details: grant.authorization_details.clone(),
             sid: Some(grant.sid.clone()),
+            inherence_liveness_method: grant.liveness_method.clone(),
         };
         let access_token = self.sign_access_token(&at_claims)?;
         let id_claims = IdTokenClaims {
@@ -176,6 +181,7 @@ impl Provider {
             azp: Some(grant.client_id.clone()),
             at_hash: Some(at_hash(&access_token)),
             inherence_enrolment: grant.enrolment.then_some(true),
+            inherence_liveness_method: grant.liveness_method.clone(),
         };
         let id_token = self
             .keys
@@ -281,6 +287,9 @@ impl Provider {
                 }
                 if !c.amr.is_empty() {
                     v["amr"] = json!(c.amr);
+                }
+                if let Some(m) = c.inherence_liveness_method {
+                    v["inherence_liveness_method"] = json!(m);
                 }
                 if let Some(d) = c.authorization_details {
                     v["authorization_details"] = d;

@@ -27,7 +27,7 @@ pub struct RequestContext {
 
 impl RequestContext {
     /// The personal part of the audit record, with the frames' digests.
-    pub fn personal(&self, frames: &[Vec<u8>]) -> Personal {
+    pub fn personal(&self, frames: &[&[u8]]) -> Personal {
         use sha2::{Digest, Sha256};
         Personal {
             salt: String::new(),
@@ -69,7 +69,7 @@ impl Provider {
         &self,
         mut v: VerdictRecord,
         ctx: Option<&RequestContext>,
-        frames: &[Vec<u8>],
+        frames: &[&[u8]],
     ) -> Result<Entry, StoreError> {
         if v.reasons.is_empty() {
             v.reasons

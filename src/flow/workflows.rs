@@ -1,12 +1,13 @@
 //! Workflows (`/v3/workflows/`): which checks a session runs and the thresholds that turn
 //! scores into Approved / In Review / Declined. Only what a biometric step-up needs is
-//! supported: LIVENESS (method PASSIVE) and FACE_MATCH; anything else is refused with a
-//! clear 400 rather than silently ignored.
+//! supported: LIVENESS (methods PASSIVE, FLASHING, ACTIVE_3D) and FACE_MATCH; anything else
+//! is refused with a clear 400 rather than silently ignored.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::didit::{DiditError, iso8601, uuid_v4};
+use crate::biometric::capture::LivenessMethod;
 use crate::store::Kv;
 use crate::store::typed::KvJson;
 
@@ -27,6 +28,11 @@ pub enum Action {
 /// face match decline 50 / review 70; review equal to decline means no review band).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Rules {
+    /// The liveness method of the hosted capture (`face_liveness_method`; the deployment's
+    /// `liveness.method` when the workflow does not say). It applies to every hosted
+    /// capture, also without the LIVENESS feature: the capture protocol is never skipped.
+    #[serde(default = "passive")]
+    pub liveness_method: LivenessMethod,
     pub liveness: bool,
     pub face_match: bool,
     pub liveness_decline: f64,
@@ -51,6 +57,11 @@ impl Rules {
         }
         n.max(1)
     }
+}
+
+/// Workflows stored before methods existed ran PASSIVE.
+fn passive() -> LivenessMethod {
+    LivenessMethod::Passive
 }
 
 /// A stored workflow.
@@ -198,12 +209,14 @@ fn action_of(cfg: &Map<String, Value>, field: &str, default: Action) -> Result<A
     }
 }
 
-/// Validates a create (or, with `base`, a partial update) body into a workflow.
+/// Validates a create (or, with `base`, a partial update) body into a workflow;
+/// `default_method` is the liveness method when the body names none.
 pub fn from_body(
     body: &Value,
     base: Option<&Workflow>,
     uuid: String,
     now: i64,
+    default_method: LivenessMethod,
 ) -> Result<Workflow, DiditError> {
     let body = body
         .as_object()
@@ -257,6 +270,7 @@ pub fn from_body(
             .unwrap_or(3))
     };
     let mut rules = Rules {
+        liveness_method: default_method,
         liveness: false,
         face_match: false,
         liveness_decline: 50.0,
@@ -305,18 +319,16 @@ pub fn from_body(
                 return Err(invalid("features", "LIVENESS is listed twice."));
             }
             rules.liveness = true;
-            let method = c
-                .get("face_liveness_method")
-                .and_then(Value::as_str)
-                .unwrap_or("PASSIVE");
-            if method != "PASSIVE" {
-                return Err(invalid(
-                    "face_liveness_method",
-                    format!(
-                        "Liveness method {method} is not supported by this server; use PASSIVE."
-                    ),
-                ));
-            }
+            rules.liveness_method = match c.get("face_liveness_method") {
+                None | Some(Value::Null) => default_method,
+                Some(Value::String(m)) => LivenessMethod::parse(m).ok_or_else(|| {
+                    invalid(
+                        "face_liveness_method",
+                        format!("\"{m}\" is not a valid choice."),
+                    )
+                })?,
+                Some(_) => return Err(invalid("face_liveness_method", "Not a valid string.")),
+            };
             rules.liveness_decline =
                 score_in(c, "face_liveness_score_decline_threshold")?.unwrap_or(50.0);
             rules.liveness_review = score_in(c, "face_liveness_score_review_threshold")?
@@ -332,7 +344,10 @@ pub fn from_body(
             if let Some(n) = int_in(c, "face_liveness_max_attempts", 1, 3)? {
                 rules.face_liveness_max_attempts = n as u32;
             }
-            c.insert("face_liveness_method".into(), json!("PASSIVE"));
+            c.insert(
+                "face_liveness_method".into(),
+                json!(rules.liveness_method.as_str()),
+            );
             c.insert(
                 "face_liveness_score_decline_threshold".into(),
                 json!(rules.liveness_decline),
@@ -429,13 +444,18 @@ pub fn from_body(
 }
 
 /// Creates a workflow.
-pub fn create(store: &dyn Kv, body: &Value, now: i64) -> Result<Workflow, DiditError> {
+pub fn create(
+    store: &dyn Kv,
+    body: &Value,
+    now: i64,
+    default_method: LivenessMethod,
+) -> Result<Workflow, DiditError> {
     if store.keys(WORKFLOWS)?.len() >= MAX_WORKFLOWS {
         return Err(DiditError::Invalid(
             json!({"detail": format!("An application can have at most {MAX_WORKFLOWS} workflows.")}),
         ));
     }
-    let wf = from_body(body, None, uuid_v4(), now)?;
+    let wf = from_body(body, None, uuid_v4(), now, default_method)?;
     if wf.is_default {
         clear_default(store, &wf.uuid)?;
     }
@@ -471,9 +491,15 @@ pub fn list(store: &dyn Kv) -> Result<Vec<Workflow>, DiditError> {
 }
 
 /// Applies a partial update; every change publishes a new version.
-pub fn update(store: &dyn Kv, uuid: &str, body: &Value, now: i64) -> Result<Workflow, DiditError> {
+pub fn update(
+    store: &dyn Kv,
+    uuid: &str,
+    body: &Value,
+    now: i64,
+    default_method: LivenessMethod,
+) -> Result<Workflow, DiditError> {
     let base = get(store, uuid)?.ok_or(DiditError::NotFound)?;
-    let wf = from_body(body, Some(&base), uuid.to_owned(), now)?;
+    let wf = from_body(body, Some(&base), uuid.to_owned(), now, default_method)?;
     if wf.is_default && !base.is_default {
         clear_default(store, uuid)?;
     }
@@ -499,7 +525,7 @@ impl super::Provider {
 
     /// `POST /v3/workflows/`.
     pub fn create_workflow(&self, body: &Value) -> Result<Value, DiditError> {
-        let w = create(&*self.store, body, self.now())?;
+        let w = create(&*self.store, body, self.now(), self.cfg.liveness.method)?;
         tracing::info!(workflow = %w.uuid, "workflow created");
         Ok(w.to_json())
     }
@@ -513,7 +539,14 @@ impl super::Provider {
 
     /// `PATCH /v3/workflows/{uuid}/`.
     pub fn update_workflow(&self, uuid: &str, body: &Value) -> Result<Value, DiditError> {
-        Ok(update(&*self.store, uuid, body, self.now())?.to_json())
+        Ok(update(
+            &*self.store,
+            uuid,
+            body,
+            self.now(),
+            self.cfg.liveness.method,
+        )?
+        .to_json())
     }
 
     /// `DELETE /v3/workflows/{uuid}/`.
@@ -527,7 +560,7 @@ mod tests {
     use super::*;
 
     fn wf(body: Value) -> Result<Workflow, DiditError> {
-        from_body(&body, None, "w".into(), 0)
+        from_body(&body, None, "w".into(), 0, LivenessMethod::Flashing)
     }
 
     #[test]
@@ -543,6 +576,27 @@ mod tests {
     }
 
     #[test]
+    fn every_liveness_method_is_accepted_and_echoed() {
+        for (sent, want) in [
+            (json!("PASSIVE"), LivenessMethod::Passive),
+            (json!("FLASHING"), LivenessMethod::Flashing),
+            (json!("active_3d"), LivenessMethod::Active3d),
+            (Value::Null, LivenessMethod::Flashing),
+        ] {
+            let w = wf(json!({"features": [{"feature": "LIVENESS", "config": {"face_liveness_method": sent}}]}))
+                .unwrap();
+            assert_eq!(w.rules.liveness_method, want);
+            assert_eq!(
+                w.features[0]["config"]["face_liveness_method"],
+                want.as_str()
+            );
+        }
+        // Without the LIVENESS feature the hosted capture still runs the default method.
+        let fm = wf(json!({"features": [{"feature": "FACE_MATCH"}]})).unwrap();
+        assert_eq!(fm.rules.liveness_method, LivenessMethod::Flashing);
+    }
+
+    #[test]
     fn refuses_what_it_cannot_run() {
         for (body, field) in [
             (json!({"features": [{"feature": "OCR"}]}), "features"),
@@ -550,7 +604,11 @@ mod tests {
             (json!({"features": []}), "features"),
             (json!({}), "features"),
             (
-                json!({"features": [{"feature": "LIVENESS", "config": {"face_liveness_method": "ACTIVE_3D"}}]}),
+                json!({"features": [{"feature": "LIVENESS", "config": {"face_liveness_method": "ACTIVE3D"}}]}),
+                "face_liveness_method",
+            ),
+            (
+                json!({"features": [{"feature": "LIVENESS", "config": {"face_liveness_method": 3}}]}),
                 "face_liveness_method",
             ),
             (
@@ -587,11 +645,20 @@ mod tests {
     fn updates_bump_the_version_and_keep_unsent_fields() {
         let w = wf(json!({"workflow_label": "x", "features": [{"feature": "LIVENESS"}], "max_retry_attempts": 5}))
             .unwrap();
-        let u = from_body(&json!({"workflow_label": "y"}), Some(&w), "w".into(), 9).unwrap();
+        let u = from_body(
+            &json!({"workflow_label": "y"}),
+            Some(&w),
+            "w".into(),
+            9,
+            LivenessMethod::Passive,
+        )
+        .unwrap();
         assert_eq!(u.version, 2);
         assert_eq!(u.workflow_label, "y");
         assert_eq!(u.max_retry_attempts, 5);
         assert!(u.rules.liveness && !u.rules.face_match);
+        // The method resolved at creation stays (not the default of the update).
+        assert_eq!(u.rules.liveness_method, LivenessMethod::Flashing);
         assert_eq!(u.created_at, 0);
         assert_eq!(u.updated_at, 9);
     }

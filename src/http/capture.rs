@@ -12,6 +12,7 @@ use serde_json::json;
 use super::extract::cookie;
 use super::oauth::{see_other, to_capture};
 use super::{AppState, HttpError, html_escape, page as page_html};
+use crate::biometric::CapturedFrame;
 use crate::flow::Provider;
 use crate::flow::sessions::{Hosted, Session, SessionStatus};
 use crate::protocol::OAuthError;
@@ -179,13 +180,32 @@ async fn state(Path(id): Path<String>, State(s): State<AppState>) -> Result<Resp
     Ok(axum::Json(v).into_response())
 }
 
+/// `POST /capture/{id}/challenge`: an empty body, or `{"motion_only": true}` for the
+/// head-movement alternative to flashing colours.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChallengeRequest {
+    #[serde(default)]
+    motion_only: bool,
+}
+
 async fn challenge(
     Path(id): Path<String>,
     State(s): State<AppState>,
+    body: Bytes,
 ) -> Result<Response, HttpError> {
     valid_id(&id)?;
-    let (c, ttl) = s.provider.challenge(&id)?;
-    Ok(axum::Json(json!({ "challenge": c, "expires_in": ttl })).into_response())
+    let req: ChallengeRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ChallengeRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| HttpError::BadRequest(format!("challenge request: {e}")))?
+    };
+    let c = s.provider.challenge(&id, req.motion_only)?;
+    let mut r = axum::Json(c).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
 }
 
 async fn preview(
@@ -201,42 +221,91 @@ async fn preview(
     Ok(axum::Json(g).into_response())
 }
 
+/// The upload of one attempt: the challenge it answers, the frames in capture order and
+/// their capture times (`timestamps`: milliseconds from the start of the challenge's
+/// sequence, comma-separated, one per frame).
+struct Upload {
+    challenge: String,
+    frames: Vec<CapturedFrame>,
+}
+
+impl Upload {
+    async fn read(mut mp: Multipart, max_frames: usize) -> Result<Self, HttpError> {
+        let mut challenge = None;
+        let mut stamps: Option<Vec<f64>> = None;
+        let mut bytes = Vec::new();
+        while let Some(field) = mp.next_field().await? {
+            let name = field.name().unwrap_or_default().to_owned();
+            let data = field.bytes().await?;
+            match name.as_str() {
+                "challenge" if challenge.is_none() => {
+                    challenge = Some(String::from_utf8_lossy(&data).into_owned())
+                }
+                "timestamps" if stamps.is_none() => {
+                    let text = String::from_utf8_lossy(&data);
+                    let parsed: Result<Vec<f64>, _> =
+                        text.split(',').map(|t| t.trim().parse::<f64>()).collect();
+                    stamps = Some(parsed.map_err(|_| {
+                        HttpError::BadRequest(
+                            "timestamps must be comma-separated numbers (milliseconds)".into(),
+                        )
+                    })?);
+                }
+                "frame" if bytes.len() < max_frames => bytes.push(data.to_vec()),
+                "frame" => {
+                    return Err(HttpError::BadRequest(format!(
+                        "at most {max_frames} frames per attempt"
+                    )));
+                }
+                "challenge" | "timestamps" => {
+                    return Err(HttpError::BadRequest(format!("{name} is sent twice")));
+                }
+                other => {
+                    return Err(HttpError::BadRequest(format!("unexpected field {other:?}")));
+                }
+            }
+        }
+        let challenge = challenge.ok_or_else(|| {
+            HttpError::from(OAuthError::invalid_request(
+                "the capture challenge is missing",
+            ))
+        })?;
+        if bytes.is_empty() {
+            return Err(HttpError::BadRequest("no frame was uploaded".into()));
+        }
+        let stamps = stamps.ok_or_else(|| {
+            HttpError::BadRequest("timestamps are missing (one per frame)".into())
+        })?;
+        if stamps.len() != bytes.len() {
+            return Err(HttpError::BadRequest(format!(
+                "{} timestamps for {} frames",
+                stamps.len(),
+                bytes.len()
+            )));
+        }
+        Ok(Self {
+            challenge,
+            frames: bytes
+                .into_iter()
+                .zip(stamps)
+                .map(|(bytes, t_ms)| CapturedFrame { bytes, t_ms })
+                .collect(),
+        })
+    }
+}
+
 async fn frames(
     Path(id): Path<String>,
     State(s): State<AppState>,
     super::extract::Client(ctx): super::extract::Client,
-    mut mp: Multipart,
+    mp: Multipart,
 ) -> Result<Response, HttpError> {
     valid_id(&id)?;
-    let mut challenge = None;
-    let mut frames = Vec::new();
-    let max = s.provider.cfg.capture.frames;
-    while let Some(field) = mp.next_field().await? {
-        let name = field.name().unwrap_or_default().to_owned();
-        let data = field.bytes().await?;
-        match name.as_str() {
-            "challenge" => challenge = Some(String::from_utf8_lossy(&data).into_owned()),
-            "frame" if frames.len() < max => frames.push(data.to_vec()),
-            "frame" => {
-                return Err(HttpError::BadRequest(format!(
-                    "at most {max} frames per attempt"
-                )));
-            }
-            other => return Err(HttpError::BadRequest(format!("unexpected field {other:?}"))),
-        }
-    }
-    let challenge = challenge.ok_or_else(|| {
-        HttpError::from(OAuthError::invalid_request(
-            "the capture challenge is missing",
-        ))
-    })?;
-    if frames.is_empty() {
-        return Err(HttpError::BadRequest("no frame was uploaded".into()));
-    }
+    let up = Upload::read(mp, s.provider.cfg.capture.max_frames).await?;
     let p = s.provider.clone();
     let r = s
         .blocking(move || {
-            p.submit(&id, &challenge, &frames, &ctx)
+            p.submit(&id, &up.challenge, &up.frames, &ctx)
                 .map_err(HttpError::from)
         })
         .await?;

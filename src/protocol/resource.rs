@@ -140,7 +140,7 @@ pub enum LinkError {
 
 /// A decimal string in a canonical form (`"100.0"`, `"100.00"` and `"100"` are equal; signs,
 /// exponents and other characters are refused).
-fn decimal(s: &str) -> Option<String> {
+pub fn decimal(s: &str) -> Option<String> {
     let s = s.trim();
     let (int, frac) = s.split_once('.').unwrap_or((s, ""));
     if int.is_empty()
@@ -159,6 +159,19 @@ fn decimal(s: &str) -> Option<String> {
         if frac.is_empty() { "" } else { "." },
         frac
     ))
+}
+
+/// Whether the decimal amount `a` is at least `b`; `None` when either is not a decimal.
+pub fn decimal_at_least(a: &str, b: &str) -> Option<bool> {
+    let (a, b) = (decimal(a)?, decimal(b)?);
+    let split = |s: &str| {
+        let (i, f) = s.split_once('.').unwrap_or((s, ""));
+        (i.to_owned(), f.to_owned())
+    };
+    let ((ai, af), (bi, bf)) = (split(&a), split(&b));
+    let width = af.len().max(bf.len());
+    let pad = |f: &str| format!("{f:0<width$}");
+    Some((ai.len(), ai, pad(&af)) >= (bi.len(), bi, pad(&bf)))
 }
 
 fn iban(s: &str) -> String {
@@ -244,6 +257,7 @@ mod linking_tests {
             amr: vec!["face".into()],
             authorization_details: details,
             sid: None,
+            inherence_liveness_method: None,
         }
     }
 
@@ -324,6 +338,22 @@ mod linking_tests {
             check_transaction(&token(Some(json!([]))), &tx("100.00", "EUR", "Payee A", a)),
             Err(LinkError::NotBound)
         );
+    }
+
+    #[test]
+    fn decimal_amounts_compare_by_value() {
+        for (a, b, ge) in [
+            ("500.00", "500", true),
+            ("499.99", "500.00", false),
+            ("1000", "500.00", true),
+            ("500.001", "500", true),
+            ("0500.1", "500.09", true),
+            ("99", "100", false),
+        ] {
+            assert_eq!(decimal_at_least(a, b), Some(ge), "{a} >= {b}");
+        }
+        assert_eq!(decimal_at_least("1e3", "500"), None);
+        assert_eq!(decimal_at_least("-1", "500"), None);
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub struct IdTokenClaims {
     /// Set on tokens that close an enrolment (`prompt=create`) rather than a verification.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inherence_enrolment: Option<bool>,
+    /// The liveness method the face check passed: `PASSIVE`, `FLASHING` or `ACTIVE_3D`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inherence_liveness_method: Option<String>,
 }
 
 /// JWT access token claims (RFC 9068).
@@ -52,6 +55,9 @@ pub struct AccessTokenClaims {
     /// Grant (step-up transaction) id, used to revoke everything a replayed code issued.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// The liveness method the face check passed (as in the ID token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inherence_liveness_method: Option<String>,
 }
 
 /// `at_hash`: base64url of the left half of SHA-256 of the access token (ES256 / RS256).

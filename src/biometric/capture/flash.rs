@@ -1,0 +1,492 @@
+//! FLASHING: does the light of the screen's colour sequence fall on the face, in order and in
+//! time, and on the face rather than evenly on the whole picture?
+//!
+//! For each colour step the mean colour of the central face is taken over the frames captured
+//! after the colour settled. The series is centred, and its component along the face's own mean
+//! colour is removed (an exposure change or a brightness flicker scales every channel alike and
+//! is ignored). What remains is compared with the emitted colours, treated the same way:
+//! - `correlation`: pooled over steps and channels; a reflection follows the sequence (near 1),
+//!   an unrelated change does not (around 0);
+//! - `face_response`: grey levels of change on the face per unit of colour change (regression
+//!   slope); a reflection too faint to measure is not accepted as one;
+//! - the latency: every frame on its own is given the colour shown a lag earlier, for lags up to
+//!   a step past `max_lag_ms`; the earliest lag within a hair of the best fit is the camera's
+//!   latency, and beyond `max_lag_ms` the response is late (a replay that follows the
+//!   sequence late fits no earlier lag);
+//! - the background (the picture above and beside the head), frame by frame: light from a
+//!   screen a hand away falls on the face and hardly on the room behind, whereas a tint added
+//!   to the picture follows the sequence there too (`background_correlation`). `locality` is
+//!   the face's response over the background's, taken both in grey levels and relative to
+//!   each region's brightness, whichever is smaller: a tint added in equal amounts (additive)
+//!   is even in the first, one that scales the picture (multiplicative) in the second;
+//! - `falloff`: the centre of the face (nose, inner cheeks) faces the screen and receives more
+//!   of its light than the sides of the face (outer cheeks, temples); relative to their own
+//!   brightness, a tint added to the picture changes both alike. This works when the head
+//!   leaves no background in view.
+
+use serde::{Deserialize, Serialize};
+
+use super::Sample;
+use super::spec::CaptureSpec;
+use crate::biometric::score::Risk;
+
+/// Thresholds (`[biometric.capture.flash]`).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlashSettings {
+    /// Least correlation between the face's colour changes and the emitted colours.
+    pub min_correlation: f64,
+    /// Least face response, grey levels per unit of colour change.
+    pub min_face_response: f64,
+    /// A background whose colour changes follow the sequence this much (frame by frame) is
+    /// lit by it: then the face must respond `min_locality` times more than it.
+    pub tint_correlation: f64,
+    pub min_locality: f64,
+    /// The face's centre, facing the screen, must respond (relative to its brightness) at
+    /// least this many times more than its sides; a tint added to the picture responds evenly.
+    pub min_falloff: f64,
+    /// Largest delay between a colour change and its reflection that a live camera shows.
+    pub max_lag_ms: u32,
+    /// Colour steps whose face change may point away from their colour (camera noise on a
+    /// step with few frames) while the sequence as a whole correlates.
+    pub max_unmatched_steps: usize,
+}
+
+impl Default for FlashSettings {
+    fn default() -> Self {
+        Self {
+            min_correlation: 0.75,
+            min_face_response: 4.0,
+            tint_correlation: 0.5,
+            min_locality: 2.0,
+            min_falloff: 1.25,
+            max_lag_ms: 250,
+            max_unmatched_steps: 1,
+        }
+    }
+}
+
+impl FlashSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if !(0.3..=0.99).contains(&self.min_correlation)
+            || !(0.0..=1.0).contains(&self.tint_correlation)
+            || self.min_face_response <= 0.0
+            || self.min_locality < 1.0
+            || !(0.5..=3.0).contains(&self.min_falloff)
+            || self.max_lag_ms > 1000
+        {
+            return Err(
+                "biometric.capture.flash: min_correlation must be 0.3..=0.99, \
+                        tint_correlation 0..=1, min_face_response positive, min_locality at \
+                        least 1, min_falloff 0.5..=3, max_lag_ms at most 1000"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What the flash analysis measured (kept in the decision and the audit record).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FlashEvidence {
+    /// Correlation of the face's colour changes with the sequence, at the latency.
+    pub correlation: f64,
+    /// The measured latency between the screen and the face, ms.
+    pub lag_ms: u32,
+    /// Correlation at that latency, frame by frame.
+    pub latency_correlation: f64,
+    pub face_response: f64,
+    /// Frame by frame: the background's response and its correlation with the sequence.
+    pub background_response: f64,
+    pub background_correlation: f64,
+    /// How much more the face responds than the background (999: the background does not).
+    pub locality: f64,
+    /// The centre of the face's response relative to its brightness, over that of its sides.
+    pub falloff: f64,
+    /// Root-mean-square colour change of the face across the steps (grey levels), whatever
+    /// its direction, and what a response of `min_face_response` would show.
+    pub face_change: f64,
+    pub expected_change: f64,
+    /// Colour steps whose face change points towards their own colour.
+    pub steps_matched: usize,
+    pub steps: usize,
+}
+
+type V3 = [f64; 3];
+
+fn sub(a: V3, b: V3) -> V3 {
+    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
+}
+fn dot(a: V3, b: V3) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+fn scale(a: V3, k: f64) -> V3 {
+    [a[0] * k, a[1] * k, a[2] * k]
+}
+fn mean(v: &[V3]) -> V3 {
+    let n = v.len().max(1) as f64;
+    let s = v.iter().fold([0.0; 3], |acc, x| {
+        [acc[0] + x[0], acc[1] + x[1], acc[2] + x[2]]
+    });
+    scale(s, 1.0 / n)
+}
+/// Removes the component along `dir` (the region's mean colour: a gain change).
+fn reject(v: V3, dir: V3) -> V3 {
+    let n = dot(dir, dir);
+    if n < 1e-9 {
+        return v;
+    }
+    sub(v, scale(dir, dot(v, dir) / n))
+}
+fn rgb(c: [f32; 3]) -> V3 {
+    [f64::from(c[0]), f64::from(c[1]), f64::from(c[2])]
+}
+
+/// Which part of the picture.
+#[derive(Clone, Copy, PartialEq)]
+enum Region {
+    Face,
+    Rim,
+    Background,
+}
+
+/// How frames are grouped for a fit.
+#[derive(Clone, Copy, PartialEq)]
+enum Group {
+    /// One mean per colour step (averages out camera noise).
+    Step,
+    /// Every frame on its own (a frame given the wrong colour costs the fit, where a step's
+    /// mean would hide it).
+    Frame,
+}
+
+/// One region's fit against the sequence.
+#[derive(Clone, Copy, Debug, Default)]
+struct Fit {
+    correlation: f64,
+    /// Regression slope: grey levels per unit of colour change.
+    response: f64,
+    /// Mean grey level of the region.
+    level: f64,
+    /// RMS of the region's change and of the emitted change, per sample.
+    change: f64,
+    emitted: f64,
+    matched: usize,
+    samples: usize,
+}
+
+fn fit_at(
+    spec: &CaptureSpec,
+    samples: &[Sample],
+    (settle, lag): (f64, f64),
+    group: Group,
+    region: Region,
+) -> Option<Fit> {
+    let (mut seen, mut emitted) = (Vec::new(), Vec::new());
+    let colour = |x: &Sample| {
+        match region {
+            Region::Face => Some(x.face_rgb),
+            Region::Rim => Some(x.rim_rgb),
+            Region::Background => x.background_rgb,
+        }
+        .map(rgb)
+    };
+    for c in &spec.colours {
+        let (s, e) = (f64::from(c.start_ms) + settle, f64::from(c.end_ms));
+        let inside: Vec<V3> = samples
+            .iter()
+            .filter(|x| x.t_ms - lag >= s && x.t_ms - lag < e)
+            .filter_map(colour)
+            .collect();
+        let groups: Vec<V3> = match group {
+            Group::Step if inside.is_empty() => vec![],
+            Group::Step => vec![mean(&inside)],
+            Group::Frame => inside,
+        };
+        let e = scale(c.rgb.map(f64::from), 1.0 / 255.0);
+        for g in groups {
+            seen.push(g);
+            emitted.push(e);
+        }
+    }
+    if seen.len() < 3 {
+        return None;
+    }
+    let (m, e) = (mean(&seen), mean(&emitted));
+    let y: Vec<V3> = seen.iter().map(|v| reject(sub(*v, m), m)).collect();
+    let x: Vec<V3> = emitted.iter().map(|v| reject(sub(*v, e), m)).collect();
+    let sxy: f64 = y.iter().zip(&x).map(|(a, b)| dot(*a, *b)).sum();
+    let sxx: f64 = x.iter().map(|a| dot(*a, *a)).sum();
+    let syy: f64 = y.iter().map(|a| dot(*a, *a)).sum();
+    if sxx < 1e-9 {
+        return None;
+    }
+    let n = y.len() as f64;
+    Some(Fit {
+        correlation: if syy > 1e-12 {
+            sxy / (sxx * syy).sqrt()
+        } else {
+            0.0
+        },
+        response: sxy / sxx,
+        level: (m[0] + m[1] + m[2]) / 3.0,
+        change: (syy / n).sqrt(),
+        emitted: (sxx / n).sqrt(),
+        matched: y
+            .iter()
+            .zip(&x)
+            .filter(|(a, b)| dot(**a, **b) > 0.0)
+            .count(),
+        samples: y.len(),
+    })
+}
+
+/// The face's response over the background's, absolute and relative to brightness; the
+/// smaller of the two. A background that does not respond (or responds the other way, as when
+/// a camera's white balance compensates) gives `f64::INFINITY`.
+fn locality(face: &Fit, background: &Fit) -> f64 {
+    if background.response <= 1e-9 {
+        return f64::INFINITY;
+    }
+    let absolute = face.response / background.response;
+    let relative =
+        (face.response / face.level.max(1.0)) / (background.response / background.level.max(1.0));
+    absolute.min(relative)
+}
+
+/// Judges the colour response of a burst. `facing` are the frames whose face is measured
+/// (for ACTIVE_3D those facing the camera: a turning face changes colour with its pose),
+/// `all` the frames whose background is. Call only for challenges with colours.
+pub fn analyse(
+    spec: &CaptureSpec,
+    facing: &[Sample],
+    all: &[Sample],
+    settle_ms: u32,
+    s: &FlashSettings,
+) -> (FlashEvidence, Vec<Risk>) {
+    let settle = f64::from(settle_ms);
+    let step_ms = spec
+        .colours
+        .first()
+        .map_or(500, |c| c.end_ms.saturating_sub(c.start_ms));
+    // The latency, frame by frame (see the module documentation). A later lag leaves the
+    // last frames outside the sequence; it must still cover all but a step's worth.
+    let frames = |lag: f64| fit_at(spec, facing, (0.0, lag), Group::Frame, Region::Face);
+    let all_frames = frames(0.0).map_or(0, |f| f.samples);
+    let step_frames = all_frames as f64 / spec.colours.len().max(1) as f64;
+    let raw: Vec<(u32, Fit)> = (0..=(step_ms + s.max_lag_ms) / 25)
+        .filter_map(|i| {
+            let lag = i * 25;
+            frames(f64::from(lag))
+                .filter(|f| f.samples as f64 + step_frames + 1.0 >= all_frames as f64)
+                .map(|f| (lag, f))
+        })
+        .collect();
+    let peak = raw
+        .iter()
+        .map(|(_, f)| f.correlation)
+        .fold(f64::MIN, f64::max);
+    let (latency, at_latency) = raw
+        .iter()
+        .find(|(_, f)| f.correlation >= peak - 0.02)
+        .copied()
+        .unwrap_or_default();
+    // Judged on settled frames at that latency (at most `max_lag_ms`).
+    let judged = (settle, f64::from(latency.min(s.max_lag_ms)));
+    let face = fit_at(spec, facing, judged, Group::Step, Region::Face).unwrap_or_default();
+    let background =
+        fit_at(spec, all, judged, Group::Frame, Region::Background).unwrap_or_default();
+    let locality = locality(&face, &background);
+    let rim = fit_at(spec, facing, judged, Group::Step, Region::Rim).unwrap_or_default();
+    let falloff = if rim.response > 1e-9 {
+        (face.response / face.level.max(1.0)) / (rim.response / rim.level.max(1.0))
+    } else {
+        999.0
+    };
+    let evidence = FlashEvidence {
+        correlation: face.correlation,
+        lag_ms: latency,
+        latency_correlation: at_latency.correlation,
+        face_response: face.response,
+        background_response: background.response,
+        background_correlation: background.correlation,
+        locality: if locality.is_finite() {
+            locality
+        } else {
+            999.0
+        },
+        falloff,
+        face_change: face.change,
+        expected_change: face.emitted * s.min_face_response,
+        steps_matched: face.matched,
+        steps: face.samples,
+    };
+    let is_late = latency > s.max_lag_ms
+        && at_latency.correlation >= s.min_correlation
+        && at_latency.response >= s.min_face_response;
+    let risk = if is_late {
+        Some(Risk::FlashResponseLate)
+    } else if face.correlation >= s.min_correlation {
+        if face.response < s.min_face_response {
+            Some(Risk::FlashResponseMissing)
+        } else if (background.correlation >= s.tint_correlation && locality < s.min_locality)
+            || falloff < s.min_falloff
+        {
+            Some(Risk::FlashNotOnFace)
+        } else if face.matched + s.max_unmatched_steps < face.samples {
+            Some(Risk::FlashSequenceMismatch)
+        } else {
+            None
+        }
+    } else if face.change >= face.emitted * s.min_face_response {
+        // The face changed colour, but not as the screen did.
+        Some(Risk::FlashSequenceMismatch)
+    } else {
+        Some(Risk::FlashResponseMissing)
+    };
+    (evidence, risk.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::biometric::capture::spec::tests::picker;
+    use crate::biometric::capture::spec::{ChallengeSettings, LivenessMethod, PALETTE};
+
+    const SKIN: [f32; 3] = [170.0, 125.0, 105.0];
+    const WALL: [f32; 3] = [90.0, 95.0, 100.0];
+
+    fn spec() -> CaptureSpec {
+        ChallengeSettings::default().draw(LivenessMethod::Flashing, false, &mut picker(9))
+    }
+
+    /// Frames every 100 ms; `face(t)`, `rim(t)` and `background(t)` give the colours.
+    fn burst3(
+        spec: &CaptureSpec,
+        face: impl Fn(f64) -> [f32; 3],
+        rim: impl Fn(f64) -> [f32; 3],
+        bg: impl Fn(f64) -> [f32; 3],
+    ) -> Vec<Sample> {
+        (0..=spec.duration_ms / 100)
+            .map(|i| {
+                let t = f64::from(i * 100);
+                Sample {
+                    t_ms: t,
+                    landmarks: [[0.0; 2]; 5],
+                    yaw: 0.0,
+                    face_rgb: face(t),
+                    rim_rgb: rim(t),
+                    background_rgb: Some(bg(t)),
+                }
+            })
+            .collect()
+    }
+
+    /// A face lit by the screen: its sides, turned away from it, receive half the light.
+    fn burst(
+        spec: &CaptureSpec,
+        face: impl Fn(f64) -> [f32; 3],
+        bg: impl Fn(f64) -> [f32; 3],
+    ) -> Vec<Sample> {
+        burst3(spec, &face, |t| face(t).map(|v| v * 0.95), bg)
+    }
+
+    /// The reflection of the colour shown at `t` on a surface of colour `base`.
+    fn lit(spec: &CaptureSpec, base: [f32; 3], strength: f32, t: f64) -> [f32; 3] {
+        let c = spec.colour_at(t).map_or([0; 3], |i| spec.colours[i].rgb);
+        [0, 1, 2].map(|k| base[k] * (1.0 + strength * f32::from(c[k]) / 255.0))
+    }
+
+    #[test]
+    fn a_reflection_on_the_face_passes() {
+        let s = spec();
+        let b = burst3(
+            &s,
+            |t| lit(&s, SKIN, 0.12, t - 60.0),
+            |t| lit(&s, SKIN, 0.06, t - 60.0),
+            |_| WALL,
+        );
+        let (e, risks) = analyse(&s, &b, &b, 150, &FlashSettings::default());
+        assert_eq!(risks, vec![], "{e:?}");
+        assert!(e.correlation > 0.95, "{e:?}");
+        assert_eq!(e.steps_matched, e.steps);
+    }
+
+    #[test]
+    fn attacks_are_refused_with_their_reason() {
+        let s = spec();
+        let set = FlashSettings::default();
+        let judge = |b: Vec<Sample>| analyse(&s, &b, &b, 150, &set).1;
+        // A photo: nothing changes but noise and brightness flicker.
+        let flicker = burst(
+            &s,
+            |t| SKIN.map(|v| v * (1.0 + 0.04 * ((t / 37.0).sin() as f32))),
+            |_| WALL,
+        );
+        assert_eq!(judge(flicker), vec![Risk::FlashResponseMissing]);
+        // Another colour sequence played on the face: every colour swapped for one three
+        // places further in the palette.
+        let mut other = s.clone();
+        for c in &mut other.colours {
+            let i = PALETTE.iter().position(|p| *p == c.rgb).unwrap();
+            c.rgb = PALETTE[(i + 3) % PALETTE.len()];
+        }
+        let wrong = burst3(
+            &s,
+            |t| lit(&other, SKIN, 0.12, t),
+            |t| lit(&other, SKIN, 0.06, t),
+            |_| WALL,
+        );
+        assert_eq!(judge(wrong), vec![Risk::FlashSequenceMismatch]);
+        // The right sequence, late by a step or by less.
+        for delay in [500.0, 350.0] {
+            let late = burst3(
+                &s,
+                |t| lit(&s, SKIN, 0.12, t - delay),
+                |t| lit(&s, SKIN, 0.06, t - delay),
+                |_| WALL,
+            );
+            assert_eq!(judge(late), vec![Risk::FlashResponseLate], "{delay}");
+        }
+        // A tint added evenly to the whole picture.
+        let tint = |base: [f32; 3], t: f64| {
+            let c = s.colour_at(t).map_or([0; 3], |i| s.colours[i].rgb);
+            [0, 1, 2].map(|k| base[k] + 20.0 * f32::from(c[k]) / 255.0)
+        };
+        let uniform = burst3(
+            &s,
+            |t| tint(SKIN, t),
+            |t| tint(SKIN.map(|v| v * 0.9), t),
+            |t| tint(WALL, t),
+        );
+        assert_eq!(judge(uniform), vec![Risk::FlashNotOnFace]);
+        // A tint that scales the whole picture, on a face brighter or darker than the room.
+        for wall in [WALL, [240.0, 235.0, 230.0]] {
+            let scaled = burst3(
+                &s,
+                |t| lit(&s, SKIN, 0.12, t),
+                |t| lit(&s, SKIN, 0.12, t),
+                |t| lit(&s, wall, 0.12, t),
+            );
+            assert_eq!(judge(scaled), vec![Risk::FlashNotOnFace], "{wall:?}");
+        }
+        // Evenly over a face that fills the picture (no background in view): the sides of the
+        // face change as much as its centre.
+        let mut no_room = burst3(
+            &s,
+            |t| lit(&s, SKIN, 0.12, t),
+            |t| lit(&s, SKIN, 0.12, t),
+            |_| WALL,
+        );
+        no_room.iter_mut().for_each(|x| x.background_rgb = None);
+        assert_eq!(judge(no_room), vec![Risk::FlashNotOnFace]);
+        // Too faint to be light from the screen.
+        let faint = burst3(
+            &s,
+            |t| lit(&s, SKIN, 0.005, t),
+            |t| lit(&s, SKIN, 0.002, t),
+            |_| WALL,
+        );
+        assert_eq!(judge(faint), vec![Risk::FlashResponseMissing]);
+    }
+}
