@@ -171,3 +171,68 @@ fn two_faces_are_flagged() {
         other => panic!("enrolled an image with two faces: {other:?}"),
     }
 }
+
+#[test]
+fn extreme_shapes_are_a_clear_client_error_not_a_runtime_failure() {
+    for (w, h) in [(10_000usize, 31usize), (31, 10_000), (2_000, 40), (20, 20)] {
+        let mut img = Rgb8::new(w, h);
+        img.data
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = (i % 251) as u8);
+        for bytes in [
+            encode_png(&img).unwrap(),
+            decode::encode_jpeg(&img, 90).unwrap(),
+        ] {
+            let e = engine().analyze(&bytes, Want::ALL).unwrap_err();
+            assert_eq!(e.code(), "IMAGE_SHAPE_UNSUPPORTED", "{w}x{h}: {e}");
+            assert!(e.is_client_error(), "{w}x{h}");
+            assert!(engine().enrol(&bytes).is_err());
+        }
+    }
+}
+
+/// A phone photo: a dev portrait scaled up to `w` x `h` and saved as JPEG.
+fn phone_photo(w: usize, h: usize, quality: u8) -> Option<Vec<u8>> {
+    let sh = shared("eval/dev")?;
+    let src = decode::decode(
+        &std::fs::read(sh.join("eval/dev/images/celeb_barack_obama/facerec_obama.jpg")).unwrap(),
+        &Default::default(),
+    )
+    .unwrap()
+    .image;
+    let img = inherence::eval::camera::cover(&src, w, h);
+    Some(decode::encode_jpeg(&img, quality).unwrap())
+}
+
+#[test]
+fn large_phone_photos_are_decoded_at_a_reduced_scale_within_the_pixel_budget() {
+    let limits = decode::ImageLimits::default();
+    // 36 MP (7360 x 4912, a camera's native size) and 100 MP (11552 x 8664).
+    for (w, h) in [(7360, 4912), (4912, 7360), (11552, 8664)] {
+        let Some(bytes) = phone_photo(w, h, 75) else {
+            return;
+        };
+        let d = decode::decode(&bytes, &limits).unwrap();
+        assert!(
+            (d.image.width * d.image.height) as u64 <= limits.max_pixels,
+            "{w}x{h} decoded at {}x{}",
+            d.image.width,
+            d.image.height
+        );
+        assert!(d.image.width * 8 >= w, "at most 1/8 scale");
+        // Failure to acquire: none. The face is found, enrolled, and matches the original.
+        let a = engine().analyze(&bytes, Want::ALL).unwrap();
+        assert_eq!(a.faces_found, 1, "{w}x{h}");
+        match engine().enrol(&bytes).unwrap().0 {
+            inherence::biometric::Enrolment::Enrolled(t) => {
+                let e = a.face.unwrap().embedding.unwrap();
+                assert!(engine().compare(&t, &e).unwrap().score > 90.0);
+            }
+            other => panic!("{w}x{h} not enrolled: {other:?}"),
+        }
+    }
+    // Beyond the JPEG budget (or not a JPEG): refused from the header, as before.
+    let e = decode::decode(&png_claiming(11552, 8664), &limits).unwrap_err();
+    assert_eq!(e.code(), "IMAGE_TOO_MANY_PIXELS");
+}

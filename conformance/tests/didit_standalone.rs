@@ -235,6 +235,22 @@ async fn bad_requests_get_the_documented_errors() {
     );
     let (status, v, _) = post(&server, "/v3/passive-liveness/", Some(&k), text).await;
     assert_eq!((status, v["user_image"].is_array()), (400, true), "{v}");
+    // A banner-shaped picture: 400 with its code, never a 500 from the models.
+    let mut banner = inherence::biometric::imageops::Rgb8::new(10_000, 31);
+    banner.data.iter_mut().for_each(|b| *b = 120);
+    let banner = Form::new().part(
+        "user_image",
+        Part::bytes(inherence::biometric::decode::encode_png(&banner).unwrap()).file_name("w.png"),
+    );
+    let (status, v, _) = post(&server, "/v3/passive-liveness/", Some(&k), banner).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["user_image"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("IMAGE_SHAPE_UNSUPPORTED"),
+        "{v}"
+    );
 
     // Not multipart: 415; no trailing slash: 301 to the slash path.
     let r = http()

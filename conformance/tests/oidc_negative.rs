@@ -429,7 +429,7 @@ async fn capture_challenges_are_bound_single_use_and_uploads_bounded() {
         .text("challenge", c["challenge"].as_str().unwrap().to_owned())
         .part(
             "frame",
-            reqwest::multipart::Part::bytes(vec![0xFF; 13 * 1024 * 1024]).file_name("f.jpg"),
+            reqwest::multipart::Part::bytes(vec![0xFF; 25 * 1024 * 1024]).file_name("f.jpg"),
         );
     // The server answers 413 and closes; a client still writing the body may see the close
     // (broken pipe) before it reads the answer. Either way the upload is refused.

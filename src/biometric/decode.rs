@@ -19,14 +19,25 @@ pub struct ImageLimits {
     pub max_pixels: u64,
     /// Largest accepted width or height.
     pub max_side: u32,
+    /// JPEG pictures up to this many pixels (phone photos) are decoded at a reduced scale
+    /// (1/2, 1/4 or 1/8, by libjpeg-turbo's DCT scaling) to fit `max_pixels` and `max_side`:
+    /// the decoded picture, and so the memory, stays within those bounds.
+    pub max_jpeg_pixels: u64,
+    /// A face picture has at least this many pixels per side...
+    pub min_side: u32,
+    /// ...and its longer side is at most this many times its shorter one.
+    pub max_aspect: f32,
 }
 
 impl Default for ImageLimits {
     fn default() -> Self {
         Self {
-            max_bytes: 5 * 1024 * 1024,
+            max_bytes: 20 * 1024 * 1024,
             max_pixels: 25_000_000,
             max_side: 10_000,
+            max_jpeg_pixels: 120_000_000,
+            min_side: 32,
+            max_aspect: 8.0,
         }
     }
 }
@@ -103,11 +114,11 @@ fn decode_jpeg(bytes: &[u8], limits: &ImageLimits) -> Result<DecodedImage, Biome
     use zune_core::bytestream::ZCursor;
     use zune_core::colorspace::ColorSpace;
     use zune_core::options::DecoderOptions;
-    let side = limits.max_side as usize;
+    // Headers of pictures up to JPEG's own limit are read; `scale_for` decides what is decoded.
     let options = DecoderOptions::default()
         .set_strict_mode(true)
-        .set_max_width(side)
-        .set_max_height(side);
+        .set_max_width(usize::from(u16::MAX))
+        .set_max_height(usize::from(u16::MAX));
     let mut headers = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
     headers
         .decode_headers()
@@ -115,7 +126,8 @@ fn decode_jpeg(bytes: &[u8], limits: &ImageLimits) -> Result<DecodedImage, Biome
     let (w, h) = headers
         .dimensions()
         .ok_or_else(|| BiometricError::Decode("JPEG header without dimensions".into()))?;
-    check_pixels(w as u32, h as u32, limits)?;
+    let scale = scale_for(w as u32, h as u32, limits)?;
+    let (w, h) = (scale.scale(w), scale.scale(h));
     let source_grey = matches!(
         headers.input_colorspace(),
         Some(ColorSpace::Luma | ColorSpace::LumaA)
@@ -126,6 +138,9 @@ fn decode_jpeg(bytes: &[u8], limits: &ImageLimits) -> Result<DecodedImage, Biome
         .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut pixels = vec![0u8; w * h * 3];
     let mut turbo = turbojpeg::Decompressor::new()
+        .map_err(|e| BiometricError::Runtime(format!("libjpeg-turbo: {e}")))?;
+    turbo
+        .set_scaling_factor(scale)
         .map_err(|e| BiometricError::Runtime(format!("libjpeg-turbo: {e}")))?;
     turbo
         .decompress(
@@ -188,7 +203,55 @@ fn check_pixels(w: u32, h: u32, limits: &ImageLimits) -> Result<(), BiometricErr
             max_side: limits.max_side,
         });
     }
+    check_shape(w, h, limits)
+}
+
+/// A picture too thin or too narrow to hold a face (a banner, a line of pixels) is refused
+/// with its own code before any model sees it.
+fn check_shape(w: u32, h: u32, limits: &ImageLimits) -> Result<(), BiometricError> {
+    let (short, long) = (w.min(h), w.max(h));
+    if short < limits.min_side || long as f32 > short as f32 * limits.max_aspect {
+        return Err(BiometricError::BadShape {
+            width: u64::from(w),
+            height: u64::from(h),
+            min_side: limits.min_side,
+            max_aspect: limits.max_aspect,
+        });
+    }
     Ok(())
+}
+
+/// The DCT scale a JPEG of `w` x `h` is decoded at: 1 when it fits the limits, else the largest
+/// of 1/2, 1/4, 1/8 that fits, for pictures up to `max_jpeg_pixels`.
+fn scale_for(
+    w: u32,
+    h: u32,
+    limits: &ImageLimits,
+) -> Result<turbojpeg::ScalingFactor, BiometricError> {
+    use turbojpeg::ScalingFactor;
+    if check_pixels(w, h, limits).is_ok() {
+        return Ok(ScalingFactor::ONE);
+    }
+    if u64::from(w) * u64::from(h) <= limits.max_jpeg_pixels {
+        for s in [
+            ScalingFactor::ONE_HALF,
+            ScalingFactor::ONE_QUARTER,
+            ScalingFactor::ONE_EIGHTH,
+        ] {
+            let (sw, sh) = (s.scale(w as usize) as u32, s.scale(h as usize) as u32);
+            if check_pixels(sw, sh, limits).is_ok() {
+                return Ok(s);
+            }
+        }
+    }
+    // Too large even at 1/8, or the shape is wrong: say what the picture is.
+    check_shape(w, h, limits)?;
+    Err(BiometricError::TooManyPixels {
+        width: u64::from(w),
+        height: u64::from(h),
+        max_pixels: limits.max_pixels,
+        max_side: limits.max_side,
+    })
 }
 
 fn map_image_error(
@@ -300,24 +363,29 @@ mod tests {
 
     #[test]
     fn round_trips_a_png() {
-        let d = decode(&png_bytes(9, 7), &ImageLimits::default()).unwrap();
-        assert_eq!((d.image.width, d.image.height, d.format), (9, 7, "png"));
+        let d = decode(&png_bytes(40, 35), &ImageLimits::default()).unwrap();
+        assert_eq!((d.image.width, d.image.height, d.format), (40, 35, "png"));
         assert!(!d.greyscale);
+        // Too thin or too narrow to hold a face: its own code, before any decoding work.
+        for (w, h) in [(9, 7), (400, 40), (40, 400)] {
+            let e = decode(&png_bytes(w, h), &ImageLimits::default()).unwrap_err();
+            assert_eq!(e.code(), "IMAGE_SHAPE_UNSUPPORTED", "{w}x{h}");
+        }
     }
 
     #[test]
     fn round_trips_a_tiff_within_the_same_limits() {
         let img =
-            image::RgbImage::from_fn(9, 7, |x, y| image::Rgb([x as u8 * 20, y as u8 * 30, 7]));
+            image::RgbImage::from_fn(40, 35, |x, y| image::Rgb([x as u8 * 5, y as u8 * 6, 7]));
         let mut tiff = Vec::new();
         image::DynamicImage::ImageRgb8(img)
             .write_to(&mut Cursor::new(&mut tiff), ImageFormat::Tiff)
             .unwrap();
         let d = decode(&tiff, &ImageLimits::default()).unwrap();
-        assert_eq!((d.image.width, d.image.height, d.format), (9, 7, "tiff"));
+        assert_eq!((d.image.width, d.image.height, d.format), (40, 35, "tiff"));
         assert_eq!(&d.image.data[..3], &[0, 0, 7]);
         let limits = ImageLimits {
-            max_pixels: 62,
+            max_pixels: 40 * 35 - 1,
             ..ImageLimits::default()
         };
         assert!(matches!(
@@ -329,15 +397,15 @@ mod tests {
     #[test]
     fn pixel_limit_applies() {
         let limits = ImageLimits {
-            max_pixels: 50,
+            max_pixels: 1000,
             ..Default::default()
         };
-        let err = decode(&png_bytes(9, 7), &limits).unwrap_err();
+        let err = decode(&png_bytes(40, 35), &limits).unwrap_err();
         assert!(matches!(
             err,
             BiometricError::TooManyPixels {
-                width: 9,
-                height: 7,
+                width: 40,
+                height: 35,
                 ..
             }
         ));

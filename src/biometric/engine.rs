@@ -100,8 +100,16 @@ impl EngineSettings {
         if self.detector.max_side < 32 {
             return Err("biometric.detector.max_side must be at least 32".into());
         }
-        if self.limits.max_bytes == 0 || self.limits.max_pixels == 0 || self.limits.max_side == 0 {
+        let l = &self.limits;
+        if l.max_bytes == 0 || l.max_pixels == 0 || l.max_side == 0 {
             return Err("biometric.limits must be positive".into());
+        }
+        if l.max_jpeg_pixels < l.max_pixels || l.min_side == 0 || l.max_aspect < 1.0 {
+            return Err(
+                "biometric.limits: max_jpeg_pixels must be at least max_pixels, min_side at \
+                 least 1 and max_aspect at least 1"
+                    .into(),
+            );
         }
         Ok(())
     }

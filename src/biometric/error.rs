@@ -18,6 +18,15 @@ pub enum BiometricError {
         max_pixels: u64,
         max_side: u32,
     },
+    #[error(
+        "the image is {width}x{height} pixels; a face picture needs at least {min_side} pixels per side and at most {max_aspect}:1 between its sides"
+    )]
+    BadShape {
+        width: u64,
+        height: u64,
+        min_side: u32,
+        max_aspect: f32,
+    },
     #[error("the image format is not supported; send JPEG, PNG, WebP or TIFF")]
     UnsupportedFormat,
     #[error("the image could not be decoded: {0}")]
@@ -46,6 +55,7 @@ impl BiometricError {
             Self::EmptyImage => "EMPTY_IMAGE",
             Self::ImageTooLarge { .. } => "IMAGE_TOO_LARGE",
             Self::TooManyPixels { .. } => "IMAGE_TOO_MANY_PIXELS",
+            Self::BadShape { .. } => "IMAGE_SHAPE_UNSUPPORTED",
             Self::UnsupportedFormat => "UNSUPPORTED_IMAGE_FORMAT",
             Self::Decode(_) => "IMAGE_DECODE_FAILED",
             Self::Runtime(_) => "RUNTIME_ERROR",
@@ -62,6 +72,7 @@ impl BiometricError {
             Self::EmptyImage
                 | Self::ImageTooLarge { .. }
                 | Self::TooManyPixels { .. }
+                | Self::BadShape { .. }
                 | Self::UnsupportedFormat
                 | Self::Decode(_)
                 | Self::TemplateMismatch { .. }

@@ -320,7 +320,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
-            max_body_bytes: 12 * 1024 * 1024,
+            max_body_bytes: 24 * 1024 * 1024,
             max_concurrent_analyses: 0,
         }
     }

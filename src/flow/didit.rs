@@ -161,7 +161,8 @@ fn image_block(a: &Analysis) -> Value {
 
 fn image_error(field: &str, e: BiometricError) -> DiditError {
     if e.is_client_error() {
-        DiditError::field(field, e.to_string())
+        // The stable code first, so a client can act on it: `IMAGE_SHAPE_UNSUPPORTED: ...`.
+        DiditError::field(field, format!("{}: {e}", e.code()))
     } else {
         tracing::error!(error = %e, "standalone check failed");
         DiditError::Unavailable("the biometric engine failed".into())
