@@ -1,24 +1,21 @@
-// End to end in headless Chromium with a fake camera playing the shared videos: a user signs in
-// to the demo bank with a password, makes a transfer, and confirms it with their face on the
-// hosted capture page instead of an SMS code.
+// End to end in headless Chromium with the responding test camera (testcam.mjs) playing a
+// recording of a real person: a user signs in to the demo bank with a password, makes a
+// transfer, and confirms it with their face on the hosted capture page instead of an SMS code.
+// The page shows the challenge (colours, head actions); the camera answers what it sees.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { startServer, startRp, freePort, haveShared, devImage, shared } from "./harness.mjs";
+import { startServer, startRp, freePort, haveShared, devImage } from "./harness.mjs";
+import { footage, liveFootage, pressStart, withTestCamera } from "./testcam.mjs";
 
 const skip = !haveShared && "shared evaluation data (videos, photos) is absent";
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 let server, rp;
 
 before(async () => {
   if (skip) return;
   const rpPort = await freePort();
   server = await startServer(rpPort);
-  // alice is the person in the real-face video; bob is enrolled with someone else's photo;
-  // carol is the person in the still-photo video.
+  // alice is the person in the recording; bob is enrolled with someone else's photo;
+  // carol is enrolled from the photo an attacker plays as a still camera.
   await server.enrol("lmm", devImage("celeb_lin_manuel_miranda/facerec_lin-manuel-miranda.png"));
   await server.enrol("other", devImage("lfw_Tony_Blair/Tony_Blair_0005.jpg"));
   await server.enrol("obama", devImage("celeb_barack_obama/facerec_obama.jpg"));
@@ -30,55 +27,64 @@ after(() => {
   server?.stop();
 });
 
-async function withCamera(video, fn) {
-  const profile = mkdtempSync(join(tmpdir(), "inherence-chromium-"));
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream",
-      "--use-fake-device-for-media-stream", `--use-file-for-fake-video-capture=${join(shared, "eval/video", video)}`,
-    ],
-  });
-  try {
-    const context = await browser.newContext({ permissions: ["camera"] });
-    const page = await context.newPage();
-    return await fn(page);
-  } finally {
-    await browser.close();
-    rmSync(profile, { recursive: true, force: true });
-  }
-}
-
-/** Signs in and makes a transfer; returns the message the bank shows afterwards. */
-async function transfer(page, user) {
+/** Signs in and makes a transfer of `amount` EUR, presses Start on the capture page (again
+ * after a declined attempt); returns the bank's message and what the page showed. */
+async function transfer(page, user, amount = "123.50") {
   await page.goto(rp.url + "/");
   await page.fill("input[name=username]", user);
   await page.fill("input[name=password]", "pw");
   await page.click("button[type=submit]");
+  await page.fill("input[name=amount]", amount);
   await page.click("#transfer");
   await page.waitForURL((u) => u.pathname.startsWith("/capture/"), { timeout: 15000 });
-  // The page names the transaction the user is approving.
+  // The page names the transaction the user is approving, and what the check will ask.
   await page.waitForSelector("#transaction-lines li");
-  assert.match(await page.textContent("#transaction-lines"), /Pay EUR 123\.50 to Merchant A/);
-  // Auto-capture runs; wait until the browser is back at the bank.
-  await page.waitForURL((u) => u.origin === rp.url, { timeout: 90000 });
-  return await page.textContent("[role=status]");
+  assert.match(await page.textContent("#transaction-lines"), new RegExp(`Pay EUR ${amount.replace(".", "\\.")} to Merchant A`));
+  const method = await page.textContent("#method");
+  const seen = { colours: new Set(), actions: new Set(), method };
+  const watch = setInterval(async () => {
+    try {
+      const [c, a] = await page.evaluate(() => [document.getElementById("flash").dataset.colour || "",
+        document.getElementById("prompt").hidden ? "" : document.getElementById("prompt").dataset.action || ""]);
+      if (c) seen.colours.add(c);
+      if (a) seen.actions.add(a);
+    } catch (_) { /* navigating */ }
+  }, 100);
+  const stop = pressStart(page);
+  try {
+    await page.waitForURL((u) => u.origin === rp.url, { timeout: 120000 });
+  } finally {
+    clearInterval(watch);
+    await stop();
+  }
+  return { message: await page.textContent("[role=status]"), seen };
 }
 
-test("the person in the real-face video passes and the bank sees acr biometric", { skip }, async () => {
-  const message = await withCamera("real_face_lmm_640x480_30fps.mjpeg", (page) => transfer(page, "alice"));
-  assert.match(message, /approved with a face check \(acr biometric, amr face/, message);
+test("the person in front of the screen passes FLASHING and the bank sees acr biometric", { skip }, async () => {
+  const r = await withTestCamera(liveFootage(), (page) => transfer(page, "alice"));
+  assert.match(r.message, /approved with a face check \(acr biometric, amr face/, r.message);
+  assert.ok(r.seen.colours.size >= 3, `the screen showed the colours: ${[...r.seen.colours]}`);
+  assert.equal(r.seen.actions.size, 0, "no head actions for FLASHING");
+});
+
+test("a large transfer needs ACTIVE_3D: head turns and colours, and it passes", { skip }, async () => {
+  const r = await withTestCamera(liveFootage(), (page) => transfer(page, "alice", "950.00"));
+  assert.match(r.message, /approved with a face check/, r.message);
+  assert.ok(r.seen.actions.has("turn_left") && r.seen.actions.has("turn_right"), [...r.seen.actions].join());
+  assert.ok(r.seen.colours.size >= 3);
+  assert.match(r.seen.method, /turn your head/);
 });
 
 test("someone else's face is refused and no transfer happens", { skip }, async () => {
-  const message = await withCamera("real_face_lmm_640x480_30fps.mjpeg", (page) => transfer(page, "bob"));
-  assert.match(message, /Not done: face confirmation is not possible/, message);
-  assert.doesNotMatch(message, /approved/);
+  const r = await withTestCamera(liveFootage(), (page) => transfer(page, "bob"));
+  assert.match(r.message, /Not done: face confirmation is not possible/, r.message);
+  assert.doesNotMatch(r.message, /approved/);
 });
 
-test("a still photo played as the camera is refused (identical frames)", { skip }, async () => {
-  const message = await withCamera("still_photo_obama_640x480_30fps_3s.mjpeg", (page) => transfer(page, "carol"));
-  console.log("still-photo video outcome:", message);
-  assert.match(message, /Not done/, message);
+test("a noisy still photo of the account holder played as a virtual camera is refused", { skip }, async () => {
+  // Another photo of carol than the one she enrolled, with sensor noise (no two frames alike).
+  const still = footage("still", devImage("celeb_barack_obama/facerec_obama2.jpg"));
+  const r = await withTestCamera(still, (page) => transfer(page, "carol"), { respond: false });
+  assert.match(r.message, /Not done/, r.message);
+  assert.doesNotMatch(r.message, /approved/);
 });

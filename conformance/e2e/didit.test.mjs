@@ -1,19 +1,18 @@
 // A Python client written against the Didit v3 contract (with `requests`) creates a session on
-// Inherence; the user completes it on the hosted page in headless Chromium with the fake camera
-// playing the shared video; the browser lands on the callback with verificationSessionId and
-// status; the client reads the decision.
+// Inherence (workflow with ACTIVE_3D liveness); the user completes it on the hosted page in
+// headless Chromium with the responding test camera; the browser lands on the callback with
+// verificationSessionId and status; the client reads the decision.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createServer } from "node:http";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { startServer, freePort, haveShared, devImage, shared, repo } from "./harness.mjs";
+import { startServer, freePort, haveShared, devImage, repo } from "./harness.mjs";
+import { liveFootage, pressStart, withTestCamera } from "./testcam.mjs";
 
 const python = process.env.E2E_PYTHON || join(repo, ".venv/bin/python");
 const client = join(repo, "conformance/e2e/python/didit_client.py");
 const skip = !haveShared && "shared evaluation data (videos, photos) is absent";
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 let server, callback, callbackUrl;
 
 function py(...args) {
@@ -42,33 +41,27 @@ test("a requests-based Didit client completes a session through the hosted page"
   assert.equal(s.status, "Not Started");
   assert.ok(s.url.startsWith(server.issuer + "/session/"), s.url);
 
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream",
-      "--use-fake-device-for-media-stream",
-      `--use-file-for-fake-video-capture=${join(shared, "eval/video/real_face_lmm_640x480_30fps.mjpeg")}`,
-    ],
-  });
-  let landed;
-  try {
-    const page = await (await browser.newContext({ permissions: ["camera"] })).newPage();
+  // The workflow asks for ACTIVE_3D: the hosted page shows colours and head turns, and the
+  // test camera answers them.
+  const landed = await withTestCamera(liveFootage(), async (page) => {
     await page.goto(s.url);
     await page.click("#start");
     await page.waitForURL((u) => u.pathname.startsWith("/capture/"), { timeout: 15000 });
-    await page.waitForURL((u) => u.href.startsWith(callbackUrl), { timeout: 90000 });
-    landed = new URL(page.url());
-  } finally {
-    await browser.close();
-  }
+    const stop = pressStart(page);
+    try {
+      await page.waitForURL((u) => u.href.startsWith(callbackUrl), { timeout: 120000 });
+    } finally {
+      await stop();
+    }
+    return new URL(page.url());
+  });
   assert.equal(landed.searchParams.get("verificationSessionId"), s.session_id);
   assert.equal(landed.searchParams.get("status"), "Approved");
 
   const d = py("decision", "--session", s.session_id);
   assert.equal(d.status, "Approved");
   assert.deepEqual(d.features, ["LIVENESS", "FACE_MATCH"]);
-  assert.equal(d.liveness_checks[0].method, "PASSIVE");
+  assert.equal(d.liveness_checks[0].method, "ACTIVE_3D");
   assert.equal(d.liveness_checks[0].status, "Approved");
   assert.ok(d.face_matches[0].score > 50, JSON.stringify(d.face_matches));
   assert.equal(d.vendor_data, "lmm");

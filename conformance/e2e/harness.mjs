@@ -67,6 +67,7 @@ redirect_uris = ["http://127.0.0.1:${rpPort}/node-callback"]
 auth_method = "client_secret_post"
 client_secret = "${SECRET}"
 id_token_alg = "ES256"
+liveness_method = "ACTIVE_3D"
 [[clients]]
 client_id = "admin"
 auth_method = "client_secret_basic"

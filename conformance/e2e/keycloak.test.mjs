@@ -6,11 +6,10 @@ import assert from "node:assert/strict";
 import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 import { createServer } from "node:http";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { startServer, freePort, haveShared, devImage, shared } from "./harness.mjs";
+import { startServer, freePort, haveShared, devImage } from "./harness.mjs";
 import { startKeycloak, KC_REALM } from "./keycloak.mjs";
+import { liveFootage, pressStart, withTestCamera } from "./testcam.mjs";
 
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const skip = process.env.INHERENCE_SKIP_KEYCLOAK === "1" ? "INHERENCE_SKIP_KEYCLOAK=1 is set"
   : (!haveShared && "shared evaluation data (videos, photos) is absent");
 if (process.env.INHERENCE_SKIP_KEYCLOAK === "1") console.log("# SKIPPED: Keycloak end-to-end tests (INHERENCE_SKIP_KEYCLOAK=1)");
@@ -74,22 +73,10 @@ after(() => {
   server?.stop();
 });
 
-/** Runs `fn(page)` in a fresh browser whose camera plays `video`. */
-async function withCamera(video, fn) {
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream",
-      "--use-fake-device-for-media-stream", `--use-file-for-fake-video-capture=${join(shared, "eval/video", video)}`,
-    ],
-  });
-  try {
-    const page = await (await browser.newContext({ permissions: ["camera"] })).newPage();
-    return await fn(page);
-  } finally {
-    await browser.close();
-  }
+/** Runs `fn(page)` in a fresh browser whose camera is the responding test camera playing the
+ * recording of the real person. */
+async function withCamera(fn) {
+  return withTestCamera(liveFootage(), fn);
 }
 
 /** Signs in to the demo app through Keycloak; returns {outcome, text, code, verifier, hops}. */
@@ -116,10 +103,17 @@ async function signIn(page, user) {
     await page.fill("#password", PASSWORD);
     await page.click("#kc-login");
   }
-  const outcome = await Promise.race([
-    page.waitForURL((u) => u.href.startsWith(appUrl), { timeout: 120000 }).then(() => "app"),
-    page.waitForSelector("text=/Face check failed|unavailable|not configured|Face enrolment failed/", { timeout: 120000 }).then(() => "error"),
-  ]);
+  // On Inherence's capture page the user presses Start (and Try again after a decline).
+  const stop = pressStart(page);
+  let outcome;
+  try {
+    outcome = await Promise.race([
+      page.waitForURL((u) => u.href.startsWith(appUrl), { timeout: 120000 }).then(() => "app"),
+      page.waitForSelector("text=/Face check failed|unavailable|not configured|Face enrolment failed/", { timeout: 120000 }).then(() => "error"),
+    ]);
+  } finally {
+    await stop();
+  }
   const text = await page.textContent("body");
   const url = new URL(page.url());
   return { outcome, text, code: url.searchParams.get("code"), state: url.searchParams.get("state"), expectedState: state, verifier, hops };
@@ -146,7 +140,7 @@ function adapterTimings(userId) {
 }
 
 test("password then the face check: the demo app gets Keycloak's level-2 acr; every new sign-in asks for the face again", { skip }, async () => {
-  await withCamera("real_face_lmm_640x480_30fps.mjpeg", async (page) => {
+  await withCamera(async (page) => {
     for (let i = 0; i < 4; i++) {
       const before = adapterTimings(USERS.alice);
       const r = await signIn(page, "alice");
@@ -166,14 +160,14 @@ test("password then the face check: the demo app gets Keycloak's level-2 acr; ev
 
 test("someone else's face: Keycloak shows the failure and no code reaches the app", { skip }, async () => {
   const before = landed.length;
-  const r = await withCamera("real_face_lmm_640x480_30fps.mjpeg", (page) => signIn(page, "bob"));
+  const r = await withCamera((page) => signIn(page, "bob"));
   assert.equal(r.outcome, "error", r.text);
   assert.match(r.text, /Face check failed: the face check did not succeed \(the face check did not succeed within the allowed attempts\)/);
   assert.equal(landed.length, before, "the app received nothing");
 });
 
 test("a user without a template enrols through the required action, then signs in", { skip }, async () => {
-  const r = await withCamera("real_face_lmm_640x480_30fps.mjpeg", (page) => signIn(page, "carol"));
+  const r = await withCamera((page) => signIn(page, "carol"));
   assert.equal(r.outcome, "app", r.text);
   const id = await tokens(r.code, r.verifier);
   assert.equal(id.sub, USERS.carol);
@@ -184,7 +178,7 @@ test("a user without a template enrols through the required action, then signs i
   assert.equal(enrolled.status, 200, "Inherence holds carol's template");
   // Enrolled now: the next sign-in is a face check against that template (no enrolment).
   const before = adapterTimings(USERS.carol).count;
-  const again = await withCamera("real_face_lmm_640x480_30fps.mjpeg", (page) => signIn(page, "carol"));
+  const again = await withCamera((page) => signIn(page, "carol"));
   assert.equal(again.outcome, "app", again.text);
   const id2 = await tokens(again.code, again.verifier);
   assert.equal(id2.acr, "biometric");
@@ -202,13 +196,13 @@ test("Inherence unreachable: fail-closed refuses clearly; fail-open logs and con
     cfg.config["inherence.issuer"] = "http://127.0.0.1:9";
     cfg.config["inherence.fail_open"] = "false";
     await kc.admin("PUT", `/authentication/config/${ex.authenticationConfig}`, cfg);
-    const closed = await withCamera("real_face_lmm_640x480_30fps.mjpeg", (page) => signIn(page, "alice"));
+    const closed = await withCamera((page) => signIn(page, "alice"));
     assert.equal(closed.outcome, "error");
     assert.match(closed.text, /face check service is unavailable/);
 
     cfg.config["inherence.fail_open"] = "true";
     await kc.admin("PUT", `/authentication/config/${ex.authenticationConfig}`, cfg);
-    const open = await withCamera("real_face_lmm_640x480_30fps.mjpeg", (page) => signIn(page, "alice"));
+    const open = await withCamera((page) => signIn(page, "alice"));
     assert.equal(open.outcome, "app", open.text);
     assert.match(kc.log(), /fail-open is configured, so user a11ce000-0000-4000-8000-000000000001 continues WITHOUT a face check/);
     // What fail-open means (documented): the sign-in still counts as level 2.

@@ -1,14 +1,21 @@
 "use strict";
-// Hosted capture page: camera, live guidance, burst capture, upload, result, phone hand-off.
-// No framework, no third-party code; everything the server says is inserted as text.
+// Hosted capture page: camera, live guidance, the challenge (colours and head actions), the
+// recording, upload, result, phone hand-off. No framework, no third-party code; everything
+// the server says is inserted as text.
+//
+// The server draws every challenge (method, colour sequence, actions and their timing) and
+// judges the recording against it; this page only shows the challenge and records frames with
+// their capture times. Colours change at most twice a second (WCAG 2.3.1 allows three).
 (() => {
   const id = location.pathname.split("/")[2];
   const handoff = new URLSearchParams(location.search).has("handoff");
   const base = "/capture/" + encodeURIComponent(id);
   const $ = (x) => document.getElementById(x);
-  const hint = $("hint"), video = $("video"), canvas = $("canvas"), frameBox = $("frame");
+  const hint = $("hint"), video = $("video"), frameBox = $("frame");
   const captureBtn = $("capture"), phoneBtn = $("phone"), cancelBtn = $("cancel");
   const progress = $("progress"), bar = $("bar"), attempts = $("attempts");
+  const flash = $("flash"), prompt = $("prompt"), promptText = $("prompt-text");
+  const motionBox = $("motion-only"), motionInput = $("motion-only-input");
   const MESSAGES = {
     no_face: "We cannot see your face. Centre it in the oval.",
     several_faces: "More than one face is visible. Make sure only you are in the picture.",
@@ -18,6 +25,11 @@
     blurry: "Hold still and face the camera.",
     turn_to_camera: "Look straight at the camera.",
     ok: "Good. Hold still...",
+  };
+  const ACTIONS = {
+    turn_left: { text: "Turn your head slowly to your left", arrow: "\u2190" },
+    turn_right: { text: "Turn your head slowly to your right", arrow: "\u2192" },
+    centre: { text: "Look straight at the camera", arrow: "\u25CF" },
   };
   let state = null, stream = null, busy = false, done = false, okStreak = 0, timer = null;
 
@@ -40,6 +52,16 @@
     return body;
   }
 
+  function describeMethod() {
+    const m = state.liveness_method;
+    if (m === "PASSIVE") return "We record your face for about a second.";
+    const motion = motionInput.checked || m === "ACTIVE_3D";
+    const parts = [];
+    if (m !== "ACTIVE_3D" || !motionInput.checked) parts.push("your screen changes colour a few times (at most twice a second) while we record");
+    if (motion) parts.push("you will be asked to turn your head slowly to one side, then the other");
+    return "Hold your phone or screen in front of your face: " + parts.join(", and ") + ".";
+  }
+
   function render() {
     const enrol = state.purpose === "enrol";
     $("title").textContent = enrol ? "Set up face confirmation" : "Confirm it is you";
@@ -54,29 +76,28 @@
       lines.appendChild(li);
     }
     $("transaction").hidden = !(state.transaction && state.transaction.length);
+    motionBox.hidden = !state.motion_only_alternative;
+    $("method").textContent = describeMethod();
     attempts.textContent = state.attempts_left + (state.attempts_left === 1 ? " attempt left." : " attempts left.");
     if (handoff) { phoneBtn.hidden = true; cancelBtn.hidden = true; }
   }
 
-  function grab(w, h, quality) {
-    canvas.width = w;
-    canvas.height = h;
-    const ctx = canvas.getContext("2d");
+  // Draws the current camera picture cover-cropped to w x h; the JPEG is encoded later.
+  function snap(w, h) {
+    const c = document.createElement("canvas");
+    c.width = w;
+    c.height = h;
+    const ctx = c.getContext("2d");
     const vw = video.videoWidth || w, vh = video.videoHeight || h;
-    // Cover-crop the camera frame to w:h without distortion.
     const s = Math.max(w / vw, h / vh);
     const sw = w / s, sh = h / s;
     ctx.drawImage(video, (vw - sw) / 2, (vh - sh) / 2, sw, sh, 0, 0, w, h);
-    return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", quality));
+    return c;
   }
+  const encode = (c, quality) => new Promise((resolve) => c.toBlob(resolve, "image/jpeg", quality));
 
-  // Resolves when the camera presents its next frame (or after `ms` if it does not).
-  function newFrame(ms) {
-    if (!video.requestVideoFrameCallback) return sleep(ms / 10);
-    return new Promise((resolve) => {
-      const t = setTimeout(resolve, ms);
-      video.requestVideoFrameCallback(() => { clearTimeout(t); resolve(); });
-    });
+  async function grab(w, h, quality) {
+    return encode(snap(w, h), quality);
   }
 
   async function startCamera() {
@@ -99,6 +120,16 @@
     }
   }
 
+  // While recording the colours, a camera that keeps re-balancing its white would undo part of
+  // their light on the face: hold it where the camera supports it.
+  async function holdWhiteBalance(hold) {
+    const track = stream && stream.getVideoTracks()[0];
+    if (!track || !track.getCapabilities) return;
+    const caps = track.getCapabilities();
+    if (!caps.whiteBalanceMode || !caps.whiteBalanceMode.includes("manual")) return;
+    try { await track.applyConstraints({ advanced: [{ whiteBalanceMode: hold ? "manual" : "continuous" }] }); } catch (_) { /* not essential */ }
+  }
+
   function schedulePreview(ms) {
     clearTimeout(timer);
     if (!done) timer = setTimeout(previewOnce, ms);
@@ -113,7 +144,10 @@
       frameBox.classList.toggle("ok", ok);
       say(MESSAGES[g.hint] || "Look at the camera.", ok ? "ok" : "");
       okStreak = ok ? okStreak + 1 : 0;
-      if (okStreak >= 2) { capture(); return; }
+      // A passive check starts by itself; an active one waits for "Start", so the
+      // instructions (and the choice to avoid flashing colours) come first.
+      if (okStreak >= 2 && state.liveness_method === "PASSIVE") { capture(); return; }
+      if (ok && state.liveness_method !== "PASSIVE") say("Ready. Press Start and follow the screen.", "ok");
     } catch (e) {
       if (e.status === 400 || e.status === 404) { say(e.message, "bad"); return; }
     }
@@ -122,7 +156,74 @@
 
   function setProgress(p) {
     progress.hidden = p === null;
+    progress.setAttribute("aria-valuenow", String(Math.round(p || 0)));
     bar.style.width = (p || 0) + "%";
+  }
+
+  const hex = (rgb) => "#" + rgb.map((v) => v.toString(16).padStart(2, "0")).join("");
+
+  // What the screen shows at time t of the challenge: its colour, and the action asked for.
+  function showAt(spec, t) {
+    const c = (spec.colours || []).find((k) => t >= k.start_ms && t < k.end_ms);
+    const colour = c ? hex(c.rgb) : "";
+    if (flash.dataset.colour !== colour) {
+      flash.dataset.colour = colour;
+      flash.style.backgroundColor = colour;
+      document.body.classList.toggle("flashing", !!colour);
+    }
+    if (spec.actions && spec.actions.length) {
+      const a = spec.actions.find((k) => t >= k.start_ms && t < k.end_ms);
+      const action = a ? a.action : "centre";
+      if (prompt.dataset.action !== action) {
+        prompt.dataset.action = action;
+        $("prompt-arrow").textContent = ACTIONS[action].arrow;
+        promptText.textContent = ACTIONS[action].text;
+      }
+    }
+  }
+
+  // Records the challenge: shows it on screen and takes a frame every interval, stamped with
+  // its capture time from the start of the sequence.
+  async function record(spec) {
+    const frames = [], stamps = [];
+    prompt.hidden = !(spec.actions && spec.actions.length);
+    if (!prompt.hidden) { prompt.dataset.action = ""; showAt(spec, 0); }
+    await holdWhiteBalance(true);
+    // Every frame must be a new camera frame: a slow camera (low light, a busy device) would
+    // otherwise hand back the same picture twice, which the server refuses as a replayed still.
+    let presented = 0, used = -1, recording = true;
+    const counting = !!video.requestVideoFrameCallback;
+    const onFrame = (_, meta) => {
+      presented = meta.presentedFrames;
+      if (recording) video.requestVideoFrameCallback(onFrame);
+    };
+    if (counting) video.requestVideoFrameCallback(onFrame);
+    const t0 = performance.now();
+    const pending = [];
+    let next = 0;
+    for (;;) {
+      const t = performance.now() - t0;
+      if (t > spec.duration_ms + spec.frame_interval_ms / 2) break;
+      showAt(spec, t);
+      if (t >= next && (!counting || presented !== used)) {
+        used = presented;
+        stamps.push(Math.round(t * 10) / 10);
+        const i = frames.length;
+        frames.push(null);
+        pending.push(encode(snap(spec.width, spec.height), 0.85).then((b) => { frames[i] = b; }));
+        next += spec.frame_interval_ms;
+        setProgress(10 + 60 * Math.min(1, t / spec.duration_ms));
+      }
+      await new Promise((r) => requestAnimationFrame(() => r()));
+    }
+    recording = false;
+    flash.dataset.colour = "";
+    flash.style.backgroundColor = "";
+    document.body.classList.remove("flashing");
+    prompt.hidden = true;
+    await holdWhiteBalance(false);
+    await Promise.all(pending);
+    return { frames, stamps };
   }
 
   async function capture() {
@@ -130,24 +231,23 @@
     busy = true;
     clearTimeout(timer);
     captureBtn.disabled = true;
+    motionInput.disabled = true;
     try {
-      say("Hold still...");
-      setProgress(10);
-      const frames = [];
-      for (let i = 0; i < (state.frames || 3); i++) {
-        // Every frame of the burst must be a new camera frame: a slow camera (low light, a
-        // busy machine) would otherwise hand back the same picture twice, and the server
-        // declines identical frames as a replayed still image.
-        if (i > 0) { await sleep(120); await newFrame(1500); }
-        frames.push(await grab(640, 480, 0.92));
-        setProgress(10 + 40 * (i + 1) / (state.frames || 3));
-      }
+      setProgress(5);
+      const c = await api("/challenge", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(motionInput.checked ? { motion_only: true } : {}),
+      });
+      say(c.colours && c.colours.length ? "Recording: keep your face in the oval while the colours change." :
+          (c.actions && c.actions.length ? "Recording: follow the arrows." : "Recording: hold still."));
+      const { frames, stamps } = await record(c);
       say("Checking...");
-      const c = await api("/challenge", { method: "POST" });
       const form = new FormData();
       form.append("challenge", c.challenge);
+      form.append("timestamps", stamps.join(","));
       frames.forEach((f, i) => form.append("frame", f, "frame" + i + ".jpg"));
-      setProgress(70);
+      setProgress(80);
       const r = await api("/frames", { method: "POST", body: form });
       setProgress(100);
       state.attempts_left = r.attempts_left;
@@ -163,11 +263,10 @@
         stopCamera();
         if (!handoff) { await sleep(1500); location.assign(base + "/finish"); }
       } else {
-        say(r.message, "bad");
+        say(r.message + " Press \"Try again\" when you are ready.", "bad");
         okStreak = 0;
-        await sleep(1500);
         setProgress(null);
-        schedulePreview(400);
+        captureBtn.textContent = "Try again";
       }
     } catch (e) {
       say(e.message, "bad");
@@ -176,6 +275,7 @@
     } finally {
       busy = false;
       captureBtn.disabled = done || !stream;
+      motionInput.disabled = done;
     }
   }
 
@@ -200,7 +300,7 @@
       setTimeout(poll, 2000);
     };
     setTimeout(poll, 2000);
-    $("handoff-title").focus && $("handoff-title").setAttribute("tabindex", "-1");
+    $("handoff-title").setAttribute("tabindex", "-1");
     $("handoff-title").focus();
   }
 
@@ -213,9 +313,13 @@
     } catch (e) { say(e.message, "bad"); }
   }
 
-  captureBtn.addEventListener("click", capture);
+  captureBtn.addEventListener("click", () => { if (!busy) capture(); });
   phoneBtn.addEventListener("click", startHandoff);
   cancelBtn.addEventListener("click", cancel);
+  motionInput.addEventListener("change", () => {
+    try { localStorage.setItem("inherence-motion-only", motionInput.checked ? "1" : ""); } catch (_) { /* private mode */ }
+    $("method").textContent = describeMethod();
+  });
 
   (async () => {
     try {
@@ -225,6 +329,7 @@
       captureBtn.disabled = true;
       return;
     }
+    try { motionInput.checked = state.motion_only_alternative && localStorage.getItem("inherence-motion-only") === "1"; } catch (_) { /* private mode */ }
     render();
     if (state.status !== "awaiting_capture") {
       say("This check is already finished.", "bad");

@@ -66,7 +66,7 @@ def main():
             out = c.create_workflow({
                 "workflow_label": "Biometric step-up",
                 "features": [
-                    {"feature": "LIVENESS", "config": {"face_liveness_method": "PASSIVE"}},
+                    {"feature": "LIVENESS", "config": {"face_liveness_method": "ACTIVE_3D"}},
                     {"feature": "FACE_MATCH", "config": {"face_match_score_decline_threshold": 50,
                                                           "face_match_score_review_threshold": 50}},
                 ],
