@@ -276,3 +276,31 @@ fn a_change_of_identity_between_frames_is_refused() {
         }
     }
 }
+
+/// A photo whose white background is clipped beside the face (150x150, face filling it): tinted
+/// evenly in time with the colours, the clipped pixels cannot brighten, so the face's sides seem
+/// to respond less than its centre, as a lit face's do. Found approved under FLASHING by
+/// `eval-liveness`; the regions' clipping is now measured and such a burst refused.
+#[test]
+fn a_uniform_tint_on_a_clipped_photo_is_refused() {
+    let Some(_) = shared("eval/dev") else { return };
+    let victim = template("bbt_raj/facerecjs_raj_1.png");
+    let shot = photo("bbt_raj/facerecjs_raj_12.png");
+    for method in [LivenessMethod::Flashing, LivenessMethod::Active3d] {
+        for seed in 0..6u64 {
+            let spec = draw(method, 500 + seed);
+            let m = Material {
+                photo: &shot,
+                other_photo: None,
+                footage: None,
+                approved: None,
+            };
+            let frames =
+                attacks::burst(Attack::TintedPhoto, &m, &spec, &mut Rng::new(seed)).unwrap();
+            let (o, ok) = judge(&frames, &spec, &victim);
+            let why = format!("tinted clipped photo under {method} (seed {seed}): {o:?}");
+            assert!(!ok, "approved: {why}");
+            assert!(o.risks.contains(&Risk::FlashNotOnFace), "{why}");
+        }
+    }
+}

@@ -125,6 +125,14 @@ pub struct CaptureEvidence {
     pub flash_face_response: Option<f64>,
     pub flash_background_response: Option<f64>,
     pub flash_lag_ms: Option<u32>,
+    /// The face's response over the background's, its centre's over its sides', and the
+    /// largest share of clipped pixels on it in a frame (the tint checks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flash_locality: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flash_falloff: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flash_clipped: Option<f64>,
     /// Yaw reached per action (degrees) and the nose's distance from a flat picture's
     /// prediction at that moment (eye distances).
     pub motion_peaks_deg: Vec<f64>,

@@ -171,14 +171,15 @@ fn par_map<T: Sync, R: Send>(
         .collect()
 }
 
-/// Mean RGB over a rectangle, every `step` pixels, skipping pixels inside `hole`, and how many
-/// pixels it averaged.
+/// Mean RGB over a rectangle, every `step` pixels, skipping pixels inside `hole`, how many
+/// pixels it averaged and how many of them were clipped (a channel at 250 or more: light
+/// cannot brighten them further).
 fn mean_rgb(
     img: &Rgb8,
     rect: [f32; 4],
     hole: Option<[f32; 4]>,
     step: usize,
-) -> Option<([f32; 3], u64)> {
+) -> Option<([f32; 3], u64, u64)> {
     let clamp = |v: f32, max: usize| (v.max(0.0) as usize).min(max);
     let (x0, y0) = (clamp(rect[0], img.width), clamp(rect[1], img.height));
     let (x1, y1) = (
@@ -191,7 +192,7 @@ fn mean_rgb(
             x >= h[0] && x < h[0] + h[2] && y >= h[1] && y < h[1] + h[3]
         })
     };
-    let (mut sum, mut n) = ([0u64; 3], 0u64);
+    let (mut sum, mut n, mut clipped) = ([0u64; 3], 0u64, 0u64);
     for y in (y0..y1).step_by(step) {
         for x in (x0..x1).step_by(step) {
             if inside(x, y) {
@@ -201,31 +202,44 @@ fn mean_rgb(
             for k in 0..3 {
                 sum[k] += u64::from(p[k]);
             }
+            clipped += u64::from(p.iter().any(|&v| v >= 250));
             n += 1;
         }
     }
-    (n > 0).then(|| (sum.map(|s| s as f32 / n as f32), n))
+    (n > 0).then(|| (sum.map(|s| s as f32 / n as f32), n, clipped))
+}
+
+/// The colours of the regions a screen's light is measured on (see `colours`).
+struct Regions {
+    face: [f32; 3],
+    rim: [f32; 3],
+    background: Option<[f32; 3]>,
+    /// Share of the face's and its sides' pixels that are clipped.
+    clipped: f32,
 }
 
 /// The central face (between the eyes and the mouth), its sides (outside the eyes, at the
 /// same height) and the background (the frame's top and side bands, away from the head).
-fn colours(img: &Rgb8, face: &Face) -> ([f32; 3], [f32; 3], Option<[f32; 3]>) {
+fn colours(img: &Rgb8, face: &Face) -> Regions {
     let [re, le, _, rm, lm] = face.landmarks;
     let x0 = re[0].min(rm[0]);
     let x1 = le[0].max(lm[0]);
     let y0 = (re[1] + le[1]) / 2.0;
     let y1 = (rm[1] + lm[1]) / 2.0;
-    let face_rgb = mean_rgb(img, [x0, y0, x1 - x0, y1 - y0], None, 2).map_or([0.0; 3], |m| m.0);
+    let centre = mean_rgb(img, [x0, y0, x1 - x0, y1 - y0], None, 2);
+    let face_rgb = centre.map_or([0.0; 3], |m| m.0);
     let [bx, by, bw, bh] = face.bbox;
     let gap = (le[0] - re[0]).abs() * 0.1;
     let (l, r) = (
         [bx, y0, (re[0] - gap - bx).max(1.0), y1 - y0],
         [le[0] + gap, y0, (bx + bw - le[0] - gap).max(1.0), y1 - y0],
     );
-    let rim_rgb = match (
-        mean_rgb(img, l, None, 2).map(|m| m.0),
-        mean_rgb(img, r, None, 2).map(|m| m.0),
-    ) {
+    let (l, r) = (mean_rgb(img, l, None, 2), mean_rgb(img, r, None, 2));
+    let (measured, clipped) = [centre, l, r]
+        .iter()
+        .flatten()
+        .fold((0, 0), |(n, c), m| (n + m.1, c + m.2));
+    let rim_rgb = match (l.map(|m| m.0), r.map(|m| m.0)) {
         (Some(a), Some(b)) => [0, 1, 2].map(|k| (a[k] + b[k]) / 2.0),
         (Some(a), None) | (None, Some(a)) => a,
         (None, None) => face_rgb,
@@ -241,7 +255,7 @@ fn colours(img: &Rgb8, face: &Face) -> ([f32; 3], [f32; 3], Option<[f32; 3]>) {
     // Enough of it to measure: at least 2 % of the picture.
     let (mut sum, mut n) = ([0.0f32; 3], 0u64);
     for b in bands {
-        if let Some((m, k)) = mean_rgb(img, b, Some(head), 4) {
+        if let Some((m, k, _)) = mean_rgb(img, b, Some(head), 4) {
             for c in 0..3 {
                 sum[c] += m[c] * k as f32;
             }
@@ -250,7 +264,12 @@ fn colours(img: &Rgb8, face: &Face) -> ([f32; 3], [f32; 3], Option<[f32; 3]>) {
     }
     let min = (img.width * img.height / 16 / 50) as u64;
     let bg = (n >= min.max(1)).then(|| sum.map(|v| v / n as f32));
-    (face_rgb, rim_rgb, bg)
+    Regions {
+        face: face_rgb,
+        rim: rim_rgb,
+        background: bg,
+        clipped: clipped as f32 / measured.max(1) as f32,
+    }
 }
 
 /// Mean absolute difference of the grey levels of two equally sized images, sampled on a
@@ -524,14 +543,15 @@ impl Engine {
             (self.settings.antialias_above > 0.0).then_some(self.settings.antialias_above),
         );
         let quality = quality::measure(&main, &chip.image, &self.settings.quality);
-        let (face_rgb, rim_rgb, background_rgb) = colours(&image.image, &main);
+        let regions = colours(&image.image, &main);
         let sample = Sample {
             t_ms: f.t_ms,
             landmarks: main.landmarks,
             yaw: quality.yaw_deg,
-            face_rgb,
-            rim_rgb,
-            background_rgb,
+            face_rgb: regions.face,
+            rim_rgb: regions.rim,
+            background_rgb: regions.background,
+            clipped: regions.clipped,
         };
         Ok((
             detection.faces,
@@ -603,9 +623,10 @@ mod tests {
             ],
             score: 0.9,
         };
-        let (f, rim, b) = colours(&img, &face);
-        assert_eq!(f, [200.0, 150.0, 120.0]);
-        assert_eq!(rim, [200.0, 150.0, 120.0]);
-        assert_eq!(b, Some([40.0, 50.0, 60.0]));
+        let r = colours(&img, &face);
+        assert_eq!(r.face, [200.0, 150.0, 120.0]);
+        assert_eq!(r.rim, [200.0, 150.0, 120.0]);
+        assert_eq!(r.background, Some([40.0, 50.0, 60.0]));
+        assert_eq!(r.clipped, 0.0);
     }
 }

@@ -261,6 +261,9 @@ impl Provider {
             flash_face_response: o.flash.as_ref().map(|f| r2(f.face_response)),
             flash_background_response: o.flash.as_ref().map(|f| r2(f.background_response)),
             flash_lag_ms: o.flash.as_ref().map(|f| f.lag_ms),
+            flash_locality: o.flash.as_ref().map(|f| r2(f.locality)),
+            flash_falloff: o.flash.as_ref().map(|f| r2(f.falloff)),
+            flash_clipped: o.flash.as_ref().map(|f| r3(f.clipped)),
             motion_peaks_deg: o
                 .motion
                 .iter()

@@ -50,6 +50,10 @@ pub struct FlashSettings {
     /// Colour steps whose face change may point away from their colour (camera noise on a
     /// step with few frames) while the sequence as a whole correlates.
     pub max_unmatched_steps: usize,
+    /// Largest share of clipped pixels (a channel at 250+) on the face and its sides in any
+    /// frame: light cannot brighten them, so where they are the falloff is not measurable (a
+    /// photo with a white background clipped beside the face, tinted evenly, would seem lit).
+    pub max_clipped: f64,
 }
 
 impl Default for FlashSettings {
@@ -62,6 +66,7 @@ impl Default for FlashSettings {
             min_falloff: 1.25,
             max_lag_ms: 250,
             max_unmatched_steps: 1,
+            max_clipped: 0.05,
         }
     }
 }
@@ -74,11 +79,12 @@ impl FlashSettings {
             || self.min_locality < 1.0
             || !(0.5..=3.0).contains(&self.min_falloff)
             || self.max_lag_ms > 1000
+            || !(0.0..=1.0).contains(&self.max_clipped)
         {
             return Err(
                 "biometric.capture.flash: min_correlation must be 0.3..=0.99, \
                         tint_correlation 0..=1, min_face_response positive, min_locality at \
-                        least 1, min_falloff 0.5..=3, max_lag_ms at most 1000"
+                        least 1, min_falloff 0.5..=3, max_lag_ms at most 1000, max_clipped 0..=1"
                     .into(),
             );
         }
@@ -110,6 +116,9 @@ pub struct FlashEvidence {
     /// Colour steps whose face change points towards their own colour.
     pub steps_matched: usize,
     pub steps: usize,
+    /// Largest share of clipped pixels on the face and its sides in a frame.
+    #[serde(default)]
+    pub clipped: f64,
 }
 
 type V3 = [f64; 3];
@@ -270,10 +279,17 @@ pub fn analyse(
         .first()
         .map_or(500, |c| c.end_ms.saturating_sub(c.start_ms));
     // The latency, frame by frame (see the module documentation). A later lag leaves the
-    // last frames outside the sequence; it must still cover all but a step's worth.
+    // first frames of every window of colours (ACTIVE_3D shows them between head actions,
+    // whose frames are not judged) outside the sequence; it must still cover all but a step's
+    // worth per window.
     let frames = |lag: f64| fit_at(spec, facing, (0.0, lag), Group::Frame, Region::Face);
     let all_frames = frames(0.0).map_or(0, |f| f.samples);
-    let step_frames = all_frames as f64 / spec.colours.len().max(1) as f64;
+    let windows = 1 + spec
+        .colours
+        .windows(2)
+        .filter(|w| w[1].start_ms != w[0].end_ms)
+        .count();
+    let step_frames = windows as f64 * all_frames as f64 / spec.colours.len().max(1) as f64;
     let raw: Vec<(u32, Fit)> = (0..=(step_ms + s.max_lag_ms) / 25)
         .filter_map(|i| {
             let lag = i * 25;
@@ -297,6 +313,10 @@ pub fn analyse(
     let background =
         fit_at(spec, all, judged, Group::Frame, Region::Background).unwrap_or_default();
     let locality = locality(&face, &background);
+    let clipped = facing
+        .iter()
+        .map(|x| f64::from(x.clipped))
+        .fold(0.0, f64::max);
     let rim = fit_at(spec, facing, judged, Group::Step, Region::Rim).unwrap_or_default();
     let falloff = if rim.response > 1e-9 {
         (face.response / face.level.max(1.0)) / (rim.response / rim.level.max(1.0))
@@ -320,6 +340,7 @@ pub fn analyse(
         expected_change: face.emitted * s.min_face_response,
         steps_matched: face.matched,
         steps: face.samples,
+        clipped,
     };
     let is_late = latency > s.max_lag_ms
         && at_latency.correlation >= s.min_correlation
@@ -331,6 +352,7 @@ pub fn analyse(
             Some(Risk::FlashResponseMissing)
         } else if (background.correlation >= s.tint_correlation && locality < s.min_locality)
             || falloff < s.min_falloff
+            || clipped > s.max_clipped
         {
             Some(Risk::FlashNotOnFace)
         } else if face.matched + s.max_unmatched_steps < face.samples {
@@ -377,6 +399,7 @@ mod tests {
                     face_rgb: face(t),
                     rim_rgb: rim(t),
                     background_rgb: Some(bg(t)),
+                    clipped: 0.0,
                 }
             })
             .collect()
@@ -488,5 +511,55 @@ mod tests {
             |_| WALL,
         );
         assert_eq!(judge(faint), vec![Risk::FlashResponseMissing]);
+        // A reflection on a face whose pixels are clipped in a frame: not measurable there.
+        let mut clipped = burst3(
+            &s,
+            |t| lit(&s, SKIN, 0.12, t),
+            |t| lit(&s, SKIN, 0.06, t),
+            |_| WALL,
+        );
+        assert_eq!(judge(clipped.clone()), vec![]);
+        clipped[4].clipped = 0.2;
+        assert_eq!(judge(clipped), vec![Risk::FlashNotOnFace]);
+    }
+
+    /// ACTIVE_3D shows its colours in windows between the head actions; the frames of the
+    /// actions are left out (the face turns), so a response one step late loses the first step
+    /// of every window, not just one step. It must still be found late, whatever the draw.
+    #[test]
+    fn windowed_colours_answered_late_are_refused() {
+        let set = FlashSettings::default();
+        let (mut late, mut refused) = (0, 0);
+        for seed in 1..=200 {
+            let s = ChallengeSettings::default().draw(
+                LivenessMethod::Active3d,
+                false,
+                &mut picker(seed),
+            );
+            let facing = |b: Vec<Sample>| -> Vec<Sample> {
+                b.into_iter()
+                    .filter(|x| s.colour_at(x.t_ms).is_some())
+                    .collect()
+            };
+            let genuine = facing(burst3(
+                &s,
+                |t| lit(&s, SKIN, 0.12, t - 80.0),
+                |t| lit(&s, SKIN, 0.06, t - 80.0),
+                |_| WALL,
+            ));
+            let (e, risks) = analyse(&s, &genuine, &genuine, 150, &set);
+            assert_eq!(risks, vec![], "seed {seed}: {e:?}");
+            let b = facing(burst3(
+                &s,
+                |t| lit(&s, SKIN, 0.12, t - 500.0),
+                |t| lit(&s, SKIN, 0.06, t - 500.0),
+                |_| WALL,
+            ));
+            let risks = analyse(&s, &b, &b, 150, &set).1;
+            refused += usize::from(!risks.is_empty());
+            late += usize::from(risks == vec![Risk::FlashResponseLate]);
+        }
+        assert_eq!(refused, 200, "late answers approved");
+        assert!(late >= 190, "found late {late} of 200");
     }
 }

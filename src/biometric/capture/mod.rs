@@ -91,6 +91,8 @@ pub struct Sample {
     /// Mean RGB of the background (the frame's top and sides, away from the head); `None`
     /// when the head leaves too little of it in view.
     pub background_rgb: Option<[f32; 3]>,
+    /// Share of the face's and its sides' pixels with a channel at 250 or more.
+    pub clipped: f32,
 }
 
 fn median(mut v: Vec<f32>) -> Option<f32> {

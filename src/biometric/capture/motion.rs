@@ -302,6 +302,7 @@ mod tests {
                     face_rgb: [0.0; 3],
                     rim_rgb: [0.0; 3],
                     background_rgb: None,
+                    clipped: 0.0,
                 }
             })
             .collect()
