@@ -28,7 +28,7 @@ export ORT_DYLIB_PATH := $(abspath $(VENV))/lib/python3/site-packages/onnxruntim
 REFPIPE      := $(SHARED)/tools/refpipe
 REFPIPE_PY   := $(HOME)/.cache/refpipe-venv/bin/python
 
-.PHONY: redis-deps help run test bench-audit loadtest loadtest-redis test-e2e e2e-deps keycloak-adapter keycloak-dist keycloak-screenshots build sysdeps venv onnxruntime models models-verify models-rebuild eval bench lint fmt clean
+.PHONY: redis-deps help run test eval-liveness bench-audit loadtest loadtest-redis test-e2e e2e-deps keycloak-adapter keycloak-dist keycloak-screenshots build sysdeps venv onnxruntime models models-verify models-rebuild eval bench lint fmt clean
 
 help:
 	@echo "make run    - install, build and start the server with the verification demo"
@@ -36,6 +36,7 @@ help:
 	@echo "make models - install and verify the model files (from $(SHARED)/models when present)"
 	@echo "make eval   - accuracy on $(SHARED)/eval/dev -> out/eval/report.md"
 	@echo "make bench  - latency and throughput, side by side with the Python reference -> out/bench/bench.md"
+	@echo "make eval-liveness - genuine acceptance and attack approvals of every liveness method -> out/eval-liveness/report.md"
 	@echo "make bench-audit - audit log: append p99, export + verify of 1,000,000 records"
 	@echo "make loadtest - the OpenID provider under load (token, discovery, JWKS, capture users) -> out/loadtest/loadtest.md"
 
@@ -205,6 +206,13 @@ eval: models
 	@test -d "$(SHARED)/eval/dev" || { echo "no evaluation data at $(SHARED)/eval/dev"; exit 1; }
 	$(BIN) eval --data $(SHARED)/eval/dev --out out/eval
 	$(BIN) eval --data $(SHARED)/eval/dev --out out/eval-640x480 --frame 640x480
+
+# Liveness methods: the responding test camera on the real recording, and the attack suite on
+# photos of enrolled people (never their enrolment photo), the recording and the PAD set.
+eval-liveness: models
+	@test -f "$(LOADTEST_VIDEO)" || { echo "no camera recording at $(LOADTEST_VIDEO)"; exit 1; }
+	$(BIN) eval-liveness --data $(SHARED)/eval/dev --video "$(LOADTEST_VIDEO)" --portrait "$(DEMO_PORTRAIT)" \
+		--out out/eval-liveness --genuine 100 --photos-per-person 5 --recording-attempts 30
 
 $(REFPIPE_PY):
 	@test -x "$(REFPIPE)/setup.sh" || { echo "the reference pipeline is not at $(REFPIPE)"; exit 1; }

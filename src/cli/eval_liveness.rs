@@ -8,7 +8,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Failure;
 use crate::biometric::Enrolment;
+use crate::biometric::capture::LivenessMethod;
 use crate::config::Config;
+use crate::eval::attacks::Attack;
 use crate::eval::camera::{Footage, mjpeg_frames};
 use crate::eval::data::Split;
 use crate::eval::liveness::{self, Inputs};
@@ -37,6 +39,12 @@ pub struct EvalLivenessArgs {
     recording_attempts: usize,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Only these attacks (names as in the report, e.g. `tinted_photo`); all when absent.
+    #[arg(long = "attack")]
+    attacks: Vec<String>,
+    /// Only these methods (PASSIVE, FLASHING, ACTIVE_3D); all when absent.
+    #[arg(long = "method")]
+    methods: Vec<String>,
 }
 
 pub fn run(cfg: &Config, a: EvalLivenessArgs) -> Result<(), Failure> {
@@ -52,6 +60,30 @@ pub fn run(cfg: &Config, a: EvalLivenessArgs) -> Result<(), Failure> {
             a.portrait.display()
         )));
     };
+    let methods = a
+        .methods
+        .iter()
+        .map(|m| {
+            LivenessMethod::parse(m).ok_or_else(|| {
+                Failure::usage(format!(
+                    "unknown method {m}: PASSIVE, FLASHING or ACTIVE_3D"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let attacks = a
+        .attacks
+        .iter()
+        .map(|n| {
+            Attack::ALL
+                .into_iter()
+                .find(|k| k.name() == *n)
+                .ok_or_else(|| {
+                    let known: Vec<String> = Attack::ALL.iter().map(|k| k.name()).collect();
+                    Failure::usage(format!("unknown attack {n}: one of {}", known.join(", ")))
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let ch = &cfg.liveness.challenge;
     let footage = Footage::load(
         &engine,
@@ -79,6 +111,8 @@ pub fn run(cfg: &Config, a: EvalLivenessArgs) -> Result<(), Failure> {
             recording_attempts: a.recording_attempts,
             seed: a.seed,
             decline_multiple_faces: cfg.capture.decline_multiple_faces,
+            methods: &methods,
+            attacks: &attacks,
         },
         &|| bar.inc(1),
     );

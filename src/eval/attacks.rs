@@ -87,6 +87,32 @@ impl Attack {
         Attack::Replay,
     ];
 
+    /// Every attack of the suite.
+    pub const ALL: [Attack; 22] = [
+        Attack::Still,
+        Attack::SingleFrame,
+        Attack::Noise1,
+        Attack::Noise3,
+        Attack::Shift,
+        Attack::Rotate,
+        Attack::Scale,
+        Attack::Flicker,
+        Attack::Jpeg,
+        Attack::Zoom,
+        Attack::TwoPhotos,
+        Attack::SizeMismatch,
+        Attack::FacePlusBlank,
+        Attack::Combined,
+        Attack::LitPhoto,
+        Attack::TintedPhoto,
+        Attack::WrongColours,
+        Attack::LateColours,
+        Attack::UniformTint,
+        Attack::Replay,
+        Attack::PadPrint,
+        Attack::PadScreen,
+    ];
+
     pub fn name(self) -> String {
         serde_json::to_value(self)
             .ok()
@@ -343,6 +369,17 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), n);
         assert_eq!(Attack::TwoPhotos.name(), "two_photos");
+        // `ALL` (what `eval-liveness --attack` accepts) lists every attack once.
+        let mut all: Vec<String> = Attack::ALL.iter().map(|a| a.name()).collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), Attack::ALL.len());
+        for a in Attack::PHOTO.iter().chain(&Attack::RECORDING) {
+            assert!(Attack::ALL.contains(a), "{a:?}");
+        }
+        assert!(
+            Attack::ALL.contains(&Attack::PadPrint) && Attack::ALL.contains(&Attack::PadScreen)
+        );
     }
 
     #[test]

@@ -73,6 +73,38 @@ pub struct LivenessReport {
     pub saturation_per_s: f64,
     pub victims: usize,
     pub photos: usize,
+    /// Every approved attack with what the server measured, to see how it got through.
+    pub approved_attacks: Vec<ApprovedAttack>,
+}
+
+/// One attack the server approved.
+#[derive(Debug, Serialize)]
+pub struct ApprovedAttack {
+    pub method: String,
+    pub attack: String,
+    /// The attacked person and photo (file of the split), when the attack used a photo.
+    pub photo: Option<String>,
+    pub flash: Option<crate::biometric::capture::flash::FlashEvidence>,
+    pub motion: Option<crate::biometric::capture::motion::MotionEvidence>,
+    pub liveness_score: Option<f64>,
+}
+
+impl ApprovedAttack {
+    fn new(
+        method: LivenessMethod,
+        attack: Attack,
+        photo: Option<&str>,
+        o: &CaptureOutcome,
+    ) -> Self {
+        Self {
+            method: method.as_str().into(),
+            attack: attack.name(),
+            photo: photo.map(str::to_owned),
+            flash: o.flash.clone(),
+            motion: o.motion.clone(),
+            liveness_score: o.liveness.as_ref().map(|l| l.score),
+        }
+    }
 }
 
 /// What the run needs.
@@ -89,6 +121,19 @@ pub struct Inputs<'a> {
     pub recording_attempts: usize,
     pub seed: u64,
     pub decline_multiple_faces: bool,
+    /// Only these methods and attacks (all when empty).
+    pub methods: &'a [LivenessMethod],
+    pub attacks: &'a [Attack],
+}
+
+impl Inputs<'_> {
+    fn runs(&self, method: LivenessMethod) -> bool {
+        self.methods.is_empty() || self.methods.contains(&method)
+    }
+
+    fn tries(&self, attack: Attack) -> bool {
+        self.attacks.is_empty() || self.attacks.contains(&attack)
+    }
 }
 
 /// Runs one capture: returns the outcome, whether it approves, whether the face matched.
@@ -123,7 +168,7 @@ fn judge(
 }
 
 /// Enrolled people with further photos: (template, photos), from the split's colour groups.
-fn victims(engine: &Engine, split: &Split, per: usize) -> Vec<(Template, Vec<Shot>)> {
+fn victims(engine: &Engine, split: &Split, per: usize) -> Vec<(Template, Vec<(String, Shot)>)> {
     let mut by_id: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for r in &split.images {
         if r.mode.as_deref() != Some("L") && r.group != "att" {
@@ -140,10 +185,10 @@ fn victims(engine: &Engine, split: &Split, per: usize) -> Vec<(Template, Vec<Sho
         else {
             continue;
         };
-        let shots: Vec<Shot> = images[1..]
+        let shots: Vec<(String, Shot)> = images[1..]
             .iter()
-            .filter_map(|p| read(p))
-            .filter_map(|b| camera::shot(engine, &b, 640, 480).ok())
+            .filter_map(|p| Some((p.to_string(), read(p)?)))
+            .filter_map(|(p, b)| Some((p, camera::shot(engine, &b, 640, 480).ok()?)))
             .take(per)
             .collect();
         if !shots.is_empty() {
@@ -221,18 +266,22 @@ pub fn run(inp: &Inputs<'_>, tick: &dyn Fn()) -> LivenessReport {
     let people = victims(e, inp.split, inp.photos_per_victim);
     report.victims = people.len();
     report.photos = people.iter().map(|(_, s)| s.len()).sum();
-    for method in LivenessMethod::ALL {
+    let mut approvals = Vec::new();
+    for method in LivenessMethod::ALL.into_iter().filter(|m| inp.runs(*m)) {
         let by_attack = report.attacks.entry(method.as_str().into()).or_default();
         for (template, shots) in &people {
-            for (i, photo) in shots.iter().enumerate() {
-                let other = shots.get((i + 1) % shots.len()).filter(|_| shots.len() > 1);
+            for (i, (name, photo)) in shots.iter().enumerate() {
+                let other = shots
+                    .get((i + 1) % shots.len())
+                    .filter(|_| shots.len() > 1)
+                    .map(|(_, s)| s);
                 let m = Material {
                     photo,
                     other_photo: other,
                     footage: None,
                     approved: None,
                 };
-                for attack in Attack::PHOTO {
+                for attack in Attack::PHOTO.into_iter().filter(|k| inp.tries(*k)) {
                     let spec = inp.challenge.draw(method, false, &mut pick);
                     let Some(frames) = attacks::burst(attack, &m, &spec, &mut rng) else {
                         continue;
@@ -248,13 +297,16 @@ pub fn run(inp: &Inputs<'_>, tick: &dyn Fn()) -> LivenessReport {
                         .entry(attack.name())
                         .or_default()
                         .add(ok, &o, matched);
+                    if ok {
+                        approvals.push(ApprovedAttack::new(method, attack, Some(name), &o));
+                    }
                     tick();
                 }
             }
         }
         // The recording of the enrolled person, answering wrongly; replays of an approved
         // capture.
-        let Some(photo) = people.first().and_then(|(_, s)| s.first()) else {
+        let Some((_, photo)) = people.first().and_then(|(_, s)| s.first()) else {
             continue;
         };
         let m = Material {
@@ -263,7 +315,7 @@ pub fn run(inp: &Inputs<'_>, tick: &dyn Fn()) -> LivenessReport {
             footage: Some(inp.footage),
             approved: approved_frames.get(&method).map(Vec::as_slice),
         };
-        for attack in Attack::RECORDING {
+        for attack in Attack::RECORDING.into_iter().filter(|k| inp.tries(*k)) {
             for _ in 0..inp.recording_attempts {
                 let spec = inp.challenge.draw(method, false, &mut pick);
                 let Some(frames) = attacks::burst(attack, &m, &spec, &mut rng) else {
@@ -280,6 +332,9 @@ pub fn run(inp: &Inputs<'_>, tick: &dyn Fn()) -> LivenessReport {
                     .entry(attack.name())
                     .or_default()
                     .add(ok, &o, matched);
+                if ok {
+                    approvals.push(ApprovedAttack::new(method, attack, None, &o));
+                }
                 tick();
             }
         }
@@ -290,6 +345,9 @@ pub fn run(inp: &Inputs<'_>, tick: &dyn Fn()) -> LivenessReport {
                 "replay_screen" => Attack::PadScreen,
                 _ => continue,
             };
+            if !inp.tries(attack) {
+                continue;
+            }
             let Some(shot) = std::fs::read(inp.split.root.join(&row.image))
                 .ok()
                 .and_then(|b| camera::shot(e, &b, 640, 480).ok())
@@ -309,10 +367,14 @@ pub fn run(inp: &Inputs<'_>, tick: &dyn Fn()) -> LivenessReport {
                     .entry(attack.name())
                     .or_default()
                     .add(ok, &o, matched);
+                if ok {
+                    approvals.push(ApprovedAttack::new(method, attack, Some(&row.image), &o));
+                }
                 tick();
             }
         }
     }
+    report.approved_attacks = approvals;
     report.saturation_per_s = saturation(e, &saturation_set, inp.recorded_person);
     report
 }
@@ -393,6 +455,39 @@ pub fn markdown(r: &LivenessReport) -> String {
                 t.attempts,
                 t.approved,
                 reasons(t)
+            );
+        }
+        let _ = writeln!(s);
+    }
+    let active: Vec<&ApprovedAttack> = r
+        .approved_attacks
+        .iter()
+        .filter(|a| a.method != "PASSIVE")
+        .collect();
+    if !active.is_empty() {
+        let _ = writeln!(
+            s,
+            "### Approved attacks on the active methods, with the server's measurements
+
+| method | attack | photo | flash correlation | face response | locality | falloff | turn peaks | liveness |\n|---|---|---|---:|---:|---:|---:|---|---:|"
+        );
+        for a in active {
+            let f = a.flash.as_ref();
+            let num = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}"));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                a.method,
+                a.attack,
+                a.photo.as_deref().unwrap_or("(recording)"),
+                num(f.map(|f| f.correlation)),
+                num(f.map(|f| f.face_response)),
+                num(f.map(|f| f.locality)),
+                num(f.map(|f| f.falloff)),
+                a.motion
+                    .as_ref()
+                    .map_or("-".into(), |m| format!("{:?}", m.peaks)),
+                num(a.liveness_score),
             );
         }
         let _ = writeln!(s);
