@@ -120,7 +120,7 @@ fn schemas() -> Value {
         },
         "LivenessCheck": {"type": "object", "properties": {
             "node_id": {"type": "string"}, "status": r("FeatureStatus"),
-            "method": {"type": "string", "enum": ["PASSIVE"]},
+            "method": {"type": "string", "enum": ["PASSIVE", "FLASHING", "ACTIVE_3D"]},
             "score": {"type": ["number", "null"]}, "reference_image": {"type": "null"}, "video_url": {"type": "null"},
             "age_estimation": {"type": "null"}, "matches": {"type": "array"},
             "warnings": {"type": "array", "items": r("Warning")},
@@ -158,7 +158,7 @@ fn schemas() -> Value {
             "features": {"type": "array", "items": {"type": "object", "required": ["feature"], "properties": {
                 "feature": {"type": "string", "enum": ["LIVENESS", "FACE_MATCH"]},
                 "config": {"type": "object", "properties": {
-                    "face_liveness_method": {"type": "string", "enum": ["PASSIVE"]},
+                    "face_liveness_method": {"type": "string", "enum": ["PASSIVE", "FLASHING", "ACTIVE_3D"]},
                     "face_liveness_score_decline_threshold": {"type": "number", "minimum": 0, "maximum": 100},
                     "face_liveness_score_review_threshold": {"type": "number", "minimum": 0, "maximum": 100},
                     "face_liveness_multiple_faces_action": {"type": "string", "enum": ["NO_ACTION", "REVIEW", "DECLINE"]},

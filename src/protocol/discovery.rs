@@ -53,7 +53,7 @@ pub fn document(m: &Metadata<'_>) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "acr_values_supported": m.acr_values_supported,
         "claims_parameter_supported": true,
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "authorization_details"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "authorization_details", "inherence_liveness_method"],
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
