@@ -79,7 +79,12 @@ async fn acknowledged_writes_survive_kill_9_in_every_round() {
                 }
             }));
         }
-        // A different moment in every round (20-300 ms of writing).
+        // A different moment in every round: 20-300 ms of writing after the first
+        // acknowledged write (a busy machine may take longer than that to acknowledge one).
+        let first = std::time::Instant::now();
+        while acked.lock().unwrap().is_empty() && first.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         tokio::time::sleep(Duration::from_millis(20 + round * 37 % 280)).await;
         server.kill().unwrap(); // SIGKILL
         server.wait().unwrap();
