@@ -212,7 +212,7 @@ eval: models
 eval-liveness: models
 	@test -f "$(LOADTEST_VIDEO)" || { echo "no camera recording at $(LOADTEST_VIDEO)"; exit 1; }
 	$(BIN) eval-liveness --data $(SHARED)/eval/dev --video "$(LOADTEST_VIDEO)" --portrait "$(DEMO_PORTRAIT)" \
-		--out out/eval-liveness --genuine 100 --photos-per-person 5 --recording-attempts 30
+		--out out/eval-liveness --genuine 100 --photos-per-person 5 --recording-attempts 100
 
 $(REFPIPE_PY):
 	@test -x "$(REFPIPE)/setup.sh" || { echo "the reference pipeline is not at $(REFPIPE)"; exit 1; }

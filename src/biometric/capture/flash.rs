@@ -27,7 +27,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Sample;
-use super::spec::CaptureSpec;
+use super::spec::{CaptureSpec, PALETTE};
 use crate::biometric::score::Risk;
 
 /// Thresholds (`[biometric.capture.flash]`).
@@ -50,6 +50,11 @@ pub struct FlashSettings {
     /// Colour steps whose face change may point away from their colour (camera noise on a
     /// step with few frames) while the sequence as a whole correlates.
     pub max_unmatched_steps: usize,
+    /// Colour steps that may be left unidentified: explained better by another palette colour
+    /// than by their own, or without a settled frame to measure. 0: a replay of an earlier
+    /// capture, whose sequence shares most colours with the new one, is refused at the first
+    /// step that differs, and every step must have been seen.
+    pub max_unidentified_steps: usize,
     /// Largest share of clipped pixels (a channel at 250+) on the face and its sides in any
     /// frame: light cannot brighten them, so where they are the falloff is not measurable (a
     /// photo with a white background clipped beside the face, tinted evenly, would seem lit).
@@ -66,6 +71,7 @@ impl Default for FlashSettings {
             min_falloff: 1.25,
             max_lag_ms: 250,
             max_unmatched_steps: 1,
+            max_unidentified_steps: 0,
             max_clipped: 0.05,
         }
     }
@@ -115,6 +121,11 @@ pub struct FlashEvidence {
     pub expected_change: f64,
     /// Colour steps whose face change points towards their own colour.
     pub steps_matched: usize,
+    /// Colour steps whose face change is explained best by their own colour among the
+    /// palette's (see `identified`).
+    #[serde(default)]
+    pub steps_identified: usize,
+    /// Colour steps with a settled frame (of `spec.colours`).
     pub steps: usize,
     /// Largest share of clipped pixels on the face and its sides in a frame.
     #[serde(default)]
@@ -181,6 +192,8 @@ struct Fit {
     change: f64,
     emitted: f64,
     matched: usize,
+    /// Samples whose change is explained best by their own colour among the palette's.
+    identified: usize,
     samples: usize,
 }
 
@@ -231,6 +244,10 @@ fn fit_at(
         return None;
     }
     let n = y.len() as f64;
+    let identified = match group {
+        Group::Step => identified(&seen, &emitted, m),
+        Group::Frame => 0,
+    };
     Some(Fit {
         correlation: if syy > 1e-12 {
             sxy / (sxx * syy).sqrt()
@@ -246,8 +263,101 @@ fn fit_at(
             .zip(&x)
             .filter(|(a, b)| dot(**a, **b) > 0.0)
             .count(),
+        identified,
         samples: y.len(),
     })
+}
+
+/// A sequence must fit the face this much better than the one shown to count as its
+/// better explanation (camera noise makes near ties).
+const BETTER_FIT: f64 = 1.05;
+
+/// How many samples keep the colour shown for them in the sequence of palette colours that
+/// best explains the face. A reflection is the light times the skin's own colour (`albedo`),
+/// less its gain component; the fit of a sequence is its pooled covariance with the face's
+/// changes over its own spread (the correlation, up to the face's constant spread). Every
+/// sequence of up to six samples is tried; a longer one is searched four consecutive samples
+/// at a time while the fit improves. The correlation pools the steps, so a face following
+/// another sequence that shares most colours with the one shown still correlates; a replay of
+/// an earlier capture is explained better by its own sequence.
+fn identified(seen: &[V3], emitted: &[V3], albedo: V3) -> usize {
+    let level = (albedo[0] + albedo[1] + albedo[2]) / 3.0;
+    let n = emitted.len();
+    // The colour shown for each sample (a colour outside the palette is never identified).
+    let Some(shown) = emitted
+        .iter()
+        .map(|e| {
+            PALETTE
+                .iter()
+                .position(|c| c.map(|v| f64::from(v) / 255.0) == *e)
+        })
+        .collect::<Option<Vec<usize>>>()
+    else {
+        return 0;
+    };
+    if level < 1.0 || n == 0 {
+        return 0;
+    }
+    let predicted: Vec<V3> = PALETTE
+        .iter()
+        .map(|c| {
+            reject(
+                [0, 1, 2].map(|k| albedo[k] * f64::from(c[k]) / 255.0 / level),
+                albedo,
+            )
+        })
+        .collect();
+    let m = mean(seen);
+    // The face's change along each colour's prediction; the changes sum to zero, so the
+    // covariance of a sequence is the sum of its entries.
+    let along: Vec<Vec<f64>> = seen
+        .iter()
+        .map(|v| {
+            let y = reject(sub(*v, m), albedo);
+            predicted.iter().map(|p| dot(y, *p)).collect()
+        })
+        .collect();
+    let fit = |seq: &[usize]| {
+        let (mut sxy, mut sum, mut sq) = (0.0, [0.0; 3], 0.0);
+        for (i, &c) in seq.iter().enumerate() {
+            sxy += along[i][c];
+            sum = [0, 1, 2].map(|k| sum[k] + predicted[c][k]);
+            sq += dot(predicted[c], predicted[c]);
+        }
+        let sxx = sq - dot(sum, sum) / n as f64;
+        if sxx < 1e-12 {
+            f64::MIN
+        } else {
+            sxy / sxx.sqrt()
+        }
+    };
+    let own = fit(&shown);
+    let width = if n <= 6 { n } else { 4 };
+    let (mut best, mut score) = (shown.clone(), own);
+    for _ in 0..3 {
+        let before = score;
+        for lo in 0..=n - width {
+            let mut seq = best.clone();
+            for code in 0..PALETTE.len().pow(width as u32) {
+                let mut k = code;
+                for slot in &mut seq[lo..lo + width] {
+                    *slot = k % PALETTE.len();
+                    k /= PALETTE.len();
+                }
+                let s = fit(&seq);
+                if s > score {
+                    (best, score) = (seq.clone(), s);
+                }
+            }
+        }
+        if score <= before {
+            break;
+        }
+    }
+    if own > 0.0 && score <= own * BETTER_FIT {
+        return n;
+    }
+    best.iter().zip(&shown).filter(|(a, b)| a == b).count()
 }
 
 /// The face's response over the background's, absolute and relative to brightness; the
@@ -339,6 +449,7 @@ pub fn analyse(
         face_change: face.change,
         expected_change: face.emitted * s.min_face_response,
         steps_matched: face.matched,
+        steps_identified: face.identified,
         steps: face.samples,
         clipped,
     };
@@ -355,7 +466,9 @@ pub fn analyse(
             || clipped > s.max_clipped
         {
             Some(Risk::FlashNotOnFace)
-        } else if face.matched + s.max_unmatched_steps < face.samples {
+        } else if face.matched + s.max_unmatched_steps < face.samples
+            || face.identified + s.max_unidentified_steps < spec.colours.len()
+        {
             Some(Risk::FlashSequenceMismatch)
         } else {
             None
@@ -521,6 +634,81 @@ mod tests {
         assert_eq!(judge(clipped.clone()), vec![]);
         clipped[4].clipped = 0.2;
         assert_eq!(judge(clipped), vec![Risk::FlashNotOnFace]);
+    }
+
+    /// A step without a settled frame is not evidence: the sequences of a replay and of the
+    /// new challenge may differ just there.
+    #[test]
+    fn every_step_must_be_measured() {
+        let s = spec();
+        let b = burst3(
+            &s,
+            |t| lit(&s, SKIN, 0.12, t - 60.0),
+            |t| lit(&s, SKIN, 0.06, t - 60.0),
+            |_| WALL,
+        );
+        let last = s.colours.last().unwrap().start_ms;
+        let b: Vec<Sample> = b
+            .into_iter()
+            .filter(|x| x.t_ms < f64::from(last) + 150.0)
+            .collect();
+        let (e, risks) = analyse(&s, &b, &b, 150, &FlashSettings::default());
+        assert_eq!(risks, vec![Risk::FlashSequenceMismatch], "{e:?}");
+        assert_eq!((e.steps, e.steps_identified), (4, 4));
+    }
+
+    /// The frames of an earlier capture, replayed to a new challenge: the face follows the old
+    /// sequence at the same times. Draws share colours at some steps, so the pooled
+    /// correlation passes for a few of them; every step that differs must give it away.
+    #[test]
+    fn a_replay_of_another_draw_is_refused_unless_the_draw_is_identical() {
+        let set = FlashSettings::default();
+        for method in [LivenessMethod::Flashing, LivenessMethod::Active3d] {
+            let (mut identical, mut correlated, mut approved) = (0, 0, 0);
+            for seed in 1..=1000 {
+                let draw = |k| ChallengeSettings::default().draw(method, false, &mut picker(k));
+                let (old, new) = (draw(seed), draw(seed + 5000));
+                let replay = burst3(
+                    &new,
+                    |t| lit(&old, SKIN, 0.12, t - 60.0),
+                    |t| lit(&old, SKIN, 0.06, t - 60.0),
+                    |_| WALL,
+                );
+                let replay: Vec<Sample> = replay
+                    .into_iter()
+                    .filter(|x| new.colour_at(x.t_ms).is_some())
+                    .collect();
+                let (e, risks) = analyse(&new, &replay, &replay, 150, &set);
+                let same = old
+                    .colours
+                    .iter()
+                    .map(|c| c.rgb)
+                    .eq(new.colours.iter().map(|c| c.rgb));
+                identical += usize::from(same);
+                correlated += usize::from(e.correlation >= set.min_correlation);
+                if risks.is_empty() && !same {
+                    approved += 1;
+                    eprintln!(
+                        "{method:?} seed {seed}: {e:?} old {:?} new {:?}",
+                        old.colours
+                            .iter()
+                            .map(|c| PALETTE.iter().position(|p| *p == c.rgb).unwrap())
+                            .collect::<Vec<_>>(),
+                        new.colours
+                            .iter()
+                            .map(|c| PALETTE.iter().position(|p| *p == c.rgb).unwrap())
+                            .collect::<Vec<_>>()
+                    );
+                }
+            }
+            assert_eq!(approved, 0, "{method:?}: replays approved");
+            // The draws do overlap: without the per-step check some would pass.
+            assert!(
+                correlated > 5,
+                "{method:?}: only {correlated} correlated replays"
+            );
+            assert!(identical <= 2, "{method:?}: {identical} identical draws");
+        }
     }
 
     /// ACTIVE_3D shows its colours in windows between the head actions; the frames of the
