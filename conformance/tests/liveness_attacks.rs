@@ -12,7 +12,7 @@ use inherence::eval::camera::{self, Answer, Rng, Shot};
 
 use crate::common::{engine, shared};
 use crate::server::{
-    BLAIR_FRAMES, PERSON_ENROL, RUMSFELD_ENROL, RUMSFELD_FRAMES, dev_image, footage,
+    BLAIR_FRAMES, OTHER_ENROL, PERSON_ENROL, RUMSFELD_ENROL, RUMSFELD_FRAMES, dev_image, footage,
 };
 
 fn template(image: &str) -> Template {
@@ -38,7 +38,20 @@ fn photo(image: &str) -> Shot {
 
 /// The outcome and the step-up's verdict.
 fn judge(frames: &[CapturedFrame], spec: &CaptureSpec, t: &Template) -> (CaptureOutcome, bool) {
-    let o = engine().analyze_capture(frames, spec).unwrap();
+    judge_drawn(frames, spec, t, frames.len() as u64)
+}
+
+/// `judge`, with the server's draw of the frames it compares seeded by `draw`.
+fn judge_drawn(
+    frames: &[CapturedFrame],
+    spec: &CaptureSpec,
+    t: &Template,
+    draw: u64,
+) -> (CaptureOutcome, bool) {
+    let mut r = Rng::new(draw);
+    let o = engine()
+        .analyze_capture(frames, spec, &mut |n| r.below(n))
+        .unwrap();
     let m = o
         .embedding
         .as_ref()
@@ -214,7 +227,10 @@ fn prints_and_screens_are_refused_by_the_active_methods() {
         for method in [LivenessMethod::Flashing, LivenessMethod::Active3d] {
             let spec = draw(method, n as u64);
             let frames = attacks::burst(attack, &m, &spec, &mut Rng::new(n as u64)).unwrap();
-            let o = engine().analyze_capture(&frames, &spec).unwrap();
+            let mut r = Rng::new(n as u64);
+            let o = engine()
+                .analyze_capture(&frames, &spec, &mut |k| r.below(k))
+                .unwrap();
             assert!(!o.live(), "{} under {method}: live", row["image"]);
             assert!(
                 o.risks.contains(&Risk::FlashResponseMissing)
@@ -273,6 +289,65 @@ fn a_change_of_identity_between_frames_is_refused() {
         assert!(!ok, "{method}: {:?}", o.risks);
         if method == LivenessMethod::Passive {
             assert!(o.risks.contains(&Risk::IdentityChanged), "{:?}", o.risks);
+        }
+    }
+}
+
+/// A live accomplice answers the head actions; the victim's photo, lit in time with the
+/// colours, fills every straight-ahead frame, so the best-rated frames (the ones matched) are
+/// the victim's. Every run must be refused as a change of identity, whichever frames the
+/// server draws to compare (the frames that proved each action are always among them).
+#[test]
+fn an_accomplice_turning_for_a_victims_photo_is_refused() {
+    let Some(_) = shared("eval/video") else {
+        return;
+    };
+    let victim = template(OTHER_ENROL);
+    let shot = photo(BLAIR_FRAMES[0]);
+    let mut r = Rng::new(41);
+    for seed in 0..8u64 {
+        let spec =
+            ChallengeSettings::default()
+                .draw(LivenessMethod::Active3d, seed % 2 == 1, &mut |n| r.below(n));
+        let mut frames = camera::record(footage(), &spec, &Answer::default(), &mut Rng::new(seed));
+        // The first straight-ahead window stays live too (it sets the neutral pose).
+        let first = f64::from(spec.actions[0].start_ms);
+        let acting = |t: f64| {
+            t < first
+                || spec
+                    .actions
+                    .iter()
+                    .any(|a| t >= f64::from(a.start_ms) && t < f64::from(a.end_ms))
+        };
+        let mut noise = Rng::new(seed + 100);
+        for f in frames.iter_mut().filter(|f| !acting(f.t_ms)) {
+            let mut lit = camera::light(&shot, &spec, &Answer::default(), f.t_ms);
+            // Camera noise (sigma 2), so that no two frames are identical.
+            for v in &mut lit.data {
+                *v = (f64::from(*v) + 2.0 * noise.gauss())
+                    .round()
+                    .clamp(0.0, 255.0) as u8;
+            }
+            f.bytes = inherence::biometric::decode::encode_jpeg(&lit, 90).unwrap();
+        }
+        for draw in 0..4 {
+            let (o, ok) = judge_drawn(&frames, &spec, &victim, draw);
+            assert!(!ok, "seed {seed}: approved");
+            // With colours, this photo's light is refused first; the motion-only alternative
+            // has only the identity check left to stop it.
+            let flash = [
+                Risk::FlashNotOnFace,
+                Risk::FlashResponseMissing,
+                Risk::FlashSequenceMismatch,
+                Risk::FlashResponseLate,
+            ];
+            assert!(
+                o.risks.contains(&Risk::IdentityChanged)
+                    || (!spec.motion_only() && o.risks.iter().any(|r| flash.contains(r))),
+                "seed {seed}: {:?} (identity distance {:?})",
+                o.risks,
+                o.identity_distance
+            );
         }
     }
 }

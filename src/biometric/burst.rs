@@ -7,10 +7,11 @@
 //!    background give the colours the flash analysis needs.
 //! 3. No two consecutive frames may be identical; FLASHING checks the colour response,
 //!    ACTIVE_3D the head actions (and the colours unless motion-only).
-//! 4. Only then the models that cost most: every frame is embedded, the best straight-ahead
-//!    frames (and their mirror images) are averaged into the embedding that is matched, and
-//!    every two frames must lie close to each other (one identity throughout); the passive
-//!    liveness models run on the best frames.
+//! 4. Only then the models that cost most: the best straight-ahead frames (and their mirror
+//!    images) are embedded and averaged into the embedding that is matched; with them the
+//!    frames that carry the challenge's evidence, some drawn at random after the upload
+//!    ([`identity`]), and every two of these must lie close to each other (one identity
+//!    throughout); the passive liveness models run on the best frames.
 //!
 //! Any deviation is a risk in the outcome; the caller declines on any capture-protocol risk.
 
@@ -18,7 +19,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::capture::{CaptureSpec, LivenessMethod, Sample, flash, motion, timing};
+use super::capture::{CaptureSpec, LivenessMethod, Sample, flash, identity, motion, timing};
 use super::decode::{self, DecodedImage};
 use super::detect::Face;
 use super::engine::{Engine, another_person};
@@ -43,7 +44,8 @@ pub struct FrameSummary {
     pub yaw: Option<f32>,
     pub face_quality: Option<f32>,
     pub p_real: Option<f64>,
-    /// Largest distance of this frame's embedding from any other frame's.
+    /// Largest distance of this frame's embedding from any other compared frame's (absent
+    /// when the frame was not among those compared).
     pub identity_distance: Option<f64>,
     pub error: Option<String>,
 }
@@ -292,6 +294,7 @@ impl Engine {
         &self,
         frames: &[CapturedFrame],
         spec: &CaptureSpec,
+        pick: &mut dyn FnMut(u32) -> u32,
     ) -> Result<CaptureOutcome, BiometricError> {
         let t0 = Instant::now();
         let checks = &self.settings.capture;
@@ -405,11 +408,21 @@ impl Engine {
             .copied()
             .take(checks.liveness_frames)
             .collect();
+        // The frames whose identity is compared (`identity`), with the liveness frames.
+        let mut chosen = identity::frames(spec, &samples, &fused, pick);
+        chosen.extend(&live);
+        chosen.sort_unstable();
+        chosen.dedup();
         // Each worker embeds its frames in batches (cheaper per chip than one at a time); the
         // fused frames with their mirror image, like enrolment portraits.
-        let threads = self.threads().clamp(1, good.len());
+        let threads = self.threads().clamp(1, chosen.len());
         let chunks: Vec<Vec<usize>> = (0..threads)
-            .map(|w| (w..good.len()).step_by(threads).collect())
+            .map(|w| {
+                (w..chosen.len())
+                    .step_by(threads)
+                    .map(|i| chosen[i])
+                    .collect()
+            })
             .collect();
         let per_chunk = par_map(&chunks, threads, |_, ks| {
             let flipped: Vec<(usize, Rgb8)> = ks
@@ -418,7 +431,7 @@ impl Engine {
                 .map(|&k| (k, good[k].1.chip.flip_horizontal()))
                 .collect();
             let mut out: Vec<(usize, Embedded)> = Vec::new();
-            for batch in ks.chunks(4) {
+            for batch in ks.chunks(8) {
                 let mut chips: Vec<&Rgb8> = batch.iter().map(|&k| &good[k].1.chip).collect();
                 let mirrors: Vec<usize> = flipped
                     .iter()
@@ -450,12 +463,13 @@ impl Engine {
                 embedded[k] = Some(e);
             }
         }
-        let mut plain = Vec::with_capacity(good.len());
+        let mut plain: Vec<(usize, Vec<f32>)> = Vec::with_capacity(chosen.len());
         let mut fused_sum = vec![0.0f32; embed::DIM];
         let mut p_sum = 0.0f64;
-        for (k, r) in embedded.into_iter().enumerate() {
-            let (v, p_real) =
-                r.ok_or_else(|| BiometricError::Runtime("a frame was not embedded".into()))?;
+        for &k in &chosen {
+            let (v, p_real) = embedded[k]
+                .take()
+                .ok_or_else(|| BiometricError::Runtime("a frame was not embedded".into()))?;
             if fused.contains(&k) {
                 let n = v.len() as f32;
                 for (j, acc) in fused_sum.iter_mut().enumerate() {
@@ -466,21 +480,21 @@ impl Engine {
                 p_sum += f64::from(p);
                 outcome.frames[good[k].0].p_real = Some(f64::from(p));
             }
-            plain.push(v.into_iter().next().unwrap_or_default());
+            plain.push((k, v.into_iter().next().unwrap_or_default()));
         }
         let embedding: Vec<f32> = fused_sum
             .iter()
             .map(|v| v / fused.len().max(1) as f32)
             .collect();
-        // One identity throughout: every pair of frames, not each frame against an average
-        // that a swapped-in frame would itself pull towards it. A turned head embeds less
-        // like its frontal self, so pairs with a turned frame get the looser bound.
+        // One identity throughout: every pair of compared frames, not each frame against an
+        // average that a swapped-in frame would itself pull towards it. A turned head embeds
+        // less like its frontal self, so pairs with a turned frame get the looser bound.
         let turned = |k: usize| good[k].1.sample.yaw.abs() > 8.0;
         let mut worst = 0.0f64;
         let mut changed = false;
-        for (k, e) in plain.iter().enumerate() {
+        for &(k, ref e) in &plain {
             let mut farthest = 0.0f64;
-            for (j, o) in plain.iter().enumerate() {
+            for &(j, ref o) in &plain {
                 let d = f64::from(embed::distance(e, o));
                 let bound = if turned(k) || turned(j) {
                     checks.identity_max_distance_turned

@@ -209,7 +209,7 @@ impl Provider {
             CaptureOutcome::refused(spec, Vec::new(), vec![Risk::UploadTooLate])
         } else {
             self.engine
-                .analyze_capture(frames, spec)
+                .analyze_capture(frames, spec, &mut random_below)
                 .map_err(CaptureError::Biometric)?
         };
         if spec.method < flow.liveness {

@@ -4,6 +4,7 @@
 //! per-frame measurements; `burst.rs` runs the models that produce them.
 
 pub mod flash;
+pub mod identity;
 pub mod motion;
 pub mod spec;
 pub mod timing;
