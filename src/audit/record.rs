@@ -133,11 +133,16 @@ pub struct CaptureEvidence {
     pub flash_falloff: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flash_clipped: Option<f64>,
+    /// Colour steps shown, and those measured and explained best by their own colour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flash_steps: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flash_steps_identified: Option<usize>,
     /// Yaw reached per action (degrees) and the nose's distance from a flat picture's
     /// prediction at that moment (eye distances).
     pub motion_peaks_deg: Vec<f64>,
     pub motion_nonplanar: Vec<f64>,
-    /// Largest distance of any frame's embedding from the fused one.
+    /// Largest distance between the embeddings of two compared frames.
     pub identity_distance: Option<f64>,
     /// Smallest mean grey-level difference between consecutive frames.
     pub frame_variation: Option<f64>,

@@ -264,6 +264,8 @@ impl Provider {
             flash_locality: o.flash.as_ref().map(|f| r2(f.locality)),
             flash_falloff: o.flash.as_ref().map(|f| r2(f.falloff)),
             flash_clipped: o.flash.as_ref().map(|f| r3(f.clipped)),
+            flash_steps: o.flash.as_ref().map(|_| spec.colours.len()),
+            flash_steps_identified: o.flash.as_ref().map(|f| f.steps_identified),
             motion_peaks_deg: o
                 .motion
                 .iter()
