@@ -414,16 +414,27 @@ impl Engine {
         chosen.sort_unstable();
         chosen.dedup();
         // Each worker embeds its frames in batches (cheaper per chip than one at a time); the
-        // fused frames with their mirror image, like enrolment portraits.
+        // fused frames with their mirror image, like enrolment portraits. The frames are dealt
+        // so that every worker has about as much to do: a mirror costs a chip more, passive
+        // liveness about a chip more (both models, 5.4 ms against 4.5 ms a chip).
         let threads = self.threads().clamp(1, chosen.len());
-        let chunks: Vec<Vec<usize>> = (0..threads)
-            .map(|w| {
-                (w..chosen.len())
-                    .step_by(threads)
-                    .map(|i| chosen[i])
-                    .collect()
-            })
-            .collect();
+        let mirrored = self.settings.mirror_embedding;
+        let cost = |k: usize| {
+            10 + if mirrored && fused.contains(&k) {
+                10
+            } else {
+                0
+            } + if live.contains(&k) { 12 } else { 0 }
+        };
+        let mut by_cost = chosen.clone();
+        by_cost.sort_by_key(|&k| std::cmp::Reverse(cost(k)));
+        let mut chunks: Vec<Vec<usize>> = vec![Vec::new(); threads];
+        let mut load = vec![0u32; threads];
+        for k in by_cost {
+            let w = (0..threads).min_by_key(|&w| load[w]).unwrap_or(0);
+            load[w] += cost(k);
+            chunks[w].push(k);
+        }
         let per_chunk = par_map(&chunks, threads, |_, ks| {
             let flipped: Vec<(usize, Rgb8)> = ks
                 .iter()

@@ -304,7 +304,7 @@ async fn frames(
     let up = Upload::read(mp, s.provider.cfg.capture.max_frames).await?;
     let p = s.provider.clone();
     let r = s
-        .blocking(move || {
+        .blocking_capture(move || {
             p.submit(&id, &up.challenge, &up.frames, &ctx)
                 .map_err(HttpError::from)
         })

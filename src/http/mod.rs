@@ -31,16 +31,25 @@ type JwksCache = (Arc<KeyRing>, Vec<u8>);
 #[derive(Clone)]
 pub struct AppState {
     pub provider: Arc<Provider>,
-    /// Bounds how many requests run the biometric engine at once (the rest wait).
+    /// Bounds how many requests run the biometric engine at once (the rest wait, in order).
     pub analyses: Arc<Semaphore>,
+    /// Permits one capture burst takes: it spreads its frames over this many threads, so two
+    /// bursts at once would only share the same cores and both finish late.
+    capture_permits: u32,
     jwks: Arc<Mutex<Option<JwksCache>>>,
 }
 
 impl AppState {
     pub fn new(provider: Arc<Provider>, concurrent_analyses: usize) -> Self {
+        let permits = concurrent_analyses.max(1);
+        let threads = match provider.cfg.biometric.capture_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
         Self {
             provider,
-            analyses: Arc::new(Semaphore::new(concurrent_analyses.max(1))),
+            analyses: Arc::new(Semaphore::new(permits)),
+            capture_permits: u32::try_from(threads.clamp(1, permits)).unwrap_or(1),
             jwks: Arc::new(Mutex::new(None)),
         }
     }
@@ -65,10 +74,27 @@ impl AppState {
         &self,
         f: impl FnOnce() -> Result<T, HttpError> + Send + 'static,
     ) -> Result<T, HttpError> {
+        self.blocking_weighted(1, f).await
+    }
+
+    /// Runs the analysis of a capture burst, which uses as many cores as its frames are
+    /// spread over: it waits until that many permits are free.
+    pub async fn blocking_capture<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, HttpError> + Send + 'static,
+    ) -> Result<T, HttpError> {
+        self.blocking_weighted(self.capture_permits, f).await
+    }
+
+    async fn blocking_weighted<T: Send + 'static>(
+        &self,
+        permits: u32,
+        f: impl FnOnce() -> Result<T, HttpError> + Send + 'static,
+    ) -> Result<T, HttpError> {
         let _permit = self
             .analyses
             .clone()
-            .acquire_owned()
+            .acquire_many_owned(permits)
             .await
             .map_err(|_| HttpError::Busy)?;
         tokio::task::spawn_blocking(f)

@@ -20,6 +20,10 @@ use crate::biometric::detect::Face;
 use crate::biometric::imageops::{Rgb8, resize_to};
 use crate::biometric::{CapturedFrame, Engine, Want, decode};
 
+mod rendered;
+use rendered::RenderKey;
+pub use rendered::Rendered;
+
 /// Splits an MJPEG stream (a camera recording) into its JPEG frames.
 pub fn mjpeg_frames(data: &[u8]) -> Vec<Vec<u8>> {
     let mut frames = Vec::new();
@@ -388,6 +392,18 @@ pub fn record(
     answer: &Answer,
     rng: &mut Rng,
 ) -> Vec<CapturedFrame> {
+    record_with(footage, spec, answer, rng, None)
+}
+
+/// Records the answer, taking the encoded frames from `rendered` when it holds them (the
+/// same shot under the same light always encodes alike).
+pub fn record_with(
+    footage: &Footage,
+    spec: &CaptureSpec,
+    answer: &Answer,
+    rng: &mut Rng,
+    rendered: Option<&Rendered>,
+) -> Vec<CapturedFrame> {
     let start = rng.below(footage.centre.len() as u32) as usize;
     let still_head = CaptureSpec {
         actions: vec![],
@@ -410,18 +426,35 @@ pub fn record(
                 key = footage.at(timeline, later, start);
             }
             last = Some(key);
-            let shot = footage.get(key);
-            let image = light(&shot, spec, answer, t);
-            CapturedFrame {
-                bytes: decode::encode_jpeg(&image, answer.jpeg_quality).unwrap_or_default(),
-                t_ms: t,
-            }
+            let (colour, uniform) = screen_light(spec, answer, t);
+            let encode = || {
+                let shot = footage.get(key);
+                let image = match colour {
+                    Some(c) => reflect(&shot.image, &shot.face, c, answer.strength, uniform),
+                    None => shot.image,
+                };
+                decode::encode_jpeg(&image, answer.jpeg_quality).unwrap_or_default()
+            };
+            let bytes = match rendered {
+                Some(r) => r.get_or_render(RenderKey::new(key, colour, uniform, answer), encode),
+                None => encode(),
+            };
+            CapturedFrame { bytes, t_ms: t }
         })
         .collect()
 }
 
 /// The shot as the camera sees it at `t_ms` under the screen's light.
 pub fn light(shot: &Shot, spec: &CaptureSpec, answer: &Answer, t_ms: f64) -> Rgb8 {
+    match screen_light(spec, answer, t_ms) {
+        (Some(c), uniform) => reflect(&shot.image, &shot.face, c, answer.strength, uniform),
+        (None, _) => shot.image.clone(),
+    }
+}
+
+/// The colour the camera sees reflected at `t_ms` (after its latency), and whether it tints
+/// the whole picture evenly.
+fn screen_light(spec: &CaptureSpec, answer: &Answer, t_ms: f64) -> (Option<[u8; 3]>, bool) {
     let seen = t_ms - answer.latency_ms;
     let colour = |steps: &[ColourStep], at: f64| -> Option<[u8; 3]> {
         steps
@@ -429,7 +462,7 @@ pub fn light(shot: &Shot, spec: &CaptureSpec, answer: &Answer, t_ms: f64) -> Rgb
             .find(|c| at >= f64::from(c.start_ms) && at < f64::from(c.end_ms))
             .map(|c| c.rgb)
     };
-    let (c, uniform) = match &answer.colours {
+    match &answer.colours {
         Colours::Reflect => (colour(&spec.colours, seen), false),
         Colours::Late(ms) => (colour(&spec.colours, seen - ms), false),
         Colours::Other(seq) => (
@@ -439,11 +472,7 @@ pub fn light(shot: &Shot, spec: &CaptureSpec, answer: &Answer, t_ms: f64) -> Rgb
         ),
         Colours::Uniform => (colour(&spec.colours, seen), true),
         Colours::Ignore => (None, false),
-    };
-    let Some(c) = c else {
-        return shot.image.clone();
-    };
-    reflect(&shot.image, &shot.face, c, answer.strength, uniform)
+    }
 }
 
 /// Adds the light of screen colour `c` to the face (falling off from the nose), or evenly to
