@@ -261,12 +261,13 @@ async fn step_up(
         ("state", state.clone()),
         ("nonce", nonce.clone()),
         ("login_hint", subject),
-        ("acr_values", app.opt.acr.clone()),
         ("max_age", "0".to_owned()),
     ];
+    // An enrolment is not an authentication: it asks for no acr (Inherence refuses both).
     if enrolment {
         form.push(("prompt", "create".to_owned()));
     } else {
+        form.push(("acr_values", app.opt.acr.clone()));
         form.push(("authorization_details", details));
     }
     let res = app

@@ -19,6 +19,7 @@ mod models_upstream;
 mod oidc_flows;
 mod oidc_negative;
 mod prelu_rewrite;
+mod protocol_attacks;
 mod receiver;
 mod redis_store;
 mod resource_server;

@@ -497,6 +497,15 @@ async fn discovery_and_jwks_describe_the_provider() {
         serde_json::json!(["S256"])
     );
     assert_eq!(d["authorization_response_iss_parameter_supported"], true);
+    // It tells the truth about what is refused or not offered (protocol_attacks tests that
+    // these are refused, not ignored).
+    assert_eq!(d["request_parameter_supported"], false);
+    assert_eq!(d["response_modes_supported"], serde_json::json!(["query"]));
+    assert_eq!(d["scopes_supported"], serde_json::json!(["openid"]));
+    assert!(
+        d.get("userinfo_signing_alg_values_supported").is_none(),
+        "userinfo is plain JSON, never signed"
+    );
     assert!(
         d["acr_values_supported"]
             .as_array()

@@ -84,7 +84,7 @@ fn client(id: &str, method: ClientAuthMethod) -> ClientConfig {
         auth_method: method,
         client_secret: None,
         jwks: None,
-        require_par: false,
+        require_par: None,
         id_token_alg: None,
         enrolment_api: false,
         audit_api: false,
@@ -130,10 +130,10 @@ impl TestServer {
         post.client_secret = Some(Secret::new(BASIC_SECRET));
         let mut par = client("rp-par", ClientAuthMethod::ClientSecretBasic);
         par.client_secret = Some(Secret::new(BASIC_SECRET));
-        par.require_par = true;
+        par.require_par = Some(true);
         let mut jwt = client("rp-jwt", ClientAuthMethod::PrivateKeyJwt);
         jwt.jwks = Some(json!({ "keys": [client_key().jwk.clone()] }));
-        jwt.require_par = true;
+        jwt.require_par = Some(true);
         let mut rs = client("rp-rs256", ClientAuthMethod::ClientSecretBasic);
         rs.client_secret = Some(Secret::new(BASIC_SECRET));
         rs.id_token_alg = Some(inherence::keys::Alg::RS256);
@@ -146,6 +146,7 @@ impl TestServer {
             issuer: IDP_ISSUER.into(),
             jwks: json!({ "keys": [idp_key().jwk.clone()] }),
             subject_claim: "sub".into(),
+            audiences: vec!["inherence".into()],
         }];
         customize(&mut cfg);
         cfg.validate().expect("test configuration is valid");

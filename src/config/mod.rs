@@ -75,6 +75,10 @@ pub struct TrustedIssuer {
     /// Claim holding the subject identifier Inherence knows (e.g. `oid` for Entra ID).
     #[serde(default = "default_subject_claim")]
     pub subject_claim: String,
+    /// Audiences a hint from this issuer must name (its `aud`, one of them): the client id
+    /// Inherence has at that identity provider. Empty: this server's issuer URL.
+    #[serde(default)]
+    pub audiences: Vec<String>,
 }
 
 fn default_subject_claim() -> String {
@@ -108,9 +112,11 @@ pub struct ClientConfig {
     /// For `private_key_jwt`: the client's public keys (a JWKS document).
     #[serde(default)]
     pub jwks: Option<serde_json::Value>,
-    /// Require pushed authorization requests from this client even if `oidc.require_par` is off.
+    /// `true`: require pushed authorization requests from this client even if
+    /// `oidc.require_par` is off. `false` under `oidc.require_par = true` is a configuration
+    /// error: a client cannot opt out of the server's requirement.
     #[serde(default)]
-    pub require_par: bool,
+    pub require_par: Option<bool>,
     /// ID-token signing algorithm for this client (default: the first of `keys.algorithms`).
     #[serde(default)]
     pub id_token_alg: Option<Alg>,
@@ -498,6 +504,12 @@ impl Config {
             if c.client_id.is_empty() || !ids.insert(&c.client_id) {
                 return bad(format!("{who}: client_id must be non-empty and unique"));
             }
+            if o.require_par && c.require_par == Some(false) {
+                return bad(format!(
+                    "{who}: require_par = false conflicts with oidc.require_par = true (a client \
+                     cannot opt out of pushed authorization requests; remove the key)"
+                ));
+            }
             for u in &c.redirect_uris {
                 let parsed = url::Url::parse(u)
                     .map_err(|e| ConfigError::Invalid(format!("{who}: redirect URI {u}: {e}")))?;
@@ -680,6 +692,28 @@ mod tests {
             Config::default(),
             "examples/config/inherence.toml drifted from the defaults"
         );
+    }
+
+    #[test]
+    fn a_client_cannot_opt_out_of_the_servers_par_requirement() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        let client = |par: &str| {
+            format!(
+                "[oidc]\nrequire_par = true\n[[clients]]\nclient_id = \"app\"\n\
+                 auth_method = \"client_secret_basic\"\n\
+                 client_secret = \"0123456789abcdef0123456789abcdef\"\n{par}"
+            )
+        };
+        std::fs::write(&p, client("require_par = false\n")).unwrap();
+        let e = Config::load_with_env(Some(&p), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("require_par = false conflicts"), "{e}");
+        for ok in ["", "require_par = true\n"] {
+            std::fs::write(&p, client(ok)).unwrap();
+            Config::load_with_env(Some(&p), &[]).unwrap();
+        }
     }
 
     #[test]

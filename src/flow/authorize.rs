@@ -48,7 +48,7 @@ impl Provider {
             client_id: &c.client_id,
             redirect_uris: &c.redirect_uris,
             authorization_details_types: &c.authorization_details_types,
-            par_required: self.cfg.oidc.require_par || c.require_par,
+            par_required: self.cfg.oidc.require_par || c.require_par == Some(true),
         })
     }
 
@@ -218,7 +218,7 @@ impl Provider {
         request: &AuthorizationRequest,
     ) -> Result<(String, Option<PriorAuthentication>), OAuthError> {
         let from_hint = match &request.id_token_hint {
-            Some(t) => Some(self.verify_id_token_hint(t)?),
+            Some(t) => Some(self.verify_id_token_hint(t, &request.client_id)?),
             None => None,
         };
         let prior = from_hint.as_ref().map(|(_, p)| p.clone());
@@ -232,12 +232,16 @@ impl Provider {
         }
     }
 
-    /// Checks an `id_token_hint`'s signature against our keys or a trusted issuer's, and
-    /// returns its subject. Expired hints are accepted (some identity providers send them
-    /// expired on purpose); the signature and issuer are what matter.
+    /// Checks an `id_token_hint`: an ID token (never an access token: `typ` "at+jwt" is
+    /// refused) signed by our keys and issued to the requesting client, or signed by a trusted
+    /// issuer and meant for Inherence (its `aud` names one of the issuer's configured
+    /// audiences, by default this server's issuer URL). Returns its subject. Expired hints are
+    /// accepted (some identity providers send them expired on purpose); the signature, issuer
+    /// and audience are what matter.
     fn verify_id_token_hint(
         &self,
         token: &str,
+        client_id: &str,
     ) -> Result<(String, PriorAuthentication), OAuthError> {
         let bad = || {
             OAuthError::new(
@@ -245,6 +249,14 @@ impl Provider {
                 "id_token_hint is not a valid ID token from a trusted issuer",
             )
         };
+        let header = jsonwebtoken::decode_header(token).map_err(|_| bad())?;
+        if header
+            .typ
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt"))
+        {
+            return Err(bad());
+        }
         let unverified: serde_json::Value = jsonwebtoken::dangerous::insecure_decode(token)
             .map_err(|_| bad())?
             .claims;
@@ -252,47 +264,63 @@ impl Provider {
             .get("iss")
             .and_then(|v| v.as_str())
             .ok_or_else(bad)?;
-        let claims: serde_json::Value = if iss == self.issuer() {
-            self.keys
+        let names = |claims: &serde_json::Value, wanted: &[&str]| match claims.get("aud") {
+            Some(serde_json::Value::String(a)) => wanted.contains(&a.as_str()),
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .any(|x| x.as_str().is_some_and(|x| wanted.contains(&x))),
+            _ => false,
+        };
+        if iss == self.issuer() {
+            let claims: serde_json::Value = self
+                .keys
                 .ring()
                 .verify::<serde_json::Value>(token)
                 .map_err(|_| bad())?
-                .1
-        } else {
-            let (trusted, jwks) = self
-                .trusted_issuers()
-                .iter()
-                .find(|(t, _)| t.issuer == iss)
-                .ok_or_else(bad)?;
-            let header = jsonwebtoken::decode_header(token).map_err(|_| bad())?;
-            let mut verified = None;
-            for jwk in jwks
-                .keys
-                .iter()
-                .filter(|k| header.kid.is_none() || k.common.key_id == header.kid)
-            {
-                if let Ok(key) = jsonwebtoken::DecodingKey::from_jwk(jwk)
-                    && let Ok(d) = jsonwebtoken::decode::<serde_json::Value>(
-                        token,
-                        &key,
-                        &crate::keys::no_time_validation(header.alg),
-                    )
-                {
-                    verified = Some(d.claims);
-                    break;
-                }
+                .1;
+            if !names(&claims, &[client_id]) {
+                return Err(bad());
             }
-            let c = verified.ok_or_else(bad)?;
-            return c
-                .get(&trusted.subject_claim)
+            return claims
+                .get("sub")
                 .and_then(|v| v.as_str())
-                .map(|s| (s.to_owned(), PriorAuthentication::of(&c)))
+                .map(|s| (s.to_owned(), PriorAuthentication::of(&claims)))
                 .ok_or_else(bad);
+        }
+        let (trusted, jwks) = self
+            .trusted_issuers()
+            .iter()
+            .find(|(t, _)| t.issuer == iss)
+            .ok_or_else(bad)?;
+        let mut verified = None;
+        for jwk in jwks
+            .keys
+            .iter()
+            .filter(|k| header.kid.is_none() || k.common.key_id == header.kid)
+        {
+            if let Ok(key) = jsonwebtoken::DecodingKey::from_jwk(jwk)
+                && let Ok(d) = jsonwebtoken::decode::<serde_json::Value>(
+                    token,
+                    &key,
+                    &crate::keys::no_time_validation(header.alg),
+                )
+            {
+                verified = Some(d.claims);
+                break;
+            }
+        }
+        let c = verified.ok_or_else(bad)?;
+        let audiences: Vec<&str> = if trusted.audiences.is_empty() {
+            vec![self.issuer()]
+        } else {
+            trusted.audiences.iter().map(String::as_str).collect()
         };
-        claims
-            .get("sub")
+        if !names(&c, &audiences) {
+            return Err(bad());
+        }
+        c.get(&trusted.subject_claim)
             .and_then(|v| v.as_str())
-            .map(|s| (s.to_owned(), PriorAuthentication::of(&claims)))
+            .map(|s| (s.to_owned(), PriorAuthentication::of(&c)))
             .ok_or_else(bad)
     }
 

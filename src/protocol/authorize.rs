@@ -13,6 +13,8 @@ use super::errors::{ErrorCode, OAuthError};
 /// Largest accepted value of one parameter, and of `authorization_details` / `claims`.
 pub const MAX_PARAM_LEN: usize = 2048;
 pub const MAX_JSON_PARAM_LEN: usize = 8192;
+/// The only scopes an authorization request can be granted.
+pub const SCOPES_GRANTED: &[&str] = &["openid"];
 /// Longest accepted `nonce` and `state` (FAPI asks for at least 64).
 pub const MAX_NONCE_LEN: usize = 512;
 
@@ -114,13 +116,16 @@ type Check =
 
 /// Phase 2, in order. Each check is small and named after what it enforces.
 pub const CHECKS: &[(&str, Check)] = &[
+    ("request_object", check_request_object),
     ("response_type", check_response_type),
+    ("response_mode", check_response_mode),
     ("scope", check_scope),
     ("pkce", check_pkce),
     ("state_nonce", check_state_nonce),
     ("prompt", check_prompt),
     ("max_age", check_max_age),
     ("acr", check_acr),
+    ("enrolment", check_enrolment),
     ("authorization_details", check_authorization_details),
     ("subject_hints", check_subject_hints),
 ];
@@ -153,6 +158,38 @@ pub fn validate(
         check(params, client, policy, &mut req)?;
     }
     Ok(req)
+}
+
+/// Request objects (`request`) are not supported: refused (OpenID Connect Core 6.1), never
+/// ignored, since what they ask for could differ from the plain parameters.
+fn check_request_object(
+    p: &Params,
+    _: &ClientView<'_>,
+    _: &Policy<'_>,
+    _: &mut AuthorizationRequest,
+) -> Result<(), OAuthError> {
+    if p.get("request").is_some() {
+        return Err(OAuthError::new(
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported; send the parameters themselves (PAR)",
+        ));
+    }
+    Ok(())
+}
+
+/// Only the query response mode (the default for `code`) is supported.
+fn check_response_mode(
+    p: &Params,
+    _: &ClientView<'_>,
+    _: &Policy<'_>,
+    _: &mut AuthorizationRequest,
+) -> Result<(), OAuthError> {
+    match p.get("response_mode") {
+        None | Some("query") => Ok(()),
+        Some(m) => Err(OAuthError::invalid_request(format!(
+            "response_mode {m} is not supported; only query is"
+        ))),
+    }
 }
 
 fn check_response_type(
@@ -190,7 +227,9 @@ fn check_scope(
             "scope must include openid",
         ));
     }
-    r.scope = scope;
+    // Other scopes are ignored (OpenID Connect Core 3.1.2.1): nothing is issued for them, so
+    // they are not granted either.
+    r.scope = SCOPES_GRANTED.iter().map(|s| (*s).to_owned()).collect();
     Ok(())
 }
 
@@ -356,6 +395,32 @@ fn check_acr(
     Ok(())
 }
 
+/// Enrolment (`prompt=create`) records the subject's face instead of authenticating it (its
+/// code carries acr "0"), so it is only what a client asks for through an authenticated
+/// channel (a pushed request), and never together with a request for an acr: an attacker who
+/// adds `prompt=create` to a step-up in the browser must not turn it into an enrolment.
+fn check_enrolment(
+    _: &Params,
+    _: &ClientView<'_>,
+    _: &Policy<'_>,
+    r: &mut AuthorizationRequest,
+) -> Result<(), OAuthError> {
+    if !r.is_enrolment() {
+        return Ok(());
+    }
+    if !r.pushed {
+        return Err(OAuthError::invalid_request(
+            "prompt=create (enrolment) is only accepted in a pushed authorization request",
+        ));
+    }
+    if !r.acr_values.is_empty() {
+        return Err(OAuthError::invalid_request(
+            "prompt=create (enrolment) cannot be combined with acr_values or an acr claim: an enrolment is not an authentication",
+        ));
+    }
+    Ok(())
+}
+
 /// RFC 9396: a JSON array of objects, each with a known `type`.
 fn check_authorization_details(
     p: &Params,
@@ -420,208 +485,5 @@ fn check_subject_hints(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-
-    fn params(extra: &[(&str, &str)]) -> Params {
-        let mut v: Vec<(String, String)> = [
-            ("client_id", "app"),
-            ("redirect_uri", "https://app.example/cb"),
-            ("response_type", "code"),
-            ("scope", "openid"),
-            ("code_challenge", CHALLENGE),
-            ("code_challenge_method", "S256"),
-            ("login_hint", "alice"),
-            ("state", "s"),
-            ("nonce", "n"),
-        ]
-        .iter()
-        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-        .collect();
-        for (k, val) in extra {
-            v.retain(|(a, _)| a != k);
-            if !val.is_empty() {
-                v.push(((*k).to_owned(), (*val).to_owned()));
-            }
-        }
-        Params::from_pairs(v).unwrap()
-    }
-
-    fn run(p: &Params, pushed: bool) -> Result<AuthorizationRequest, OAuthError> {
-        let uris = vec!["https://app.example/cb".to_owned()];
-        let types: Vec<String> = vec!["payment_initiation".into()];
-        let acr = vec!["biometric".to_owned()];
-        let (client, ru) = identify(p, |id| {
-            (id == "app").then(|| ClientView {
-                client_id: "app",
-                redirect_uris: &uris,
-                authorization_details_types: &[],
-                par_required: true,
-            })
-        })?;
-        validate(
-            p,
-            &client,
-            ru,
-            &Policy {
-                acr_values_supported: &acr,
-                authorization_details_types: &types,
-            },
-            pushed,
-        )
-    }
-
-    fn code(r: Result<AuthorizationRequest, OAuthError>) -> &'static str {
-        r.unwrap_err().code.as_str()
-    }
-
-    #[test]
-    fn a_complete_pushed_request_passes() {
-        let r = run(
-            &params(&[("acr_values", "gold biometric"), ("max_age", "0")]),
-            true,
-        )
-        .unwrap();
-        assert_eq!(r.acr_values, vec!["biometric"]);
-        assert_eq!(r.max_age, Some(0));
-        assert_eq!(r.login_hint.as_deref(), Some("alice"));
-    }
-
-    #[test]
-    fn redirect_uri_must_match_exactly() {
-        for bad in [
-            "https://app.example/cb/",
-            "https://app.example/CB",
-            "https://app.example/cb?x=1",
-            "https://evil.example/cb",
-        ] {
-            let e = run(&params(&[("redirect_uri", bad)]), true).unwrap_err();
-            assert_eq!(e.code, ErrorCode::InvalidRequest, "{bad}");
-        }
-        assert_eq!(
-            code(run(&params(&[("client_id", "other")]), true)),
-            "invalid_client"
-        );
-    }
-
-    #[test]
-    fn pkce_is_mandatory_and_s256_only() {
-        assert_eq!(
-            code(run(&params(&[("code_challenge", "")]), true)),
-            "invalid_request"
-        );
-        assert_eq!(
-            code(run(&params(&[("code_challenge_method", "plain")]), true)),
-            "invalid_request"
-        );
-        assert_eq!(
-            code(run(&params(&[("code_challenge_method", "")]), true)),
-            "invalid_request"
-        );
-        assert_eq!(
-            code(run(&params(&[("code_challenge", "short")]), true)),
-            "invalid_request"
-        );
-    }
-
-    #[test]
-    fn prompt_none_and_max_age() {
-        assert_eq!(
-            code(run(&params(&[("prompt", "none")]), true)),
-            "login_required"
-        );
-        assert_eq!(
-            code(run(&params(&[("max_age", "-1")]), true)),
-            "invalid_request"
-        );
-        assert_eq!(
-            code(run(&params(&[("max_age", "abc")]), true)),
-            "invalid_request"
-        );
-        assert!(run(&params(&[("prompt", "login")]), true).is_ok());
-        assert!(
-            run(&params(&[("prompt", "create")]), true)
-                .unwrap()
-                .is_enrolment()
-        );
-    }
-
-    #[test]
-    fn unknown_acr_fails_instead_of_mapping_up() {
-        assert_eq!(
-            code(run(&params(&[("acr_values", "gold")]), true)),
-            "unmet_authentication_requirements"
-        );
-        let claims = r#"{"id_token":{"acr":{"essential":true,"values":["urn:other"]}}}"#;
-        assert_eq!(
-            code(run(&params(&[("claims", claims)]), true)),
-            "unmet_authentication_requirements"
-        );
-        let ok = r#"{"id_token":{"acr":{"essential":true,"value":"biometric"}}}"#;
-        assert_eq!(
-            run(&params(&[("claims", ok)]), true).unwrap().acr_values,
-            vec!["biometric"]
-        );
-        assert_eq!(
-            code(run(&params(&[("claims", "{not json")]), true)),
-            "invalid_request"
-        );
-    }
-
-    #[test]
-    fn authorization_details_are_checked() {
-        let good = r#"[{"type":"payment_initiation","instructedAmount":{"currency":"EUR","amount":"123.50"},"creditorName":"Merchant A"}]"#;
-        assert!(
-            run(&params(&[("authorization_details", good)]), true)
-                .unwrap()
-                .authorization_details
-                .is_some()
-        );
-        for bad in [
-            "{}",
-            "[]",
-            r#"[{"type":"other"}]"#,
-            r#"[{"amount":1}]"#,
-            "nope",
-        ] {
-            assert_eq!(
-                code(run(&params(&[("authorization_details", bad)]), true)),
-                "invalid_authorization_details",
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn login_hint_only_through_par_and_a_subject_is_required() {
-        assert_eq!(code(run(&params(&[]), false)), "invalid_request");
-        assert_eq!(
-            code(run(&params(&[("login_hint", "")]), true)),
-            "invalid_request"
-        );
-        assert!(
-            run(
-                &params(&[("login_hint", ""), ("id_token_hint", "x.y.z")]),
-                false
-            )
-            .is_ok()
-        );
-    }
-
-    #[test]
-    fn repeated_or_oversized_parameters_are_refused() {
-        let dup = vec![
-            ("state".to_owned(), "a".to_owned()),
-            ("state".to_owned(), "b".to_owned()),
-        ];
-        assert!(Params::from_pairs(dup).is_err());
-        let long = vec![("state".to_owned(), "x".repeat(MAX_PARAM_LEN + 1))];
-        assert!(Params::from_pairs(long).is_err());
-        assert_eq!(
-            code(run(&params(&[("nonce", &"n".repeat(600))]), true)),
-            "invalid_request"
-        );
-    }
-}
+#[path = "authorize_tests.rs"]
+mod tests;

@@ -1,0 +1,223 @@
+//! Attacks on the OpenID protocol surface, each tried as an attacker would (a browser editing
+//! the front-channel request, a token reused where it does not belong, a parameter the server
+//! might silently ignore). Every one of them was accepted before it was fixed.
+
+use serde_json::Value;
+
+use crate::common::shared;
+use crate::oidc_flows::{par_authorize_url, pass_face_check, push};
+use crate::server::*;
+
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A front-channel step-up URL for `rp-basic` (PAR not required) naming alice through the
+/// trusted identity provider's ID token, with `extra` overrides.
+fn front(server: &TestServer, extra: &[(&str, &str)]) -> String {
+    let mut p: Vec<(String, String)> = [
+        ("client_id", "rp-basic"),
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("redirect_uri", REDIRECT),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+        ("state", "xyz"),
+        ("acr_values", "biometric"),
+    ]
+    .iter()
+    .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+    .collect();
+    p.push(("id_token_hint".into(), server.idp_id_token("alice")));
+    for (k, v) in extra {
+        p.retain(|(a, _)| a != k);
+        if !v.is_empty() {
+            p.push(((*k).into(), (*v).into()));
+        }
+    }
+    let q: Vec<String> = p.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect();
+    format!("{}/authorize?{}", server.base, q.join("&"))
+}
+
+/// The error sent back to the client's redirect URI, or a panic naming where the browser was
+/// sent instead (e.g. the capture page: the attack went through).
+async fn error_of(url: &str) -> String {
+    let r = browser().get(url).send().await.unwrap();
+    let loc = location(&r);
+    assert!(
+        loc.starts_with(REDIRECT),
+        "expected an error at the client, the browser went to {loc}"
+    );
+    query(&loc).get("error").cloned().unwrap_or_default()
+}
+
+async fn pushed_error(server: &TestServer, extra: &[(&str, &str)]) -> (u16, Value) {
+    let r = push(server, "rp-par", extra, CHALLENGE).await;
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn front_channel_edits_never_change_what_is_issued() {
+    let Some(_) = shared("eval/dev") else { return };
+    let server = TestServer::start(|_| {}).await;
+    server.enrol("alice", PERSON_ENROL).await;
+
+    // The control: the unedited front-channel step-up reaches the capture page.
+    let r = browser().get(front(&server, &[])).send().await.unwrap();
+    assert!(location(&r).contains("/capture/"), "{}", location(&r));
+
+    // prompt=create added to a step-up in the browser: never an enrolment (which would issue
+    // a code without a face check against the enrolled face).
+    for extra in [
+        &[("prompt", "create")][..],
+        &[("prompt", "create"), ("acr_values", "")][..],
+        &[("prompt", "login create")][..],
+    ] {
+        assert_eq!(
+            error_of(&front(&server, extra)).await,
+            "invalid_request",
+            "{extra:?}"
+        );
+    }
+    // Pushed (client-authenticated) but together with a request for an acr: refused too.
+    for extra in [
+        &[
+            ("login_hint", "alice"),
+            ("prompt", "create"),
+            ("acr_values", "biometric"),
+        ][..],
+        &[
+            ("login_hint", "alice"),
+            ("prompt", "create"),
+            (
+                "claims",
+                r#"{"id_token":{"acr":{"essential":true,"values":["biometric"]}}}"#,
+            ),
+        ][..],
+    ] {
+        let (status, body) = pushed_error(&server, extra).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_request")),
+            "{extra:?}"
+        );
+    }
+
+    // A request object is not supported: refused, never silently ignored (OpenID Connect
+    // Core 6.1), whatever it asks for.
+    let object = "eyJhbGciOiJub25lIn0.eyJhY3JfdmFsdWVzIjoiMCIsInByb21wdCI6ImNyZWF0ZSJ9.";
+    assert_eq!(
+        error_of(&front(&server, &[("request", object)])).await,
+        "request_not_supported"
+    );
+    let (status, body) =
+        pushed_error(&server, &[("login_hint", "alice"), ("request", object)]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("request_not_supported"))
+    );
+
+    // Response modes other than query are refused, not ignored.
+    for mode in ["form_post", "fragment", "query.jwt", "web_message"] {
+        assert_eq!(
+            error_of(&front(&server, &[("response_mode", mode)])).await,
+            "invalid_request",
+            "{mode}"
+        );
+    }
+    let r = browser()
+        .get(front(&server, &[("response_mode", "query")]))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        location(&r).contains("/capture/"),
+        "response_mode=query is the default"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hints_must_be_id_tokens_meant_for_inherence() {
+    let Some(_) = shared("eval/dev") else { return };
+    let server = TestServer::start(|_| {}).await;
+    server.enrol("alice", PERSON_ENROL).await;
+    let now = inherence::clock::Clock::now_secs(&inherence::clock::SystemClock);
+
+    // The trusted identity provider's ID token for another audience (issued to some other
+    // application): not a statement meant for Inherence.
+    for aud in [
+        serde_json::json!("another-app"),
+        serde_json::json!(["another-app", "x"]),
+    ] {
+        let hint = idp_key().sign(&serde_json::json!({
+            "iss": IDP_ISSUER, "sub": "alice", "aud": aud, "iat": now - 30, "exp": now + 60
+        }));
+        assert_eq!(
+            error_of(&front(&server, &[("id_token_hint", &hint)])).await,
+            "login_required",
+            "{aud}"
+        );
+    }
+    // Without any audience.
+    let hint =
+        idp_key().sign(&serde_json::json!({"iss": IDP_ISSUER, "sub": "alice", "iat": now - 30}));
+    assert_eq!(
+        error_of(&front(&server, &[("id_token_hint", &hint)])).await,
+        "login_required"
+    );
+
+    // Inherence's own access token (signed with the same keys) is not an ID token.
+    let at: Value = http()
+        .post(server.url("/token"))
+        .basic_auth("admin", Some(ADMIN_SECRET))
+        .form(&[("grant_type", "client_credentials"), ("scope", "enrolment")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let at = at["access_token"].as_str().unwrap();
+    assert_eq!(
+        error_of(&front(&server, &[("id_token_hint", at)])).await,
+        "login_required"
+    );
+
+    // Inherence's own ID token, issued to rp-par after a face check, with extra scopes asked
+    // for: only openid is granted, and the token names only the client it was issued to.
+    let verifier = inherence::flow::random_token(40);
+    let url = par_authorize_url(
+        &server,
+        "rp-par",
+        &[
+            ("login_hint", "alice"),
+            ("scope", "openid profile email offline_access"),
+        ],
+        &inherence::protocol::pkce::challenge(&verifier),
+    )
+    .await;
+    let params = pass_face_check(&server, &browser(), &url).await;
+    let tokens = exchange_code(&server, "rp-par", &params["code"], &verifier).await;
+    assert_eq!(
+        tokens["scope"], "openid",
+        "only what is granted is listed: {tokens}"
+    );
+    assert!(tokens.get("refresh_token").is_none());
+    let id_token = tokens["id_token"].as_str().unwrap();
+    // As a hint for another client (rp-basic): refused.
+    assert_eq!(
+        error_of(&front(&server, &[("id_token_hint", id_token)])).await,
+        "login_required"
+    );
+    // As a hint for the client it was issued to: accepted.
+    let r = push(
+        &server,
+        "rp-par",
+        &[("id_token_hint", id_token), ("acr_values", "biometric")],
+        CHALLENGE,
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+}
