@@ -16,5 +16,6 @@ pub mod http;
 pub mod ids;
 pub mod keys;
 pub mod protocol;
+pub mod secret;
 pub mod store;
 pub mod webhook;

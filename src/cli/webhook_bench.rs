@@ -108,7 +108,7 @@ pub fn run(n: usize, dir: &Path) -> Result<WebhookBench, Failure> {
     )
     .map_err(fail)?;
     if let Ok(mut s) = rx.secret.lock() {
-        *s = dest.secret_shared_key.clone();
+        *s = dest.secret_shared_key.expose().to_owned();
     }
     let concurrency = cfg.concurrency;
     let outbox = Arc::new(Outbox::new(store.clone(), clock.clone(), cfg));

@@ -6,7 +6,6 @@
 //! file or in the environment, are errors. See `examples/config/inherence.toml`.
 
 pub mod liveness;
-pub mod secret;
 
 use std::path::{Path, PathBuf};
 
@@ -15,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::biometric::EngineSettings;
 use crate::biometric::runtime::RuntimeSettings;
 use crate::keys::{Alg, KeySettings};
+pub use crate::secret::Secret;
 pub use liveness::LivenessPolicy;
-pub use secret::Secret;
 
 /// OpenID provider settings (`[oidc]`).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -139,8 +138,8 @@ pub struct ClientConfig {
     pub active_3d_from: Option<std::collections::BTreeMap<String, String>>,
 }
 
-/// Storage (`[store]`).
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+/// Storage (`[store]`). `Debug` hides the passwords of Redis URLs and the encryption keys.
+#[derive(Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// `embedded` (one node, no server to run) or `redis` (several instances).
@@ -156,6 +155,30 @@ pub struct StoreConfig {
     /// A file with one `id:base64` key per line (first = active), instead of or after
     /// `encryption_keys`.
     pub encryption_key_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let urls: Vec<String> = self
+            .redis_urls
+            .iter()
+            .map(|u| match url::Url::parse(u) {
+                Ok(mut p) if p.password().is_some() => {
+                    let _ = p.set_password(Some("redacted"));
+                    p.to_string()
+                }
+                Ok(_) => u.clone(),
+                Err(_) => "[unparsable, redacted]".into(),
+            })
+            .collect();
+        f.debug_struct("StoreConfig")
+            .field("backend", &self.backend)
+            .field("path", &self.path)
+            .field("redis_urls", &urls)
+            .field("encryption_keys", &self.encryption_keys)
+            .field("encryption_key_file", &self.encryption_key_file)
+            .finish()
+    }
 }
 
 /// Which store backend runs.
@@ -631,99 +654,4 @@ fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), Co
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect()
-    }
-
-    #[test]
-    fn defaults_are_valid() {
-        let c = Config::load_with_env(None, &[]).unwrap();
-        assert_eq!(c, Config::default());
-    }
-
-    #[test]
-    fn file_then_env_overrides() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("c.toml");
-        std::fs::write(
-            &p,
-            "[runtime]\nintra_op_threads = 2\n[biometric.face_match]\ndecline_threshold = 60.0\n",
-        )
-        .unwrap();
-        let c = Config::load_with_env(
-            Some(&p),
-            &env(&[
-                ("INHERENCE_RUNTIME__INTRA_OP_THREADS", "3"),
-                ("INHERENCE_MODELS__DIR", "/opt/models"),
-                ("INHERENCE_UNRELATED", "x"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(c.runtime.intra_op_threads, 3);
-        assert_eq!(c.models.dir, PathBuf::from("/opt/models"));
-        assert_eq!(c.biometric.face_match.decline_threshold, 60.0);
-    }
-
-    #[test]
-    fn unknown_keys_are_rejected_in_file_and_env() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("c.toml");
-        std::fs::write(&p, "[runtime]\nintra_op_thread = 2\n").unwrap();
-        let e = Config::load_with_env(Some(&p), &[])
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("intra_op_thread"), "{e}");
-        let e = Config::load_with_env(None, &env(&[("INHERENCE_RUNTIME__TYPO", "1")])).unwrap_err();
-        assert!(e.to_string().contains("typo"), "{e}");
-    }
-
-    #[test]
-    fn the_example_config_is_valid_and_shows_the_defaults() {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/config/inherence.toml");
-        let c = Config::load_with_env(Some(&p), &[]).unwrap();
-        assert_eq!(
-            c,
-            Config::default(),
-            "examples/config/inherence.toml drifted from the defaults"
-        );
-    }
-
-    #[test]
-    fn a_client_cannot_opt_out_of_the_servers_par_requirement() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("c.toml");
-        let client = |par: &str| {
-            format!(
-                "[oidc]\nrequire_par = true\n[[clients]]\nclient_id = \"app\"\n\
-                 auth_method = \"client_secret_basic\"\n\
-                 client_secret = \"0123456789abcdef0123456789abcdef\"\n{par}"
-            )
-        };
-        std::fs::write(&p, client("require_par = false\n")).unwrap();
-        let e = Config::load_with_env(Some(&p), &[])
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("require_par = false conflicts"), "{e}");
-        for ok in ["", "require_par = true\n"] {
-            std::fs::write(&p, client(ok)).unwrap();
-            Config::load_with_env(Some(&p), &[]).unwrap();
-        }
-    }
-
-    #[test]
-    fn invalid_values_are_rejected() {
-        let e = Config::load_with_env(
-            None,
-            &env(&[("INHERENCE_BIOMETRIC__FACE_MATCH__DECLINE_THRESHOLD", "150")]),
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("decline_threshold"), "{e}");
-        assert!(Config::load_with_env(Some(Path::new("/nonexistent/x.toml")), &[]).is_err());
-    }
-}
+mod tests;

@@ -67,7 +67,7 @@ impl Clients {
                 let ok = client
                     .client_secret
                     .as_ref()
-                    .is_some_and(|s| s.matches(secret));
+                    .is_some_and(|s| s.matches(secret.expose()));
                 if ok { Ok(client) } else { Err(fail()) }
             }
             (

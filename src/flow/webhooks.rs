@@ -29,7 +29,7 @@ impl Provider {
             "url": d.url,
             "enabled": d.enabled,
             "webhook_version": d.webhook_version,
-            "secret_shared_key": d.secret_shared_key,
+            "secret_shared_key": d.secret_shared_key.expose(),
             "subscribed_events": d.subscribed_events,
             "created_at": iso8601(d.created_at),
             "updated_at": iso8601(d.updated_at),

@@ -95,8 +95,9 @@ pub struct KeyRecord {
     pub promote_at: Option<i64>,
     /// When a retired key is dropped.
     pub drop_at: Option<i64>,
-    /// PKCS#8 private key, base64.
-    pub private_pkcs8: String,
+    /// PKCS#8 private key, base64 (never printed; sealed at rest by the store).
+    #[serde(with = "crate::secret::stored")]
+    pub private_pkcs8: crate::secret::Secret,
     /// Self-signed certificate (DER, base64) for `x5c`.
     pub certificate: String,
 }
@@ -254,14 +255,16 @@ fn generate(alg: Alg, issuer_host: &str, now: i64) -> Result<KeyRecord, KeyError
         created_at: now,
         promote_at: None,
         drop_at: None,
-        private_pkcs8: STANDARD.encode(&pkcs8),
+        private_pkcs8: STANDARD.encode(&pkcs8).into(),
         certificate: STANDARD.encode(cert.der()),
     })
 }
 
 fn load(record: KeyRecord) -> Result<LoadedKey, KeyError> {
     let m = |e: &dyn std::fmt::Display| KeyError::Material(format!("{}: {e}", record.kid));
-    let pkcs8 = STANDARD.decode(&record.private_pkcs8).map_err(|e| m(&e))?;
+    let pkcs8 = STANDARD
+        .decode(record.private_pkcs8.expose())
+        .map_err(|e| m(&e))?;
     let (encoding, decoding, mut jwk) = match record.alg {
         Alg::ES256 => {
             let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8)
@@ -627,6 +630,19 @@ mod tests {
         km.tick().unwrap();
         assert!(km.ring().verify::<serde_json::Value>(&old_token).is_err());
         assert_eq!(km.ring().jwks()["keys"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn private_keys_never_print() {
+        let r = generate(Alg::ES256, "127.0.0.1", 0).unwrap();
+        let pkcs8 = r.private_pkcs8.expose().to_owned();
+        assert!(pkcs8.len() > 40);
+        let debug = format!("{r:?}");
+        assert!(!debug.contains(&pkcs8[..40]), "{debug}");
+        // Stored, it keeps the key (the store seals the namespace at rest).
+        let stored = serde_json::to_string(&r).unwrap();
+        let back: KeyRecord = serde_json::from_str(&stored).unwrap();
+        assert_eq!(back.private_pkcs8.expose(), pkcs8);
     }
 
     #[test]

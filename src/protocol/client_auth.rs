@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::authorize::Params;
 use super::errors::OAuthError;
+use crate::secret::Secret;
 
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -17,11 +18,11 @@ pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 pub enum Credentials {
     Basic {
         client_id: String,
-        secret: String,
+        secret: Secret,
     },
     Post {
         client_id: String,
-        secret: String,
+        secret: Secret,
     },
     Assertion {
         client_id: Option<String>,
@@ -71,7 +72,7 @@ pub fn extract(authorization: Option<&str>, form: &Params) -> Result<Credentials
                 .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
             found.push(Credentials::Basic {
                 client_id: form_decode(id)?,
-                secret: form_decode(secret)?,
+                secret: form_decode(secret)?.into(),
             });
         }
     }
@@ -81,7 +82,7 @@ pub fn extract(authorization: Option<&str>, form: &Params) -> Result<Credentials
             .ok_or_else(|| OAuthError::invalid_client("client_id is missing"))?;
         found.push(Credentials::Post {
             client_id: client_id.to_owned(),
-            secret: secret.to_owned(),
+            secret: secret.into(),
         });
     }
     if let Some(assertion) = form.get("client_assertion") {
@@ -211,13 +212,15 @@ mod tests {
     #[test]
     fn basic_is_form_decoded() {
         let h = format!("Basic {}", STANDARD.encode("my%3Aapp:s%20ecret"));
+        let c = extract(Some(&h), &form(&[])).unwrap();
         assert_eq!(
-            extract(Some(&h), &form(&[])).unwrap(),
+            c,
             Credentials::Basic {
                 client_id: "my:app".into(),
                 secret: "s ecret".into()
             }
         );
+        assert!(!format!("{c:?}").contains("s ecret"), "never printed");
     }
 
     #[test]

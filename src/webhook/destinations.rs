@@ -2,6 +2,7 @@
 //! shared secret they are signed with. A rotated secret stays valid for a grace period, during
 //! which deliveries carry one Standard Webhooks `v1,` signature per secret.
 
+use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -36,10 +37,11 @@ pub struct Destination {
     pub url: String,
     pub enabled: bool,
     pub webhook_version: String,
-    pub secret_shared_key: String,
+    #[serde(with = "crate::secret::stored")]
+    pub secret_shared_key: Secret,
     /// Replaced secrets with the time until which they still sign.
-    #[serde(default)]
-    pub previous_secrets: Vec<(String, i64)>,
+    #[serde(default, with = "crate::secret::stored_pairs")]
+    pub previous_secrets: Vec<(Secret, i64)>,
     pub subscribed_events: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -48,12 +50,12 @@ pub struct Destination {
 impl Destination {
     /// The secrets that sign now: current first, then those still in their grace period.
     pub fn signing_secrets(&self, now: i64) -> Vec<&str> {
-        let mut v = vec![self.secret_shared_key.as_str()];
+        let mut v = vec![self.secret_shared_key.expose()];
         v.extend(
             self.previous_secrets
                 .iter()
                 .filter(|(_, until)| *until > now)
-                .map(|(s, _)| s.as_str()),
+                .map(|(s, _)| s.expose()),
         );
         v
     }
@@ -290,7 +292,7 @@ pub fn create(
         url,
         enabled,
         webhook_version: version,
-        secret_shared_key: secret,
+        secret_shared_key: Secret::new(secret),
         previous_secrets: Vec::new(),
         subscribed_events: events,
         created_at: now,
@@ -350,7 +352,7 @@ pub fn update(
         d.previous_secrets.truncate(4);
         d.previous_secrets
             .insert(0, (d.secret_shared_key.clone(), now + ROTATION_GRACE_SECS));
-        d.secret_shared_key = new_secret;
+        d.secret_shared_key = Secret::new(new_secret);
     }
     d.updated_at = now;
     store.put_json(DESTINATIONS, uuid, &d, None)?;
@@ -430,6 +432,11 @@ mod tests {
             updated_at: 0,
         };
         assert_eq!(d.signing_secrets(50), vec!["new", "old"]);
+        let debug = format!("{d:?}");
+        assert!(
+            !debug.contains("\"new\"") && !debug.contains("\"old\""),
+            "{debug}"
+        );
         assert_eq!(d.signing_secrets(100), vec!["new"]);
     }
 }

@@ -25,7 +25,7 @@ pub fn prepare(
 ) -> SentRequest {
     let mut payload: Value = d.payload.clone();
     payload["timestamp"] = Value::from(now);
-    let signed = signature::sign(&payload, &dest.secret_shared_key);
+    let signed = signature::sign(&payload, dest.secret_shared_key.expose());
     let standard = signature::standard_signature(
         &d.event_id,
         now,
