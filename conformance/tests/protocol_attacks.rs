@@ -221,3 +221,108 @@ async fn hints_must_be_id_tokens_meant_for_inherence() {
     .await;
     assert_eq!(r.status(), 201);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_over_their_budget_get_429_with_retry_after() {
+    let Some(_) = shared("eval/dev") else { return };
+    let server = TestServer::start(|c| {
+        c.rate_limits.par_per_minute = 5;
+        c.rate_limits.token_per_minute = 3;
+        c.rate_limits.capture_uploads_per_minute = 2;
+    })
+    .await;
+    server.enrol("alice", PERSON_ENROL).await;
+    let retry_after = |r: &reqwest::Response| -> u64 {
+        r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+
+    // /par: a burst from one client (the attack sent 300 in 0.3 s).
+    fresh_minute().await;
+    let mut statuses = Vec::new();
+    let mut last = None;
+    for _ in 0..8 {
+        let r = push(&server, "rp-par", &[("login_hint", "alice")], CHALLENGE).await;
+        statuses.push(r.status().as_u16());
+        last = Some(r);
+    }
+    assert_eq!(statuses, [201, 201, 201, 201, 201, 429, 429, 429]);
+    let last = last.unwrap();
+    assert_eq!(last.status(), 429);
+    let secs = retry_after(&last);
+    assert!((1..=60).contains(&secs), "{secs}");
+    let body: Value = last.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    // Another client's budget is its own.
+    let other = http()
+        .post(server.url("/token"))
+        .basic_auth("admin", Some(ADMIN_SECRET))
+        .form(&[("grant_type", "client_credentials"), ("scope", "enrolment")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200, "admin has not spent anything");
+
+    // /token: wrong codes still spend the authenticated client's budget.
+    fresh_minute().await;
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let r = http()
+            .post(server.url("/token"))
+            .basic_auth("rp-basic", Some(BASIC_SECRET))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", "nonsense"),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", "v".repeat(43).as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            assert!(retry_after(&r) >= 1);
+        }
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [400, 400, 400, 429, 429, 429]);
+
+    // Capture uploads: each one runs the face check; the third upload of the client's flows
+    // within the minute is refused before it is judged.
+    fresh_minute().await;
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let b = browser();
+        let capture = open_capture(&b, &front(&server, &[])).await;
+        let (c, spec, asked) = challenge(&b, &server, &capture, false).await;
+        let frames = inherence::eval::camera::record(
+            footage(),
+            &spec,
+            &inherence::eval::camera::Answer::default(),
+            &mut inherence::eval::camera::Rng::new(seed()),
+        );
+        let (status, v) = upload(&b, &server, &capture, &c, frames, Some(asked)).await;
+        if status == 429 {
+            assert_eq!(v["error"], "temporarily_unavailable", "{v}");
+        } else {
+            assert_eq!(v["status"], "approved", "{v}");
+        }
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+}
+
+/// Waits, if needed, until at least 25 s of the current minute are left: the budgets are per
+/// minute, and a burst that straddles two minutes would be counted in both.
+async fn fresh_minute() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let into = now % 60.0;
+    if into > 35.0 {
+        tokio::time::sleep(std::time::Duration::from_secs_f64(60.0 - into + 0.2)).await;
+    }
+}

@@ -292,6 +292,29 @@ impl Default for ApiSettings {
     }
 }
 
+/// Per-client request budgets of the OpenID endpoints, per minute (`[rate_limits]`). Counted
+/// in the store, so every instance shares them; over budget: 429 with `Retry-After`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// Pushed authorization requests (`/par`), after client authentication.
+    pub par_per_minute: i64,
+    /// Token requests (`/token`), after client authentication.
+    pub token_per_minute: i64,
+    /// Capture uploads of the client's flows (each one runs the face check).
+    pub capture_uploads_per_minute: i64,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            par_per_minute: 3000,
+            token_per_minute: 6000,
+            capture_uploads_per_minute: 3000,
+        }
+    }
+}
+
 /// Sessions of the Didit-compatible API (`[sessions]`).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -369,6 +392,7 @@ pub struct Config {
     pub capture: CaptureSettings,
     pub liveness: LivenessPolicy,
     pub api: ApiSettings,
+    pub rate_limits: RateLimits,
     pub webhooks: WebhookSettings,
     pub sessions: SessionSettings,
     pub audit: crate::audit::AuditSettings,
@@ -505,6 +529,17 @@ impl Config {
             if v == 0 || v > 86_400 {
                 return bad(format!("{name} must be 1..=86400"));
             }
+        }
+        let r = &self.rate_limits;
+        if [
+            r.par_per_minute,
+            r.token_per_minute,
+            r.capture_uploads_per_minute,
+        ]
+        .iter()
+        .any(|&n| n < 1)
+        {
+            return bad("rate_limits: every budget must be at least 1 per minute".into());
         }
         if self.keys.algorithms.is_empty() {
             return bad("keys.algorithms must not be empty".into());

@@ -65,6 +65,7 @@ impl Provider {
         let auds = self.assertion_audiences(paths::PAR);
         let auds: Vec<&str> = auds.iter().map(String::as_str).collect();
         let client = self.clients.authenticate(creds, &auds)?;
+        self.charge(&client.client_id, super::limits::Budget::Par)?;
         if params.get("request_uri").is_some() {
             return Err(OAuthError::invalid_request(
                 "request_uri is not allowed in a pushed request",

@@ -190,6 +190,15 @@ impl Provider {
         frames: &[CapturedFrame],
         ctx: &RequestContext,
     ) -> Result<CaptureResult, CaptureError> {
+        // The client's upload budget is checked before the challenge is spent, so a refused
+        // upload can be retried with the same challenge.
+        let client = self
+            .get_flow(flow_id)
+            .map_err(CaptureError::Protocol)?
+            .request
+            .client_id;
+        self.charge(&client, super::limits::Budget::CaptureUpload)
+            .map_err(CaptureError::Protocol)?;
         let ch = self
             .redeem_challenge(flow_id, challenge)
             .map_err(CaptureError::Protocol)?;

@@ -14,7 +14,7 @@ use crate::store::typed::KvJson;
 use crate::store::{Kv, StoreError};
 
 const API_KEYS: &str = "api_keys";
-const RATE: &str = "rate";
+pub(crate) const RATE: &str = "rate";
 
 /// The standalone checks' default decline threshold (contract: 30).
 pub const DEFAULT_THRESHOLD: f64 = 30.0;

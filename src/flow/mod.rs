@@ -11,6 +11,7 @@ pub mod capture;
 pub mod clients;
 pub mod didit;
 pub mod enrol;
+pub mod limits;
 pub mod liveness;
 pub mod sessions;
 pub mod state;

@@ -43,6 +43,7 @@ impl Provider {
         let auds = self.assertion_audiences(paths::TOKEN);
         let auds: Vec<&str> = auds.iter().map(String::as_str).collect();
         let client = self.clients.authenticate(creds, &auds)?.clone();
+        self.charge(&client.client_id, super::limits::Budget::Token)?;
         match params.get("grant_type") {
             Some("authorization_code") => self.exchange_code(&client.client_id, params),
             Some("client_credentials") => {

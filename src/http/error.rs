@@ -124,6 +124,12 @@ impl IntoResponse for HttpError {
             }
         };
         let mut res = (status, Json(body)).into_response();
+        if let HttpError::OAuth(e) = &self
+            && let Some(secs) = e.retry_after
+        {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if let HttpError::OAuth(e) = &self {
             let challenge = match e.code {
                 ErrorCode::InvalidClient => Some("Basic realm=\"inherence\"".to_owned()),

@@ -25,6 +25,9 @@ pub enum ErrorCode {
     InsufficientUserAuthentication,
     ServerError,
     TemporarilyUnavailable,
+    /// A client over its request budget: `temporarily_unavailable` with HTTP 429 and
+    /// `Retry-After`.
+    TooManyRequests,
 }
 
 impl ErrorCode {
@@ -47,7 +50,7 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::InsufficientUserAuthentication => "insufficient_user_authentication",
             Self::ServerError => "server_error",
-            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::TemporarilyUnavailable | Self::TooManyRequests => "temporarily_unavailable",
         }
     }
 
@@ -59,6 +62,7 @@ impl ErrorCode {
             Self::AccessDenied | Self::UnauthorizedClient => 403,
             Self::ServerError => 500,
             Self::TemporarilyUnavailable => 503,
+            Self::TooManyRequests => 429,
             _ => 400,
         }
     }
@@ -70,6 +74,8 @@ impl ErrorCode {
 pub struct OAuthError {
     pub code: ErrorCode,
     pub description: String,
+    /// Seconds the client should wait (`Retry-After`), for [`ErrorCode::TooManyRequests`].
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -77,6 +83,13 @@ impl OAuthError {
         Self {
             code,
             description: description.into(),
+            retry_after: None,
+        }
+    }
+    pub fn too_many_requests(retry_after: u64, d: impl Into<String>) -> Self {
+        Self {
+            retry_after: Some(retry_after.max(1)),
+            ..Self::new(ErrorCode::TooManyRequests, d)
         }
     }
     pub fn invalid_request(d: impl Into<String>) -> Self {
