@@ -317,11 +317,8 @@ async fn clients_over_their_budget_get_429_with_retry_after() {
 /// Waits, if needed, until at least 25 s of the current minute are left: the budgets are per
 /// minute, and a burst that straddles two minutes would be counted in both.
 async fn fresh_minute() {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
-    let into = now % 60.0;
+    let now = inherence::clock::Clock::now_millis(&inherence::clock::SystemClock);
+    let into = (now % 60_000) as f64 / 1000.0;
     if into > 35.0 {
         tokio::time::sleep(std::time::Duration::from_secs_f64(60.0 - into + 0.2)).await;
     }
