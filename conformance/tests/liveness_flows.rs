@@ -276,9 +276,9 @@ async fn no_capture_path_judges_fewer_frames_than_its_challenge() {
         .unwrap();
     assert_eq!(enrolled.status(), 404, "nothing was enrolled");
 
-    // The phone hand-off: the same flow opened on another device (no binding cookie).
-    let (_, capture, _) = step_up(&server, "rp-par", &[]).await;
-    let phone = browser();
+    // The phone hand-off: the same flow opened on another device through the QR link.
+    let (desktop, capture, _) = step_up(&server, "rp-par", &[]).await;
+    let phone = hand_off(&server, &desktop, &capture).await;
     assert!(too_few(
         &refused_with(&server, &phone, &capture, |s| fewer(s, 2)).await
     ));

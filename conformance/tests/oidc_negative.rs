@@ -357,8 +357,9 @@ async fn capture_challenges_are_bound_single_use_and_uploads_bounded() {
         &par_authorize_url(&server, "rp-par", &[("login_hint", "alice")], ch).await,
     )
     .await;
+    // Another flow the same browser may capture for (its own cookie for that flow).
     let other = open_capture(
-        &browser(),
+        &b,
         &par_authorize_url(&server, "rp-par", &[("login_hint", "alice")], ch).await,
     )
     .await;

@@ -323,3 +323,87 @@ async fn fresh_minute() {
         tokio::time::sleep(std::time::Duration::from_secs_f64(60.0 - into + 0.2)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_flow_id_alone_cannot_capture() {
+    let Some(_) = shared("eval/dev") else { return };
+    let server = TestServer::start(|_| {}).await;
+    server.enrol("alice", PERSON_ENROL).await;
+    let desktop = browser();
+    let capture = open_capture(&desktop, &front(&server, &[])).await;
+
+    // Someone who learnt the flow id (a shared screen, a log): no challenge, no preview, no
+    // upload, no hand-off link; nothing is spent.
+    let stranger = browser();
+    let r = stranger
+        .post(server.url(&format!("{capture}/challenge")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "access_denied");
+    let r = stranger
+        .post(server.url(&format!("{capture}/preview")))
+        .body(vec![0u8; 100])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    for path in ["handoff", "qr.svg"] {
+        let r = stranger
+            .get(server.url(&format!("{capture}/{path}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+    }
+    // An upload with a challenge the desktop asked for, from the stranger's device.
+    let (c, spec, asked) = challenge(&desktop, &server, &capture, false).await;
+    let frames = inherence::eval::camera::record(
+        footage(),
+        &spec,
+        &inherence::eval::camera::Answer::default(),
+        &mut inherence::eval::camera::Rng::new(seed()),
+    );
+    let (status, v) = upload(
+        &stranger,
+        &server,
+        &capture,
+        &c,
+        frames.clone(),
+        Some(asked),
+    )
+    .await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (403, Some("access_denied")),
+        "{v}"
+    );
+    // A guessed or altered hand-off secret does not open the flow on another device.
+    let r = stranger
+        .get(server.url(&format!(
+            "{capture}?handoff=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().get("set-cookie").is_none());
+
+    // Nothing was spent: the desktop's challenge is still good, and approves.
+    let (status, v) = upload(&desktop, &server, &capture, &c, frames, None).await;
+    assert_eq!(
+        (status, v["status"].as_str()),
+        (200, Some("approved")),
+        "{v}"
+    );
+
+    // The phone the flow is handed to may capture (a new flow: the first one is decided).
+    let desktop = browser();
+    let capture = open_capture(&desktop, &front(&server, &[])).await;
+    let phone = hand_off(&server, &desktop, &capture).await;
+    assert_eq!(
+        attempt(&phone, &server, &capture).await["status"],
+        "approved"
+    );
+}

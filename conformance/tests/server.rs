@@ -293,6 +293,30 @@ pub fn footage() -> &'static Footage {
     })
 }
 
+/// Hands a flow from the desktop browser `b` to a new device (a phone) the way the QR code
+/// does; returns the phone's client, which may now capture for the flow.
+pub async fn hand_off(server: &TestServer, b: &reqwest::Client, capture: &str) -> reqwest::Client {
+    let r = b
+        .get(server.url(&format!("{capture}/handoff")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "the browser that started the flow gets the link"
+    );
+    let link: Value = r.json().await.unwrap();
+    let phone = browser();
+    let r = phone
+        .get(link["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the phone opens the link");
+    phone
+}
+
 /// Fetches a capture challenge (`motion_only` asks for the alternative) and the moment it was
 /// asked for.
 pub async fn challenge(

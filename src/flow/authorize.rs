@@ -194,6 +194,7 @@ impl Provider {
             liveness,
             liveness_by,
             binding: digest(&binding_secret),
+            handoff: super::device::handoff_digest(&binding_secret),
             created_at: now,
             expires_at: now + self.cfg.oidc.flow_lifetime_secs as i64,
             attempts: 0,

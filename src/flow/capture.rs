@@ -5,6 +5,7 @@ use crate::store::concerns::SingleUse;
 use serde::{Deserialize, Serialize};
 
 use super::authorize::{error_redirect, redirect_url};
+use super::device::{DeviceProof, subtle_eq};
 use super::liveness::Challenge;
 use super::state::{Decision, Flow, FlowStatus, Purpose};
 use super::token::CodeGrant;
@@ -130,8 +131,15 @@ impl Provider {
     }
 
     /// Live guidance on a small preview frame (detection and quality only).
-    pub fn preview(&self, flow_id: &str, frame: &[u8]) -> Result<Guidance, CaptureError> {
+    pub fn preview(
+        &self,
+        flow_id: &str,
+        frame: &[u8],
+        device: DeviceProof<'_>,
+    ) -> Result<Guidance, CaptureError> {
         let f = self.get_flow(flow_id).map_err(CaptureError::Protocol)?;
+        self.check_device(&f, device)
+            .map_err(CaptureError::Protocol)?;
         if f.status != FlowStatus::AwaitingCapture {
             return Err(CaptureError::Protocol(OAuthError::invalid_request(
                 "this face check is already decided",
@@ -189,15 +197,14 @@ impl Provider {
         challenge: &str,
         frames: &[CapturedFrame],
         ctx: &RequestContext,
+        device: DeviceProof<'_>,
     ) -> Result<CaptureResult, CaptureError> {
-        // The client's upload budget is checked before the challenge is spent, so a refused
-        // upload can be retried with the same challenge.
-        let client = self
-            .get_flow(flow_id)
-            .map_err(CaptureError::Protocol)?
-            .request
-            .client_id;
-        self.charge(&client, super::limits::Budget::CaptureUpload)
+        // Only the devices of the flow may upload; the client's upload budget is checked
+        // before the challenge is spent, so a refused upload can be retried with it.
+        let f = self.get_flow(flow_id).map_err(CaptureError::Protocol)?;
+        self.check_device(&f, device)
+            .map_err(CaptureError::Protocol)?;
+        self.charge(&f.request.client_id, super::limits::Budget::CaptureUpload)
             .map_err(CaptureError::Protocol)?;
         let ch = self
             .redeem_challenge(flow_id, challenge)
@@ -564,11 +571,6 @@ pub(crate) fn advice(risks: &[Risk], several: bool) -> &'static str {
     } else {
         "We could not verify you. Face the camera in good light and try again."
     }
-}
-
-fn subtle_eq(a: &str, b: &str) -> bool {
-    use subtle::ConstantTimeEq;
-    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 fn status_name(s: &FlowStatus) -> &'static str {

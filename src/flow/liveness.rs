@@ -121,8 +121,10 @@ impl Provider {
         &self,
         flow_id: &str,
         motion_only: bool,
+        device: super::device::DeviceProof<'_>,
     ) -> Result<IssuedChallenge, OAuthError> {
         let f = self.get_flow(flow_id)?;
+        self.check_device(&f, device)?;
         if f.status != FlowStatus::AwaitingCapture || f.attempts_left() == 0 {
             return Err(OAuthError::invalid_request(
                 "this face check is already decided",

@@ -9,6 +9,7 @@
 pub mod authorize;
 pub mod capture;
 pub mod clients;
+pub mod device;
 pub mod didit;
 pub mod enrol;
 pub mod limits;

@@ -932,6 +932,7 @@ impl Provider {
             liveness: s.rules.liveness_method,
             liveness_by: Because::Workflow,
             binding: digest(&binding_secret),
+            handoff: super::device::handoff_digest(&binding_secret),
             created_at: now,
             expires_at: (now + self.cfg.oidc.flow_lifetime_secs as i64)
                 .min(s.expires_at.unwrap_or(i64::MAX)),

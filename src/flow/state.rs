@@ -83,6 +83,10 @@ pub struct Flow {
     /// Digest of the secret in the browser cookie that started the flow: only that browser
     /// receives the code.
     pub binding: String,
+    /// Digest of the hand-off secret (`device::handoff_secret`): the phone the flow was handed
+    /// to through the QR link may capture too.
+    #[serde(default)]
+    pub handoff: String,
     pub created_at: i64,
     pub expires_at: i64,
     pub attempts: u32,
@@ -188,6 +192,7 @@ mod tests {
             liveness: LivenessMethod::Flashing,
             liveness_by: Because::Policy,
             binding: "b".into(),
+            handoff: String::new(),
             created_at: 0,
             expires_at: 600,
             attempts: 0,

@@ -14,6 +14,7 @@ use super::oauth::{see_other, to_capture};
 use super::{AppState, HttpError, html_escape, page as page_html};
 use crate::biometric::CapturedFrame;
 use crate::flow::Provider;
+use crate::flow::device::DeviceProof;
 use crate::flow::sessions::{Hosted, Session, SessionStatus};
 use crate::protocol::OAuthError;
 
@@ -39,6 +40,7 @@ pub fn routes(max_frames_body: usize, max_preview: usize) -> Router<AppState> {
         .route("/capture/{id}/finish", get(finish))
         .route("/capture/{id}/cancel", post(cancel))
         .route("/capture/{id}/qr.svg", get(qr))
+        .route("/capture/{id}/handoff", get(handoff))
         .route(
             "/static/capture.js",
             get(|| async {
@@ -163,10 +165,67 @@ async fn hosted_lang_start(
     hosted_start(Path(token), State(s)).await
 }
 
-async fn page(Path(id): Path<String>, State(s): State<AppState>) -> Result<Response, HttpError> {
+/// The device cookies of a capture request (see `flow::device`).
+struct Device {
+    binding: Option<String>,
+    handoff: Option<String>,
+}
+
+impl Device {
+    fn of(headers: &HeaderMap) -> Self {
+        Self {
+            binding: cookie(headers, "inh_bind"),
+            handoff: cookie(headers, "inh_dev"),
+        }
+    }
+
+    fn proof(&self) -> DeviceProof<'_> {
+        DeviceProof {
+            binding: self.binding.as_deref(),
+            handoff: self.handoff.as_deref(),
+        }
+    }
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct PageQuery {
+    /// The hand-off secret of the QR link (a phone continuing the flow).
+    handoff: Option<String>,
+}
+
+async fn page(
+    Path(id): Path<String>,
+    State(s): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<PageQuery>,
+) -> Result<Response, HttpError> {
     valid_id(&id)?;
     s.provider.flow_view(&id).map_err(|_| HttpError::NotFound)?;
+    // A phone opening the QR link: its secret becomes this device's cookie for the flow.
+    let handed = match q
+        .handoff
+        .as_deref()
+        .filter(|h| !h.is_empty() && h.len() <= 128)
+    {
+        Some(h) => {
+            s.provider.accept_handoff(&id, h)?;
+            Some(h.to_owned())
+        }
+        None => None,
+    };
     let mut r = Html(include_str!("../web/capture.html")).into_response();
+    if let Some(h) = handed {
+        let secure = if s.provider.issuer().starts_with("https://") {
+            "; Secure"
+        } else {
+            ""
+        };
+        let c = format!("inh_dev={h}; Path=/capture/{id}; HttpOnly; SameSite=Lax{secure}");
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            r.headers_mut().insert(header::SET_COOKIE, v);
+        }
+        r.headers_mut()
+            .insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    }
     r.headers_mut().insert(
         "permissions-policy",
         HeaderValue::from_static("camera=(self), microphone=()"),
@@ -192,6 +251,7 @@ struct ChallengeRequest {
 async fn challenge(
     Path(id): Path<String>,
     State(s): State<AppState>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
     valid_id(&id)?;
@@ -201,7 +261,8 @@ async fn challenge(
         serde_json::from_slice(&body)
             .map_err(|e| HttpError::BadRequest(format!("challenge request: {e}")))?
     };
-    let c = s.provider.challenge(&id, req.motion_only)?;
+    let device = Device::of(&headers);
+    let c = s.provider.challenge(&id, req.motion_only, device.proof())?;
     let mut r = axum::Json(c).into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -211,12 +272,17 @@ async fn challenge(
 async fn preview(
     Path(id): Path<String>,
     State(s): State<AppState>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
     valid_id(&id)?;
     let p = s.provider.clone();
+    let device = Device::of(&headers);
     let g = s
-        .blocking(move || p.preview(&id, &body).map_err(HttpError::from))
+        .blocking(move || {
+            p.preview(&id, &body, device.proof())
+                .map_err(HttpError::from)
+        })
         .await?;
     Ok(axum::Json(g).into_response())
 }
@@ -298,14 +364,18 @@ async fn frames(
     Path(id): Path<String>,
     State(s): State<AppState>,
     super::extract::Client(ctx): super::extract::Client,
+    headers: HeaderMap,
     mp: Multipart,
 ) -> Result<Response, HttpError> {
     valid_id(&id)?;
+    let device = Device::of(&headers);
+    // Refused before the body is read: an unknown device uploads nothing.
+    s.provider.may_capture(&id, device.proof())?;
     let up = Upload::read(mp, s.provider.cfg.capture.max_frames).await?;
     let p = s.provider.clone();
     let r = s
         .blocking_capture(move || {
-            p.submit(&id, &up.challenge, &up.frames, &ctx)
+            p.submit(&id, &up.challenge, &up.frames, &ctx, device.proof())
                 .map_err(HttpError::from)
         })
         .await?;
@@ -343,10 +413,32 @@ async fn cancel(
     Ok(axum::Json(json!({ "redirect": to })).into_response())
 }
 
-async fn qr(Path(id): Path<String>, State(s): State<AppState>) -> Result<Response, HttpError> {
+/// `GET /capture/{id}/handoff`: the link that hands the flow to a phone, for the browser that
+/// started it (`{"url": ...}`; the page shows it as a QR code).
+async fn handoff(
+    Path(id): Path<String>,
+    State(s): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
     valid_id(&id)?;
-    s.provider.flow_view(&id)?;
-    let url = format!("{}/capture/{id}?handoff=1", s.provider.issuer());
+    let url = s
+        .provider
+        .handoff_url(&id, cookie(&headers, "inh_bind").as_deref())?;
+    let mut r = axum::Json(json!({ "url": url })).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
+}
+
+async fn qr(
+    Path(id): Path<String>,
+    State(s): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    valid_id(&id)?;
+    let url = s
+        .provider
+        .handoff_url(&id, cookie(&headers, "inh_bind").as_deref())?;
     let code =
         qrcode::QrCode::new(url.as_bytes()).map_err(|e| HttpError::Internal(e.to_string()))?;
     let svg = code
