@@ -434,7 +434,7 @@ async fn capture_challenges_are_bound_single_use_and_uploads_bounded() {
         );
     // The server answers 413 and closes; a client still writing the body may see the close
     // (broken pipe) before it reads the answer. Either way the upload is refused.
-    match http()
+    match b
         .post(server.url(&format!("{capture}/frames")))
         .multipart(form)
         .send()

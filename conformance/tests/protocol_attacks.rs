@@ -407,3 +407,103 @@ async fn the_flow_id_alone_cannot_capture() {
         "approved"
     );
 }
+
+/// Reads from `s` until the server closes the connection or `within` passes; returns what was
+/// read and whether it closed.
+async fn closed_within(
+    s: &mut tokio::net::TcpStream,
+    within: std::time::Duration,
+) -> (String, bool) {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let r = tokio::time::timeout(within, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    (String::from_utf8_lossy(&got).into_owned(), r.is_ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_and_trickling_connections_are_cut() {
+    use tokio::io::AsyncWriteExt;
+    let Some(_) = shared("eval/dev") else { return };
+    let server = TestServer::start(|c| {
+        c.server.limits.header_read_timeout_secs = 1;
+        c.server.limits.body_read_timeout_secs = 3;
+        c.server.limits.slow_body_grace_secs = 1;
+        c.server.limits.min_body_bytes_per_sec = 1000;
+    })
+    .await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let secs = std::time::Duration::from_secs;
+
+    // Half-open: connections that never finish their headers (the attack held 200 for 46 s).
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        held.push(s);
+    }
+    let t = std::time::Instant::now();
+    for s in &mut held {
+        let (_, closed) = closed_within(s, secs(4)).await;
+        assert!(closed, "a connection without complete headers is closed");
+    }
+    assert!(t.elapsed() < secs(4), "{:?}", t.elapsed());
+
+    // Trickling upload: a body announced as 20,000 bytes, sent at 10 bytes a second.
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(
+        b"POST /par HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+          Authorization: Basic cnAtcGFyOnJwLWJhc2ljLXNlY3JldC0wMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OQ==\r\n\
+          Content-Length: 20000\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let t = std::time::Instant::now();
+    let trickle = async {
+        for _ in 0..60 {
+            if s.write_all(b"aaaaaaaaaa").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(secs(1)).await;
+        }
+    };
+    let _ = tokio::time::timeout(secs(5), trickle).await;
+    let (answer, closed) = closed_within(&mut s, secs(2)).await;
+    assert!(closed, "a trickling upload is cut: {answer}");
+    assert!(t.elapsed() < secs(8), "{:?}", t.elapsed());
+
+    // A normal request still works.
+    let r = http().get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_every_connection() {
+    let Some(_) = shared("eval/dev") else { return };
+    let server = TestServer::start(|c| c.server.limits.max_connections_per_ip = 5).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    // The sixth is closed at once, and so is a real request while the five are held.
+    let mut sixth = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (_, closed) = closed_within(&mut sixth, std::time::Duration::from_secs(2)).await;
+    assert!(closed, "the sixth connection from one address is closed");
+    assert!(http().get(server.url("/healthz")).send().await.is_err());
+    // Released, the address may connect again.
+    drop(held);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let r = http().get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}

@@ -561,3 +561,76 @@ fn key_generation_and_rotation_happen_once_across_instances() {
     );
     assert_eq!(a.ring().jwks(), b.ring().jwks());
 }
+
+/// Administration with the CLI while two instances run over one Redis: a revoked API key and
+/// an erased subject are refused by both instances within a second (they read the store per
+/// request; nothing is cached).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_changes_reach_every_running_instance_within_a_second() {
+    let Some(_) = shared("eval/dev") else { return };
+    let r = Redis::single();
+    let start = |urls: Vec<String>| {
+        TestServer::start(move |c| {
+            c.store.backend = inherence::config::StoreBackend::Redis;
+            c.store.redis_urls = urls;
+            c.store.encryption_keys = vec![template_key()];
+        })
+    };
+    let a = start(r.urls.clone()).await;
+    let b = start(r.urls.clone()).await;
+    let mut cfg = inherence::config::Config::default();
+    cfg.store.backend = inherence::config::StoreBackend::Redis;
+    cfg.store.redis_urls = r.urls.clone();
+    cfg.store.encryption_keys = vec![template_key()];
+
+    // A key made for the test, accepted by both instances.
+    let (rec, key) = {
+        let store = inherence::store::open(&cfg.store, Arc::new(SystemClock)).unwrap();
+        inherence::flow::didit::create_api_key(&*store, 0, "live").unwrap()
+    };
+    let list = |s: &TestServer| {
+        let (url, key) = (s.url("/v3/workflows/"), key.clone());
+        async move {
+            http()
+                .get(url)
+                .header("x-api-key", key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!((list(&a).await, list(&b).await), (200, 200));
+    // Revoked with the CLI: refused by both within a second.
+    inherence::cli::api_keys::run(
+        &cfg,
+        inherence::cli::api_keys::ApiKeysAction::Revoke { id: rec.id.clone() },
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!((list(&a).await, list(&b).await), (403, 403));
+
+    // A subject enrolled on A, erased with the CLI: gone for both.
+    assert_eq!(a.enrol("carol", PERSON_ENROL).await.status(), 201);
+    async fn face(s: &TestServer) -> u16 {
+        http()
+            .get(s.url("/api/v1/subjects/carol/face"))
+            .bearer_auth(s.admin_token().await)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+    assert_eq!((face(&a).await, face(&b).await), (200, 200));
+    inherence::cli::subjects::run(
+        &cfg,
+        inherence::cli::subjects::SubjectsAction::Delete {
+            subject: "carol".into(),
+        },
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!((face(&a).await, face(&b).await), (404, 404));
+}

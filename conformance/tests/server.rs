@@ -157,12 +157,10 @@ impl TestServer {
         let state = AppState::new(provider.clone(), 2);
         let background = inherence::flow::spawn_background(&provider);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        // The production listener, with its deadlines and per-address bounds.
+        let limits = provider.cfg.server.limits.clone();
         tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(async {
+            inherence::http::serve::serve(listener, app(state), limits, async {
                 let _ = rx.await;
             })
             .await

@@ -1,6 +1,8 @@
 //! `inherence api-keys create | list | revoke`: keys for the Didit-compatible v3 API
-//! (`x-api-key`), in the configured embedded store while the server is stopped. Only a key's
-//! SHA-256 is stored; the key is printed once, at creation.
+//! (`x-api-key`). With Redis, at any time: running instances read keys per request, so a
+//! change applies to their next request. The embedded store belongs to one process: while a
+//! server runs on it, these commands refuse (a change beside it would never reach it). Only a
+//! key's SHA-256 is stored; the key is printed once, at creation.
 
 use std::sync::Arc;
 
@@ -23,12 +25,8 @@ pub enum ApiKeysAction {
 
 pub fn run(cfg: &Config, action: ApiKeysAction) -> Result<(), Failure> {
     let clock = SystemClock;
-    let store = crate::store::open(&cfg.store, Arc::new(SystemClock)).map_err(|e| {
-        Failure::runtime(format!(
-            "cannot open the store (the embedded store at {} only while the server is stopped): {e}",
-            cfg.store.path.display()
-        ))
-    })?;
+    let store = crate::store::open(&cfg.store, Arc::new(SystemClock))
+        .map_err(|e| Failure::runtime(format!("cannot open the store: {e}")))?;
     let store = &*store;
     let err = |e: didit::DiditError| Failure::runtime(e.to_string());
     match action {

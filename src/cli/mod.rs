@@ -1,6 +1,6 @@
 //! Command-line interface: parses arguments, loads the configuration once, dispatches.
 
-mod api_keys;
+pub mod api_keys;
 mod audit;
 mod bench;
 mod check;
@@ -9,7 +9,7 @@ mod eval_liveness;
 mod loadtest;
 mod models;
 pub mod serve;
-mod subjects;
+pub mod subjects;
 mod test_camera;
 mod webhook_bench;
 

@@ -108,11 +108,8 @@ pub fn run(cfg: Config) -> Result<(), Failure> {
             "Inherence is listening on http://{addr} (issuer {}); Ctrl-C stops it.",
             provider.issuer()
         );
-        axum::serve(
-            listener,
-            app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async {
+        let limits = provider.cfg.server.limits.clone();
+        crate::http::serve::serve(listener, app(state), limits, async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await

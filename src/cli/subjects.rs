@@ -27,12 +27,8 @@ pub enum SubjectsAction {
 pub fn run(cfg: &Config, action: SubjectsAction) -> Result<(), Failure> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let open = || {
-        crate::store::open(&cfg.store, clock.clone()).map_err(|e| {
-            Failure::runtime(format!(
-                "cannot open the store at {} (is the server running?): {e}",
-                cfg.store.path.display()
-            ))
-        })
+        crate::store::open(&cfg.store, clock.clone())
+            .map_err(|e| Failure::runtime(format!("cannot open the store: {e}")))
     };
     match action {
         SubjectsAction::Enrol { subject, portrait } => {

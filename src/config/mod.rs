@@ -366,6 +366,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Requests processed by the biometric engine at the same time; more wait in line.
     pub max_concurrent_analyses: usize,
+    /// Header and body deadlines, minimum upload rate, connections per address.
+    pub limits: crate::http::serve::ConnectionLimits,
 }
 
 impl Default for ServerConfig {
@@ -374,6 +376,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 24 * 1024 * 1024,
             max_concurrent_analyses: 0,
+            limits: Default::default(),
         }
     }
 }
@@ -530,6 +533,10 @@ impl Config {
                 return bad(format!("{name} must be 1..=86400"));
             }
         }
+        self.server
+            .limits
+            .validate()
+            .map_err(ConfigError::Invalid)?;
         let r = &self.rate_limits;
         if [
             r.par_per_minute,

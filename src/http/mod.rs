@@ -8,6 +8,8 @@ mod error;
 pub mod extract;
 mod oauth;
 pub mod openapi;
+pub mod serve;
+mod slow_body;
 pub mod v3;
 
 use std::sync::{Arc, Mutex};

@@ -81,6 +81,8 @@ pub struct EmbeddedStore {
     clock: Arc<dyn Clock>,
     /// Rewrite the file after every deletion, so a deleted value leaves the file at once.
     shred: bool,
+    /// The exclusive lock on the directory (`LOCK`) while this process writes it.
+    _held: Option<File>,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -95,6 +97,26 @@ fn io(e: std::io::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
+/// Takes the directory's exclusive lock (released when the process exits, however it exits).
+fn hold(dir: &Path) -> Result<File, StoreError> {
+    let f = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(dir.join("LOCK"))
+        .map_err(io)?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Unavailable(format!(
+            "the embedded store at {} is in use by another process (a running Inherence \
+             server?). Stop it first: a change made beside a running server would not reach \
+             it. Several processes sharing one store need the Redis backend",
+            dir.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+    }
+}
+
 impl EmbeddedStore {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
@@ -107,10 +129,15 @@ impl EmbeddedStore {
             // The new directory itself survives a power cut.
             let _ = d.sync_all();
         }
+        // One writer per directory: a second process would compact the log under the first
+        // one's appends (losing them) and would never see its changes anyway.
+        let held = hold(dir)?;
         let path = dir.join("store.log");
         let map = replay(&path, clock.as_ref())?;
         let log = rewrite(&path, &map)?;
-        Ok(Self::with(map, Some(log), path, clock))
+        let mut s = Self::with(map, Some(log), path, clock);
+        s._held = Some(held);
+        Ok(s)
     }
 
     /// Like [`EmbeddedStore::open`], but every deletion rewrites the file without the deleted
@@ -153,6 +180,7 @@ impl EmbeddedStore {
             path,
             clock,
             shred: false,
+            _held: None,
         }
     }
 
@@ -497,6 +525,22 @@ mod tests {
             s.get("subject_keys", "b").unwrap().as_deref(),
             Some(&b"secret-of-b"[..])
         );
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_until_the_first_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(FixedClock::at_secs(1_000));
+        let first = EmbeddedStore::open(dir.path(), clock.clone()).unwrap();
+        first.put("enrolments", "alice", b"template", None).unwrap();
+        let e = EmbeddedStore::open(dir.path(), clock.clone()).unwrap_err();
+        assert!(e.to_string().contains("in use by another process"), "{e}");
+        // A read-only snapshot stays possible (audit export beside a running server).
+        let snap = EmbeddedStore::snapshot(dir.path(), clock.clone()).unwrap();
+        assert!(snap.get("enrolments", "alice").unwrap().is_some());
+        drop(first);
+        let again = EmbeddedStore::open(dir.path(), clock).unwrap();
+        assert!(again.get("enrolments", "alice").unwrap().is_some());
     }
 
     #[test]
