@@ -251,3 +251,55 @@ fn audit_bench_exports_and_verifies_and_bad_arguments_are_clear() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("nothing/jwks.json"), "{}", stderr(&o));
 }
+
+#[test]
+fn audit_verify_with_a_witness_names_a_wiped_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("inherence.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[store]\npath = \"{}\"\n",
+            dir.path().join("store").display()
+        ),
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    // An empty store (as after someone deleted every audit record)...
+    assert!(run(&["--config", c, "api-keys", "list"]).status.success());
+    let o = run(&["--config", c, "audit", "verify"]);
+    assert!(
+        o.status.success(),
+        "alone, an empty log verifies: {}",
+        stderr(&o)
+    );
+    // ...that a witness saw signed up to #10.
+    let witness = dir.path().join("witness.jsonl");
+    std::fs::write(
+        &witness,
+        "{\"stream\":\"main\",\"seq\":10,\"hash\":\"ab\",\"at_ms\":0,\"jws\":\"x.y.z\"}\n",
+    )
+    .unwrap();
+    let o = run(&[
+        "--config",
+        c,
+        "audit",
+        "verify",
+        "--witness",
+        witness.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &stderr(&o);
+    assert!(out.contains("wiped"), "{out}");
+    // A witness file that is not one: a clear usage error.
+    std::fs::write(&witness, "not json\nnot json\n").unwrap();
+    let o = run(&[
+        "--config",
+        c,
+        "audit",
+        "verify",
+        "--witness",
+        witness.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

@@ -16,6 +16,7 @@
 pub mod export;
 pub mod record;
 pub mod verify;
+pub mod witness;
 
 use crate::store::concerns::WriteOnce;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -63,6 +64,10 @@ pub struct AuditSettings {
     pub keep_frames: bool,
     /// How long kept frames live.
     pub frame_retention_days: u32,
+    /// Append every signed checkpoint to this file too (`witness.rs`): put it where whoever
+    /// can write the store cannot (another volume, a WORM mount, a log shipper's input), and
+    /// verify with `inherence audit verify --witness FILE`.
+    pub witness_file: Option<std::path::PathBuf>,
 }
 
 impl Default for AuditSettings {
@@ -74,6 +79,7 @@ impl Default for AuditSettings {
             retention_days: 2557,
             keep_frames: false,
             frame_retention_days: 30,
+            witness_file: None,
         }
     }
 }
@@ -522,6 +528,13 @@ impl AuditLog {
         self.remember_signer(&ring)?;
         self.store
             .write_once(ns::CHECKPOINTS, &key(stream, seq), jws.as_bytes())?;
+        // The checkpoint is stored; a witness that cannot be written is reported, and the next
+        // checkpoint (which covers this one's entries) is witnessed again.
+        if let Some(path) = &self.settings.witness_file
+            && let Err(e) = witness::append(path, &claims, &jws)
+        {
+            tracing::error!(error = %e, "the audit witness was not written");
+        }
         Ok(())
     }
 

@@ -33,6 +33,10 @@ pub enum AuditAction {
         /// Trust only these public keys (a JWK set from the bank's published keys).
         #[arg(long, value_name = "FILE")]
         jwks: Option<PathBuf>,
+        /// Also check the stored log against this witness file (`[audit] witness_file`):
+        /// names a wiped or truncated log, a rolled-back head, a rewritten entry.
+        #[arg(long, value_name = "FILE")]
+        witness: Option<PathBuf>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -201,9 +205,22 @@ fn read_jwks(path: Option<&Path>) -> Result<Option<jsonwebtoken::jwk::JwkSet>, F
 
 pub fn run(cfg: &Config, action: AuditAction) -> Result<(), Failure> {
     match action {
-        AuditAction::Verify { export, jwks, json } => {
+        AuditAction::Verify {
+            export,
+            jwks,
+            witness,
+            json,
+        } => {
             let pinned = read_jwks(jwks.as_deref())?;
+            let seen = witness
+                .as_deref()
+                .map(crate::audit::witness::read)
+                .transpose()
+                .map_err(|e| Failure::usage(e.to_string()))?;
             match export {
+                Some(_) if seen.is_some() => Err(Failure::usage(
+                    "--witness checks the stored log; verify an export without it",
+                )),
                 Some(dir) => {
                     let r = export::verify_dir(&dir, pinned.as_ref())
                         .map_err(|e| Failure::usage(e.to_string()))?;
@@ -211,9 +228,13 @@ pub fn run(cfg: &Config, action: AuditAction) -> Result<(), Failure> {
                 }
                 None => {
                     let log = reading(cfg)?;
-                    let r = log
+                    let mut r = log
                         .verify_store(pinned.as_ref())
                         .map_err(|e| Failure::runtime(e.to_string()))?;
+                    if let Some(seen) = &seen {
+                        crate::audit::witness::check(&log, seen, &mut r)
+                            .map_err(|e| Failure::runtime(e.to_string()))?;
+                    }
                     print_report(&r, json, "audit log")
                 }
             }
