@@ -303,3 +303,39 @@ fn audit_verify_with_a_witness_names_a_wiped_log() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+#[test]
+fn audit_pin_prints_the_key_file_public_key_and_refuses_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("inherence.toml");
+    let store = dir.path().join("store");
+    std::fs::write(&cfg, format!("[store]\npath = \"{}\"\n", store.display())).unwrap();
+    let c = cfg.to_str().unwrap();
+    assert!(run(&["--config", c, "api-keys", "list"]).status.success());
+    let o = run(&["--config", c, "audit", "pin"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("signing_key_file is not set"),
+        "{}",
+        stderr(&o)
+    );
+    let key = dir.path().join("audit-signing.json");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[store]\npath = \"{}\"\n[audit]\nsigning_key_file = \"{}\"\n",
+            store.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let o = run(&["--config", c, "audit", "pin"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let jwks = json(&o);
+    let k = &jwks["keys"][0];
+    assert_eq!(k["kty"], "EC");
+    assert!(k.get("d").is_none(), "public only: {k}");
+    assert!(key.exists(), "the key file was created");
+    // The same key on every run.
+    assert_eq!(json(&run(&["--config", c, "audit", "pin"])), jwks);
+}

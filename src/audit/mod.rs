@@ -68,6 +68,11 @@ pub struct AuditSettings {
     /// can write the store cannot (another volume, a WORM mount, a log shipper's input), and
     /// verify with `inherence audit verify --witness FILE`.
     pub witness_file: Option<std::path::PathBuf>,
+    /// Sign checkpoints and export manifests with the key in this file (created, owner-only,
+    /// when missing) instead of the token signing keys the store holds: the store never sees
+    /// it, so whoever can write the store cannot re-sign. Pin its public key with
+    /// `inherence audit pin` and verify with `--jwks`.
+    pub signing_key_file: Option<std::path::PathBuf>,
 }
 
 impl Default for AuditSettings {
@@ -80,6 +85,7 @@ impl Default for AuditSettings {
             keep_frames: false,
             frame_retention_days: 30,
             witness_file: None,
+            signing_key_file: None,
         }
     }
 }
@@ -162,6 +168,8 @@ pub struct AuditLog {
     head: Mutex<Option<Head>>,
     pseudonym_key: OnceLock<Vec<u8>>,
     last_prune_ms: Mutex<i64>,
+    /// The key of `signing_key_file`, when configured (see [`AuditLog::with_key_file`]).
+    file_signer: Option<Arc<crate::keys::KeyRing>>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -199,7 +207,39 @@ impl AuditLog {
             head: Mutex::new(None),
             pseudonym_key: OnceLock::new(),
             last_prune_ms: Mutex::new(0),
+            file_signer: None,
         }
+    }
+
+    /// Loads (or creates) the signing key of `signing_key_file`, when configured; from then on
+    /// checkpoints and manifests are signed with it, not with the keys the store holds.
+    pub fn with_key_file(mut self) -> Result<Self, AuditError> {
+        if let Some(path) = self.settings.signing_key_file.clone() {
+            let host = url::Url::parse(&self.issuer)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_else(|| "inherence".into());
+            let (ring, generated) =
+                crate::keys::file_ring(&path, self.alg, &host, self.clock.now_secs())?;
+            if generated {
+                tracing::warn!(path = %path.display(), "created the audit signing key; back it up and pin its public key (inherence audit pin)");
+            }
+            self.file_signer = Some(Arc::new(ring));
+        }
+        Ok(self)
+    }
+
+    /// The ring that signs checkpoints and manifests.
+    fn signing_ring(&self) -> Arc<crate::keys::KeyRing> {
+        match &self.file_signer {
+            Some(r) => r.clone(),
+            None => self.keys.ring(),
+        }
+    }
+
+    /// The public keys of `signing_key_file` (a JWK set), read from the file, never the store.
+    pub fn pinned_jwks(&self) -> Option<Value> {
+        self.file_signer.as_ref().map(|r| r.jwks())
     }
 
     pub fn settings(&self) -> &AuditSettings {
@@ -515,7 +555,7 @@ impl AuditLog {
             tracing::error!(error = %e, "the audit log was altered since its last checkpoint; not signing it (run `inherence audit verify`)");
             return Err(e);
         }
-        let ring = self.keys.ring();
+        let ring = self.signing_ring();
         let claims = Checkpoint {
             iss: self.issuer.clone(),
             stream: stream.to_owned(),
@@ -560,12 +600,12 @@ impl AuditLog {
 
     /// Makes sure the active signing key is among [`AuditLog::signer_jwks`].
     pub fn publish_signer(&self) -> Result<(), AuditError> {
-        self.remember_signer(&self.keys.ring())
+        self.remember_signer(&self.signing_ring())
     }
 
     /// Signs an export manifest (the claims are the manifest itself).
     pub fn sign_manifest(&self, manifest: &Value) -> Result<String, AuditError> {
-        let ring = self.keys.ring();
+        let ring = self.signing_ring();
         let jws = ring.sign(self.alg, record::MANIFEST_TYP, manifest)?;
         self.remember_signer(&ring)?;
         Ok(jws)

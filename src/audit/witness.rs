@@ -126,12 +126,16 @@ mod tests {
     use super::*;
     use crate::clock::FixedClock;
     use crate::keys::{Alg, KeyManager, KeySettings};
-    use crate::store::embedded::EmbeddedStore;
     use crate::store::Store;
+    use crate::store::embedded::EmbeddedStore;
 
     /// A log that checkpoints every 10 entries and witnesses into `dir`, with 35 decisions
     /// (three checkpoints witnessed: #10, #20, #30).
     fn witnessed_log(dir: &Path) -> (AuditLog, Store) {
+        witnessed_log_with(dir, None)
+    }
+
+    fn witnessed_log_with(dir: &Path, key_file: Option<std::path::PathBuf>) -> (AuditLog, Store) {
         let clock = Arc::new(FixedClock::at_secs(1_795_910_400));
         let store: Store = Arc::new(EmbeddedStore::in_memory(clock.clone()));
         let (keys, _) =
@@ -143,11 +147,14 @@ mod tests {
             AuditSettings {
                 checkpoint_every: 10,
                 witness_file: Some(dir.join("witness.jsonl")),
+                signing_key_file: key_file,
                 ..AuditSettings::default()
             },
             "https://inherence.test".into(),
             Alg::ES256,
-        );
+        )
+        .with_key_file()
+        .unwrap();
         for n in 1..=35 {
             let outcome = if n == 15 { "Declined" } else { "Approved" };
             l.append(
@@ -322,6 +329,79 @@ mod tests {
                 with.problems
             );
         }
+    }
+
+    /// Re-signs the checkpoints at #20 and #30 over the stored entries with the token keys the
+    /// store holds, as a store writer can.
+    fn re_sign_with_the_stores_keys(l: &AuditLog, store: &Store) {
+        for seq in [20, 30] {
+            let b = store.get(ns::ENTRIES, &key("main", seq)).unwrap().unwrap();
+            let e: Entry = serde_json::from_slice(&b).unwrap();
+            let claims = super::super::record::Checkpoint {
+                iss: "https://inherence.test".into(),
+                stream: "main".into(),
+                seq,
+                hash: e.hash,
+                at_ms: e.at_ms,
+                iat: 0,
+            };
+            let jws = l
+                .keys
+                .ring()
+                .sign(Alg::ES256, CHECKPOINT_TYP, &claims)
+                .unwrap();
+            store
+                .put(ns::CHECKPOINTS, &key("main", seq), jws.as_bytes(), None)
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn with_the_signing_key_outside_the_store_a_re_signed_history_fails_the_pinned_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("audit-signing.json");
+        let (l, store) = witnessed_log_with(dir.path(), Some(key_file.clone()));
+        let pinned: jsonwebtoken::jwk::JwkSet =
+            serde_json::from_value(l.pinned_jwks().unwrap()).unwrap();
+        assert!(l.verify_store(Some(&pinned)).unwrap().ok());
+        // The private key is in the file (owner-only), nowhere in the store.
+        let record: crate::keys::KeyRecord =
+            serde_json::from_slice(&std::fs::read(&key_file).unwrap()).unwrap();
+        // The private scalar (the PKCS#8 header before it is the same for every P-256 key).
+        let secret = record.private_pkcs8.expose()[48..90].to_owned();
+        for n in ["keys", ns::SIGNERS, ns::CHECKPOINTS, ns::KEYS] {
+            for k in store.keys(n).unwrap() {
+                let v = store.get(n, &k).unwrap().unwrap();
+                assert!(!String::from_utf8_lossy(&v).contains(&secret), "{n}/{k}");
+            }
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "owner-only");
+        }
+        // #15 Declined -> Approved, re-chained, re-signed with what the store holds.
+        let k = key("main", 15);
+        let mut e: Entry =
+            serde_json::from_slice(&store.get(ns::ENTRIES, &k).unwrap().unwrap()).unwrap();
+        e.body["outcome"] = json!("Approved");
+        store
+            .put(ns::ENTRIES, &k, &serde_json::to_vec(&e).unwrap(), None)
+            .unwrap();
+        rechain(&store, 15, 35);
+        re_sign_with_the_stores_keys(&l, &store);
+        let r = l.verify_store(Some(&pinned)).unwrap();
+        assert!(
+            r.problems
+                .iter()
+                .any(|p| p.contains("checkpoint main/000000000020")),
+            "the pinned key refuses the re-signed checkpoints: {:?}",
+            r.problems
+        );
+        // Reopened, the same key is used (not a new one).
+        let again = witnessed_log_with(tempfile::tempdir().unwrap().path(), Some(key_file)).0;
+        assert_eq!(again.pinned_jwks(), l.pinned_jwks());
     }
 
     #[test]

@@ -69,6 +69,9 @@ pub enum AuditAction {
     /// Print the public keys that signed checkpoints and exports (a JWK set): archive it and
     /// give it to auditors for `verify --jwks`.
     Keys,
+    /// Print the public key of `[audit] signing_key_file` (a JWK set), read from the key file
+    /// and never from the store: the pin auditors pass to `verify --jwks`.
+    Pin,
     /// Print the pseudonym under which SUBJECT appears in the log (to find their records).
     Pseudonym { subject: String },
     /// Write the frames kept for a decision (`[audit] keep_frames`) into DIR, after checking
@@ -112,14 +115,16 @@ pub(super) fn log_on(
         &host_of(cfg),
     )
     .map_err(|e| Failure::runtime(format!("signing keys: {e}")))?;
-    Ok(AuditLog::new(
+    AuditLog::new(
         store,
         clock,
         Arc::new(keys),
         cfg.audit.clone(),
         cfg.oidc.issuer.clone(),
         cfg.keys.algorithms[0],
-    ))
+    )
+    .with_key_file()
+    .map_err(|e| Failure::runtime(format!("audit signing key: {e}")))
 }
 
 /// The audit log over a read-only snapshot (embedded) or the shared Redis.
@@ -299,6 +304,15 @@ pub fn run(cfg: &Config, action: AuditAction) -> Result<(), Failure> {
                 &log.signer_jwks()
                     .map_err(|e| Failure::runtime(e.to_string()))?,
             )
+        }
+        AuditAction::Pin => {
+            if cfg.audit.signing_key_file.is_none() {
+                return Err(Failure::usage(
+                    "[audit] signing_key_file is not set: checkpoints are signed with keys the store holds, which a store writer could use; set it, then pin its key",
+                ));
+            }
+            let log = reading(cfg)?;
+            print_json(&log.pinned_jwks().unwrap_or_default())
         }
         AuditAction::Pseudonym { subject } => {
             let log = reading(cfg)?;

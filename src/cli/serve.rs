@@ -62,13 +62,9 @@ pub fn build_provider(
     for w in cfg.dev_warnings() {
         tracing::warn!("DEV SETTING: {w}");
     }
-    Ok(Arc::new(Provider::new(
-        Arc::new(cfg),
-        store,
-        Arc::new(keys),
-        engine,
-        clock,
-    )))
+    let provider = Provider::new(Arc::new(cfg), store, Arc::new(keys), engine, clock)
+        .map_err(|e| Failure::runtime(format!("audit signing key: {e}")))?;
+    Ok(Arc::new(provider))
 }
 
 pub fn run(cfg: Config) -> Result<(), Failure> {

@@ -105,7 +105,7 @@ impl Provider {
         keys: Arc<KeyManager>,
         engine: Arc<Engine>,
         clock: Arc<dyn Clock>,
-    ) -> Self {
+    ) -> Result<Self, crate::audit::AuditError> {
         let clients = Clients::new(&cfg.clients, store.clone(), clock.clone());
         let trusted = cfg
             .oidc
@@ -138,15 +138,18 @@ impl Provider {
         } else {
             None
         };
-        let audit = Arc::new(AuditLog::new(
-            store.clone(),
-            clock.clone(),
-            keys.clone(),
-            cfg.audit.clone(),
-            cfg.oidc.issuer.clone(),
-            cfg.keys.algorithms[0],
-        ));
-        Self {
+        let audit = Arc::new(
+            AuditLog::new(
+                store.clone(),
+                clock.clone(),
+                keys.clone(),
+                cfg.audit.clone(),
+                cfg.oidc.issuer.clone(),
+                cfg.keys.algorithms[0],
+            )
+            .with_key_file()?,
+        );
+        Ok(Self {
             audit,
             cfg,
             store,
@@ -158,7 +161,7 @@ impl Provider {
             webhook_key,
             trusted,
             discovery,
-        }
+        })
     }
 
     pub fn issuer(&self) -> &str {
