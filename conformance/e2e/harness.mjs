@@ -53,6 +53,10 @@ path = "${join(dir, "store")}"
 [models]
 dir = "${join(repo, "models")}"
 manifest = "${join(repo, "models/manifest.toml")}"
+[audit]
+# The production setting: checkpoints signed with a key outside the store, and witnessed.
+signing_key_file = "${join(dir, "audit-signing.json")}"
+witness_file = "${join(dir, "audit-witness.jsonl")}"
 [[clients]]
 client_id = "demo-bank"
 name = "Demo Bank"

@@ -649,6 +649,21 @@ impl Config {
                 w.push(format!("client {} uses a demo secret", c.client_id));
             }
         }
+        if self.audit.signing_key_file.is_none() {
+            w.push(
+                "audit checkpoints are signed with a key the store holds: set [audit] \
+                 signing_key_file (and witness_file) so that whoever can write the store cannot \
+                 re-sign the evidence"
+                    .into(),
+            );
+        }
+        if self.audit.witness_file.is_none() {
+            w.push(
+                "no [audit] witness_file: a truncated or wiped audit log is only detectable \
+                 from an outside copy of its checkpoints"
+                    .into(),
+            );
+        }
         w
     }
 }
