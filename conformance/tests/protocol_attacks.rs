@@ -169,17 +169,8 @@ async fn hints_must_be_id_tokens_meant_for_inherence() {
     );
 
     // Inherence's own access token (signed with the same keys) is not an ID token.
-    let at: Value = http()
-        .post(server.url("/token"))
-        .basic_auth("admin", Some(ADMIN_SECRET))
-        .form(&[("grant_type", "client_credentials"), ("scope", "enrolment")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let at = at["access_token"].as_str().unwrap();
+    let at = server.admin_token().await;
+    let at = at.as_str();
     assert_eq!(
         error_of(&front(&server, &[("id_token_hint", at)])).await,
         "login_required"

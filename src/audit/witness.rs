@@ -286,34 +286,8 @@ mod tests {
         let (l, store) = witnessed_log(dir.path());
         // #15 Declined -> Approved, every later entry re-chained, every later checkpoint
         // re-signed with the key the store holds.
-        let k = key("main", 15);
-        let mut e: Entry =
-            serde_json::from_slice(&store.get(ns::ENTRIES, &k).unwrap().unwrap()).unwrap();
-        e.body["outcome"] = json!("Approved");
-        store
-            .put(ns::ENTRIES, &k, &serde_json::to_vec(&e).unwrap(), None)
-            .unwrap();
-        rechain(&store, 15, 35);
-        for seq in [20, 30] {
-            let b = store.get(ns::ENTRIES, &key("main", seq)).unwrap().unwrap();
-            let e: Entry = serde_json::from_slice(&b).unwrap();
-            let claims = super::super::record::Checkpoint {
-                iss: "https://inherence.test".into(),
-                stream: "main".into(),
-                seq,
-                hash: e.hash,
-                at_ms: e.at_ms,
-                iat: 0,
-            };
-            let jws = l
-                .keys
-                .ring()
-                .sign(Alg::ES256, CHECKPOINT_TYP, &claims)
-                .unwrap();
-            store
-                .put(ns::CHECKPOINTS, &key("main", seq), jws.as_bytes(), None)
-                .unwrap();
-        }
+        approve_the_declined_one(&store);
+        re_sign_with_the_stores_keys(&l, &store);
         let (alone, with) = verify(&l, dir.path());
         assert!(
             alone.ok(),
@@ -329,6 +303,19 @@ mod tests {
                 with.problems
             );
         }
+    }
+
+    /// Turns #15 from Declined into Approved and re-chains everything after it, as a store
+    /// writer would.
+    fn approve_the_declined_one(store: &Store) {
+        let k = key("main", 15);
+        let mut e: Entry =
+            serde_json::from_slice(&store.get(ns::ENTRIES, &k).unwrap().unwrap()).unwrap();
+        e.body["outcome"] = json!("Approved");
+        store
+            .put(ns::ENTRIES, &k, &serde_json::to_vec(&e).unwrap(), None)
+            .unwrap();
+        rechain(store, 15, 35);
     }
 
     /// Re-signs the checkpoints at #20 and #30 over the stored entries with the token keys the
@@ -382,14 +369,7 @@ mod tests {
             assert_eq!(mode & 0o077, 0, "owner-only");
         }
         // #15 Declined -> Approved, re-chained, re-signed with what the store holds.
-        let k = key("main", 15);
-        let mut e: Entry =
-            serde_json::from_slice(&store.get(ns::ENTRIES, &k).unwrap().unwrap()).unwrap();
-        e.body["outcome"] = json!("Approved");
-        store
-            .put(ns::ENTRIES, &k, &serde_json::to_vec(&e).unwrap(), None)
-            .unwrap();
-        rechain(&store, 15, 35);
+        approve_the_declined_one(&store);
         re_sign_with_the_stores_keys(&l, &store);
         let r = l.verify_store(Some(&pinned)).unwrap();
         assert!(

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use serde_json::json;
 
 use super::extract::cookie;
-use super::oauth::{see_other, to_capture};
+use super::oauth::{see_other, set_flow_cookie, to_capture};
 use super::{AppState, HttpError, html_escape, page as page_html};
 use crate::biometric::CapturedFrame;
 use crate::flow::Provider;
@@ -214,15 +214,7 @@ async fn page(
     };
     let mut r = Html(include_str!("../web/capture.html")).into_response();
     if let Some(h) = handed {
-        let secure = if s.provider.issuer().starts_with("https://") {
-            "; Secure"
-        } else {
-            ""
-        };
-        let c = format!("inh_dev={h}; Path=/capture/{id}; HttpOnly; SameSite=Lax{secure}");
-        if let Ok(v) = HeaderValue::from_str(&c) {
-            r.headers_mut().insert(header::SET_COOKIE, v);
-        }
+        set_flow_cookie(&s, &mut r, &id, "inh_dev", &h);
         r.headers_mut()
             .insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     }

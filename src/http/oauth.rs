@@ -92,18 +92,22 @@ pub fn see_other(location: &str) -> Response {
 /// 303 to the capture page, binding the flow to this browser with a cookie scoped to it.
 pub fn to_capture(s: &AppState, flow_id: &str, binding_secret: &str) -> Response {
     let mut r = see_other(&format!("/capture/{flow_id}"));
+    set_flow_cookie(s, &mut r, flow_id, "inh_bind", binding_secret);
+    r
+}
+
+/// Sets a device cookie of a flow: scoped to its capture paths, HttpOnly, SameSite=Lax, and
+/// Secure when the issuer is https.
+pub fn set_flow_cookie(s: &AppState, r: &mut Response, flow_id: &str, name: &str, value: &str) {
     let secure = if s.provider.issuer().starts_with("https://") {
         "; Secure"
     } else {
         ""
     };
-    let cookie = format!(
-        "inh_bind={binding_secret}; Path=/capture/{flow_id}; HttpOnly; SameSite=Lax{secure}"
-    );
+    let cookie = format!("{name}={value}; Path=/capture/{flow_id}; HttpOnly; SameSite=Lax{secure}");
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
-    r
 }
 
 fn authorize(s: &AppState, params: &Params) -> Response {
