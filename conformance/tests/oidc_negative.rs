@@ -12,7 +12,7 @@ fn enc(s: &str) -> String {
 }
 
 /// A front-channel authorization URL for `rp-basic` with the given overrides.
-fn front(server: &TestServer, extra: &[(&str, &str)]) -> String {
+pub fn front(server: &TestServer, extra: &[(&str, &str)]) -> String {
     let mut p: Vec<(String, String)> = [
         ("client_id", "rp-basic"),
         ("response_type", "code"),
@@ -434,7 +434,10 @@ async fn capture_challenges_are_bound_single_use_and_uploads_bounded() {
         );
     // The server answers 413 and closes; a client still writing the body may see the close
     // (broken pipe) before it reads the answer. Either way the upload is refused.
-    match b
+    // From a device of the flow with its own connections (the phone it is handed to): the
+    // server closes the connection it refused, which must not be one `b` reuses below.
+    let phone = hand_off(&server, &b, &capture).await;
+    match phone
         .post(server.url(&format!("{capture}/frames")))
         .multipart(form)
         .send()

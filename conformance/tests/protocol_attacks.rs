@@ -10,35 +10,12 @@ use crate::server::*;
 
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
-fn enc(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// A front-channel step-up URL for `rp-basic` (PAR not required) naming alice through the
-/// trusted identity provider's ID token, with `extra` overrides.
+/// A front-channel step-up URL for `rp-basic` (PAR not required) asking for acr "biometric"
+/// and naming alice through the trusted identity provider's ID token, with `extra` overrides.
 fn front(server: &TestServer, extra: &[(&str, &str)]) -> String {
-    let mut p: Vec<(String, String)> = [
-        ("client_id", "rp-basic"),
-        ("response_type", "code"),
-        ("scope", "openid"),
-        ("redirect_uri", REDIRECT),
-        ("code_challenge", CHALLENGE),
-        ("code_challenge_method", "S256"),
-        ("state", "xyz"),
-        ("acr_values", "biometric"),
-    ]
-    .iter()
-    .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-    .collect();
-    p.push(("id_token_hint".into(), server.idp_id_token("alice")));
-    for (k, v) in extra {
-        p.retain(|(a, _)| a != k);
-        if !v.is_empty() {
-            p.push(((*k).into(), (*v).into()));
-        }
-    }
-    let q: Vec<String> = p.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect();
-    format!("{}/authorize?{}", server.base, q.join("&"))
+    let mut all = vec![("acr_values", "biometric")];
+    all.extend_from_slice(extra);
+    crate::oidc_negative::front(server, &all)
 }
 
 /// The error sent back to the client's redirect URI, or a panic naming where the browser was

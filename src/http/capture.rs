@@ -256,8 +256,7 @@ async fn challenge(
     let device = Device::of(&headers);
     let c = s.provider.challenge(&id, req.motion_only, device.proof())?;
     let mut r = axum::Json(c).into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    no_store(&mut r);
     Ok(r)
 }
 
@@ -417,8 +416,7 @@ async fn handoff(
         .provider
         .handoff_url(&id, cookie(&headers, "inh_bind").as_deref())?;
     let mut r = axum::Json(json!({ "url": url })).into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    no_store(&mut r);
     Ok(r)
 }
 
@@ -443,7 +441,12 @@ async fn qr(
         header::CONTENT_TYPE,
         HeaderValue::from_static("image/svg+xml"),
     );
+    no_store(&mut r);
+    Ok(r)
+}
+
+/// Challenges, hand-off links and QR codes are single-use secrets: never cached.
+fn no_store(r: &mut Response) {
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(r)
 }
