@@ -18,4 +18,5 @@ pub mod keys;
 pub mod protocol;
 pub mod secret;
 pub mod store;
+pub mod tenant;
 pub mod webhook;

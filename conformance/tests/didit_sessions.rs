@@ -15,9 +15,14 @@ use crate::server::*;
 
 pub fn key(server: &TestServer) -> String {
     let now = inherence::clock::Clock::now_secs(&inherence::clock::SystemClock);
-    inherence::flow::didit::create_api_key(&*server.provider.store, now, "tests")
-        .unwrap()
-        .1
+    inherence::flow::didit::create_api_key(
+        &*server.provider.store,
+        now,
+        "tests",
+        &Default::default(),
+    )
+    .unwrap()
+    .1
 }
 
 pub async fn call(
@@ -377,7 +382,13 @@ async fn hosted_session_approves_calls_back_and_signs_webhooks() {
     // The subject is pseudonymised (the same user always gets the same pseudonym).
     assert_eq!(
         v.subject,
-        Some(server.provider.audit.pseudonym("user-1").unwrap())
+        Some(
+            server
+                .provider
+                .audit
+                .pseudonym(&Default::default(), "user-1")
+                .unwrap()
+        )
     );
     assert!(v.face_match_score.is_some() && v.liveness_score.is_some());
     assert!(!v.models.is_empty());

@@ -11,9 +11,14 @@ const FORBIDDEN: &str = "You do not have permission to perform this action.";
 
 fn key(server: &TestServer) -> String {
     let now = inherence::clock::Clock::now_secs(&inherence::clock::SystemClock);
-    inherence::flow::didit::create_api_key(&*server.provider.store, now, "tests")
-        .unwrap()
-        .1
+    inherence::flow::didit::create_api_key(
+        &*server.provider.store,
+        now,
+        "tests",
+        &Default::default(),
+    )
+    .unwrap()
+    .1
 }
 
 fn image(rel: &str) -> Part {
@@ -161,8 +166,13 @@ async fn bad_requests_get_the_documented_errors() {
         assert_eq!(v["detail"], FORBIDDEN);
     }
     let now = inherence::clock::Clock::now_secs(&inherence::clock::SystemClock);
-    let (rec, revoked) =
-        inherence::flow::didit::create_api_key(&*server.provider.store, now, "old").unwrap();
+    let (rec, revoked) = inherence::flow::didit::create_api_key(
+        &*server.provider.store,
+        now,
+        "old",
+        &Default::default(),
+    )
+    .unwrap();
     assert!(inherence::flow::didit::revoke_api_key(&*server.provider.store, now, &rec.id).unwrap());
     let (status, _, _) = post(&server, "/v3/passive-liveness/", Some(&revoked), form()).await;
     assert_eq!(status, 403);

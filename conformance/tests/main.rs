@@ -24,4 +24,5 @@ mod receiver;
 mod redis_store;
 mod resource_server;
 mod server;
+mod tenants;
 mod webhook_vectors;

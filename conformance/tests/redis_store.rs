@@ -207,7 +207,7 @@ fn a_stopped_redis_is_a_clear_error_not_a_panic() {
 }
 
 /// The template key both instances share (as an operator's secret manager would give them).
-fn template_key() -> inherence::config::Secret {
+pub fn template_key() -> inherence::config::Secret {
     use base64::Engine as _;
     inherence::config::Secret::new(format!(
         "test-1:{}",
@@ -331,7 +331,9 @@ async fn two_instances_share_a_step_up(r: &Redis) {
     assert!(!jwks["keys"].as_array().unwrap().is_empty());
     // One API-key budget for both instances: 8 reads, alternating, with a limit of 6.
     let now = SystemClock.now_secs();
-    let (_, key) = inherence::flow::didit::create_api_key(&*a.provider.store, now, "t").unwrap();
+    let (_, key) =
+        inherence::flow::didit::create_api_key(&*a.provider.store, now, "t", &Default::default())
+            .unwrap();
     let mut statuses = Vec::new();
     let mut resets = std::collections::HashSet::new();
     for i in 0..8 {
@@ -586,7 +588,7 @@ async fn cli_changes_reach_every_running_instance_within_a_second() {
     // A key made for the test, accepted by both instances.
     let (rec, key) = {
         let store = inherence::store::open(&cfg.store, Arc::new(SystemClock)).unwrap();
-        inherence::flow::didit::create_api_key(&*store, 0, "live").unwrap()
+        inherence::flow::didit::create_api_key(&*store, 0, "live", &Default::default()).unwrap()
     };
     let list = |s: &TestServer| {
         let (url, key) = (s.url("/v3/workflows/"), key.clone());
@@ -628,6 +630,7 @@ async fn cli_changes_reach_every_running_instance_within_a_second() {
         &cfg,
         inherence::cli::subjects::SubjectsAction::Delete {
             subject: "carol".into(),
+            tenant: "default".into(),
         },
     )
     .unwrap();

@@ -79,6 +79,7 @@ pub fn idp_key() -> &'static TestKey {
 fn client(id: &str, method: ClientAuthMethod) -> ClientConfig {
     ClientConfig {
         client_id: id.into(),
+        tenant: Default::default(),
         name: format!("Test app {id}"),
         redirect_uris: vec![REDIRECT.into()],
         auth_method: method,

@@ -59,6 +59,8 @@ pub struct Selection {
     pub to_ms: Option<i64>,
     /// Only decisions of this client.
     pub client: Option<String>,
+    /// Only decisions and erasures of this tenant.
+    pub tenant: Option<String>,
 }
 
 /// CSV columns: readable fields first, then the entry itself (so the row can be verified).
@@ -216,6 +218,8 @@ struct Peek<'a> {
 struct PeekBody<'a> {
     #[serde(default, borrow)]
     client: Option<&'a str>,
+    #[serde(default, borrow)]
+    tenant: Option<&'a str>,
 }
 
 struct Link {
@@ -282,6 +286,15 @@ pub fn export_dir(
             && match &sel.client {
                 None => true,
                 Some(c) => e.kind == Kind::Decision && e.body.client == Some(c.as_str()),
+            }
+            && match &sel.tenant {
+                None => true,
+                // Decisions and erasures of the tenant (entries from before tenants are the
+                // default tenant's); retention entries concern the whole deployment.
+                Some(t) => {
+                    e.kind != Kind::Retention
+                        && e.body.tenant.unwrap_or(crate::tenant::TenantId::DEFAULT) == t
+                }
             };
         if !takes {
             continue;
@@ -415,6 +428,7 @@ pub fn export_dir(
             "from_ms": sel.from_ms,
             "to_ms": sel.to_ms,
             "client": sel.client,
+            "tenant": sel.tenant,
         },
         "records_format": format,
         "counts": { "records": records, "chain": chain_n, "checkpoints": cp_n },

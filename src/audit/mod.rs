@@ -30,6 +30,7 @@ use serde_json::{Value, json};
 use crate::clock::Clock;
 use crate::keys::{Alg, KeyError, KeyManager};
 use crate::store::{Store, StoreError};
+use crate::tenant::TenantId;
 use record::{CHECKPOINT_TYP, Checkpoint, Entry, GENESIS, Kind, Personal, Redacted};
 
 /// Store namespaces of the audit log.
@@ -246,14 +247,16 @@ impl AuditLog {
         &self.settings
     }
 
-    /// The keyed pseudonym of a user reference: `ps1:` + base64url(HMAC-SHA256(key, subject)).
-    /// The key is generated once per deployment and sealed at rest; without it a pseudonym
-    /// cannot be linked back to the person.
-    pub fn pseudonym(&self, subject: &str) -> Result<String, AuditError> {
+    /// The keyed pseudonym of a user reference in a tenant: `ps1:` +
+    /// base64url(HMAC-SHA256(key, tenant-qualified subject)); the same id in two tenants gets
+    /// two unrelated pseudonyms (for `default`, the qualified subject is the subject itself, so
+    /// pseudonyms from before tenants stay the same). The key is generated once per deployment
+    /// and sealed at rest; without it a pseudonym cannot be linked back to the person.
+    pub fn pseudonym(&self, tenant: &TenantId, subject: &str) -> Result<String, AuditError> {
         let key = hmac::Key::new(hmac::HMAC_SHA256, self.pseudonym_key()?);
         Ok(format!(
             "ps1:{}",
-            URL_SAFE_NO_PAD.encode(hmac::sign(&key, subject.as_bytes()).as_ref())
+            URL_SAFE_NO_PAD.encode(hmac::sign(&key, tenant.key(subject).as_bytes()).as_ref())
         ))
     }
 
@@ -495,8 +498,13 @@ impl AuditLog {
 
     /// Appends a decision (and keeps its frames when configured).
     pub fn record_decision(&self, mut d: DecisionInput<'_>) -> Result<Entry, AuditError> {
+        let tenant = match &d.evidence.tenant {
+            Some(t) => TenantId::parse(t).map_err(|e| AuditError::Invalid(e.to_string()))?,
+            None => TenantId::default(),
+        };
+        d.evidence.tenant = Some(tenant.to_string());
         if let Some(s) = d.evidence.subject.take() {
-            d.evidence.subject = Some(self.pseudonym(&s)?);
+            d.evidence.subject = Some(self.pseudonym(&tenant, &s)?);
         }
         let body =
             serde_json::to_value(&d.evidence).map_err(|e| AuditError::Invalid(e.to_string()))?;
@@ -794,14 +802,20 @@ impl AuditLog {
     /// Erases a subject's personal data from the log: the personal part of its entries goes
     /// (their hashes stay valid), a redaction entry lists them, and kept frames are deleted.
     /// Returns how many entries were redacted.
-    pub fn redact_subject(&self, subject: &str, reason: &str) -> Result<usize, AuditError> {
-        let pseudonym = self.pseudonym(subject)?;
+    pub fn redact_subject(
+        &self,
+        tenant: &TenantId,
+        subject: &str,
+        reason: &str,
+    ) -> Result<usize, AuditError> {
+        let pseudonym = self.pseudonym(tenant, subject)?;
         let mut targets = Vec::new();
         let mut decision_ids = Vec::new();
         for k in self.keys()? {
             if let Some(Ok(e)) = self.entry_at(&k)?
                 && e.kind == Kind::Decision
                 && e.subject() == Some(pseudonym.as_str())
+                && e.tenant() == tenant.as_str()
             {
                 if let Some(id) = e.body.get("id").and_then(Value::as_str) {
                     decision_ids.push(id.to_owned());
@@ -824,7 +838,7 @@ impl AuditLog {
         let names: Vec<String> = targets.iter().map(Entry::name).collect();
         let red = self.append(
             Kind::Redaction,
-            json!({ "subject": pseudonym, "reason": reason, "targets": names }),
+            json!({ "subject": pseudonym, "tenant": tenant, "reason": reason, "targets": names }),
             None,
         )?;
         for mut e in targets.iter().cloned() {
@@ -1036,7 +1050,7 @@ mod tests {
     #[test]
     fn erasure_redacts_personal_parts_and_keeps_the_chain() {
         let (l, _, _) = log(AuditSettings::default());
-        let d = |subject: &str| {
+        let d_in = |tenant: Option<&str>, subject: &str| {
             let mut ev = record::Evidence::new(
                 subject.into(),
                 record::Channel::Oidc,
@@ -1044,6 +1058,7 @@ mod tests {
                 "bank".into(),
             );
             ev.subject = Some(subject.into());
+            ev.tenant = tenant.map(str::to_owned);
             l.record_decision(DecisionInput {
                 evidence: ev,
                 personal: Some(Personal::default()),
@@ -1051,14 +1066,21 @@ mod tests {
             })
             .unwrap()
         };
+        let d = |subject: &str| d_in(None, subject);
         let (a, b, a2) = (d("alice"), d("bob"), d("alice"));
-        assert_eq!(l.redact_subject("alice", "request").unwrap(), 2);
+        // The same id in another tenant is another person, with another pseudonym.
+        let shop_alice = d_in(Some("shop"), "alice");
+        assert_eq!(a.tenant(), "default");
+        assert_eq!(shop_alice.tenant(), "shop");
+        assert_ne!(a.subject(), shop_alice.subject());
+        let default = TenantId::default();
+        assert_eq!(l.redact_subject(&default, "alice", "request").unwrap(), 2);
         assert_eq!(
-            l.redact_subject("alice", "request").unwrap(),
+            l.redact_subject(&default, "alice", "request").unwrap(),
             0,
             "idempotent"
         );
-        for (e, erased) in [(&a, true), (&b, false), (&a2, true)] {
+        for (e, erased) in [(&a, true), (&b, false), (&a2, true), (&shop_alice, false)] {
             let now = l.entry("main", e.seq).unwrap().unwrap();
             assert_eq!(now.personal.is_none(), erased);
             assert_eq!(now.hash, e.hash);

@@ -60,6 +60,9 @@ pub struct Evidence {
     pub subject: Option<String>,
     /// OpenID client id, or `api-key:<id>` for the v3 API.
     pub client: String,
+    /// The tenant of the client or API key (absent in records from before tenants: `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     pub flow_id: Option<String>,
     pub session_id: Option<String>,
     pub workflow_id: Option<String>,
@@ -158,6 +161,7 @@ impl Evidence {
             reasons: Vec::new(),
             subject: None,
             client,
+            tenant: None,
             flow_id: None,
             session_id: None,
             workflow_id: None,
@@ -317,6 +321,14 @@ impl Entry {
     /// The pseudonymous subject of a decision, if any.
     pub fn subject(&self) -> Option<&str> {
         self.body.get("subject").and_then(Value::as_str)
+    }
+
+    /// The tenant of a decision or redaction (`default` for entries from before tenants).
+    pub fn tenant(&self) -> &str {
+        self.body
+            .get("tenant")
+            .and_then(Value::as_str)
+            .unwrap_or(crate::tenant::TenantId::DEFAULT)
     }
 
     /// The client of a decision, if any.

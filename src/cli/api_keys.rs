@@ -16,9 +16,18 @@ use crate::flow::didit;
 #[derive(Debug, Subcommand)]
 pub enum ApiKeysAction {
     /// Create a key named NAME; prints it once (store it in your secret manager).
-    Create { name: String },
-    /// List keys (id, name, created, revoked).
-    List,
+    Create {
+        name: String,
+        /// The tenant the key belongs to (`[[tenants]]`); it reaches only that tenant's data.
+        #[arg(long, default_value = crate::tenant::TenantId::DEFAULT)]
+        tenant: String,
+    },
+    /// List keys (id, name, tenant, created, revoked).
+    List {
+        /// Only the keys of this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
     /// Revoke the key with this id.
     Revoke { id: String },
 }
@@ -30,17 +39,32 @@ pub fn run(cfg: &Config, action: ApiKeysAction) -> Result<(), Failure> {
     let store = &*store;
     let err = |e: didit::DiditError| Failure::runtime(e.to_string());
     match action {
-        ApiKeysAction::Create { name } => {
+        ApiKeysAction::Create { name, tenant } => {
+            let tenant = super::tenant_arg(cfg, &tenant)?;
             let name = name.trim();
             if name.is_empty() || name.len() > 255 {
                 return Err(Failure::usage("the name must have 1 to 255 characters"));
             }
-            let (rec, key) = didit::create_api_key(store, clock.now_secs(), name).map_err(err)?;
-            print_json(&serde_json::json!({ "id": rec.id, "name": rec.name, "api_key": key }))?;
+            let (rec, key) =
+                didit::create_api_key(store, clock.now_secs(), name, &tenant).map_err(err)?;
+            print_json(&serde_json::json!({
+                "id": rec.id,
+                "name": rec.name,
+                "tenant": rec.tenant,
+                "api_key": key,
+            }))?;
             eprintln!("This is the only time the key is shown.");
             Ok(())
         }
-        ApiKeysAction::List => print_json(&didit::list_api_keys(store).map_err(err)?),
+        ApiKeysAction::List { tenant } => {
+            let tenant = tenant.map(|t| super::tenant_arg(cfg, &t)).transpose()?;
+            let keys: Vec<_> = didit::list_api_keys(store)
+                .map_err(err)?
+                .into_iter()
+                .filter(|k| tenant.as_ref().is_none_or(|t| &k.tenant == t))
+                .collect();
+            print_json(&keys)
+        }
         ApiKeysAction::Revoke { id } => {
             if didit::revoke_api_key(store, clock.now_secs(), &id).map_err(err)? {
                 eprintln!("revoked {id}");

@@ -52,6 +52,9 @@ pub enum AuditAction {
         /// Only the decisions of this client (OpenID client id, or api-key:<id>).
         #[arg(long)]
         client: Option<String>,
+        /// Only the decisions and erasures of this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
         /// jsonl or csv.
         #[arg(long, default_value = "jsonl", value_parser = ["jsonl", "csv"])]
         format: String,
@@ -61,6 +64,9 @@ pub enum AuditAction {
     /// Erase a subject's personal data from the audit log (the chain stays verifiable).
     Erase {
         subject: String,
+        /// The subject's tenant.
+        #[arg(long, default_value = crate::tenant::TenantId::DEFAULT)]
+        tenant: String,
         #[arg(long, default_value = "erasure request")]
         reason: String,
     },
@@ -73,7 +79,12 @@ pub enum AuditAction {
     /// and never from the store: the pin auditors pass to `verify --jwks`.
     Pin,
     /// Print the pseudonym under which SUBJECT appears in the log (to find their records).
-    Pseudonym { subject: String },
+    Pseudonym {
+        subject: String,
+        /// The subject's tenant (the same id in two tenants has two pseudonyms).
+        #[arg(long, default_value = crate::tenant::TenantId::DEFAULT)]
+        tenant: String,
+    },
     /// Write the frames kept for a decision (`[audit] keep_frames`) into DIR, after checking
     /// them against the digests in its audit record.
     Frames {
@@ -248,13 +259,16 @@ pub fn run(cfg: &Config, action: AuditAction) -> Result<(), Failure> {
             from,
             to,
             client,
+            tenant,
             format,
             out,
         } => {
+            let tenant = tenant.map(|t| super::tenant_arg(cfg, &t)).transpose()?;
             let sel = Selection {
                 from_ms: time_arg("from", from.as_deref())?,
                 to_ms: time_arg("to", to.as_deref())?,
                 client,
+                tenant: tenant.map(String::from),
             };
             if let (Some(f), Some(t)) = (sel.from_ms, sel.to_ms)
                 && f >= t
@@ -279,10 +293,15 @@ pub fn run(cfg: &Config, action: AuditAction) -> Result<(), Failure> {
             );
             Ok(())
         }
-        AuditAction::Erase { subject, reason } => {
+        AuditAction::Erase {
+            subject,
+            tenant,
+            reason,
+        } => {
+            let tenant = super::tenant_arg(cfg, &tenant)?;
             let log = writing(cfg)?;
             let n = log
-                .redact_subject(&subject, &reason)
+                .redact_subject(&tenant, &subject, &reason)
                 .map_err(|e| Failure::runtime(e.to_string()))?;
             eprintln!("erased the personal data of {n} audit entries");
             Ok(())
@@ -314,11 +333,12 @@ pub fn run(cfg: &Config, action: AuditAction) -> Result<(), Failure> {
             let log = reading(cfg)?;
             print_json(&log.pinned_jwks().unwrap_or_default())
         }
-        AuditAction::Pseudonym { subject } => {
+        AuditAction::Pseudonym { subject, tenant } => {
+            let tenant = super::tenant_arg(cfg, &tenant)?;
             let log = reading(cfg)?;
             println!(
                 "{}",
-                log.pseudonym(&subject)
+                log.pseudonym(&tenant, &subject)
                     .map_err(|e| Failure::runtime(e.to_string()))?
             );
             Ok(())

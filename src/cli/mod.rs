@@ -103,6 +103,11 @@ pub struct Failure {
     pub code: u8,
 }
 
+/// A `--tenant` argument: a configured tenant, or a usage error naming them.
+pub(crate) fn tenant_arg(cfg: &Config, name: &str) -> Result<crate::tenant::TenantId, Failure> {
+    cfg.tenant(name).map_err(|e| Failure::usage(e.to_string()))
+}
+
 impl Failure {
     pub fn usage(message: impl Into<String>) -> Self {
         Self {

@@ -1,5 +1,6 @@
-//! `inherence subjects enrol | delete | list`: manage enrolments in the configured embedded
-//! store while the server is stopped (the running server uses the enrolment API instead).
+//! `inherence subjects enrol | delete | list`: manage the enrolments of a tenant (`--tenant`,
+//! default `default`). With Redis at any time; the embedded store only while no server runs
+//! on it (the running server uses the enrolment API instead).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,11 +18,34 @@ use crate::store::typed::KvJson;
 #[derive(Debug, Subcommand)]
 pub enum SubjectsAction {
     /// Enrol SUBJECT from a portrait (quality-gated).
-    Enrol { subject: String, portrait: PathBuf },
+    Enrol {
+        subject: String,
+        portrait: PathBuf,
+        /// The subject's tenant (`[[tenants]]`).
+        #[arg(long, default_value = crate::tenant::TenantId::DEFAULT)]
+        tenant: String,
+    },
     /// Erase SUBJECT's template.
-    Delete { subject: String },
-    /// List enrolled subjects.
-    List,
+    Delete {
+        subject: String,
+        #[arg(long, default_value = crate::tenant::TenantId::DEFAULT)]
+        tenant: String,
+    },
+    /// List the enrolled subjects of a tenant.
+    List {
+        #[arg(long, default_value = crate::tenant::TenantId::DEFAULT)]
+        tenant: String,
+    },
+}
+
+fn subject_arg(s: &str) -> Result<(), Failure> {
+    if crate::tenant::check_subject(s) {
+        Ok(())
+    } else {
+        Err(Failure::usage(
+            "a subject id has 1 to 255 bytes and no control characters",
+        ))
+    }
 }
 
 pub fn run(cfg: &Config, action: SubjectsAction) -> Result<(), Failure> {
@@ -31,7 +55,13 @@ pub fn run(cfg: &Config, action: SubjectsAction) -> Result<(), Failure> {
             .map_err(|e| Failure::runtime(format!("cannot open the store: {e}")))
     };
     match action {
-        SubjectsAction::Enrol { subject, portrait } => {
+        SubjectsAction::Enrol {
+            subject,
+            portrait,
+            tenant,
+        } => {
+            let tenant = super::tenant_arg(cfg, &tenant)?;
+            subject_arg(&subject)?;
             let bytes = read_input(&portrait)?;
             let (_rt, engine) = load_engine(cfg)?;
             let (result, analysis) = engine.enrol(&bytes)?;
@@ -45,9 +75,12 @@ pub fn run(cfg: &Config, action: SubjectsAction) -> Result<(), Failure> {
                         source: "api".into(),
                     };
                     store
-                        .put_json(ns::ENROLMENTS, &subject, &rec, None)
+                        .put_json(ns::ENROLMENTS, &tenant.key(&subject), &rec, None)
                         .map_err(|e| Failure::runtime(e.to_string()))?;
-                    eprintln!("enrolled {subject} from {}", portrait.display());
+                    eprintln!(
+                        "enrolled {subject} (tenant {tenant}) from {}",
+                        portrait.display()
+                    );
                     Ok(())
                 }
                 Enrolment::Refused(risks) => {
@@ -58,34 +91,40 @@ pub fn run(cfg: &Config, action: SubjectsAction) -> Result<(), Failure> {
                 }
             }
         }
-        SubjectsAction::Delete { subject } => {
+        SubjectsAction::Delete { subject, tenant } => {
+            let tenant = super::tenant_arg(cfg, &tenant)?;
+            subject_arg(&subject)?;
+            let key = tenant.key(&subject);
             let store = open()?;
             if store
-                .get(ns::ENROLMENTS, &subject)
+                .get(ns::ENROLMENTS, &key)
                 .map_err(|e| Failure::runtime(e.to_string()))?
                 .is_none()
             {
-                return Err(Failure::usage(format!("{subject} is not enrolled")));
+                return Err(Failure::usage(format!(
+                    "{subject} is not enrolled in tenant {tenant}"
+                )));
             }
             // The audit records' personal data first: a failure leaves the template for a retry.
             let n = super::audit::log_on(cfg, store.clone(), clock.clone())?
-                .redact_subject(&subject, "template erased")
+                .redact_subject(&tenant, &subject, "template erased")
                 .map_err(|e| Failure::runtime(e.to_string()))?;
-            let copies = crate::flow::sessions::forget_references(&*store, &subject)
+            let copies = crate::flow::sessions::forget_references(&*store, &tenant, &subject)
                 .map_err(|e| Failure::runtime(e.to_string()))?;
             store
-                .delete(ns::ENROLMENTS, &subject)
+                .delete(ns::ENROLMENTS, &key)
                 .map_err(|e| Failure::runtime(e.to_string()))?;
             eprintln!(
                 "erased {subject} (and the personal data of {n} audit entries, the reference copies of {copies} sessions)"
             );
             Ok(())
         }
-        SubjectsAction::List => {
+        SubjectsAction::List { tenant } => {
+            let tenant = super::tenant_arg(cfg, &tenant)?;
             let keys = open()?
                 .keys(ns::ENROLMENTS)
                 .map_err(|e| Failure::runtime(e.to_string()))?;
-            for k in keys {
+            for k in keys.iter().filter_map(|k| tenant.owns(k)) {
                 println!("{k}");
             }
             Ok(())

@@ -100,6 +100,7 @@ pub fn run(n: usize, dir: &Path) -> Result<WebhookBench, Failure> {
     };
     let dest = destinations::create(
         &*store,
+        &Default::default(),
         &json!({"label": "bench", "url": url}),
         crate::ids::uuid_v4(),
         crate::flow::random_token(32),
@@ -139,7 +140,9 @@ pub fn run(n: usize, dir: &Path) -> Result<WebhookBench, Failure> {
             },
         });
         let t0 = Instant::now();
-        let ids = outbox.enqueue(&payload).map_err(fail)?;
+        let ids = outbox
+            .enqueue(&Default::default(), &payload)
+            .map_err(fail)?;
         let t1 = Instant::now();
         let d = outbox
             .get(&ids[0])

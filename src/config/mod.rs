@@ -6,6 +6,7 @@
 //! file or in the environment, are errors. See `examples/config/inherence.toml`.
 
 pub mod liveness;
+mod tenants;
 
 use std::path::{Path, PathBuf};
 
@@ -98,6 +99,10 @@ pub enum ClientAuthMethod {
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
     pub client_id: String,
+    /// The tenant whose subjects this client steps up, enrols and audits (`[[tenants]]`;
+    /// default: `default`).
+    #[serde(default)]
+    pub tenant: crate::tenant::TenantId,
     /// Shown on the capture page.
     #[serde(default)]
     pub name: String,
@@ -297,6 +302,8 @@ impl Default for ApiSettings {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimits {
+    /// `false`: no budget is counted (leave them to a proxy in front).
+    pub enabled: bool,
     /// Pushed authorization requests (`/par`), after client authentication.
     pub par_per_minute: i64,
     /// Token requests (`/token`), after client authentication.
@@ -308,6 +315,7 @@ pub struct RateLimits {
 impl Default for RateLimits {
     fn default() -> Self {
         Self {
+            enabled: true,
             par_per_minute: 3000,
             token_per_minute: 6000,
             capture_uploads_per_minute: 3000,
@@ -399,6 +407,8 @@ pub struct Config {
     pub webhooks: WebhookSettings,
     pub sessions: SessionSettings,
     pub audit: crate::audit::AuditSettings,
+    /// The tenants besides `default` (`[[tenants]]`); none: one deployment, one tenant.
+    pub tenants: Vec<crate::tenant::TenantConfig>,
     pub clients: Vec<ClientConfig>,
 }
 
@@ -494,6 +504,7 @@ impl Config {
             ));
         }
         self.audit.validate().map_err(ConfigError::Invalid)?;
+        self.validate_tenants()?;
         self.validate_oidc()
     }
 

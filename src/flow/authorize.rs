@@ -168,10 +168,11 @@ impl Provider {
         } else {
             Purpose::Verify
         };
+        let tenant = self.client_tenant(&request.client_id);
         if purpose == Purpose::Verify {
             let enrolled = self
                 .store
-                .get(ns::ENROLMENTS, &subject)
+                .get(ns::ENROLMENTS, &tenant.key(&subject))
                 .map_err(|e| redirect(store_err(e)))?;
             if enrolled.is_none() {
                 return Err(redirect(OAuthError::unmet(
@@ -189,6 +190,7 @@ impl Provider {
         let flow = Flow {
             id: random_token(18),
             request,
+            tenant,
             subject,
             purpose,
             liveness,

@@ -249,7 +249,7 @@ impl Provider {
             Purpose::Verify => {
                 let record: Option<EnrolmentRecord> = self
                     .store
-                    .get_json(ns::ENROLMENTS, &flow.subject)
+                    .get_json(ns::ENROLMENTS, &flow.tenant.key(&flow.subject))
                     .map_err(|e| CaptureError::Protocol(store_err(e)))?;
                 let record = record.ok_or_else(|| {
                     CaptureError::Protocol(OAuthError::unmet("no face is enrolled for this user"))
@@ -283,7 +283,7 @@ impl Provider {
                 // the user's password (or the client's session) cannot swap in their own.
                 let existing: Option<EnrolmentRecord> = self
                     .store
-                    .get_json(ns::ENROLMENTS, &flow.subject)
+                    .get_json(ns::ENROLMENTS, &flow.tenant.key(&flow.subject))
                     .map_err(|e| CaptureError::Protocol(store_err(e)))?;
                 let same_person = match (&existing, &burst.embedding) {
                     (None, _) => true,
@@ -311,7 +311,7 @@ impl Provider {
                         source: "camera".into(),
                     };
                     self.store
-                        .put_json(ns::ENROLMENTS, &flow.subject, &rec, None)
+                        .put_json(ns::ENROLMENTS, &flow.tenant.key(&flow.subject), &rec, None)
                         .map_err(|e| CaptureError::Protocol(store_err(e)))?;
                 }
                 (ok, None)
@@ -352,6 +352,7 @@ impl Provider {
             Channel::Oidc,
             if approved { "Approved" } else { "Declined" },
             flow.request.client_id.clone(),
+            &flow.tenant,
         );
         verdict.subject = Some(flow.subject.clone());
         verdict.flow_id = Some(flow.id.clone());

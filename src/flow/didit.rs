@@ -12,6 +12,7 @@ use crate::biometric::{Analysis, BiometricError, Want};
 pub use crate::ids::{iso8601, uuid_v4};
 use crate::store::typed::KvJson;
 use crate::store::{Kv, StoreError};
+use crate::tenant::TenantId;
 
 const API_KEYS: &str = "api_keys";
 pub(crate) const RATE: &str = "rate";
@@ -62,6 +63,10 @@ impl From<StoreError> for DiditError {
 pub struct ApiKeyRecord {
     pub id: String,
     pub name: String,
+    /// The tenant whose sessions, workflows, templates and destinations the key reaches
+    /// (keys made before tenants belong to `default`).
+    #[serde(default)]
+    pub tenant: TenantId,
     pub created_at: i64,
     #[serde(default)]
     pub revoked_at: Option<i64>,
@@ -174,11 +179,13 @@ pub fn create_api_key(
     store: &dyn Kv,
     now: i64,
     name: &str,
+    tenant: &TenantId,
 ) -> Result<(ApiKeyRecord, String), DiditError> {
     let key = random_token(32);
     let rec = ApiKeyRecord {
         id: uuid_v4(),
         name: name.to_owned(),
+        tenant: tenant.clone(),
         created_at: now,
         revoked_at: None,
     };

@@ -11,8 +11,15 @@ use crate::biometric::{BiometricError, Enrolment};
 use crate::protocol::{ErrorCode, OAuthError};
 use crate::store::typed::KvJson;
 
-/// Longest subject identifier accepted.
-pub const MAX_SUBJECT_LEN: usize = 255;
+pub use crate::tenant::MAX_SUBJECT_LEN;
+use crate::tenant::TenantId;
+
+/// An authenticated API caller: the client, and the tenant whose subjects it reaches.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub client_id: String,
+    pub tenant: TenantId,
+}
 
 /// Errors of the enrolment API.
 #[derive(Debug, thiserror::Error)]
@@ -54,15 +61,16 @@ impl From<(&str, &EnrolmentRecord)> for EnrolmentInfo {
 }
 
 fn check_subject(s: &str) -> Result<(), EnrolError> {
-    if s.is_empty() || s.len() > MAX_SUBJECT_LEN || s.chars().any(char::is_control) {
-        return Err(EnrolError::BadSubject);
+    if crate::tenant::check_subject(s) {
+        Ok(())
+    } else {
+        Err(EnrolError::BadSubject)
     }
-    Ok(())
 }
 
 impl Provider {
-    /// Validates an enrolment-API bearer token; returns the calling client.
-    pub fn enrolment_caller(&self, bearer: Option<&str>) -> Result<String, EnrolError> {
+    /// Validates an enrolment-API bearer token; returns the calling client and its tenant.
+    pub fn enrolment_caller(&self, bearer: Option<&str>) -> Result<Caller, EnrolError> {
         let token = bearer.ok_or_else(|| {
             EnrolError::Auth(OAuthError::new(
                 ErrorCode::InvalidToken,
@@ -80,13 +88,16 @@ impl Provider {
                 "the token does not grant the enrolment scope",
             )));
         }
-        Ok(c.client_id)
+        Ok(Caller {
+            tenant: self.client_tenant(&c.client_id),
+            client_id: c.client_id,
+        })
     }
 
     /// Enrols (or re-enrols) `subject` from a portrait: one clear face, good quality and light.
     pub fn enrol_portrait(
         &self,
-        caller: &str,
+        caller: &Caller,
         subject: &str,
         portrait: &[u8],
     ) -> Result<EnrolmentInfo, EnrolError> {
@@ -99,33 +110,34 @@ impl Provider {
         let rec = EnrolmentRecord {
             template,
             enrolled_at: self.now(),
-            by: caller.to_owned(),
+            by: caller.client_id.clone(),
             source: "api".into(),
         };
         self.store
-            .put_json(ns::ENROLMENTS, subject, &rec, None)
+            .put_json(ns::ENROLMENTS, &caller.tenant.key(subject), &rec, None)
             .map_err(|e| EnrolError::Auth(store_err(e)))?;
-        tracing::info!(subject_len = subject.len(), client = %caller, "subject enrolled");
+        tracing::info!(subject_len = subject.len(), client = %caller.client_id, tenant = %caller.tenant, "subject enrolled");
         Ok((subject, &rec).into())
     }
 
     /// Erases a subject's template, and first the personal data of its audit records (the
     /// evidence itself stays, pseudonymous and verifiable).
-    pub fn erase(&self, subject: &str) -> Result<(), EnrolError> {
+    pub fn erase(&self, tenant: &TenantId, subject: &str) -> Result<(), EnrolError> {
         check_subject(subject)?;
+        let key = tenant.key(subject);
         if self
             .store
-            .get(ns::ENROLMENTS, subject)
+            .get(ns::ENROLMENTS, &key)
             .map_err(|e| EnrolError::Auth(store_err(e)))?
             .is_none()
         {
             return Err(EnrolError::NotFound);
         }
-        self.erase_subject_personal_data(subject, "template erased")
+        self.erase_subject_personal_data(tenant, subject, "template erased")
             .map_err(|e| EnrolError::Auth(store_err(e)))?;
         if self
             .store
-            .delete(ns::ENROLMENTS, subject)
+            .delete(ns::ENROLMENTS, &key)
             .map_err(|e| EnrolError::Auth(store_err(e)))?
         {
             Ok(())
@@ -134,19 +146,20 @@ impl Provider {
         }
     }
 
-    pub fn enrolment(&self, subject: &str) -> Result<EnrolmentInfo, EnrolError> {
+    pub fn enrolment(&self, tenant: &TenantId, subject: &str) -> Result<EnrolmentInfo, EnrolError> {
         check_subject(subject)?;
         let rec: EnrolmentRecord = self
             .store
-            .get_json(ns::ENROLMENTS, subject)
+            .get_json(ns::ENROLMENTS, &tenant.key(subject))
             .map_err(|e| EnrolError::Auth(store_err(e)))?
             .ok_or(EnrolError::NotFound)?;
         Ok((subject, &rec).into())
     }
 
-    /// One page of enrolments, in subject order, after `after`.
+    /// One page of a tenant's enrolments, in subject order, after `after`.
     pub fn enrolments(
         &self,
+        tenant: &TenantId,
         after: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<EnrolmentInfo>, usize), EnrolError> {
@@ -154,11 +167,16 @@ impl Provider {
             .store
             .keys(ns::ENROLMENTS)
             .map_err(|e| EnrolError::Auth(store_err(e)))?;
-        let total = keys.len();
-        let mut out = Vec::new();
-        for k in keys
+        let mut subjects: Vec<(&str, &str)> = keys
             .iter()
-            .filter(|k| after.is_none_or(|a| k.as_str() > a))
+            .filter_map(|k| Some((tenant.owns(k)?, k.as_str())))
+            .collect();
+        subjects.sort_unstable();
+        let total = subjects.len();
+        let mut out = Vec::new();
+        for (subject, k) in subjects
+            .into_iter()
+            .filter(|(s, _)| after.is_none_or(|a| *s > a))
             .take(limit.clamp(1, 1000))
         {
             if let Some(rec) = self
@@ -166,7 +184,7 @@ impl Provider {
                 .get_json::<EnrolmentRecord>(ns::ENROLMENTS, k)
                 .map_err(|e| EnrolError::Auth(store_err(e)))?
             {
-                out.push((k.as_str(), &rec).into());
+                out.push((subject, &rec).into());
             }
         }
         Ok((out, total))

@@ -195,6 +195,15 @@ impl Provider {
             .unwrap_or(self.cfg.keys.algorithms[0])
     }
 
+    /// The tenant of a client (`default` for the v3 hosted sessions' internal client, whose
+    /// flows carry their session's tenant instead).
+    pub fn client_tenant(&self, client_id: &str) -> crate::tenant::TenantId {
+        self.clients
+            .get(client_id)
+            .map(|c| c.tenant.clone())
+            .unwrap_or_default()
+    }
+
     pub(crate) fn trusted_issuers(&self) -> &[(TrustedIssuer, JwkSet)] {
         &self.trusted
     }

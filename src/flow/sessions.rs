@@ -30,6 +30,7 @@ use crate::protocol::OAuthError;
 use crate::protocol::authorize::AuthorizationRequest;
 use crate::store::StoreError;
 use crate::store::typed::KvJson;
+use crate::tenant::TenantId;
 
 pub const SESSIONS: &str = "sessions";
 const TOKENS: &str = "session_tokens";
@@ -49,6 +50,9 @@ const PENDING_GRACE_SECS: i64 = 30;
 #[derive(Debug, Serialize, Deserialize)]
 struct PendingEvent {
     session_id: String,
+    /// The session's tenant: whose destinations receive the event.
+    #[serde(default)]
+    tenant: TenantId,
     /// The session's `events` count that the change carries.
     seq: u64,
     at: i64,
@@ -210,6 +214,9 @@ pub struct Session {
     /// How many webhook events this session has caused (each saved together with the change).
     #[serde(default)]
     pub events: u64,
+    /// The tenant of the API key that created it (sessions from before tenants: `default`).
+    #[serde(default)]
+    pub tenant: TenantId,
 }
 
 fn invalid(field: &str, msg: impl Into<String>) -> DiditError {
@@ -453,13 +460,18 @@ pub enum Hosted {
 /// erasing the subject: the copies are sealed under the template keys, not the subject's own
 /// key). Returns how many sessions held one. A session that still runs afterwards has no
 /// reference face to compare against, so its face match cannot pass.
-pub fn forget_references(store: &dyn crate::store::Kv, subject: &str) -> Result<usize, StoreError> {
+pub fn forget_references(
+    store: &dyn crate::store::Kv,
+    tenant: &TenantId,
+    subject: &str,
+) -> Result<usize, StoreError> {
     let mut n = 0;
     for id in store.keys(SESSIONS)? {
         let Some(mut s) = store.get_json::<Session>(SESSIONS, &id)? else {
             continue;
         };
-        if s.vendor_data.as_deref() == Some(subject) && s.reference.is_some() {
+        if &s.tenant == tenant && s.vendor_data.as_deref() == Some(subject) && s.reference.is_some()
+        {
             s.reference = None;
             s.reference_source = None;
             store.put_json(SESSIONS, &id, &s, None)?;
@@ -527,13 +539,27 @@ impl Provider {
         })
     }
 
-    pub fn get_session(&self, id: &str) -> Result<Session, DiditError> {
-        if id.len() > 64 {
-            return Err(DiditError::NotFound);
-        }
-        self.store
-            .get_json(SESSIONS, id)?
+    /// A session of `tenant` (another tenant's answers "not found", like a wrong id).
+    pub fn get_session(&self, tenant: &TenantId, id: &str) -> Result<Session, DiditError> {
+        self.load_session(id)?
+            .filter(|s| &s.tenant == tenant)
             .ok_or(DiditError::NotFound)
+    }
+
+    /// A session by id, whatever its tenant: only for ids the server holds itself (a hosted
+    /// link's token, a capture flow), never for ids from a request.
+    fn load_session(&self, id: &str) -> Result<Option<Session>, DiditError> {
+        if id.len() > 64 {
+            return Ok(None);
+        }
+        Ok(self.store.get_json::<Session>(SESSIONS, id)?)
+    }
+
+    /// The next session number of a tenant (each tenant counts its own, so numbers reveal
+    /// nothing about another tenant's traffic).
+    fn next_session_number(&self, tenant: &TenantId) -> Result<i64, StoreError> {
+        self.store
+            .add(COUNTERS, &tenant.key("session_number"), 1, None)
     }
 
     fn save_session(&self, s: &Session) -> Result<(), StoreError> {
@@ -614,20 +640,21 @@ impl Provider {
         let id = event["event_id"].as_str().unwrap_or_default().to_owned();
         let pending = PendingEvent {
             session_id: s.session_id.clone(),
+            tenant: s.tenant.clone(),
             seq: s.events,
             at: self.now(),
             event,
         };
         self.store.put_json(PENDING_EVENTS, &id, &pending, None)?;
         self.save_session(s)?;
-        if let Err(err) = self.hand_over(&id, &pending.event) {
+        if let Err(err) = self.hand_over(&id, &pending.tenant, &pending.event) {
             tracing::warn!(error = %err, session = %s.session_id, "webhook event left for the sweep");
         }
         Ok(())
     }
 
-    fn hand_over(&self, id: &str, event: &Value) -> Result<(), StoreError> {
-        self.outbox.enqueue(event)?;
+    fn hand_over(&self, id: &str, tenant: &TenantId, event: &Value) -> Result<(), StoreError> {
+        self.outbox.enqueue(tenant, event)?;
         self.store.delete(PENDING_EVENTS, id)?;
         Ok(())
     }
@@ -650,7 +677,7 @@ impl Provider {
                 .get_json::<Session>(SESSIONS, &p.session_id)?
                 .is_some_and(|cur| cur.events >= p.seq);
             if saved {
-                self.hand_over(&id, &p.event)?;
+                self.hand_over(&id, &p.tenant, &p.event)?;
                 queued += 1;
             } else {
                 tracing::info!(session = %p.session_id, event = %id, "dropping the event of a session change that was not saved");
@@ -675,6 +702,7 @@ impl Provider {
     /// `vendor_data`.
     fn reference_face(
         &self,
+        tenant: &TenantId,
         portrait: Option<&Value>,
         vendor_data: Option<&str>,
     ) -> Result<(Template, &'static str), DiditError> {
@@ -712,11 +740,13 @@ impl Provider {
         }
         match vendor_data {
             Some(v) => {
-                let rec: Option<EnrolmentRecord> = self.store.get_json(ns::ENROLMENTS, v)?;
+                let rec: Option<EnrolmentRecord> =
+                    self.store.get_json(ns::ENROLMENTS, &tenant.key(v))?;
                 if let Some(r) = rec {
                     return Ok((r.template, "stored_face"));
                 }
-                let kept: Option<SessionFace> = self.store.get_json(SESSION_FACES, v)?;
+                let kept: Option<SessionFace> =
+                    self.store.get_json(SESSION_FACES, &tenant.key(v))?;
                 kept.map(|f| (f.template, "stored_face"))
                     .ok_or_else(|| invalid_plain("portrait_image", NO_STORED_FACE))
             }
@@ -737,12 +767,21 @@ impl Provider {
             Some(_) => return Err(invalid_plain("workflow_id", "Invalid workflow_id.")),
         };
         let wf: Workflow = if wf_id.len() == 36 {
-            workflows::get(&*self.store, &wf_id)?
+            workflows::get(&*self.store, &key.tenant, &wf_id)?
         } else {
             None
         }
         .ok_or_else(|| invalid_plain("workflow_id", "Invalid workflow_id."))?;
         let vendor_data = opt_string(b, "vendor_data", 255)?;
+        if vendor_data
+            .as_deref()
+            .is_some_and(|v| !crate::tenant::check_subject(v))
+        {
+            return Err(invalid(
+                "vendor_data",
+                "Control characters are not allowed in this field.",
+            ));
+        }
         let callback = opt_string(b, "callback", 2048)?;
         if let Some(c) = &callback {
             check_callback(c)?;
@@ -817,7 +856,7 @@ impl Provider {
                 changed = true;
             }
             if wf.rules.face_match && portrait.is_some() {
-                let (t, src) = self.reference_face(portrait, Some(v))?;
+                let (t, src) = self.reference_face(&key.tenant, portrait, Some(v))?;
                 s.reference = Some(t);
                 s.reference_source = Some(src.into());
                 changed = true;
@@ -830,12 +869,12 @@ impl Provider {
         }
 
         let (reference, reference_source) = if wf.rules.face_match {
-            let (t, src) = self.reference_face(portrait, vendor_data.as_deref())?;
+            let (t, src) = self.reference_face(&key.tenant, portrait, vendor_data.as_deref())?;
             (Some(t), Some(src.to_owned()))
         } else {
             (None, None)
         };
-        let session_number = self.store.add(COUNTERS, "session_number", 1, None)?;
+        let session_number = self.next_session_number(&key.tenant)?;
         let mut s = Session {
             session_id: uuid_v4(),
             session_number,
@@ -867,6 +906,7 @@ impl Provider {
             last_activity_at: now,
             expires_at: Some(now + wf.session_expiration_time as i64),
             events: 0,
+            tenant: key.tenant.clone(),
         };
         self.store
             .put(TOKENS, &s.session_token, s.session_id.as_bytes(), None)?;
@@ -881,7 +921,9 @@ impl Provider {
             return Err(DiditError::NotFound);
         }
         let id = self.store.get(TOKENS, token)?.ok_or(DiditError::NotFound)?;
-        let mut s = self.get_session(&String::from_utf8_lossy(&id))?;
+        let mut s = self
+            .load_session(&String::from_utf8_lossy(&id))?
+            .ok_or(DiditError::NotFound)?;
         if s.status.is_unfinished() && s.expires_at.is_some_and(|e| e <= self.now()) {
             self.set_status(&mut s, SessionStatus::Expired)?;
         }
@@ -927,6 +969,7 @@ impl Provider {
                 authorization_details: None,
                 pushed: false,
             },
+            tenant: s.tenant.clone(),
             subject,
             purpose: Purpose::Session,
             liveness: s.rules.liveness_method,
@@ -973,7 +1016,7 @@ impl Provider {
         let proto = |e: DiditError| CaptureError::Protocol(OAuthError::server(e.to_string()));
         let store = |e: StoreError| CaptureError::Protocol(super::store_err(e));
         let sid = flow.session.clone().unwrap_or_default();
-        let mut s = self.get_session(&sid).map_err(proto)?;
+        let mut s = self.get_session(&flow.tenant, &sid).map_err(proto)?;
         if !s.status.is_unfinished() {
             return Err(CaptureError::Protocol(OAuthError::invalid_request(
                 "this verification is already decided",
@@ -987,8 +1030,12 @@ impl Provider {
         }
         let now = self.now();
         let mut statuses = Vec::new();
-        let mut verdict =
-            self.new_verdict(Channel::Session, "", format!("api-key:{}", s.api_key_id));
+        let mut verdict = self.new_verdict(
+            Channel::Session,
+            "",
+            format!("api-key:{}", s.api_key_id),
+            &s.tenant,
+        );
         self.describe_capture(&mut verdict, flow, ch, burst, frames.len(), waited_ms);
         if !burst.protocol_ok() && !s.rules.liveness {
             // No LIVENESS feature to report it, but a capture that broke its challenge never
@@ -1094,7 +1141,11 @@ impl Provider {
             && s.rules.liveness
             && clean
             && let Some(v) = &s.vendor_data
-            && self.store.get(ns::ENROLMENTS, v).map_err(store)?.is_none()
+            && self
+                .store
+                .get(ns::ENROLMENTS, &s.tenant.key(v))
+                .map_err(store)?
+                .is_none()
             && burst.protocol_ok()
             && let Some(t) = self.engine.template_from_capture(burst)
         {
@@ -1104,7 +1155,7 @@ impl Provider {
                 kept_at: now,
             };
             self.store
-                .put_new_json(SESSION_FACES, v, &face, None)
+                .put_new_json(SESSION_FACES, &s.tenant.key(v), &face, None)
                 .map_err(store)?;
         }
         match final_status {
@@ -1139,7 +1190,7 @@ impl Provider {
     /// `verificationSessionId` and `status`, or the session's own status page.
     pub(crate) fn session_finish_url(&self, flow: &Flow) -> String {
         let sid = flow.session.clone().unwrap_or_default();
-        match self.get_session(&sid) {
+        match self.get_session(&flow.tenant, &sid) {
             Ok(s) => match (&s.callback, s.status) {
                 (
                     Some(c),
@@ -1217,7 +1268,11 @@ impl Provider {
     }
 
     /// `GET /v3/sessions/` with filters and pagination (newest first).
-    pub fn list_sessions(&self, query: &[(String, String)]) -> Result<Value, DiditError> {
+    pub fn list_sessions(
+        &self,
+        tenant: &TenantId,
+        query: &[(String, String)],
+    ) -> Result<Value, DiditError> {
         let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         let list = |k: &str| -> Option<Vec<String>> {
             q(k).map(|v| {
@@ -1271,9 +1326,10 @@ impl Provider {
                 let Some(s) = self.store.get_json::<Session>(SESSIONS, &k)? else {
                     continue;
                 };
-                let keep = statuses
-                    .as_ref()
-                    .is_none_or(|st| st.iter().any(|x| x == s.status.as_str()))
+                let keep = &s.tenant == tenant
+                    && statuses
+                        .as_ref()
+                        .is_none_or(|st| st.iter().any(|x| x == s.status.as_str()))
                     && workflows
                         .as_ref()
                         .is_none_or(|w| w.contains(&s.workflow_id))
@@ -1326,8 +1382,13 @@ impl Provider {
     }
 
     /// `DELETE /v3/session/{id}/delete/`.
-    pub fn delete_session(&self, id: &str, body: &Value) -> Result<Value, DiditError> {
-        let s = self.get_session(id)?;
+    pub fn delete_session(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        body: &Value,
+    ) -> Result<Value, DiditError> {
+        let s = self.get_session(tenant, id)?;
         let b = body.as_object().cloned().unwrap_or_default();
         let retain = match b.get("retain_face_embeddings") {
             None | Some(Value::Null) => false,
@@ -1359,11 +1420,11 @@ impl Provider {
             ));
         }
         let enrolled: Option<EnrolmentRecord> = match &s.vendor_data {
-            Some(v) => self.store.get_json(ns::ENROLMENTS, v)?,
+            Some(v) => self.store.get_json(ns::ENROLMENTS, &tenant.key(v))?,
             None => None,
         };
         let kept: Option<SessionFace> = match &s.vendor_data {
-            Some(v) => self.store.get_json(SESSION_FACES, v)?,
+            Some(v) => self.store.get_json(SESSION_FACES, &tenant.key(v))?,
             None => None,
         };
         let kept_here = kept.as_ref().is_some_and(|f| f.session_id == s.session_id);
@@ -1372,17 +1433,17 @@ impl Provider {
                 (None, _, _) => ("ineligible_no_vendor_user", None),
                 (Some(v), Some(r), _) => (
                     "retained_with_user",
-                    Some(template_uuid("enrolment", v, r.enrolled_at)),
+                    Some(template_uuid("enrolment", &tenant.key(v), r.enrolled_at)),
                 ),
                 (Some(v), None, Some(f)) => (
                     "retained_with_user",
-                    Some(template_uuid("session", v, f.kept_at)),
+                    Some(template_uuid("session", &tenant.key(v), f.kept_at)),
                 ),
                 (Some(_), None, None) => ("none", None),
             }
         } else if s.reference.is_some() || kept_here {
             if kept_here && let Some(v) = &s.vendor_data {
-                self.store.delete(SESSION_FACES, v)?;
+                self.store.delete(SESSION_FACES, &tenant.key(v))?;
             }
             ("deleted", None)
         } else {
@@ -1405,7 +1466,7 @@ impl Provider {
 
     /// `POST /v3/sessions/delete/`: by `session_numbers` (digit strings or numbers) or
     /// `delete_all`; the same retention fields as the single delete.
-    pub fn delete_sessions(&self, body: &Value) -> Result<Value, DiditError> {
+    pub fn delete_sessions(&self, tenant: &TenantId, body: &Value) -> Result<Value, DiditError> {
         let b = body
             .as_object()
             .ok_or_else(|| DiditError::Invalid(json!({"detail": "Expected a JSON object."})))?;
@@ -1440,6 +1501,7 @@ impl Provider {
         let mut ids = Vec::new();
         for k in self.store.keys(SESSIONS)? {
             if let Some(s) = self.store.get_json::<Session>(SESSIONS, &k)?
+                && &s.tenant == tenant
                 && (all
                     || wanted
                         .as_ref()
@@ -1454,7 +1516,7 @@ impl Provider {
         let per = Value::Object(per);
         let mut results = Vec::new();
         for id in ids {
-            results.push(self.delete_session(&id, &per)?);
+            results.push(self.delete_session(tenant, &id, &per)?);
         }
         Ok(json!({ "results": results }))
     }
@@ -1511,7 +1573,7 @@ impl Provider {
                 "This server does not send e-mails; notify the user yourself.",
             ));
         }
-        let mut s = self.get_session(id)?;
+        let mut s = self.get_session(&key.tenant, id)?;
         let allowed = matches!(
             s.status,
             SessionStatus::Approved
@@ -1545,7 +1607,12 @@ impl Provider {
             self.store
                 .put(TOKENS, &s.session_token, s.session_id.as_bytes(), None)?;
         }
-        let mut v = self.new_verdict(Channel::Review, new.as_str(), format!("api-key:{}", key.id));
+        let mut v = self.new_verdict(
+            Channel::Review,
+            new.as_str(),
+            format!("api-key:{}", key.id),
+            &key.tenant,
+        );
         v.subject = s.vendor_data.clone();
         v.session_id = Some(s.session_id.clone());
         v.workflow_id = Some(s.workflow_id.clone());
@@ -1592,7 +1659,7 @@ impl Provider {
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        let session_number = self.store.add(COUNTERS, "session_number", 1, None)?;
+        let session_number = self.next_session_number(&key.tenant)?;
         let mut s = Session {
             session_id: id,
             session_number,
@@ -1644,11 +1711,13 @@ impl Provider {
             last_activity_at: now,
             expires_at: None,
             events: 0,
+            tenant: key.tenant.clone(),
         };
         let mut v = self.new_verdict(
             Channel::Api,
             if approved { "Approved" } else { "Declined" },
             format!("api-key:{}", key.id),
+            &key.tenant,
         );
         v.subject = s.vendor_data.clone();
         v.session_id = Some(s.session_id.clone());

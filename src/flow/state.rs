@@ -71,6 +71,9 @@ pub struct Flow {
     /// Also the capture page's handle (unguessable, 128 bits).
     pub id: String,
     pub request: AuthorizationRequest,
+    /// The tenant of the client that started it (the subject is looked up there).
+    #[serde(default)]
+    pub tenant: crate::tenant::TenantId,
     pub subject: String,
     pub purpose: Purpose,
     /// The liveness method every capture of this flow must pass (decided when the flow
@@ -187,6 +190,7 @@ mod tests {
                 authorization_details: None,
                 pushed: true,
             },
+            tenant: Default::default(),
             subject: "alice".into(),
             purpose: Purpose::Verify,
             liveness: LivenessMethod::Flashing,

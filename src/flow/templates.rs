@@ -10,6 +10,7 @@ use super::didit::{DiditError, iso8601};
 use super::ns;
 use super::sessions::{SESSION_FACES, SessionFace, template_uuid};
 use crate::store::typed::KvJson;
+use crate::tenant::TenantId;
 
 const TOMBSTONES: &str = "template_tombstones";
 
@@ -17,6 +18,8 @@ const TOMBSTONES: &str = "template_tombstones";
 /// Approved liveness session (API sessions only).
 struct Stored {
     kind: &'static str,
+    /// The subject's store key in its tenant (`TenantId::key`).
+    key: String,
     subject: String,
     at: i64,
     source: String,
@@ -26,7 +29,7 @@ struct Stored {
 
 impl Stored {
     fn uuid(&self) -> String {
-        template_uuid(self.kind, &self.subject, self.at)
+        template_uuid(self.kind, &self.key, self.at)
     }
 
     fn source_type(&self) -> &'static str {
@@ -56,13 +59,18 @@ impl Stored {
 }
 
 impl Provider {
-    fn all_templates(&self) -> Result<Vec<Stored>, DiditError> {
+    /// The stored faces of `tenant`.
+    fn all_templates(&self, tenant: &TenantId) -> Result<Vec<Stored>, DiditError> {
         let mut v = Vec::new();
         for k in self.store.keys(ns::ENROLMENTS)? {
+            let Some(subject) = tenant.owns(&k).map(str::to_owned) else {
+                continue;
+            };
             if let Some(r) = self.store.get_json::<EnrolmentRecord>(ns::ENROLMENTS, &k)? {
                 v.push(Stored {
                     kind: "enrolment",
-                    subject: k,
+                    key: k,
+                    subject,
                     at: r.enrolled_at,
                     source: r.source,
                     by: r.by,
@@ -71,10 +79,14 @@ impl Provider {
             }
         }
         for k in self.store.keys(SESSION_FACES)? {
+            let Some(subject) = tenant.owns(&k).map(str::to_owned) else {
+                continue;
+            };
             if let Some(f) = self.store.get_json::<SessionFace>(SESSION_FACES, &k)? {
                 v.push(Stored {
                     kind: "session",
-                    subject: k,
+                    key: k,
+                    subject,
                     at: f.kept_at,
                     source: "session".into(),
                     by: f.session_id,
@@ -85,7 +97,11 @@ impl Provider {
         Ok(v)
     }
 
-    fn filtered_templates(&self, query: &[(String, String)]) -> Result<Vec<Stored>, DiditError> {
+    fn filtered_templates(
+        &self,
+        tenant: &TenantId,
+        query: &[(String, String)],
+    ) -> Result<Vec<Stored>, DiditError> {
         let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         if let Some(st) = q("status")
             && ![
@@ -112,7 +128,7 @@ impl Provider {
         };
         let (from, to) = (date("retained_from")?, date("retained_to")?);
         let mut v: Vec<_> = self
-            .all_templates()?
+            .all_templates(tenant)?
             .into_iter()
             .filter(|t| {
                 q("vendor_data").is_none_or(|x| x == t.subject)
@@ -130,7 +146,11 @@ impl Provider {
     }
 
     /// `GET /v3/biometric-templates/`.
-    pub fn list_templates(&self, query: &[(String, String)]) -> Result<Value, DiditError> {
+    pub fn list_templates(
+        &self,
+        tenant: &TenantId,
+        query: &[(String, String)],
+    ) -> Result<Value, DiditError> {
         let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         let num = |k: &str, d: usize| -> Result<usize, DiditError> {
             q(k).map_or(Ok(d), |v| {
@@ -139,7 +159,7 @@ impl Provider {
             })
         };
         let (limit, offset) = (num("limit", 50)?.clamp(1, 1000), num("offset", 0)?);
-        let v = self.filtered_templates(query)?;
+        let v = self.filtered_templates(tenant, query)?;
         let results: Vec<Value> = v
             .iter()
             .skip(offset)
@@ -155,42 +175,49 @@ impl Provider {
     }
 
     /// `GET /v3/biometric-templates/count/`.
-    pub fn count_templates(&self, query: &[(String, String)]) -> Result<Value, DiditError> {
-        Ok(json!({ "count": self.filtered_templates(query)?.len() }))
+    pub fn count_templates(
+        &self,
+        tenant: &TenantId,
+        query: &[(String, String)],
+    ) -> Result<Value, DiditError> {
+        Ok(json!({ "count": self.filtered_templates(tenant, query)?.len() }))
     }
 
-    fn find_template(&self, uuid: &str) -> Result<Option<Stored>, DiditError> {
-        Ok(self.all_templates()?.into_iter().find(|t| t.uuid() == uuid))
+    fn find_template(&self, tenant: &TenantId, uuid: &str) -> Result<Option<Stored>, DiditError> {
+        Ok(self
+            .all_templates(tenant)?
+            .into_iter()
+            .find(|t| t.uuid() == uuid))
     }
 
     /// `GET /v3/biometric-templates/{uuid}/`.
-    pub fn get_template(&self, uuid: &str) -> Result<Value, DiditError> {
+    pub fn get_template(&self, tenant: &TenantId, uuid: &str) -> Result<Value, DiditError> {
         Ok(self
-            .find_template(uuid)?
+            .find_template(tenant, uuid)?
             .ok_or(DiditError::NotFound)?
             .to_json())
     }
 
     /// `DELETE /v3/biometric-templates/{uuid}/`: purges the template (crypto-free erasure: the
     /// record is deleted from the store and its log compacts away).
-    pub fn purge_template(&self, uuid: &str) -> Result<Value, DiditError> {
+    pub fn purge_template(&self, tenant: &TenantId, uuid: &str) -> Result<Value, DiditError> {
         if uuid.len() > 64 {
             return Err(DiditError::NotFound);
         }
-        match self.find_template(uuid)? {
+        match self.find_template(tenant, uuid)? {
             Some(t) => {
                 let ns = if t.kind == "session" {
                     SESSION_FACES
                 } else {
                     ns::ENROLMENTS
                 };
-                self.erase_subject_personal_data(&t.subject, "template purged")?;
-                self.store.delete(ns, &t.subject)?;
-                self.store.put(TOMBSTONES, uuid, b"1", None)?;
+                self.erase_subject_personal_data(tenant, &t.subject, "template purged")?;
+                self.store.delete(ns, &t.key)?;
+                self.store.put(TOMBSTONES, &tenant.key(uuid), b"1", None)?;
                 tracing::info!(template = %uuid, "biometric template purged");
                 Ok(json!({ "uuid": uuid, "outcome": "purged" }))
             }
-            None if self.store.get(TOMBSTONES, uuid)?.is_some() => {
+            None if self.store.get(TOMBSTONES, &tenant.key(uuid))?.is_some() => {
                 Ok(json!({ "uuid": uuid, "outcome": "already_purged" }))
             }
             None => Err(DiditError::NotFound),
@@ -198,7 +225,7 @@ impl Provider {
     }
 
     /// `POST /v3/biometric-templates/delete/` with `{"uuids": [...]}`.
-    pub fn purge_templates(&self, body: &Value) -> Result<Value, DiditError> {
+    pub fn purge_templates(&self, tenant: &TenantId, body: &Value) -> Result<Value, DiditError> {
         let uuids = body
             .get("uuids")
             .and_then(Value::as_array)
@@ -212,7 +239,7 @@ impl Provider {
         let mut results = Vec::new();
         for u in uuids {
             let u = u.as_str().unwrap_or_default();
-            let outcome = match self.purge_template(u) {
+            let outcome = match self.purge_template(tenant, u) {
                 Ok(v) => v["outcome"].clone(),
                 Err(DiditError::NotFound) => json!("not_found"),
                 Err(e) => return Err(e),

@@ -11,6 +11,7 @@ use crate::audit::record::{Entry, Kind, Personal};
 pub use crate::audit::verify::Report;
 use crate::protocol::{ErrorCode, OAuthError};
 use crate::store::StoreError;
+use crate::tenant::TenantId;
 
 use super::Provider;
 
@@ -51,9 +52,17 @@ fn to_store(e: AuditError) -> StoreError {
 }
 
 impl Provider {
-    /// A record with the common fields (id, the models that ran); callers fill in the rest.
-    pub fn new_verdict(&self, channel: Channel, outcome: &str, client: String) -> VerdictRecord {
+    /// A record with the common fields (id, tenant, the models that ran); callers fill in the
+    /// rest.
+    pub fn new_verdict(
+        &self,
+        channel: Channel,
+        outcome: &str,
+        client: String,
+        tenant: &TenantId,
+    ) -> VerdictRecord {
         let mut v = VerdictRecord::new(super::didit::uuid_v4(), channel, outcome, client);
+        v.tenant = Some(tenant.to_string());
         v.models = self
             .engine
             .models()
@@ -89,19 +98,21 @@ impl Provider {
     /// that its v3 sessions hold as reference. Returns how many audit records were redacted.
     pub fn erase_subject_personal_data(
         &self,
+        tenant: &TenantId,
         subject: &str,
         reason: &str,
     ) -> Result<usize, StoreError> {
         let n = self
             .audit
-            .redact_subject(subject, reason)
+            .redact_subject(tenant, subject, reason)
             .map_err(to_store)?;
-        super::sessions::forget_references(&*self.store, subject)?;
+        super::sessions::forget_references(&*self.store, tenant, subject)?;
         Ok(n)
     }
 
-    /// The client behind an audit-API bearer token (scope `audit`, client with `audit_api`).
-    pub fn audit_caller(&self, bearer: Option<&str>) -> Result<String, OAuthError> {
+    /// The client behind an audit-API bearer token (scope `audit`, client with `audit_api`),
+    /// with its tenant: the only one whose records it may export.
+    pub fn audit_caller(&self, bearer: Option<&str>) -> Result<super::enrol::Caller, OAuthError> {
         let token = bearer.ok_or_else(|| {
             OAuthError::new(ErrorCode::InvalidToken, "a bearer token is required")
         })?;
@@ -116,7 +127,10 @@ impl Provider {
                 "the token does not grant the audit scope",
             ));
         }
-        Ok(c.client_id)
+        Ok(super::enrol::Caller {
+            tenant: self.client_tenant(&c.client_id),
+            client_id: c.client_id,
+        })
     }
 
     /// An export of the audit log as one tar archive (directory `inherence-audit-export/`),

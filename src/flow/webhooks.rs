@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use super::didit::{DiditError, iso8601, uuid_v4};
 use super::{Provider, random_token};
+use crate::tenant::TenantId;
 use crate::webhook::destinations::{self, Destination, DestinationError};
 
 impl From<DestinationError> for DiditError {
@@ -37,21 +38,22 @@ impl Provider {
         }))
     }
 
-    pub fn create_destination(&self, body: &Value) -> Result<Value, DiditError> {
+    pub fn create_destination(&self, tenant: &TenantId, body: &Value) -> Result<Value, DiditError> {
         let d = destinations::create(
             &*self.store,
+            tenant,
             body,
             uuid_v4(),
             random_token(32),
             &self.cfg.webhooks,
             self.now(),
         )?;
-        tracing::info!(destination = %d.uuid, host = %destinations::host_of(&d.url), "webhook destination created");
+        tracing::info!(destination = %d.uuid, %tenant, host = %destinations::host_of(&d.url), "webhook destination created");
         self.destination_json(&d)
     }
 
-    pub fn list_destinations(&self) -> Result<Value, DiditError> {
-        let all = destinations::list(&*self.store)?;
+    pub fn list_destinations(&self, tenant: &TenantId) -> Result<Value, DiditError> {
+        let all = destinations::list(&*self.store, tenant)?;
         let results = all
             .iter()
             .map(|d| self.destination_json(d))
@@ -59,14 +61,20 @@ impl Provider {
         Ok(json!({ "count": results.len(), "next": null, "previous": null, "results": results }))
     }
 
-    pub fn get_destination(&self, uuid: &str) -> Result<Value, DiditError> {
-        let d = destinations::get(&*self.store, uuid)?.ok_or(DiditError::NotFound)?;
+    pub fn get_destination(&self, tenant: &TenantId, uuid: &str) -> Result<Value, DiditError> {
+        let d = destinations::get_in(&*self.store, tenant, uuid)?.ok_or(DiditError::NotFound)?;
         self.destination_json(&d)
     }
 
-    pub fn update_destination(&self, uuid: &str, body: &Value) -> Result<Value, DiditError> {
+    pub fn update_destination(
+        &self,
+        tenant: &TenantId,
+        uuid: &str,
+        body: &Value,
+    ) -> Result<Value, DiditError> {
         let d = destinations::update(
             &*self.store,
+            tenant,
             uuid,
             body,
             random_token(32),
@@ -76,12 +84,16 @@ impl Provider {
         self.destination_json(&d)
     }
 
-    pub fn delete_destination(&self, uuid: &str) -> Result<(), DiditError> {
-        Ok(destinations::delete(&*self.store, uuid)?)
+    pub fn delete_destination(&self, tenant: &TenantId, uuid: &str) -> Result<(), DiditError> {
+        Ok(destinations::delete(&*self.store, tenant, uuid)?)
     }
 
-    pub fn list_deliveries(&self, destination: &str) -> Result<Value, DiditError> {
-        destinations::get(&*self.store, destination)?.ok_or(DiditError::NotFound)?;
+    pub fn list_deliveries(
+        &self,
+        tenant: &TenantId,
+        destination: &str,
+    ) -> Result<Value, DiditError> {
+        destinations::get_in(&*self.store, tenant, destination)?.ok_or(DiditError::NotFound)?;
         let results: Vec<Value> = self
             .outbox
             .list(Some(destination))?
@@ -91,7 +103,13 @@ impl Provider {
         Ok(json!({ "count": results.len(), "next": null, "previous": null, "results": results }))
     }
 
-    pub fn get_delivery(&self, destination: &str, uuid: &str) -> Result<Value, DiditError> {
+    pub fn get_delivery(
+        &self,
+        tenant: &TenantId,
+        destination: &str,
+        uuid: &str,
+    ) -> Result<Value, DiditError> {
+        destinations::get_in(&*self.store, tenant, destination)?.ok_or(DiditError::NotFound)?;
         let d = self
             .outbox
             .get(uuid)?
@@ -100,7 +118,13 @@ impl Provider {
         Ok(d.to_json(true))
     }
 
-    pub fn resend_delivery(&self, destination: &str, uuid: &str) -> Result<Value, DiditError> {
+    pub fn resend_delivery(
+        &self,
+        tenant: &TenantId,
+        destination: &str,
+        uuid: &str,
+    ) -> Result<Value, DiditError> {
+        destinations::get_in(&*self.store, tenant, destination)?.ok_or(DiditError::NotFound)?;
         self.outbox
             .get(uuid)?
             .filter(|d| d.destination == destination)

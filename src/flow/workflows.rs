@@ -10,6 +10,7 @@ use super::didit::{DiditError, iso8601, uuid_v4};
 use crate::biometric::capture::LivenessMethod;
 use crate::store::Kv;
 use crate::store::typed::KvJson;
+use crate::tenant::TenantId;
 
 pub const WORKFLOWS: &str = "workflows";
 /// The contract allows at most 50 workflows per application.
@@ -83,6 +84,9 @@ pub struct Workflow {
     pub rules: Rules,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The tenant of the API key that created it (workflows from before tenants: `default`).
+    #[serde(default)]
+    pub tenant: TenantId,
 }
 
 impl Workflow {
@@ -440,31 +444,34 @@ pub fn from_body(
         rules,
         created_at: base.map_or(now, |b| b.created_at),
         updated_at: now,
+        tenant: base.map(|b| b.tenant.clone()).unwrap_or_default(),
     })
 }
 
-/// Creates a workflow.
+/// Creates a workflow of `tenant`.
 pub fn create(
     store: &dyn Kv,
+    tenant: &TenantId,
     body: &Value,
     now: i64,
     default_method: LivenessMethod,
 ) -> Result<Workflow, DiditError> {
-    if store.keys(WORKFLOWS)?.len() >= MAX_WORKFLOWS {
+    if list(store, tenant)?.len() >= MAX_WORKFLOWS {
         return Err(DiditError::Invalid(
             json!({"detail": format!("An application can have at most {MAX_WORKFLOWS} workflows.")}),
         ));
     }
-    let wf = from_body(body, None, uuid_v4(), now, default_method)?;
+    let mut wf = from_body(body, None, uuid_v4(), now, default_method)?;
+    wf.tenant = tenant.clone();
     if wf.is_default {
-        clear_default(store, &wf.uuid)?;
+        clear_default(store, tenant, &wf.uuid)?;
     }
     store.put_json(WORKFLOWS, &wf.uuid, &wf, None)?;
     Ok(wf)
 }
 
-fn clear_default(store: &dyn Kv, except: &str) -> Result<(), DiditError> {
-    for mut w in list(store)? {
+fn clear_default(store: &dyn Kv, tenant: &TenantId, except: &str) -> Result<(), DiditError> {
+    for mut w in list(store, tenant)? {
         if w.uuid != except && w.is_default {
             w.is_default = false;
             store.put_json(WORKFLOWS, &w.uuid, &w, None)?;
@@ -473,16 +480,20 @@ fn clear_default(store: &dyn Kv, except: &str) -> Result<(), DiditError> {
     Ok(())
 }
 
-/// Reads a workflow.
-pub fn get(store: &dyn Kv, uuid: &str) -> Result<Option<Workflow>, DiditError> {
-    Ok(store.get_json(WORKFLOWS, uuid)?)
+/// Reads a workflow of `tenant` (another tenant's is not found).
+pub fn get(store: &dyn Kv, tenant: &TenantId, uuid: &str) -> Result<Option<Workflow>, DiditError> {
+    Ok(store
+        .get_json::<Workflow>(WORKFLOWS, uuid)?
+        .filter(|w| &w.tenant == tenant))
 }
 
-/// All workflows, oldest first.
-pub fn list(store: &dyn Kv) -> Result<Vec<Workflow>, DiditError> {
+/// The workflows of `tenant`, oldest first.
+pub fn list(store: &dyn Kv, tenant: &TenantId) -> Result<Vec<Workflow>, DiditError> {
     let mut v = Vec::new();
     for k in store.keys(WORKFLOWS)? {
-        if let Some(w) = store.get_json::<Workflow>(WORKFLOWS, &k)? {
+        if let Some(w) = store.get_json::<Workflow>(WORKFLOWS, &k)?
+            && &w.tenant == tenant
+        {
             v.push(w);
         }
     }
@@ -493,23 +504,24 @@ pub fn list(store: &dyn Kv) -> Result<Vec<Workflow>, DiditError> {
 /// Applies a partial update; every change publishes a new version.
 pub fn update(
     store: &dyn Kv,
+    tenant: &TenantId,
     uuid: &str,
     body: &Value,
     now: i64,
     default_method: LivenessMethod,
 ) -> Result<Workflow, DiditError> {
-    let base = get(store, uuid)?.ok_or(DiditError::NotFound)?;
+    let base = get(store, tenant, uuid)?.ok_or(DiditError::NotFound)?;
     let wf = from_body(body, Some(&base), uuid.to_owned(), now, default_method)?;
     if wf.is_default && !base.is_default {
-        clear_default(store, uuid)?;
+        clear_default(store, tenant, uuid)?;
     }
     store.put_json(WORKFLOWS, uuid, &wf, None)?;
     Ok(wf)
 }
 
 /// Deletes a workflow; sessions already created keep their copy of its rules.
-pub fn delete(store: &dyn Kv, uuid: &str) -> Result<(), DiditError> {
-    if store.delete(WORKFLOWS, uuid)? {
+pub fn delete(store: &dyn Kv, tenant: &TenantId, uuid: &str) -> Result<(), DiditError> {
+    if get(store, tenant, uuid)?.is_some() && store.delete(WORKFLOWS, uuid)? {
         Ok(())
     } else {
         Err(DiditError::NotFound)
@@ -518,29 +530,44 @@ pub fn delete(store: &dyn Kv, uuid: &str) -> Result<(), DiditError> {
 
 impl super::Provider {
     /// `GET /v3/workflows/`.
-    pub fn list_workflows(&self) -> Result<Value, DiditError> {
-        let list: Vec<Value> = list(&*self.store)?.iter().map(Workflow::to_json).collect();
+    pub fn list_workflows(&self, tenant: &TenantId) -> Result<Value, DiditError> {
+        let list: Vec<Value> = list(&*self.store, tenant)?
+            .iter()
+            .map(Workflow::to_json)
+            .collect();
         Ok(json!({"count": list.len(), "next": null, "previous": null, "results": list}))
     }
 
     /// `POST /v3/workflows/`.
-    pub fn create_workflow(&self, body: &Value) -> Result<Value, DiditError> {
-        let w = create(&*self.store, body, self.now(), self.cfg.liveness.method)?;
-        tracing::info!(workflow = %w.uuid, "workflow created");
+    pub fn create_workflow(&self, tenant: &TenantId, body: &Value) -> Result<Value, DiditError> {
+        let w = create(
+            &*self.store,
+            tenant,
+            body,
+            self.now(),
+            self.cfg.liveness.method,
+        )?;
+        tracing::info!(workflow = %w.uuid, %tenant, "workflow created");
         Ok(w.to_json())
     }
 
     /// `GET /v3/workflows/{uuid}/`.
-    pub fn get_workflow(&self, uuid: &str) -> Result<Value, DiditError> {
-        Ok(get(&*self.store, uuid)?
+    pub fn get_workflow(&self, tenant: &TenantId, uuid: &str) -> Result<Value, DiditError> {
+        Ok(get(&*self.store, tenant, uuid)?
             .ok_or(DiditError::NotFound)?
             .to_json())
     }
 
     /// `PATCH /v3/workflows/{uuid}/`.
-    pub fn update_workflow(&self, uuid: &str, body: &Value) -> Result<Value, DiditError> {
+    pub fn update_workflow(
+        &self,
+        tenant: &TenantId,
+        uuid: &str,
+        body: &Value,
+    ) -> Result<Value, DiditError> {
         Ok(update(
             &*self.store,
+            tenant,
             uuid,
             body,
             self.now(),
@@ -550,8 +577,8 @@ impl super::Provider {
     }
 
     /// `DELETE /v3/workflows/{uuid}/`.
-    pub fn delete_workflow(&self, uuid: &str) -> Result<(), DiditError> {
-        delete(&*self.store, uuid)
+    pub fn delete_workflow(&self, tenant: &TenantId, uuid: &str) -> Result<(), DiditError> {
+        delete(&*self.store, tenant, uuid)
     }
 }
 

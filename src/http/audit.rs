@@ -62,6 +62,8 @@ async fn export_tar(
         from_ms: time(&q, "from")?,
         to_ms: time(&q, "to")?,
         client: q.get("client").map(str::to_owned),
+        // An audit client exports its own tenant's records only.
+        tenant: Some(caller.tenant.to_string()),
     };
     if let (Some(f), Some(t)) = (sel.from_ms, sel.to_ms)
         && f >= t
@@ -82,7 +84,7 @@ async fn export_tar(
         .await
         .map_err(|e| HttpError::Internal(e.to_string()))?
         .map_err(internal)?;
-    tracing::info!(client = %caller, bytes = tar.len(), "audit export served");
+    tracing::info!(client = %caller.client_id, tenant = %caller.tenant, bytes = tar.len(), "audit export served");
     Ok((
         StatusCode::OK,
         [

@@ -54,8 +54,8 @@ async fn get_one(
     Path(subject): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    s.provider.enrolment_caller(bearer(&headers).as_deref())?;
-    Ok(axum::Json(s.provider.enrolment(&subject)?).into_response())
+    let caller = s.provider.enrolment_caller(bearer(&headers).as_deref())?;
+    Ok(axum::Json(s.provider.enrolment(&caller.tenant, &subject)?).into_response())
 }
 
 async fn delete(
@@ -63,8 +63,8 @@ async fn delete(
     Path(subject): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    s.provider.enrolment_caller(bearer(&headers).as_deref())?;
-    s.provider.erase(&subject)?;
+    let caller = s.provider.enrolment_caller(bearer(&headers).as_deref())?;
+    s.provider.erase(&caller.tenant, &subject)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -73,14 +73,16 @@ async fn list(
     headers: HeaderMap,
     Query(q): Query,
 ) -> Result<Response, HttpError> {
-    s.provider.enrolment_caller(bearer(&headers).as_deref())?;
+    let caller = s.provider.enrolment_caller(bearer(&headers).as_deref())?;
     let limit = match q.get("limit") {
         Some(l) => l
             .parse()
             .map_err(|_| HttpError::BadRequest("limit must be a number".into()))?,
         None => 100,
     };
-    let (items, total) = s.provider.enrolments(q.get("after"), limit)?;
+    let (items, total) = s
+        .provider
+        .enrolments(&caller.tenant, q.get("after"), limit)?;
     let next = (items.len() == limit.clamp(1, 1000))
         .then(|| items.last().map(|i| i.subject.clone()))
         .flatten();
@@ -91,7 +93,7 @@ async fn list(
 }
 
 async fn count(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, HttpError> {
-    s.provider.enrolment_caller(bearer(&headers).as_deref())?;
-    let (_, total) = s.provider.enrolments(None, 1)?;
+    let caller = s.provider.enrolment_caller(bearer(&headers).as_deref())?;
+    let (_, total) = s.provider.enrolments(&caller.tenant, None, 1)?;
     Ok(axum::Json(json!({ "count": total })).into_response())
 }

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::store::typed::KvJson;
 use crate::store::{Kv, StoreError};
+use crate::tenant::TenantId;
 
 pub const DESTINATIONS: &str = "webhook_destinations";
 /// How long a replaced secret still signs deliveries (Standard Webhooks rotation).
@@ -45,6 +46,9 @@ pub struct Destination {
     pub subscribed_events: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The tenant whose events it receives (destinations from before tenants: `default`).
+    #[serde(default)]
+    pub tenant: TenantId,
 }
 
 impl Destination {
@@ -230,11 +234,13 @@ fn str_field(
     }
 }
 
-/// All destinations, oldest first.
-pub fn list(store: &dyn Kv) -> Result<Vec<Destination>, StoreError> {
+/// The destinations of `tenant`, oldest first.
+pub fn list(store: &dyn Kv, tenant: &TenantId) -> Result<Vec<Destination>, StoreError> {
     let mut v = Vec::new();
     for k in store.keys(DESTINATIONS)? {
-        if let Some(d) = store.get_json::<Destination>(DESTINATIONS, &k)? {
+        if let Some(d) = store.get_json::<Destination>(DESTINATIONS, &k)?
+            && &d.tenant == tenant
+        {
             v.push(d);
         }
     }
@@ -242,13 +248,25 @@ pub fn list(store: &dyn Kv) -> Result<Vec<Destination>, StoreError> {
     Ok(v)
 }
 
+/// A destination by id, whatever its tenant: for the delivery worker, which holds ids the
+/// server wrote itself. Requests go through [`get_in`].
 pub fn get(store: &dyn Kv, uuid: &str) -> Result<Option<Destination>, StoreError> {
     store.get_json(DESTINATIONS, uuid)
+}
+
+/// A destination of `tenant` (another tenant's is not found).
+pub fn get_in(
+    store: &dyn Kv,
+    tenant: &TenantId,
+    uuid: &str,
+) -> Result<Option<Destination>, StoreError> {
+    Ok(get(store, uuid)?.filter(|d| &d.tenant == tenant))
 }
 
 /// Creates a destination with a fresh 43-character secret.
 pub fn create(
     store: &dyn Kv,
+    tenant: &TenantId,
     body: &Value,
     uuid: String,
     secret: String,
@@ -264,7 +282,7 @@ pub fn create(
         str_field(b, "url", 2048)?.ok_or_else(|| invalid("url", "This field is required."))?;
     check_url(&url, cfg.allow_http)?;
     check_target_blocking(&url, cfg)?;
-    if list(store)?.iter().any(|d| d.url == url) {
+    if list(store, tenant)?.iter().any(|d| d.url == url) {
         return Err(invalid(
             "url",
             "A webhook destination with this URL already exists.",
@@ -297,6 +315,7 @@ pub fn create(
         subscribed_events: events,
         created_at: now,
         updated_at: now,
+        tenant: tenant.clone(),
     };
     store.put_json(DESTINATIONS, &d.uuid, &d, None)?;
     Ok(d)
@@ -306,13 +325,14 @@ pub fn create(
 /// for [`ROTATION_GRACE_SECS`]); `new_secret` is the replacement to use.
 pub fn update(
     store: &dyn Kv,
+    tenant: &TenantId,
     uuid: &str,
     body: &Value,
     new_secret: String,
     cfg: &crate::config::WebhookSettings,
     now: i64,
 ) -> Result<Destination, DestinationError> {
-    let mut d = get(store, uuid)?.ok_or(DestinationError::NotFound)?;
+    let mut d = get_in(store, tenant, uuid)?.ok_or(DestinationError::NotFound)?;
     let b = body
         .as_object()
         .ok_or_else(|| invalid("detail", "Expected a JSON object."))?;
@@ -322,7 +342,10 @@ pub fn update(
     if let Some(u) = str_field(b, "url", 2048)? {
         check_url(&u, cfg.allow_http)?;
         check_target_blocking(&u, cfg)?;
-        if list(store)?.iter().any(|o| o.url == u && o.uuid != d.uuid) {
+        if list(store, tenant)?
+            .iter()
+            .any(|o| o.url == u && o.uuid != d.uuid)
+        {
             return Err(invalid(
                 "url",
                 "A webhook destination with this URL already exists.",
@@ -359,8 +382,8 @@ pub fn update(
     Ok(d)
 }
 
-pub fn delete(store: &dyn Kv, uuid: &str) -> Result<(), DestinationError> {
-    if store.delete(DESTINATIONS, uuid)? {
+pub fn delete(store: &dyn Kv, tenant: &TenantId, uuid: &str) -> Result<(), DestinationError> {
+    if get_in(store, tenant, uuid)?.is_some() && store.delete(DESTINATIONS, uuid)? {
         Ok(())
     } else {
         Err(DestinationError::NotFound)
@@ -430,6 +453,7 @@ mod tests {
             subscribed_events: vec![],
             created_at: 0,
             updated_at: 0,
+            tenant: Default::default(),
         };
         assert_eq!(d.signing_secrets(50), vec!["new", "old"]);
         let debug = format!("{d:?}");

@@ -173,12 +173,16 @@ impl Outbox {
         }
     }
 
-    /// Queues `payload` (an envelope without `timestamp`) for every enabled destination
-    /// subscribed to its `webhook_type`; returns the delivery ids.
-    pub fn enqueue(&self, payload: &Value) -> Result<Vec<String>, StoreError> {
+    /// Queues `payload` (an envelope without `timestamp`) for every enabled destination of
+    /// `tenant` subscribed to its `webhook_type`; returns the delivery ids.
+    pub fn enqueue(
+        &self,
+        tenant: &crate::tenant::TenantId,
+        payload: &Value,
+    ) -> Result<Vec<String>, StoreError> {
         let kind = payload["webhook_type"].as_str().unwrap_or_default();
         let mut ids = Vec::new();
-        for d in destinations::list(&*self.store)? {
+        for d in destinations::list(&*self.store, tenant)? {
             if !d.enabled || !d.subscribed_events.iter().any(|e| e == kind) {
                 continue;
             }

@@ -212,9 +212,9 @@ async fn decision(
     h: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, HttpError> {
-    let (_, rate) = auth(&s, &h, RateClass::Read)?;
+    let (key, rate) = auth(&s, &h, RateClass::Read)?;
     id_ok(&id)?;
-    let sess = s.provider.get_session(&id)?;
+    let sess = s.provider.get_session(&key.tenant, &id)?;
     Ok(with_rate(
         StatusCode::OK,
         s.provider.decision_json(&sess),
@@ -238,12 +238,12 @@ async fn delete_session(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, HttpError> {
-    let (_, rate) = auth(&s, &h, RateClass::Write)?;
+    let (key, rate) = auth(&s, &h, RateClass::Write)?;
     id_ok(&id)?;
     let v = read_json(&h, &body, true)?;
     Ok(with_rate(
         StatusCode::OK,
-        s.provider.delete_session(&id, &v)?,
+        s.provider.delete_session(&key.tenant, &id, &v)?,
         &rate,
     ))
 }
@@ -269,9 +269,9 @@ async fn list_sessions(
     h: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, HttpError> {
-    let (_, rate) = auth(&s, &h, RateClass::Read)?;
+    let (key, rate) = auth(&s, &h, RateClass::Read)?;
     let p = s.provider.clone();
-    let body = tokio::task::spawn_blocking(move || p.list_sessions(&query_pairs(&q)))
+    let body = tokio::task::spawn_blocking(move || p.list_sessions(&key.tenant, &query_pairs(&q)))
         .await
         .map_err(|e| HttpError::Internal(e.to_string()))??;
     Ok(with_rate(StatusCode::OK, body, &rate))
@@ -282,10 +282,10 @@ async fn delete_sessions(
     h: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
-    let (_, rate) = auth(&s, &h, RateClass::Write)?;
+    let (key, rate) = auth(&s, &h, RateClass::Write)?;
     let v = read_json(&h, &body, false)?;
     let p = s.provider.clone();
-    let out = tokio::task::spawn_blocking(move || p.delete_sessions(&v))
+    let out = tokio::task::spawn_blocking(move || p.delete_sessions(&key.tenant, &v))
         .await
         .map_err(|e| HttpError::Internal(e.to_string()))??;
     Ok(with_rate(StatusCode::OK, out, &rate))
@@ -294,10 +294,10 @@ async fn delete_sessions(
 // --- workflows --------------------------------------------------------------------------------
 
 async fn list_workflows(State(s): State<AppState>, h: HeaderMap) -> Result<Response, HttpError> {
-    let (_, rate) = auth(&s, &h, RateClass::Read)?;
+    let (key, rate) = auth(&s, &h, RateClass::Read)?;
     Ok(with_rate(
         StatusCode::OK,
-        s.provider.list_workflows()?,
+        s.provider.list_workflows(&key.tenant)?,
         &rate,
     ))
 }
@@ -307,11 +307,11 @@ async fn create_workflow(
     h: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
-    let (_, rate) = auth(&s, &h, RateClass::Write)?;
+    let (key, rate) = auth(&s, &h, RateClass::Write)?;
     let v = read_json(&h, &body, false)?;
     Ok(with_rate(
         StatusCode::CREATED,
-        s.provider.create_workflow(&v)?,
+        s.provider.create_workflow(&key.tenant, &v)?,
         &rate,
     ))
 }
@@ -321,11 +321,11 @@ async fn get_workflow(
     h: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, HttpError> {
-    let (_, rate) = auth(&s, &h, RateClass::Read)?;
+    let (key, rate) = auth(&s, &h, RateClass::Read)?;
     id_ok(&id)?;
     Ok(with_rate(
         StatusCode::OK,
-        s.provider.get_workflow(&id)?,
+        s.provider.get_workflow(&key.tenant, &id)?,
         &rate,
     ))
 }
@@ -336,12 +336,12 @@ async fn update_workflow(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, HttpError> {
-    let (_, rate) = auth(&s, &h, RateClass::Write)?;
+    let (key, rate) = auth(&s, &h, RateClass::Write)?;
     id_ok(&id)?;
     let v = read_json(&h, &body, false)?;
     Ok(with_rate(
         StatusCode::OK,
-        s.provider.update_workflow(&id, &v)?,
+        s.provider.update_workflow(&key.tenant, &id, &v)?,
         &rate,
     ))
 }
@@ -351,9 +351,9 @@ async fn delete_workflow(
     h: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, HttpError> {
-    let (_, rate) = auth(&s, &h, RateClass::Write)?;
+    let (key, rate) = auth(&s, &h, RateClass::Write)?;
     id_ok(&id)?;
-    s.provider.delete_workflow(&id)?;
+    s.provider.delete_workflow(&key.tenant, &id)?;
     let mut res = StatusCode::NO_CONTENT.into_response();
     rate_headers(res.headers_mut(), &rate, false);
     Ok(res)
@@ -362,10 +362,10 @@ async fn delete_workflow(
 // --- webhook destinations and deliveries ------------------------------------------------------
 
 async fn list_destinations(State(s): State<AppState>, h: HeaderMap) -> Result<Response, HttpError> {
-    let (_, rate) = auth(&s, &h, RateClass::Read)?;
+    let (key, rate) = auth(&s, &h, RateClass::Read)?;
     Ok(with_rate(
         StatusCode::OK,
-        s.provider.list_destinations()?,
+        s.provider.list_destinations(&key.tenant)?,
         &rate,
     ))
 }
@@ -375,11 +375,11 @@ async fn create_destination(
     h: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
-    let (_, rate) = auth(&s, &h, RateClass::Write)?;
+    let (key, rate) = auth(&s, &h, RateClass::Write)?;
     let v = read_json(&h, &body, false)?;
     Ok(with_rate(
         StatusCode::CREATED,
-        s.provider.create_destination(&v)?,
+        s.provider.create_destination(&key.tenant, &v)?,
         &rate,
     ))
 }
@@ -389,11 +389,11 @@ async fn get_destination(
     h: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, HttpError> {
-    let (_, rate) = auth(&s, &h, RateClass::Read)?;
+    let (key, rate) = auth(&s, &h, RateClass::Read)?;
     id_ok(&id)?;
     Ok(with_rate(
         StatusCode::OK,
-        s.provider.get_destination(&id)?,
+        s.provider.get_destination(&key.tenant, &id)?,
         &rate,
     ))
 }
@@ -404,12 +404,12 @@ async fn update_destination(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, HttpError> {
-    let (_, rate) = auth(&s, &h, RateClass::Write)?;
+    let (key, rate) = auth(&s, &h, RateClass::Write)?;
     id_ok(&id)?;
     let v = read_json(&h, &body, false)?;
     Ok(with_rate(
         StatusCode::OK,
-        s.provider.update_destination(&id, &v)?,
+        s.provider.update_destination(&key.tenant, &id, &v)?,
         &rate,
     ))
 }
@@ -419,9 +419,9 @@ async fn delete_destination(
     h: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, HttpError> {
-    let (_, rate) = auth(&s, &h, RateClass::Write)?;
+    let (key, rate) = auth(&s, &h, RateClass::Write)?;
     id_ok(&id)?;
-    s.provider.delete_destination(&id)?;
+    s.provider.delete_destination(&key.tenant, &id)?;
     let mut res = StatusCode::NO_CONTENT.into_response();
     rate_headers(res.headers_mut(), &rate, false);
     Ok(res)
@@ -432,11 +432,11 @@ async fn list_deliveries(
     h: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, HttpError> {
-    let (_, rate) = auth(&s, &h, RateClass::Read)?;
+    let (key, rate) = auth(&s, &h, RateClass::Read)?;
     id_ok(&id)?;
     Ok(with_rate(
         StatusCode::OK,
-        s.provider.list_deliveries(&id)?,
+        s.provider.list_deliveries(&key.tenant, &id)?,
         &rate,
     ))
 }
@@ -446,12 +446,12 @@ async fn get_delivery(
     h: HeaderMap,
     Path((id, delivery)): Path<(String, String)>,
 ) -> Result<Response, HttpError> {
-    let (_, rate) = auth(&s, &h, RateClass::Read)?;
+    let (key, rate) = auth(&s, &h, RateClass::Read)?;
     id_ok(&id)?;
     id_ok(&delivery)?;
     Ok(with_rate(
         StatusCode::OK,
-        s.provider.get_delivery(&id, &delivery)?,
+        s.provider.get_delivery(&key.tenant, &id, &delivery)?,
         &rate,
     ))
 }
@@ -461,12 +461,12 @@ async fn resend_delivery(
     h: HeaderMap,
     Path((id, delivery)): Path<(String, String)>,
 ) -> Result<Response, HttpError> {
-    let (_, rate) = auth(&s, &h, RateClass::Write)?;
+    let (key, rate) = auth(&s, &h, RateClass::Write)?;
     id_ok(&id)?;
     id_ok(&delivery)?;
     Ok(with_rate(
         StatusCode::ACCEPTED,
-        s.provider.resend_delivery(&id, &delivery)?,
+        s.provider.resend_delivery(&key.tenant, &id, &delivery)?,
         &rate,
     ))
 }
@@ -488,10 +488,10 @@ async fn list_templates(
     h: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, HttpError> {
-    let (_, rate) = auth(&s, &h, RateClass::Read)?;
+    let (key, rate) = auth(&s, &h, RateClass::Read)?;
     Ok(with_rate(
         StatusCode::OK,
-        s.provider.list_templates(&query_pairs(&q))?,
+        s.provider.list_templates(&key.tenant, &query_pairs(&q))?,
         &rate,
     ))
 }
@@ -501,10 +501,10 @@ async fn count_templates(
     h: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, HttpError> {
-    let (_, rate) = auth(&s, &h, RateClass::Read)?;
+    let (key, rate) = auth(&s, &h, RateClass::Read)?;
     Ok(with_rate(
         StatusCode::OK,
-        s.provider.count_templates(&query_pairs(&q))?,
+        s.provider.count_templates(&key.tenant, &query_pairs(&q))?,
         &rate,
     ))
 }
@@ -514,11 +514,11 @@ async fn get_template(
     h: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, HttpError> {
-    let (_, rate) = auth(&s, &h, RateClass::Read)?;
+    let (key, rate) = auth(&s, &h, RateClass::Read)?;
     id_ok(&id)?;
     Ok(with_rate(
         StatusCode::OK,
-        s.provider.get_template(&id)?,
+        s.provider.get_template(&key.tenant, &id)?,
         &rate,
     ))
 }
@@ -528,11 +528,11 @@ async fn purge_template(
     h: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, HttpError> {
-    let (_, rate) = auth(&s, &h, RateClass::Write)?;
+    let (key, rate) = auth(&s, &h, RateClass::Write)?;
     id_ok(&id)?;
     Ok(with_rate(
         StatusCode::OK,
-        s.provider.purge_template(&id)?,
+        s.provider.purge_template(&key.tenant, &id)?,
         &rate,
     ))
 }
@@ -542,11 +542,11 @@ async fn purge_templates(
     h: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
-    let (_, rate) = auth(&s, &h, RateClass::Write)?;
+    let (key, rate) = auth(&s, &h, RateClass::Write)?;
     let v = read_json(&h, &body, false)?;
     Ok(with_rate(
         StatusCode::OK,
-        s.provider.purge_templates(&v)?,
+        s.provider.purge_templates(&key.tenant, &v)?,
         &rate,
     ))
 }
