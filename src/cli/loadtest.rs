@@ -105,6 +105,15 @@ fn free_port() -> Result<u16, Failure> {
     Ok(l.local_addr().map_err(fail)?.port())
 }
 
+/// What the server runs with: as before tenants and per-client budgets existed (one tenant, no
+/// budget counted), or with both (the clients in a tenant of their own beside `default`, every
+/// request counted against a budget it never reaches).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    Before,
+    TenantsAndLimits,
+}
+
 /// The server's configuration: the caller's (models, biometric settings), a fresh store and
 /// one confidential client.
 fn write_config(
@@ -114,6 +123,7 @@ fn write_config(
     issuer: &str,
     store: &crate::config::StoreConfig,
     name: &str,
+    variant: Variant,
 ) -> Result<PathBuf, Failure> {
     let mut c = cfg.clone();
     c.server.listen = format!("127.0.0.1:{port}");
@@ -131,16 +141,25 @@ fn write_config(
     c.rate_limits.par_per_minute = i64::MAX / 4;
     c.rate_limits.token_per_minute = i64::MAX / 4;
     c.rate_limits.capture_uploads_per_minute = i64::MAX / 4;
+    c.rate_limits.enabled = variant == Variant::TenantsAndLimits;
+    c.tenants.clear();
     // Every load-generator connection comes from 127.0.0.1.
     c.server.limits.max_connections_per_ip = 100_000;
     let mut table = toml::Table::try_from(&c).map_err(fail)?;
     table.remove("clients");
+    table.remove("tenants");
     let mut text = toml::to_string(&table).map_err(fail)?;
+    let tenant = if variant == Variant::TenantsAndLimits {
+        text.push_str("\n[[tenants]]\nid = \"other\"\n\n[[tenants]]\nid = \"loadtest\"\n");
+        "tenant = \"loadtest\"\n"
+    } else {
+        ""
+    };
     write!(
         text,
-        "\n[[clients]]\nclient_id = \"{CLIENT}\"\nredirect_uris = [\"http://127.0.0.1:9/cb\"]\n\
+        "\n[[clients]]\nclient_id = \"{CLIENT}\"\n{tenant}redirect_uris = [\"http://127.0.0.1:9/cb\"]\n\
          auth_method = \"client_secret_basic\"\nclient_secret = \"{SECRET}\"\n\
-         [[clients]]\nclient_id = \"loadtest-admin\"\nauth_method = \"client_secret_basic\"\n\
+         [[clients]]\nclient_id = \"loadtest-admin\"\n{tenant}auth_method = \"client_secret_basic\"\n\
          client_secret = \"{SECRET}\"\nenrolment_api = true\n"
     )
     .map_err(fail)?;
@@ -149,20 +168,20 @@ fn write_config(
     Ok(path)
 }
 
-/// Mints `n` codes for [`CLIENT`] and one v3 API key into the store (before the server opens
-/// it); returns them.
-fn mint_codes(
+/// Mints one v3 API key and `users` users with a stored face into the store (before the server
+/// opens it); returns the key.
+fn mint_users(
     store_cfg: &crate::config::StoreConfig,
-    n: usize,
-    lifetime: u64,
     users: usize,
     threads: u32,
-) -> Result<(Vec<String>, String), Failure> {
+) -> Result<String, Failure> {
     let clock = Arc::new(SystemClock);
     let store = crate::store::open(store_cfg, clock.clone()).map_err(fail)?;
     let store = &*store;
     let now = clock.now_secs();
-    let (_, api_key) = crate::flow::didit::create_api_key(store, now, "loadtest").map_err(fail)?;
+    let (_, api_key) =
+        crate::flow::didit::create_api_key(store, now, "loadtest", &Default::default())
+            .map_err(fail)?;
     // Stored faces u{thread}-{n} for the session measurement (a placeholder template: creation
     // only resolves and copies it).
     let template = crate::biometric::Template {
@@ -198,6 +217,18 @@ fn mint_codes(
                 .map_err(fail)?;
         }
     }
+    Ok(api_key)
+}
+
+/// Mints `n` codes for [`CLIENT`] into the store (while no server holds it); returns them.
+fn mint_codes(
+    store_cfg: &crate::config::StoreConfig,
+    n: usize,
+    lifetime: u64,
+) -> Result<Vec<String>, Failure> {
+    let clock = Arc::new(SystemClock);
+    let store = crate::store::open(store_cfg, clock.clone()).map_err(fail)?;
+    let store = &*store;
     let challenge = crate::protocol::pkce::challenge(VERIFIER);
     // The codes' lifetime starts now, after the users (which take a while on Redis); they are
     // written by several threads, so that minting takes a small part of that lifetime.
@@ -256,7 +287,7 @@ fn mint_codes(
     if minted_in * 3 > lifetime as i64 {
         eprintln!("warning: minting took {minted_in} s of the {lifetime} s code lifetime");
     }
-    Ok((codes, api_key))
+    Ok(codes)
 }
 
 fn start_server(config: &Path, log: &Path, base: String) -> Result<Server, Failure> {
@@ -641,14 +672,19 @@ pub fn run(cfg: &Config, args: LoadtestArgs) -> Result<(), Failure> {
             )));
         }
     };
-    let config = write_config(
-        cfg,
-        scratch.as_path(),
-        port,
-        &base,
-        &store_cfg,
-        "inherence.toml",
-    )?;
+    let config_for = |variant, name| {
+        write_config(
+            cfg,
+            scratch.as_path(),
+            port,
+            &base,
+            &store_cfg,
+            name,
+            variant,
+        )
+    };
+    let before = config_for(Variant::Before, "inherence-before.toml")?;
+    let config = config_for(Variant::TenantsAndLimits, "inherence.toml")?;
     let lifetime = cfg.oidc.code_lifetime_secs;
     if args.duration + 15 > lifetime {
         return Err(Failure::usage(format!(
@@ -656,29 +692,33 @@ pub fn run(cfg: &Config, args: LoadtestArgs) -> Result<(), Failure> {
             args.duration
         )));
     }
-    eprintln!("minting {} authorization codes", args.codes);
     eprintln!("minting {} users with a stored face", args.session_users);
-    let (codes, api_key) = mint_codes(
-        &store_cfg,
-        args.codes,
-        lifetime,
-        args.session_users,
-        args.wrk_threads,
-    )?;
-    let codes_file = scratch.as_path().join("codes.txt");
-    std::fs::write(&codes_file, codes.join("\n") + "\n").map_err(fail)?;
-    let script = token_script(scratch.as_path(), &codes_file, args.wrk_threads)?;
-    let server = start_server(&config, &args.out.join("server.log"), base.clone())?;
-
-    eprintln!("token endpoint ({} s)", args.duration);
-    let token = run_wrk(&args, &format!("{base}/token"), Some(&script))?;
-    if token.requests as usize > codes.len() {
-        eprintln!(
-            "warning: {} requests for {} codes: the excess failed",
-            token.requests,
-            codes.len()
-        );
-    }
+    let api_key = mint_users(&store_cfg, args.session_users, args.wrk_threads)?;
+    // The token endpoint as before tenants and budgets, then with both, in this one run: each
+    // on its own fresh codes, the server restarted on the same store in between.
+    let token_run = |config: &Path, log: &str, name: &str| -> Result<_, Failure> {
+        eprintln!("minting {} authorization codes", args.codes);
+        let codes = mint_codes(&store_cfg, args.codes, lifetime)?;
+        let dir = scratch.join(name);
+        std::fs::create_dir_all(&dir).map_err(fail)?;
+        let codes_file = dir.join("codes.txt");
+        std::fs::write(&codes_file, codes.join("\n") + "\n").map_err(fail)?;
+        let script = token_script(&dir, &codes_file, args.wrk_threads)?;
+        let server = start_server(config, &args.out.join(log), base.clone())?;
+        eprintln!("token endpoint, {name} ({} s)", args.duration);
+        let token = run_wrk(&args, &format!("{base}/token"), Some(&script))?;
+        if token.requests as usize > codes.len() {
+            eprintln!(
+                "warning: {} requests for {} codes: the excess failed",
+                token.requests,
+                codes.len()
+            );
+        }
+        Ok((server, token, codes))
+    };
+    let (server, token_before, _) = token_run(&before, "server-before.log", "before")?;
+    drop(server);
+    let (server, token, codes) = token_run(&config, "server.log", "tenants")?;
     // Two instances over the same Redis, side by side with the one-instance figure.
     let two = match &redis {
         Some(_) => {
@@ -690,6 +730,7 @@ pub fn run(cfg: &Config, args: LoadtestArgs) -> Result<(), Failure> {
                 &base,
                 &store_cfg,
                 "inherence-b.toml",
+                Variant::TenantsAndLimits,
             )?;
             let base_b = format!("http://127.0.0.1:{port_b}");
             let server_b = start_server(&config_b, &args.out.join("server-b.log"), base_b.clone())?;
@@ -749,7 +790,11 @@ pub fn run(cfg: &Config, args: LoadtestArgs) -> Result<(), Failure> {
     );
     for (name, r) in [
         (
-            "POST /token (code exchange, ID + access token signed)",
+            "POST /token (code exchange, ID + access token signed), as before tenants and client budgets",
+            &token_before,
+        ),
+        (
+            "POST /token, with tenants declared and the client's budget counted (the configuration every other row runs)",
             &token,
         ),
         ("GET /.well-known/openid-configuration", &discovery),
