@@ -136,11 +136,12 @@ fn write_config(
     c.api.session_create_per_minute = i64::MAX / 4;
     c.api.read_per_minute = i64::MAX / 4;
     c.api.write_per_minute = i64::MAX / 4;
-    // The per-client OpenID budgets stay on (each request is still counted) but above what
-    // the load generator sends.
-    c.rate_limits.par_per_minute = i64::MAX / 4;
-    c.rate_limits.token_per_minute = i64::MAX / 4;
-    c.rate_limits.capture_uploads_per_minute = i64::MAX / 4;
+    // The per-client OpenID budgets stay on, above what the load generator sends: 10 million
+    // a minute, so each instance takes a lease of 100,000 requests from the store at a time
+    // (`flow/limits.rs`; with a budget of B a minute, one store operation per B/100 requests).
+    c.rate_limits.par_per_minute = 10_000_000;
+    c.rate_limits.token_per_minute = 10_000_000;
+    c.rate_limits.capture_uploads_per_minute = 10_000_000;
     c.rate_limits.enabled = variant == Variant::TenantsAndLimits;
     c.tenants.clear();
     // Every load-generator connection comes from 127.0.0.1.

@@ -86,6 +86,8 @@ pub struct Provider {
     pub webhook_key: Option<Arc<Ed25519KeyPair>>,
     /// The tamper-evident audit log every decision goes to.
     pub audit: Arc<AuditLog>,
+    /// This instance's shares of the per-client budgets (`limits.rs`).
+    leases: limits::Leases,
     trusted: Vec<(TrustedIssuer, JwkSet)>,
     discovery: Vec<u8>,
 }
@@ -159,6 +161,7 @@ impl Provider {
             clients,
             outbox,
             webhook_key,
+            leases: Default::default(),
             trusted,
             discovery,
         })
