@@ -59,90 +59,61 @@ impl Clock for FixedClock {
     }
 }
 
+/// The instant `ms` milliseconds after the epoch (clamped into the calendar `time` knows).
+fn instant(ms: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
 /// Formats seconds since the epoch as an RFC 3339 UTC timestamp (`2026-11-28T13:53:13Z`).
 pub fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    const F: &[time::format_description::BorrowedFormatItem<'_>] =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    instant(secs.saturating_mul(1000))
+        .format(F)
+        .unwrap_or_default()
 }
 
 /// Milliseconds since the epoch as RFC 3339 UTC with milliseconds (`2026-11-28T13:53:13.042Z`).
 pub fn rfc3339_millis(ms: i64) -> String {
-    let s = rfc3339(ms.div_euclid(1000));
-    format!("{}.{:03}Z", &s[..s.len() - 1], ms.rem_euclid(1000))
+    const F: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    instant(ms).format(F).unwrap_or_default()
 }
 
-/// Parses `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDTHH:MM:SS[.mmm]Z` into milliseconds since
-/// the epoch.
+/// Parses `YYYY-MM-DD` (midnight UTC) or an RFC 3339 timestamp (`2026-11-29T00:00:00Z`,
+/// `2026-11-29T01:00:00+01:00`, fractions allowed) into milliseconds since the epoch.
 pub fn parse_rfc3339_millis(s: &str) -> Option<i64> {
-    let num = |a: usize, b: usize| -> Option<i64> {
-        let t = s.get(a..b)?;
-        t.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| t.parse().ok())?
-    };
-    let (y, m, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
-    if s.get(4..5)? != "-"
-        || s.get(7..8)? != "-"
-        || !(1..=12).contains(&m)
-        || !(1..=31).contains(&d)
-    {
-        return None;
-    }
-    let days = days_from_civil(y, m as u32, d as u32);
-    let mut ms = days * 86_400_000;
+    Some(match parse_date_or_instant(s)? {
+        DateOrInstant::Day(d) => d * 1000,
+        DateOrInstant::Instant(ms) => ms,
+    })
+}
+
+/// A filter bound as a client sends it: a calendar day (UTC) or an exact instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DateOrInstant {
+    /// Seconds since the epoch of the day's first second, UTC.
+    Day(i64),
+    /// Milliseconds since the epoch.
+    Instant(i64),
+}
+
+/// `YYYY-MM-DD`, or an RFC 3339 / ISO 8601 timestamp with `Z` or an offset.
+pub fn parse_date_or_instant(s: &str) -> Option<DateOrInstant> {
+    const DAY: &[time::format_description::BorrowedFormatItem<'_>] =
+        time::macros::format_description!("[year]-[month]-[day]");
     if s.len() == 10 {
-        return Some(ms);
+        let d = time::Date::parse(s, DAY).ok()?;
+        return Some(DateOrInstant::Day(
+            d.midnight().assume_utc().unix_timestamp(),
+        ));
     }
-    let rest = s.get(10..)?;
-    if !rest.starts_with('T')
-        || !rest.ends_with('Z')
-        || s.get(13..14)? != ":"
-        || s.get(16..17)? != ":"
-    {
-        return None;
-    }
-    let (h, mi, se) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    if h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    ms += (h * 3600 + mi * 60 + se) * 1000;
-    match s.len() {
-        20 => Some(ms),
-        24 if s.get(19..20)? == "." => Some(ms + num(20, 23)?),
-        _ => None,
-    }
-}
-
-/// Inverse of `civil_from_days`.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Howard Hinnant's days-to-civil conversion (proleptic Gregorian calendar).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+        .ok()
+        .map(DateOrInstant::Instant)
 }
 
 #[cfg(test)]
@@ -168,11 +139,18 @@ mod tests {
             parse_rfc3339_millis("2026-11-29T00:00:00Z"),
             Some(1_795_910_400_000)
         );
+        assert_eq!(
+            parse_rfc3339_millis("2026-11-29T01:00:00.5+01:00"),
+            Some(1_795_910_400_500),
+            "offsets and fractions"
+        );
         for bad in [
             "2026-13-01",
+            "2026-02-30",
             "26-11-29",
             "2026-11-29T25:00:00Z",
             "2026-11-29 00:00:00",
+            "2026-11-29T00:00:00",
             "x",
         ] {
             assert_eq!(parse_rfc3339_millis(bad), None, "{bad}");

@@ -217,7 +217,22 @@ async fn hosted_session_approves_calls_back_and_signs_webhooks() {
     assert_eq!(d["face_matches"][0]["status"], "Approved");
     assert!(d["face_matches"][0]["score"].as_f64().unwrap() > 50.0);
     assert_eq!(d["face_matches"][0]["source_image_session_id"], json!(id));
-    assert_eq!(d["id_verifications"], Value::Null);
+    // Feature blocks are lists (empty when the feature did not run): strict clients refuse null.
+    for block in [
+        "id_verifications",
+        "nfc_verifications",
+        "phone_verifications",
+        "email_verifications",
+        "poa_verifications",
+        "document_ai_documents",
+        "questionnaire_responses",
+        "aml_screenings",
+        "ip_analyses",
+        "database_validations",
+    ] {
+        assert_eq!(d[block], json!([]), "{block}");
+    }
+    assert_eq!(d["url"], d["session_url"], "reads carry url too");
     assert_eq!(d["session_kind"], "user");
     assert_eq!(d["metadata"]["login_attempt"], "3");
 
@@ -272,6 +287,9 @@ async fn hosted_session_approves_calls_back_and_signs_webhooks() {
     );
     assert_eq!(approved.body["vendor_data"], "user-1");
     assert_eq!(approved.body["workflow_id"], json!(wf));
+    // The payload's decision has the same list-typed feature blocks as the API's.
+    assert_eq!(approved.body["decision"]["aml_screenings"], json!([]));
+    assert_eq!(approved.body["decision"]["id_verifications"], json!([]));
     assert_eq!(
         approved.headers["x-timestamp"],
         approved.body["timestamp"].to_string()
@@ -597,6 +615,58 @@ async fn review_band_decline_manual_review_list_delete_and_templates() {
     )
     .await;
     assert_eq!(l["count"], 0);
+    // Every documented filter works or is refused, never ignored: dates as days or instants
+    // with an offset, filters on data never collected match nothing, unknown ones are a 400.
+    let count = |q: &'static str| {
+        let server = &server;
+        let k = k.clone();
+        async move {
+            let (st, l) = call(
+                server,
+                reqwest::Method::GET,
+                &format!("/v3/sessions/?{q}"),
+                Some(&k),
+                None,
+            )
+            .await;
+            (st, if st == 200 { l["count"].clone() } else { l })
+        }
+    };
+    let (_, all) = count("limit=100").await;
+    assert_eq!(
+        count("date_from=2020-01-01&date_to=2999-12-31").await,
+        (200, all.clone())
+    );
+    assert_eq!(
+        count("date_from=2020-01-01T00:00:00%2B00:00").await,
+        (200, all.clone())
+    );
+    assert_eq!(count("date_to=2020-01-01T00:00:00Z").await, (200, json!(0)));
+    assert_eq!(
+        count("date_from=2999-01-01T00:00:00-05:00").await,
+        (200, json!(0))
+    );
+    assert_eq!(count("country=ESP").await, (200, json!(0)));
+    assert_eq!(count("document_type=P").await, (200, json!(0)));
+    assert_eq!(
+        count("status_initialized_as_in_review=false").await,
+        (200, all.clone())
+    );
+    assert_eq!(
+        count("status_initialized_as_in_review=true").await,
+        (200, json!(0))
+    );
+    for bad in [
+        "country=es",
+        "date_from=01-12-2026",
+        "status_initialized_as_in_review=maybe",
+        "colour=red",
+    ] {
+        let (st, v) = count(bad).await;
+        assert_eq!(st, 400, "{bad}: {v}");
+        let field = bad.split('=').next().unwrap();
+        assert!(v[field].is_array(), "{bad}: {v}");
+    }
 
     // Templates: the enrolled face of user-2 (and nothing for the portrait-only session).
     let (_, c) = call(

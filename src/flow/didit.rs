@@ -72,6 +72,50 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<i64>,
 }
 
+/// A date filter's bounds (`date_from` / `date_to`, `retained_from` / `retained_to`): each a
+/// calendar day (UTC) or an ISO 8601 / RFC 3339 instant with `Z` or an offset; the upper
+/// bound includes its day or instant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DateRange {
+    /// Milliseconds since the epoch, inclusive.
+    from_ms: Option<i64>,
+    /// Milliseconds since the epoch, exclusive.
+    until_ms: Option<i64>,
+}
+
+/// DRF's message for a date it cannot read.
+const BAD_DATE: &str = "Date has wrong format. Use one of these formats instead: YYYY-MM-DD, YYYY-MM-DDThh:mm:ss[.uuuuuu]Z, YYYY-MM-DDThh:mm:ss[.uuuuuu]+HH:MM.";
+
+impl DateRange {
+    /// Reads the two bounds (`names`: the query parameters, for the error body).
+    pub fn parse(
+        from: Option<&str>,
+        to: Option<&str>,
+        names: [&str; 2],
+    ) -> Result<Self, DiditError> {
+        use crate::clock::{DateOrInstant, parse_date_or_instant};
+        let read = |v: Option<&str>, name: &str| {
+            v.map(|d| parse_date_or_instant(d).ok_or_else(|| DiditError::field(name, BAD_DATE)))
+                .transpose()
+        };
+        let from_ms = read(from, names[0])?.map(|b| match b {
+            DateOrInstant::Day(s) => s * 1000,
+            DateOrInstant::Instant(ms) => ms,
+        });
+        let until_ms = read(to, names[1])?.map(|b| match b {
+            DateOrInstant::Day(s) => (s + 86_400) * 1000,
+            DateOrInstant::Instant(ms) => ms + 1,
+        });
+        Ok(Self { from_ms, until_ms })
+    }
+
+    /// Whether `secs` (seconds since the epoch) lies within the range.
+    pub fn contains_secs(&self, secs: i64) -> bool {
+        let ms = secs.saturating_mul(1000);
+        self.from_ms.is_none_or(|f| ms >= f) && self.until_ms.is_none_or(|u| ms < u)
+    }
+}
+
 /// Request classes with their own per-minute budget (contract: writes 300, reads 600,
 /// session creation 600).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -389,5 +433,41 @@ impl Provider {
             "metadata": opt.metadata,
             "created_at": iso8601(self.now()),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_filters_take_days_and_instants_with_offsets() {
+        let r = DateRange::parse(Some("2026-12-01"), Some("2026-12-01"), ["a", "b"]).unwrap();
+        let day = 1_796_083_200; // 2026-12-01T00:00:00Z
+        assert!(r.contains_secs(day) && r.contains_secs(day + 86_399));
+        assert!(!r.contains_secs(day - 1) && !r.contains_secs(day + 86_400));
+        let r = DateRange::parse(
+            Some("2026-12-01T00:00:00+00:00"),
+            Some("2026-12-01T01:00:00+01:00"),
+            ["a", "b"],
+        )
+        .unwrap();
+        assert!(
+            r.contains_secs(day),
+            "both bounds are the same instant, inclusive"
+        );
+        assert!(!r.contains_secs(day + 1));
+        for bad in [
+            "2026-12-1",
+            "01/12/2026",
+            "2026-12-01T00:00:00",
+            "yesterday",
+        ] {
+            let e = DateRange::parse(Some(bad), None, ["date_from", "date_to"]).unwrap_err();
+            assert!(
+                matches!(e, DiditError::Invalid(v) if v["date_from"][0].as_str().unwrap().starts_with("Date has wrong format")),
+                "{bad}"
+            );
+        }
     }
 }

@@ -219,6 +219,28 @@ pub struct Session {
     pub tenant: TenantId,
 }
 
+/// The query parameters `GET /v3/sessions/` understands (any other is a 400).
+const LIST_FILTERS: &[&str] = &[
+    "session_kind",
+    "limit",
+    "offset",
+    "status",
+    "vendor_data",
+    "search",
+    "workflow_id",
+    "date_from",
+    "date_to",
+    "country",
+    "document_type",
+    "document_name",
+    "region",
+    "didit_internal_id",
+    "session_type",
+    "api_service",
+    "warning",
+    "status_initialized_as_in_review",
+];
+
 fn invalid(field: &str, msg: impl Into<String>) -> DiditError {
     DiditError::field(field, msg)
 }
@@ -1211,6 +1233,7 @@ impl Provider {
             "session_kind": "user",
             "session_number": s.session_number,
             "session_url": self.session_url(s),
+            "url": self.session_url(s),
             "status": s.status.as_str(),
             "workflow_id": s.workflow_id,
             "workflow_version": s.workflow_version,
@@ -1220,18 +1243,20 @@ impl Provider {
             "expected_details": s.expected_details,
             "contact_details": s.contact_details,
             "callback": s.callback,
-            "id_verifications": null,
-            "nfc_verifications": null,
-            "liveness_checks": s.liveness_checks,
-            "face_matches": s.face_matches,
-            "phone_verifications": null,
-            "email_verifications": null,
-            "poa_verifications": null,
-            "document_ai_documents": null,
-            "questionnaire_responses": null,
-            "aml_screenings": null,
-            "ip_analyses": null,
-            "database_validations": null,
+            // Every feature block is a list, empty until its feature has run: strict clients
+            // model them as lists and refuse null.
+            "id_verifications": [],
+            "nfc_verifications": [],
+            "liveness_checks": s.liveness_checks.clone().unwrap_or_default(),
+            "face_matches": s.face_matches.clone().unwrap_or_default(),
+            "phone_verifications": [],
+            "email_verifications": [],
+            "poa_verifications": [],
+            "document_ai_documents": [],
+            "questionnaire_responses": [],
+            "aml_screenings": [],
+            "ip_analyses": [],
+            "database_validations": [],
             "reviews": s.reviews,
             "created_at": iso8601(s.created_at),
             "expires_at": s.expires_at.map(iso8601),
@@ -1273,6 +1298,7 @@ impl Provider {
         tenant: &TenantId,
         query: &[(String, String)],
     ) -> Result<Value, DiditError> {
+        let mut no_document_filter = false;
         let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         let list = |k: &str| -> Option<Vec<String>> {
             q(k).map(|v| {
@@ -1288,6 +1314,50 @@ impl Provider {
                 Some(v) => v
                     .parse()
                     .map_err(|_| invalid(k, "A valid integer is required.")),
+            }
+        };
+        if let Some((k, _)) = query
+            .iter()
+            .find(|(k, _)| !LIST_FILTERS.contains(&k.as_str()))
+        {
+            return Err(invalid(
+                k,
+                format!("Unknown filter. Supported: {}.", LIST_FILTERS.join(", ")),
+            ));
+        }
+        // Filters on data this server never collects (documents, addresses, Didit's internal
+        // ids): checked, and no session matches them (its value is null), never ignored.
+        for k in [
+            "country",
+            "document_type",
+            "document_name",
+            "region",
+            "didit_internal_id",
+        ] {
+            if let Some(v) = list(k) {
+                if k == "country"
+                    && v.iter()
+                        .any(|c| c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()))
+                {
+                    return Err(invalid(
+                        k,
+                        "Use ISO 3166-1 alpha-3 codes (e.g. ESP), comma-separated.",
+                    ));
+                }
+                if !v.is_empty() {
+                    no_document_filter = true;
+                }
+            }
+        }
+        let initialized_in_review = match q("status_initialized_as_in_review") {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(_) => {
+                return Err(invalid(
+                    "status_initialized_as_in_review",
+                    "Must be a valid boolean.",
+                ));
             }
         };
         let limit = num("limit", 50)?.clamp(1, 1000);
@@ -1307,13 +1377,8 @@ impl Provider {
                 }
             }
         }
-        let date = |k: &str| -> Result<Option<i64>, DiditError> {
-            q(k).map(|d| {
-                parse_date(d).ok_or_else(|| invalid(k, "Date has wrong format. Use YYYY-MM-DD."))
-            })
-            .transpose()
-        };
-        let (from, to) = (date("date_from")?, date("date_to")?);
+        let dates =
+            super::didit::DateRange::parse(q("date_from"), q("date_to"), ["date_from", "date_to"])?;
         let workflows = list("workflow_id");
         let vendor = q("vendor_data");
         let search = q("search").map(str::to_lowercase);
@@ -1327,6 +1392,9 @@ impl Provider {
                     continue;
                 };
                 let keep = &s.tenant == tenant
+                    && !no_document_filter
+                    // Sessions start Not Started, never In Review.
+                    && initialized_in_review != Some(true)
                     && statuses
                         .as_ref()
                         .is_none_or(|st| st.iter().any(|x| x == s.status.as_str()))
@@ -1334,8 +1402,7 @@ impl Provider {
                         .as_ref()
                         .is_none_or(|w| w.contains(&s.workflow_id))
                     && vendor.is_none_or(|v| s.vendor_data.as_deref() == Some(v))
-                    && from.is_none_or(|f| s.created_at >= f)
-                    && to.is_none_or(|t| s.created_at < t + 86_400)
+                    && dates.contains_secs(s.created_at)
                     && session_type.is_none_or(|t| t == s.session_type)
                     && api_service.is_none_or(|a| s.api_service.as_deref() == Some(a))
                     && warnings
@@ -1799,24 +1866,6 @@ pub fn template_uuid(kind: &str, subject: &str, at: i64) -> String {
 }
 
 /// `YYYY-MM-DD` to the Unix time of its midnight (UTC).
-pub fn parse_date(s: &str) -> Option<i64> {
-    let mut it = s.split('-');
-    let (y, m, d): (i64, i64, i64) = (
-        it.next()?.parse().ok()?,
-        it.next()?.parse().ok()?,
-        it.next()?.parse().ok()?,
-    );
-    if it.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) || s.len() != 10 {
-        return None;
-    }
-    let (y2, m2) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * m2 + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some((era * 146_097 + doe - 719_468) * 86_400)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1919,13 +1968,5 @@ mod tests {
             callback_url("myapp://verified", "abc", SessionStatus::Approved),
             "myapp://verified?verificationSessionId=abc&status=Approved"
         );
-    }
-
-    #[test]
-    fn dates() {
-        assert_eq!(parse_date("1970-01-01"), Some(0));
-        assert_eq!(parse_date("2026-03-31"), Some(1_774_915_200));
-        assert_eq!(parse_date("2026-3-31"), None);
-        assert_eq!(parse_date("2026-13-01"), None);
     }
 }

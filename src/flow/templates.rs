@@ -119,14 +119,11 @@ impl Provider {
                 format!("\"{st}\" is not a valid choice."),
             ));
         }
-        let date = |k: &str| -> Result<Option<i64>, DiditError> {
-            q(k).map(|d| {
-                super::sessions::parse_date(d)
-                    .ok_or_else(|| DiditError::field(k, "Date has wrong format. Use YYYY-MM-DD."))
-            })
-            .transpose()
-        };
-        let (from, to) = (date("retained_from")?, date("retained_to")?);
+        let dates = super::didit::DateRange::parse(
+            q("retained_from"),
+            q("retained_to"),
+            ["retained_from", "retained_to"],
+        )?;
         let mut v: Vec<_> = self
             .all_templates(tenant)?
             .into_iter()
@@ -134,8 +131,7 @@ impl Provider {
                 q("vendor_data").is_none_or(|x| x == t.subject)
                     && q("status").is_none_or(|x| x == "active")
                     && q("source_type").is_none_or(|x| x == t.source_type())
-                    && from.is_none_or(|f| t.at >= f)
-                    && to.is_none_or(|e| t.at < e + 86_400)
+                    && dates.contains_secs(t.at)
             })
             .collect();
         match q("ordering") {
