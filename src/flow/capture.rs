@@ -100,6 +100,13 @@ fn describe_details(details: &serde_json::Value) -> Vec<String> {
     out
 }
 
+/// What an OpenID flow's capture decides (a v3 session's is judged by its session).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OidcPurpose {
+    Verify,
+    Enrol,
+}
+
 impl Provider {
     /// What the capture page needs to render.
     pub fn flow_view(&self, flow_id: &str) -> Result<FlowView, OAuthError> {
@@ -237,16 +244,20 @@ impl Provider {
         }
         let (burst, waited) = self.check_capture(flow, ch, frames)?;
         let bytes: Vec<&[u8]> = frames.iter().map(|f| f.bytes.as_slice()).collect();
-        if flow.purpose == Purpose::Session {
-            return self.judge_session(flow, ch, &burst, &bytes, waited, ctx);
-        }
+        // A hosted v3 session is judged into its session's verdict; the rest here is the OpenID
+        // flow's step-up or camera enrolment.
+        let purpose = match flow.purpose {
+            Purpose::Session => return self.judge_session(flow, ch, &burst, &bytes, waited, ctx),
+            Purpose::Verify => OidcPurpose::Verify,
+            Purpose::Enrol => OidcPurpose::Enrol,
+        };
         let now = self.now();
         let mut risks: Vec<Risk> = burst.risks.clone();
         let liveness_ok = burst.live();
         let several =
             risks.contains(&Risk::MultipleFacesDetected) && self.cfg.capture.decline_multiple_faces;
-        let (approved, match_score) = match flow.purpose {
-            Purpose::Verify => {
+        let (approved, match_score) = match purpose {
+            OidcPurpose::Verify => {
                 let record: Option<EnrolmentRecord> = self
                     .store
                     .get_json(ns::ENROLMENTS, &flow.tenant.key(&flow.subject))
@@ -268,8 +279,7 @@ impl Provider {
                 let approved = burst.approves(m.as_ref(), self.cfg.capture.decline_multiple_faces);
                 (approved, m.map(|m| m.score))
             }
-            Purpose::Session => unreachable!("sessions are judged by judge_session"),
-            Purpose::Enrol => {
+            OidcPurpose::Enrol => {
                 let good = !risks.iter().any(|r| {
                     matches!(
                         r,
@@ -391,12 +401,11 @@ impl Provider {
         flow.record(decision, &acr)
             .map_err(CaptureError::Protocol)?;
         let message = if approved {
-            match flow.purpose {
-                Purpose::Verify => "Verified. Returning you to the application.".to_owned(),
-                Purpose::Enrol => {
+            match purpose {
+                OidcPurpose::Verify => "Verified. Returning you to the application.".to_owned(),
+                OidcPurpose::Enrol => {
                     "Your face is enrolled. Returning you to the application.".to_owned()
                 }
-                Purpose::Session => unreachable!("sessions are judged by judge_session"),
             }
         } else {
             let advice = advice(&risks, several);
