@@ -1,10 +1,10 @@
 //! Standalone face match and passive liveness (multipart), saved as API sessions when
 //! `save_api_request` is true (the default).
 
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
+use axum::routing::MethodRouter;
 use axum::routing::post;
 use serde_json::Value;
 
@@ -14,17 +14,19 @@ use crate::flow::didit::{
 };
 use crate::http::{AppState, HttpError};
 
-pub fn routes() -> Router<AppState> {
+/// The standalone checks' routes (path, handler), registered by the v3 route table.
+pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
     let body = 2 * MAX_IMAGE_BYTES + 64 * 1024;
-    Router::new()
-        .route(
+    vec![
+        (
             "/v3/face-match/",
             post(face_match).layer(DefaultBodyLimit::max(body)),
-        )
-        .route(
+        ),
+        (
             "/v3/passive-liveness/",
             post(passive_liveness).layer(DefaultBodyLimit::max(body)),
-        )
+        ),
+    ]
 }
 
 /// Multipart form of a standalone check.
