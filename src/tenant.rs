@@ -64,8 +64,12 @@ impl TenantId {
     }
 
     /// The store key of `name` (a subject, a `vendor_data`, a template id) in this tenant.
+    /// Callers check names with [`check_subject`] first; a name that would pass for another
+    /// tenant's key anyway (it starts with the separator) gets a key no tenant owns.
     pub fn key(&self, name: &str) -> String {
-        if self.is_default() {
+        if name.starts_with(SEP) {
+            format!("{SEP}{SEP}{name}")
+        } else if self.is_default() {
             name.to_owned()
         } else {
             format!("{SEP}{}{SEP}{name}", self.0)
@@ -156,8 +160,14 @@ mod tests {
         assert_eq!(shop.owns(&bank.key("alice")), None);
         assert_eq!(d.owns(&bank.key("alice")), None);
         assert_eq!(bank.owns("alice"), None);
-        // A name that looks like a qualified key cannot be a subject.
+        // A name that looks like a qualified key cannot be a subject, and even unchecked it
+        // never reaches another tenant's key or anyone's listing.
         assert!(!check_subject(&bank.key("alice")));
+        let forged = bank.key("alice");
+        for t in [&d, &bank, &shop] {
+            assert_ne!(t.key(&forged), bank.key("alice"));
+            assert_eq!(t.owns(&t.key(&forged)), None);
+        }
         assert!(check_subject("bank/alice"));
         assert_eq!(bank.owns(&d.key("bank/alice")), None);
     }

@@ -148,6 +148,7 @@ impl TestServer {
             jwks: json!({ "keys": [idp_key().jwk.clone()] }),
             subject_claim: "sub".into(),
             audiences: vec!["inherence".into()],
+            tenants: vec![],
         }];
         customize(&mut cfg);
         cfg.validate().expect("test configuration is valid");

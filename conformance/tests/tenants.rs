@@ -45,6 +45,10 @@ pub fn two_tenants(c: &mut Config) {
         c.clients.push(app);
     }
     c.webhooks.allow_private_networks = true;
+    // The test identity provider speaks for the shop's users only (and the default tenant's).
+    for t in &mut c.oidc.trusted_issuers {
+        t.tenants = vec![TenantId::default(), TenantId::parse("shop").unwrap()];
+    }
 }
 
 fn secret_of(client: &str) -> &'static str {
@@ -226,8 +230,125 @@ pub async fn tenants_stay_apart(shop_on: &TestServer, bank_on: &TestServer) {
         200
     );
 
+    forged_names_never_reach_another_tenant(s, b).await;
     v3_stays_apart(s, b).await;
     audit_stays_apart(s, b).await;
+}
+
+/// A default-tenant caller naming bank's store key for alice (`\x1fbank\x1falice`, what the
+/// default tenant's plain keys could collide with) as a subject or a `vendor_data`; and an
+/// identity provider configured for the shop speaking for the bank.
+async fn forged_names_never_reach_another_tenant(s: &TestServer, b: &TestServer) {
+    let forged = "\u{1f}bank\u{1f}carol";
+    let verifier = "tenant-verifier-0123456789abcdef0123456789abcdef";
+    let challenge = inherence::protocol::pkce::challenge(verifier);
+    for (prompt, server) in [("", s), ("create", b)] {
+        let mut form = vec![
+            ("response_type", "code"),
+            ("client_id", "rp-basic"),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+            ("login_hint", forged),
+        ];
+        if !prompt.is_empty() {
+            form.push(("prompt", prompt));
+        }
+        let r = http()
+            .post(server.url("/par"))
+            .basic_auth("rp-basic", Some(BASIC_SECRET))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "({prompt})");
+        let v: Value = r.json().await.unwrap();
+        assert!(
+            v["error_description"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("login_hint"),
+            "{v}"
+        );
+    }
+    // An ID token naming the forged subject, from a trusted identity provider.
+    let hint = s.idp_id_token(forged);
+    let url = format!(
+        "{}/authorize?client_id=rp-basic&response_type=code&scope=openid&redirect_uri={}&code_challenge={challenge}&code_challenge_method=S256&id_token_hint={hint}",
+        s.base,
+        url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
+    );
+    let r = browser().get(&url).send().await.unwrap();
+    assert_eq!(query(&location(&r))["error"], "login_required");
+    // The identity provider is configured for the shop only: the bank cannot use its hints.
+    let url = url
+        .replace("rp-basic", "bank-app")
+        .replace(&s.base, &b.base);
+    let url = url.replace(&hint, &b.idp_id_token("carol"));
+    let r = browser().get(&url).send().await.unwrap();
+    assert_eq!(
+        query(&location(&r))["error"],
+        "login_required",
+        "another tenant's identity provider"
+    );
+    // The standalone checks' vendor_data.
+    let key = crate::didit_sessions::key(s);
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "user_image",
+            reqwest::multipart::Part::bytes(std::fs::read(dev_image(PERSON_ENROL)).unwrap())
+                .file_name("u.png"),
+        )
+        .text("vendor_data", forged);
+    let r = http()
+        .post(s.url("/v3/passive-liveness/"))
+        .header("x-api-key", key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["vendor_data"].is_array(), "{v}");
+    // A saved standalone check has no capture to redo: it cannot be re-armed as a hosted
+    // session by a review.
+    let key = crate::didit_sessions::key(s);
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "user_image",
+            reqwest::multipart::Part::bytes(std::fs::read(dev_image(PERSON_ENROL)).unwrap())
+                .file_name("u.png"),
+        )
+        .text("vendor_data", "dave")
+        .text("save_api_request", "true");
+    let r: Value = http()
+        .post(s.url("/v3/passive-liveness/"))
+        .header("x-api-key", &key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = r["request_id"].as_str().expect("request id").to_owned();
+    let (st, v) = call(
+        s,
+        Method::PATCH,
+        &format!("/v3/session/{id}/update-status/"),
+        Some(&key),
+        Some(json!({"new_status": "Resubmitted"})),
+    )
+    .await;
+    assert_eq!(st, 400, "{v}");
+    // Bank's carol is untouched.
+    assert_eq!(
+        subjects(b, "bank-app", Method::GET, "/carol/face", None)
+            .await
+            .1["enrolled_by"],
+        "bank-app"
+    );
 }
 
 /// Workflows, sessions, stored faces, templates, destinations and deliveries of the v3 API.

@@ -79,6 +79,9 @@ pub struct TrustedIssuer {
     /// Inherence has at that identity provider. Empty: this server's issuer URL.
     #[serde(default)]
     pub audiences: Vec<String>,
+    /// The tenants whose clients may present its hints (empty: every tenant).
+    #[serde(default)]
+    pub tenants: Vec<crate::tenant::TenantId>,
 }
 
 fn default_subject_claim() -> String {

@@ -40,6 +40,15 @@ impl Config {
                 )));
             }
         }
+        for t in &self.oidc.trusted_issuers {
+            if let Some(x) = t.tenants.iter().find(|x| !self.has_tenant(x)) {
+                return Err(ConfigError::Invalid(format!(
+                    "trusted issuer {}: tenant {:?} is not declared in [[tenants]]",
+                    t.issuer,
+                    x.as_str()
+                )));
+            }
+        }
         for c in &self.clients {
             if !self.has_tenant(&c.tenant) {
                 return Err(ConfigError::Invalid(format!(

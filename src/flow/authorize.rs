@@ -225,6 +225,15 @@ impl Provider {
             Some(t) => Some(self.verify_id_token_hint(t, &request.client_id)?),
             None => None,
         };
+        if from_hint
+            .as_ref()
+            .is_some_and(|(s, _)| !crate::tenant::check_subject(s))
+        {
+            return Err(OAuthError::new(
+                ErrorCode::LoginRequired,
+                "the id_token_hint's subject is not a valid subject identifier",
+            ));
+        }
         let prior = from_hint.as_ref().map(|(_, p)| p.clone());
         match (&request.login_hint, from_hint) {
             (Some(a), Some((b, _))) if *a != b => Err(OAuthError::invalid_request(
@@ -296,6 +305,11 @@ impl Provider {
             .iter()
             .find(|(t, _)| t.issuer == iss)
             .ok_or_else(bad)?;
+        // An identity provider speaks for the tenants it is configured for only.
+        let tenant = self.client_tenant(client_id);
+        if !trusted.tenants.is_empty() && !trusted.tenants.contains(&tenant) {
+            return Err(bad());
+        }
         let mut verified = None;
         for jwk in jwks
             .keys

@@ -473,6 +473,11 @@ fn check_subject_hints(
                 "login_hint is only accepted in a pushed authorization request",
             ));
         }
+        if !crate::tenant::check_subject(h) {
+            return Err(OAuthError::invalid_request(
+                "login_hint must be 1 to 255 bytes without control characters",
+            ));
+        }
         r.login_hint = Some(h.to_owned());
     }
     r.id_token_hint = p.get("id_token_hint").map(str::to_owned);

@@ -210,6 +210,11 @@ impl Provider {
                 "The status of a session that is \"{}\" cannot be changed.", s.status.as_str()
             )})));
         }
+        if new == SessionStatus::Resubmitted && s.session_type == "API" {
+            return Err(DiditError::Invalid(json!({"detail":
+                "A saved standalone check has no hosted capture to redo; create a session instead."
+            })));
+        }
         if s.status == new {
             return Err(invalid(
                 "new_status",

@@ -125,7 +125,17 @@ async fn read_form(
             "rotate_image" => {
                 parse_bool(&name, &text())?;
             }
-            "vendor_data" => f.vendor_data = Some(text()),
+            "vendor_data" => {
+                let v = text();
+                if !crate::tenant::check_subject(&v) {
+                    return Err(DiditError::field(
+                        "vendor_data",
+                        "Ensure this field has 1 to 255 bytes and no control characters.",
+                    )
+                    .into());
+                }
+                f.vendor_data = Some(v);
+            }
             "metadata" => {
                 f.metadata = Some(
                     serde_json::from_slice(&bytes)
