@@ -3,6 +3,17 @@
 
 use serde_json::{Map, Value, json};
 
+/// How date filters are written.
+const DATE: &str = "A day (YYYY-MM-DD, UTC) or an ISO 8601 instant with Z or an offset (2026-12-01T00:00:00+00:00)";
+/// Filters on what this server never collects.
+const NEVER_COLLECTED: &str =
+    "Checked; matches no session (documents and addresses are not collected here)";
+
+/// A feature block of a feature this server does not run: always an empty list.
+fn empty_list() -> Value {
+    json!({"type": "array", "maxItems": 0, "items": {}})
+}
+
 fn err(desc: &str) -> Value {
     json!({"description": desc, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
 }
@@ -79,7 +90,7 @@ fn schemas() -> Value {
             "confidence": {"type": "number"}, "age": {"type": ["number", "null"]},
             "gender": {"type": ["string", "null"]}, "race": {"type": "null"}}}},
         "best_angle": {"type": "integer", "enum": [0, 90, 180, 270]}}});
-    json!({
+    let mut all = json!({
         "Error": {
             "description": "`{\"detail\": \"...\"}` for non-field errors, or DRF field errors `{\"field\": [\"message\"]}` (some contract errors are a plain string: `{\"workflow_id\": \"Invalid workflow_id.\"}`).",
             "type": "object",
@@ -134,12 +145,12 @@ fn schemas() -> Value {
             "properties": {
                 "session_id": {"type": "string"}, "session_kind": {"type": "string", "enum": ["user"]},
                 "session_number": {"type": "integer"}, "session_url": {"type": "string"},
+                "url": {"type": "string", "description": "The hosted link (same as session_url)."},
                 "status": r("SessionStatus"), "workflow_id": {"type": "string"},
                 "features": {"type": "array", "items": {"type": "string", "enum": ["LIVENESS", "FACE_MATCH"]}},
                 "vendor_data": {"type": ["string", "null"]}, "metadata": {}, "callback": {"type": ["string", "null"]},
-                "liveness_checks": {"type": ["array", "null"], "items": r("LivenessCheck")},
-                "face_matches": {"type": ["array", "null"], "items": r("FaceMatch")},
-                "id_verifications": {"type": "null"}, "nfc_verifications": {"type": "null"},
+                "liveness_checks": {"type": "array", "items": r("LivenessCheck")},
+                "face_matches": {"type": "array", "items": r("FaceMatch")},
                 "reviews": {"type": "array", "items": {"type": "object", "properties": {
                     "user": {"type": "string"}, "new_status": {"type": "string"},
                     "comment": {"type": ["string", "null"]}, "created_at": {"type": "string"}}}},
@@ -211,7 +222,22 @@ fn schemas() -> Value {
             "uuid": {"type": "string"}, "vendor_data": {"type": "string"},
             "status": {"type": "string", "enum": ["active"]}, "source_type": {"type": "string"},
             "created_at": {"type": "string"}, "expires_at": {"type": "null"}}},
-    })
+    });
+    for block in [
+        "id_verifications",
+        "nfc_verifications",
+        "phone_verifications",
+        "email_verifications",
+        "poa_verifications",
+        "document_ai_documents",
+        "questionnaire_responses",
+        "aml_screenings",
+        "ip_analyses",
+        "database_validations",
+    ] {
+        all["Decision"]["properties"][block] = empty_list();
+    }
+    all
 }
 
 /// The document; `issuer` becomes the server URL.
@@ -262,12 +288,22 @@ pub fn document(issuer: &str) -> Value {
         ("status", "Comma list of session statuses (case-sensitive)"),
         ("vendor_data", "Exact user reference"),
         ("workflow_id", "Comma list"),
-        ("date_from", "YYYY-MM-DD"),
-        ("date_to", "YYYY-MM-DD"),
+        ("date_from", DATE),
+        ("date_to", "As date_from; includes its day or instant"),
         ("search", "Session id, number or vendor_data"),
         ("session_kind", "user | business | all"),
         ("session_type", "HOSTED | API"),
         ("api_service", "FACE_MATCH | PASSIVE_LIVENESS"),
+        ("warning", "Comma list of risk codes"),
+        ("country", NEVER_COLLECTED),
+        ("document_type", NEVER_COLLECTED),
+        ("document_name", NEVER_COLLECTED),
+        ("region", NEVER_COLLECTED),
+        ("didit_internal_id", NEVER_COLLECTED),
+        (
+            "status_initialized_as_in_review",
+            "true | false (sessions start Not Started: true matches none)",
+        ),
     ] {
         session_filters.push(query(n, d, json!({"type": "string"})));
     }
@@ -282,8 +318,11 @@ pub fn document(issuer: &str) -> Value {
             "source_type",
             "session_delete | automatic_retention | backfill",
         ),
-        ("retained_from", "YYYY-MM-DD"),
-        ("retained_to", "YYYY-MM-DD"),
+        ("retained_from", DATE),
+        (
+            "retained_to",
+            "As retained_from; includes its day or instant",
+        ),
         ("ordering", "created_at | -created_at"),
     ] {
         template_filters.push(query(n, d, json!({"type": "string"})));

@@ -276,7 +276,7 @@ pub struct Session {
 }
 
 /// The query parameters `GET /v3/sessions/` understands (any other is a 400).
-const LIST_FILTERS: &[&str] = &[
+pub const LIST_FILTERS: &[&str] = &[
     "session_kind",
     "limit",
     "offset",

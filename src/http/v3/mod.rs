@@ -577,6 +577,17 @@ mod tests {
             "routed, not documented: {undocumented:?}"
         );
         assert!(unrouted.is_empty(), "documented, not routed: {unrouted:?}");
+        // The list's documented query parameters are exactly the ones it understands.
+        let mut documented: Vec<&str> = doc["paths"]["/v3/sessions/"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        let mut understood = crate::flow::sessions::LIST_FILTERS.to_vec();
+        documented.sort_unstable();
+        understood.sort_unstable();
+        assert_eq!(documented, understood);
         assert_eq!(doc["openapi"], "3.1.0");
     }
 }
