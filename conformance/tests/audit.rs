@@ -60,7 +60,7 @@ async fn pay(server: &TestServer, amount: &str, payee: &str) -> Value {
 }
 
 /// Unpacks the API's tar into `dir`.
-fn untar(bytes: &[u8], dir: &Path) {
+pub fn untar(bytes: &[u8], dir: &Path) {
     let tar = dir.join("export.tar");
     std::fs::write(&tar, bytes).unwrap();
     let ok = std::process::Command::new("tar")

@@ -42,6 +42,17 @@ pub async fn push(
     extra: &[(&str, &str)],
     challenge: &str,
 ) -> reqwest::Response {
+    push_as(server, client, BASIC_SECRET, extra, challenge).await
+}
+
+/// As [`push`], for a client with its own secret.
+pub async fn push_as(
+    server: &TestServer,
+    client: &str,
+    secret: &str,
+    extra: &[(&str, &str)],
+    challenge: &str,
+) -> reqwest::Response {
     let mut form: Vec<(&str, &str)> = vec![
         ("response_type", "code"),
         ("scope", "openid"),
@@ -59,7 +70,7 @@ pub async fn push(
     }
     http()
         .post(server.url("/par"))
-        .basic_auth(client, Some(BASIC_SECRET))
+        .basic_auth(client, Some(secret))
         .form(&form)
         .send()
         .await

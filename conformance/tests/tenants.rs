@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::common::shared;
 use crate::didit_sessions::call;
+use crate::oidc_flows::push_as;
 use crate::receiver::Receiver;
 use crate::server::*;
 use inherence::config::{ClientAuthMethod, Config, Secret};
@@ -109,21 +110,14 @@ fn api_key(server: &TestServer, tenant: &str) -> String {
 async fn step_up(server: &TestServer, client: &str, subject: &str) -> String {
     let verifier = "tenant-verifier-0123456789abcdef0123456789abcdef";
     let challenge = inherence::protocol::pkce::challenge(verifier);
-    let r = http()
-        .post(server.url("/par"))
-        .basic_auth(client, Some(secret_of(client)))
-        .form(&[
-            ("response_type", "code"),
-            ("client_id", client),
-            ("redirect_uri", REDIRECT),
-            ("scope", "openid"),
-            ("code_challenge", challenge.as_str()),
-            ("code_challenge_method", "S256"),
-            ("login_hint", subject),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = push_as(
+        server,
+        client,
+        secret_of(client),
+        &[("login_hint", subject)],
+        &challenge,
+    )
+    .await;
     assert_eq!(r.status(), 201);
     let v: Value = r.json().await.unwrap();
     let url = format!(
@@ -243,25 +237,14 @@ async fn forged_names_never_reach_another_tenant(s: &TestServer, b: &TestServer)
     let verifier = "tenant-verifier-0123456789abcdef0123456789abcdef";
     let challenge = inherence::protocol::pkce::challenge(verifier);
     for (prompt, server) in [("", s), ("create", b)] {
-        let mut form = vec![
-            ("response_type", "code"),
-            ("client_id", "rp-basic"),
-            ("redirect_uri", REDIRECT),
-            ("scope", "openid"),
-            ("code_challenge", challenge.as_str()),
-            ("code_challenge_method", "S256"),
-            ("login_hint", forged),
-        ];
-        if !prompt.is_empty() {
-            form.push(("prompt", prompt));
-        }
-        let r = http()
-            .post(server.url("/par"))
-            .basic_auth("rp-basic", Some(BASIC_SECRET))
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
+        let r = push_as(
+            server,
+            "rp-basic",
+            BASIC_SECRET,
+            &[("login_hint", forged), ("prompt", prompt)],
+            &challenge,
+        )
+        .await;
         assert_eq!(r.status(), 400, "({prompt})");
         let v: Value = r.json().await.unwrap();
         assert!(
@@ -294,44 +277,21 @@ async fn forged_names_never_reach_another_tenant(s: &TestServer, b: &TestServer)
     );
     // The standalone checks' vendor_data.
     let key = crate::didit_sessions::key(s);
-    let form = reqwest::multipart::Form::new()
-        .part(
-            "user_image",
-            reqwest::multipart::Part::bytes(std::fs::read(dev_image(PERSON_ENROL)).unwrap())
-                .file_name("u.png"),
-        )
-        .text("vendor_data", forged);
-    let r = http()
-        .post(s.url("/v3/passive-liveness/"))
-        .header("x-api-key", key)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let r = passive_liveness(s, &key, &[("vendor_data", forged)]).await;
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
     assert!(v["vendor_data"].is_array(), "{v}");
     // A saved standalone check has no capture to redo: it cannot be re-armed as a hosted
     // session by a review.
-    let key = crate::didit_sessions::key(s);
-    let form = reqwest::multipart::Form::new()
-        .part(
-            "user_image",
-            reqwest::multipart::Part::bytes(std::fs::read(dev_image(PERSON_ENROL)).unwrap())
-                .file_name("u.png"),
-        )
-        .text("vendor_data", "dave")
-        .text("save_api_request", "true");
-    let r: Value = http()
-        .post(s.url("/v3/passive-liveness/"))
-        .header("x-api-key", &key)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = passive_liveness(
+        s,
+        &key,
+        &[("vendor_data", "dave"), ("save_api_request", "true")],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     let id = r["request_id"].as_str().expect("request id").to_owned();
     let (st, v) = call(
         s,
@@ -555,6 +515,29 @@ async fn v3_stays_apart(s: &TestServer, b: &TestServer) {
     assert_eq!(call(s, Method::GET, &path, Some(&shop), None).await.0, 200);
 }
 
+/// `POST /v3/passive-liveness/` with the enrolment portrait and `fields`.
+async fn passive_liveness(
+    server: &TestServer,
+    key: &str,
+    fields: &[(&'static str, &'static str)],
+) -> reqwest::Response {
+    let mut form = reqwest::multipart::Form::new().part(
+        "user_image",
+        reqwest::multipart::Part::bytes(std::fs::read(dev_image(PERSON_ENROL)).unwrap())
+            .file_name("u.png"),
+    );
+    for (k, v) in fields {
+        form = form.text(*k, *v);
+    }
+    http()
+        .post(server.url("/v3/passive-liveness/"))
+        .header("x-api-key", key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn deliveries(server: &TestServer, key: &str, destination: &str) -> u64 {
     let (st, v) = call(
         server,
@@ -570,18 +553,7 @@ async fn deliveries(server: &TestServer, key: &str, destination: &str) -> u64 {
 
 /// Unpacks an audit export tar and returns its records.
 fn export_records(bytes: &[u8], dir: &Path) -> Vec<inherence::audit::record::Entry> {
-    let tar = dir.join("export.tar");
-    std::fs::write(&tar, bytes).unwrap();
-    assert!(
-        std::process::Command::new("tar")
-            .arg("-xf")
-            .arg(&tar)
-            .arg("-C")
-            .arg(dir)
-            .status()
-            .unwrap()
-            .success()
-    );
+    crate::audit::untar(bytes, dir);
     let d = dir.join("inherence-audit-export");
     assert!(inherence::audit::export::verify_dir(&d, None).unwrap().ok());
     std::fs::read_to_string(d.join("records.jsonl"))

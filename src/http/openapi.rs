@@ -223,19 +223,8 @@ fn schemas() -> Value {
             "status": {"type": "string", "enum": ["active"]}, "source_type": {"type": "string"},
             "created_at": {"type": "string"}, "expires_at": {"type": "null"}}},
     });
-    for block in [
-        "id_verifications",
-        "nfc_verifications",
-        "phone_verifications",
-        "email_verifications",
-        "poa_verifications",
-        "document_ai_documents",
-        "questionnaire_responses",
-        "aml_screenings",
-        "ip_analyses",
-        "database_validations",
-    ] {
-        all["Decision"]["properties"][block] = empty_list();
+    for block in crate::flow::sessions::NOT_RUN_BLOCKS {
+        all["Decision"]["properties"][*block] = empty_list();
     }
     all
 }

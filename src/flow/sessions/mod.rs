@@ -275,6 +275,20 @@ pub struct Session {
     pub tenant: TenantId,
 }
 
+/// The decision's blocks of the features this server never runs (always empty lists).
+pub const NOT_RUN_BLOCKS: &[&str] = &[
+    "id_verifications",
+    "nfc_verifications",
+    "phone_verifications",
+    "email_verifications",
+    "poa_verifications",
+    "document_ai_documents",
+    "questionnaire_responses",
+    "aml_screenings",
+    "ip_analyses",
+    "database_validations",
+];
+
 /// The query parameters `GET /v3/sessions/` understands (any other is a 400).
 pub const LIST_FILTERS: &[&str] = &[
     "session_kind",

@@ -28,7 +28,7 @@ impl Provider {
 
     /// `GET /v3/session/{id}/decision/`.
     pub fn decision_json(&self, s: &Session) -> Value {
-        json!({
+        let mut d = json!({
             "session_id": s.session_id,
             "session_kind": "user",
             "session_number": s.session_number,
@@ -43,25 +43,19 @@ impl Provider {
             "expected_details": s.expected_details,
             "contact_details": s.contact_details,
             "callback": s.callback,
-            // Every feature block is a list, empty until its feature has run: strict clients
-            // model them as lists and refuse null.
-            "id_verifications": [],
-            "nfc_verifications": [],
             "liveness_checks": s.liveness_checks.clone().unwrap_or_default(),
             "face_matches": s.face_matches.clone().unwrap_or_default(),
-            "phone_verifications": [],
-            "email_verifications": [],
-            "poa_verifications": [],
-            "document_ai_documents": [],
-            "questionnaire_responses": [],
-            "aml_screenings": [],
-            "ip_analyses": [],
-            "database_validations": [],
             "reviews": s.reviews,
             "created_at": iso8601(s.created_at),
             "expires_at": s.expires_at.map(iso8601),
             "environment": "live",
-        })
+        });
+        // Every feature block is a list, empty until its feature has run: strict clients
+        // model them as lists and refuse null.
+        for block in NOT_RUN_BLOCKS {
+            d[*block] = json!([]);
+        }
+        d
     }
 
     pub(super) fn list_row(&self, s: &Session) -> Value {
