@@ -76,7 +76,7 @@ pub fn idp_key() -> &'static TestKey {
     K.get_or_init(|| TestKey::new("idp-1"))
 }
 
-fn client(id: &str, method: ClientAuthMethod) -> ClientConfig {
+pub fn client(id: &str, method: ClientAuthMethod) -> ClientConfig {
     ClientConfig {
         client_id: id.into(),
         tenant: Default::default(),

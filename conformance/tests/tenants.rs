@@ -642,22 +642,9 @@ fn clients_and_keys_must_name_a_configured_tenant() {
 }
 
 fn two_tenants_config_only(c: &mut Config) {
-    let mut app = inherence::config::ClientConfig {
-        client_id: "bank-app".into(),
-        tenant: TenantId::parse("bank").unwrap(),
-        name: String::new(),
-        redirect_uris: vec![REDIRECT.into()],
-        auth_method: ClientAuthMethod::ClientSecretBasic,
-        client_secret: Some(Secret::new(BANK_SECRET)),
-        jwks: None,
-        require_par: None,
-        id_token_alg: None,
-        enrolment_api: false,
-        audit_api: false,
-        authorization_details_types: vec![],
-        liveness_method: None,
-        active_3d_from: None,
-    };
+    let mut app = client("bank-app", ClientAuthMethod::ClientSecretBasic);
+    app.tenant = TenantId::parse("bank").unwrap();
+    app.client_secret = Some(Secret::new(BANK_SECRET));
     c.clients.push(app.clone());
     app.client_id = "shop-app".into();
     app.tenant = TenantId::parse("shop").unwrap();
