@@ -99,7 +99,7 @@ pub async fn destination(server: &TestServer, k: &str, rx: &Receiver) -> Value {
 
 /// Opens the hosted link in a browser (the start page, then its Start button); returns the
 /// capture path.
-async fn open_hosted(b: &reqwest::Client, url: &str) -> String {
+pub async fn open_hosted(b: &reqwest::Client, url: &str) -> String {
     let page = b.get(url).send().await.unwrap();
     assert_eq!(page.status(), 200, "hosted link");
     assert!(

@@ -475,3 +475,62 @@ async fn one_address_cannot_hold_every_connection() {
     let r = http().get(server.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// Hosted sessions used to share one made-up OpenID client ("v3-session") and with it one
+/// upload budget: one key's users (any tenant's) could exhaust every hosted session's uploads.
+/// Each key now spends its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_keys_hosted_sessions_cannot_spend_anothers_upload_budget() {
+    use crate::didit_sessions::{call, key, open_hosted, workflow};
+    let Some(_) = shared("eval/video") else {
+        return;
+    };
+    let server = TestServer::start(|c| c.rate_limits.capture_uploads_per_minute = 2).await;
+    let (a, b) = (key(&server), key(&server));
+    let wf_a = workflow(
+        &server,
+        &a,
+        serde_json::json!({"workflow_label": "a", "features": [{"feature": "LIVENESS"}]}),
+    )
+    .await;
+    let wf_b = workflow(
+        &server,
+        &b,
+        serde_json::json!({"workflow_label": "b", "features": [{"feature": "LIVENESS"}]}),
+    )
+    .await;
+    fresh_minute().await;
+    let mut statuses = Vec::new();
+    for (k, wf) in [(&a, &wf_a), (&a, &wf_a), (&a, &wf_a), (&b, &wf_b)] {
+        let (st, s) = call(
+            &server,
+            reqwest::Method::POST,
+            "/v3/session/",
+            Some(k),
+            Some(serde_json::json!({ "workflow_id": wf })),
+        )
+        .await;
+        assert_eq!(st, 201, "{s}");
+        let br = browser();
+        let capture = open_hosted(&br, s["url"].as_str().unwrap()).await;
+        let (c, spec, asked) = challenge(&br, &server, &capture, false).await;
+        let frames = inherence::eval::camera::record(
+            footage(),
+            &spec,
+            &inherence::eval::camera::Answer::default(),
+            &mut inherence::eval::camera::Rng::new(seed()),
+        );
+        let (status, v) = upload(&br, &server, &capture, &c, frames, Some(asked)).await;
+        if status == 429 {
+            assert_eq!(v["error"], "temporarily_unavailable", "{v}");
+        } else {
+            assert_eq!(v["status"], "approved", "{v}");
+        }
+        statuses.push(status);
+    }
+    assert_eq!(
+        statuses,
+        [200, 200, 429, 200],
+        "key a's third upload is over its budget; key b's first is not"
+    );
+}

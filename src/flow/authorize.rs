@@ -3,7 +3,7 @@
 use crate::store::concerns::SingleUse;
 use serde::{Deserialize, Serialize};
 
-use super::state::{Flow, FlowStatus, PriorAuthentication, Purpose};
+use super::state::{Flow, FlowStatus, Origin, PriorAuthentication, Purpose};
 use super::{Provider, digest, ns, random_token, store_err};
 use crate::protocol::authorize::{self, AuthorizationRequest, ClientView, Params, Policy};
 use crate::protocol::client_auth::Credentials;
@@ -187,12 +187,15 @@ impl Provider {
             self.clients.get(&request.client_id),
             request.authorization_details.as_ref(),
         );
+        let origin = match purpose {
+            Purpose::Enrol => Origin::Enrol { request },
+            _ => Origin::Verify { request },
+        };
         let flow = Flow {
             id: random_token(18),
-            request,
+            origin,
             tenant,
             subject,
-            purpose,
             liveness,
             liveness_by,
             binding: digest(&binding_secret),
@@ -203,7 +206,6 @@ impl Provider {
             max_attempts: self.cfg.oidc.capture_attempts,
             status: FlowStatus::AwaitingCapture,
             decisions: Vec::new(),
-            session: None,
             prior,
         };
         self.put_flow(&flow).map_err(redirect)?;

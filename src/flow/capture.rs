@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::authorize::{error_redirect, redirect_url};
 use super::device::{DeviceProof, subtle_eq};
 use super::liveness::Challenge;
-use super::state::{Decision, Flow, FlowStatus, Purpose};
+use super::state::{Decision, Flow, FlowStatus, Origin, Purpose};
 use super::token::CodeGrant;
 use super::verdict::{Channel, RequestContext};
 use super::{Provider, digest, ns, random_token, store_err};
@@ -111,9 +111,10 @@ impl Provider {
     /// What the capture page needs to render.
     pub fn flow_view(&self, flow_id: &str) -> Result<FlowView, OAuthError> {
         let f = self.get_flow(flow_id)?;
-        let client = self.clients.get(&f.request.client_id);
+        let request = f.oidc_request();
+        let client = request.and_then(|r| self.clients.get(&r.client_id));
         Ok(FlowView {
-            purpose: f.purpose,
+            purpose: f.purpose(),
             client_name: client
                 .map(|c| {
                     if c.name.is_empty() {
@@ -127,10 +128,8 @@ impl Provider {
             liveness_method: f.liveness,
             motion_only_alternative: self.cfg.liveness.motion_only_alternative
                 && f.liveness > LivenessMethod::Passive,
-            transaction: f
-                .request
-                .authorization_details
-                .as_ref()
+            transaction: request
+                .and_then(|r| r.authorization_details.as_ref())
                 .map(describe_details)
                 .unwrap_or_default(),
             status: status_name(&f.status),
@@ -211,7 +210,7 @@ impl Provider {
         let f = self.get_flow(flow_id).map_err(CaptureError::Protocol)?;
         self.check_device(&f, device)
             .map_err(CaptureError::Protocol)?;
-        self.charge(&f.request.client_id, super::limits::Budget::CaptureUpload)
+        self.charge(&f.payer(), super::limits::Budget::CaptureUpload)
             .map_err(CaptureError::Protocol)?;
         let ch = self
             .redeem_challenge(flow_id, challenge)
@@ -246,10 +245,13 @@ impl Provider {
         let bytes: Vec<&[u8]> = frames.iter().map(|f| f.bytes.as_slice()).collect();
         // A hosted v3 session is judged into its session's verdict; the rest here is the OpenID
         // flow's step-up or camera enrolment.
-        let purpose = match flow.purpose {
-            Purpose::Session => return self.judge_session(flow, ch, &burst, &bytes, waited, ctx),
-            Purpose::Verify => OidcPurpose::Verify,
-            Purpose::Enrol => OidcPurpose::Enrol,
+        let (request, purpose) = match &flow.origin {
+            Origin::Session { session, .. } => {
+                let sid = session.clone();
+                return self.judge_session(flow, &sid, ch, &burst, &bytes, waited, ctx);
+            }
+            Origin::Verify { request } => (request.clone(), OidcPurpose::Verify),
+            Origin::Enrol { request } => (request.clone(), OidcPurpose::Enrol),
         };
         let now = self.now();
         let mut risks: Vec<Risk> = burst.risks.clone();
@@ -317,7 +319,7 @@ impl Provider {
                     let rec = EnrolmentRecord {
                         template,
                         enrolled_at: now,
-                        by: flow.request.client_id.clone(),
+                        by: request.client_id.clone(),
                         source: "camera".into(),
                     };
                     self.store
@@ -327,8 +329,7 @@ impl Provider {
                 (ok, None)
             }
         };
-        let acr = flow
-            .request
+        let acr = request
             .acr_values
             .first()
             .cloned()
@@ -343,8 +344,8 @@ impl Provider {
         };
         tracing::info!(
             flow = %flow.id,
-            client = %flow.request.client_id,
-            purpose = ?flow.purpose,
+            client = %request.client_id,
+            purpose = ?flow.purpose(),
             approved,
             liveness = ?decision.liveness_score,
             face_match = ?decision.match_score,
@@ -361,7 +362,7 @@ impl Provider {
         let mut verdict = self.new_verdict(
             Channel::Oidc,
             if approved { "Approved" } else { "Declined" },
-            flow.request.client_id.clone(),
+            request.client_id.clone(),
             &flow.tenant,
         );
         verdict.subject = Some(flow.subject.clone());
@@ -371,16 +372,16 @@ impl Provider {
         verdict.face_match_score = decision.match_score;
         let bio = self.engine.settings();
         verdict.liveness_thresholds = Some([bio.liveness.decline_threshold; 2]);
-        if flow.purpose == Purpose::Verify {
+        if purpose == OidcPurpose::Verify {
             verdict.face_match_thresholds = Some([bio.face_match.decline_threshold; 2]);
             verdict.acr = Some(acr.clone());
             verdict.amr = vec!["face".into()];
         }
         verdict.reasons = decision.risks.clone();
         verdict.purpose = Some(
-            match flow.purpose {
-                Purpose::Enrol => "enrol",
-                _ => "verify",
+            match purpose {
+                OidcPurpose::Enrol => "enrol",
+                OidcPurpose::Verify => "verify",
             }
             .into(),
         );
@@ -391,8 +392,7 @@ impl Provider {
             verdict.prior_auth_time = p.at;
         }
         verdict.factors = crate::audit::record::factors(true, &verdict.prior_amr);
-        verdict.authorization_details_sha256 = flow
-            .request
+        verdict.authorization_details_sha256 = request
             .authorization_details
             .as_ref()
             .map(crate::protocol::resource::authorization_details_sha256);
@@ -449,10 +449,11 @@ impl Provider {
             ));
         }
         let flow = self.take_flow(flow_id)?;
-        if flow.purpose == Purpose::Session {
-            return Ok(self.session_finish_url(&flow));
-        }
-        let req = &flow.request;
+        let (req, enrol) = match &flow.origin {
+            Origin::Session { session, .. } => return Ok(self.session_finish_url(&flow, session)),
+            Origin::Verify { request } => (request, false),
+            Origin::Enrol { request } => (request, true),
+        };
         match &flow.status {
             FlowStatus::Verified {
                 auth_time,
@@ -467,20 +468,12 @@ impl Provider {
                     subject: flow.subject.clone(),
                     nonce: req.nonce.clone(),
                     scope: req.scope.join(" "),
-                    acr: if flow.purpose == Purpose::Enrol {
-                        "0".into()
-                    } else {
-                        acr.clone()
-                    },
-                    amr: if flow.purpose == Purpose::Enrol {
-                        vec![]
-                    } else {
-                        vec!["face".into()]
-                    },
+                    acr: if enrol { "0".into() } else { acr.clone() },
+                    amr: if enrol { vec![] } else { vec!["face".into()] },
                     auth_time: *auth_time,
                     sid: flow.id.clone(),
                     authorization_details: req.authorization_details.clone(),
-                    enrolment: flow.purpose == Purpose::Enrol,
+                    enrolment: enrol,
                     liveness_method: liveness.map(|m| m.as_str().to_owned()),
                 };
                 let exp = (self.now() + self.cfg.oidc.code_lifetime_secs as i64) * 1000;
@@ -519,13 +512,14 @@ impl Provider {
             ));
         }
         let flow = self.take_flow(flow_id)?;
-        if flow.purpose == Purpose::Session {
+        let request = match &flow.origin {
             // The session stays open (the link works again) until it expires or is abandoned.
-            return Ok(self.session_finish_url(&flow));
-        }
+            Origin::Session { session, .. } => return Ok(self.session_finish_url(&flow, session)),
+            Origin::Verify { request } | Origin::Enrol { request } => request,
+        };
         Ok(error_redirect(
-            &flow.request.redirect_uri,
-            flow.request.state.as_deref(),
+            &request.redirect_uri,
+            request.state.as_deref(),
             &OAuthError::new(
                 crate::protocol::ErrorCode::AccessDenied,
                 "the user cancelled the face check",

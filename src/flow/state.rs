@@ -22,7 +22,7 @@ fn strongest() -> LivenessMethod {
 }
 use crate::protocol::{ErrorCode, OAuthError};
 
-/// Why the flow exists.
+/// Why the flow exists (what the capture page tells the user).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Purpose {
@@ -32,6 +32,36 @@ pub enum Purpose {
     Enrol,
     /// A hosted session of the Sessions API (its workflow decides).
     Session,
+}
+
+/// Who started the flow and what its capture decides. Stored flat beside the flow's fields
+/// (`"purpose": "verify", "request": {...}`), the shape flows had before this type, so flows in
+/// the store survive an upgrade.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "purpose", rename_all = "snake_case")]
+pub enum Origin {
+    /// An OpenID client's step-up: a 1:1 face check against the subject's enrolment.
+    Verify { request: AuthorizationRequest },
+    /// An OpenID client's camera enrolment (asked through PAR or configuration).
+    Enrol { request: AuthorizationRequest },
+    /// A hosted session of the Sessions API: its workflow decides, the API key that created it
+    /// pays its upload budget. No OpenID request exists, so none is made up.
+    Session {
+        session: String,
+        /// The key that created the session (empty for flows stored before it was kept).
+        #[serde(default)]
+        api_key_id: String,
+    },
+}
+
+impl Origin {
+    pub fn purpose(&self) -> Purpose {
+        match self {
+            Origin::Verify { .. } => Purpose::Verify,
+            Origin::Enrol { .. } => Purpose::Enrol,
+            Origin::Session { .. } => Purpose::Session,
+        }
+    }
 }
 
 /// The scores of the attempt that decided the flow (kept for the ID token and the audit).
@@ -70,12 +100,13 @@ pub enum FlowStatus {
 pub struct Flow {
     /// Also the capture page's handle (unguessable, 128 bits).
     pub id: String,
-    pub request: AuthorizationRequest,
+    /// Who started it (an OpenID request or a hosted session) and what its capture decides.
+    #[serde(flatten)]
+    pub origin: Origin,
     /// The tenant of the client that started it (the subject is looked up there).
     #[serde(default)]
     pub tenant: crate::tenant::TenantId,
     pub subject: String,
-    pub purpose: Purpose,
     /// The liveness method every capture of this flow must pass (decided when the flow
     /// starts: policy, client, transaction or workflow).
     #[serde(default = "strongest")]
@@ -96,9 +127,6 @@ pub struct Flow {
     pub max_attempts: u32,
     pub status: FlowStatus,
     pub decisions: Vec<Decision>,
-    /// The Sessions-API session this capture belongs to (purpose `Session`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session: Option<String>,
     /// The identity provider's earlier authentication, from a verified `id_token_hint`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prior: Option<PriorAuthentication>,
@@ -134,6 +162,27 @@ impl PriorAuthentication {
 }
 
 impl Flow {
+    pub fn purpose(&self) -> Purpose {
+        self.origin.purpose()
+    }
+
+    /// The OpenID authorization request that started the flow (none for a hosted session).
+    pub fn oidc_request(&self) -> Option<&AuthorizationRequest> {
+        match &self.origin {
+            Origin::Verify { request } | Origin::Enrol { request } => Some(request),
+            Origin::Session { .. } => None,
+        }
+    }
+
+    /// Whose capture-upload budget the flow's uploads spend: the OpenID client's, or the API
+    /// key's that created the hosted session (the name its audit records carry too).
+    pub fn payer(&self) -> String {
+        match &self.origin {
+            Origin::Verify { request } | Origin::Enrol { request } => request.client_id.clone(),
+            Origin::Session { api_key_id, .. } => format!("api-key:{api_key_id}"),
+        }
+    }
+
     pub fn attempts_left(&self) -> u32 {
         self.max_attempts.saturating_sub(self.attempts)
     }
@@ -175,24 +224,25 @@ mod tests {
     fn flow() -> Flow {
         Flow {
             id: "f".into(),
-            request: AuthorizationRequest {
-                client_id: "c".into(),
-                redirect_uri: "https://c/cb".into(),
-                scope: vec!["openid".into()],
-                state: None,
-                nonce: None,
-                code_challenge: "x".into(),
-                prompt: vec![],
-                max_age: None,
-                acr_values: vec![],
-                login_hint: Some("alice".into()),
-                id_token_hint: None,
-                authorization_details: None,
-                pushed: true,
+            origin: Origin::Verify {
+                request: AuthorizationRequest {
+                    client_id: "c".into(),
+                    redirect_uri: "https://c/cb".into(),
+                    scope: vec!["openid".into()],
+                    state: None,
+                    nonce: None,
+                    code_challenge: "x".into(),
+                    prompt: vec![],
+                    max_age: None,
+                    acr_values: vec![],
+                    login_hint: Some("alice".into()),
+                    id_token_hint: None,
+                    authorization_details: None,
+                    pushed: true,
+                },
             },
             tenant: Default::default(),
             subject: "alice".into(),
-            purpose: Purpose::Verify,
             liveness: LivenessMethod::Flashing,
             liveness_by: Because::Policy,
             binding: "b".into(),
@@ -203,9 +253,31 @@ mod tests {
             max_attempts: 2,
             status: FlowStatus::AwaitingCapture,
             decisions: vec![],
-            session: None,
             prior: None,
         }
+    }
+
+    #[test]
+    fn flows_keep_their_stored_shape() {
+        let f = flow();
+        let v = serde_json::to_value(&f).unwrap();
+        assert_eq!(v["purpose"], "verify");
+        assert_eq!(v["request"]["client_id"], "c");
+        assert_eq!(serde_json::from_value::<Flow>(v).unwrap(), f);
+        // A hosted-session flow stored before `Origin`: a made-up request beside the session.
+        let mut old = serde_json::to_value(&f).unwrap();
+        old["purpose"] = "session".into();
+        old["session"] = "s-1".into();
+        let back: Flow = serde_json::from_value(old).unwrap();
+        assert_eq!(
+            back.origin,
+            Origin::Session {
+                session: "s-1".into(),
+                api_key_id: String::new()
+            }
+        );
+        assert!(back.oidc_request().is_none());
+        assert_eq!(back.payer(), "api-key:");
     }
 
     fn decision(approved: bool) -> Decision {

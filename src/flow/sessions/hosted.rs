@@ -44,24 +44,12 @@ impl Provider {
             .unwrap_or_else(|| s.session_id.clone());
         let flow = Flow {
             id: random_token(18),
-            request: AuthorizationRequest {
-                client_id: SESSION_CLIENT.into(),
-                redirect_uri: s.callback.clone().unwrap_or_default(),
-                scope: vec![],
-                state: None,
-                nonce: None,
-                code_challenge: String::new(),
-                prompt: vec![],
-                max_age: None,
-                acr_values: vec![],
-                login_hint: Some(subject.clone()),
-                id_token_hint: None,
-                authorization_details: None,
-                pushed: false,
+            origin: Origin::Session {
+                session: s.session_id.clone(),
+                api_key_id: s.api_key_id.clone(),
             },
             tenant: s.tenant.clone(),
             subject,
-            purpose: Purpose::Session,
             liveness: s.rules.liveness_method,
             liveness_by: Because::Workflow,
             binding: digest(&binding_secret),
@@ -73,7 +61,6 @@ impl Provider {
             max_attempts: budget - s.attempts,
             status: FlowStatus::AwaitingCapture,
             decisions: Vec::new(),
-            session: Some(s.session_id.clone()),
             prior: None,
         };
         self.put_flow(&flow)
@@ -94,9 +81,11 @@ impl Provider {
     }
 
     /// Judges a hosted-session capture with the workflow's bands.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn judge_session(
         &self,
         flow: &mut Flow,
+        sid: &str,
         ch: &Challenge,
         burst: &CaptureOutcome,
         frames: &[&[u8]],
@@ -105,8 +94,7 @@ impl Provider {
     ) -> Result<CaptureResult, CaptureError> {
         let proto = |e: DiditError| CaptureError::Protocol(OAuthError::server(e.to_string()));
         let store = |e: StoreError| CaptureError::Protocol(crate::flow::store_err(e));
-        let sid = flow.session.clone().unwrap_or_default();
-        let mut s = self.get_session(&flow.tenant, &sid).map_err(proto)?;
+        let mut s = self.get_session(&flow.tenant, sid).map_err(proto)?;
         if !s.status.is_unfinished() {
             return Err(CaptureError::Protocol(OAuthError::invalid_request(
                 "this verification is already decided",
@@ -281,9 +269,8 @@ impl Provider {
 
     /// Where the hosted page goes when the capture is over: the callback with
     /// `verificationSessionId` and `status`, or the session's own status page.
-    pub(crate) fn session_finish_url(&self, flow: &Flow) -> String {
-        let sid = flow.session.clone().unwrap_or_default();
-        match self.get_session(&flow.tenant, &sid) {
+    pub(crate) fn session_finish_url(&self, flow: &Flow, sid: &str) -> String {
+        match self.get_session(&flow.tenant, sid) {
             Ok(s) => match (&s.callback, s.status) {
                 (
                     Some(c),

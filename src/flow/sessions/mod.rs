@@ -20,14 +20,13 @@ use serde_json::{Map, Value, json};
 use super::capture::{CaptureError, CaptureResult, EnrolmentRecord};
 use super::didit::{ApiKeyRecord, DiditError, iso8601, uuid_v4, warning_json};
 use super::liveness::{Because, Challenge};
-use super::state::{Decision, Flow, FlowStatus, Purpose};
+use super::state::{Decision, Flow, FlowStatus, Origin};
 use super::verdict::{Channel, RequestContext};
 use super::workflows::{self, Action, Rules, Workflow};
 use super::{Provider, digest, ns, random_token};
 use crate::biometric::score::{LogType, Risk, round2};
 use crate::biometric::{CaptureOutcome, Enrolment, Template};
 use crate::protocol::OAuthError;
-use crate::protocol::authorize::AuthorizationRequest;
 use crate::store::StoreError;
 use crate::store::typed::KvJson;
 use crate::tenant::TenantId;
@@ -75,8 +74,6 @@ pub const SESSION_FACES: &str = "session_faces";
 pub const MAX_DETAILS_BYTES: usize = 16 * 1024;
 /// Largest decoded `portrait_image` (contract: 2 MB).
 pub const MAX_PORTRAIT_BYTES: usize = 2 * 1024 * 1024;
-/// The hosted flow's pseudo client id (in flows and verdict records).
-pub const SESSION_CLIENT: &str = "v3-session";
 
 const LANGUAGES: &[&str] = &[
     "en", "ar", "bg", "bn", "bs", "ca", "cnr", "cs", "da", "de", "el", "es", "et", "fa", "fi",

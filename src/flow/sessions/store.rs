@@ -223,7 +223,7 @@ impl Provider {
 
     /// The hosted page's touch: a user interacting keeps the session from being abandoned.
     pub(crate) fn touch_session(&self, flow: &Flow) {
-        if let Some(id) = &flow.session
+        if let Origin::Session { session: id, .. } = &flow.origin
             && let Ok(Some(mut s)) = self.store.get_json::<Session>(SESSIONS, id)
             && s.status == SessionStatus::InProgress
         {
