@@ -707,7 +707,10 @@ async fn a_store_from_before_tenants_becomes_the_default_tenant() {
         let wf = inherence::flow::workflows::create(
             &*store,
             &TenantId::default(),
-            &json!({"workflow_label": "legacy", "features": [{"feature": "LIVENESS"}]}),
+            &serde_json::from_value(
+                json!({"workflow_label": "legacy", "features": [{"feature": "LIVENESS"}]}),
+            )
+            .unwrap(),
             1,
             inherence::biometric::capture::LivenessMethod::Passive,
         )

@@ -123,7 +123,7 @@ impl Default for LivenessSettings {
 }
 
 /// Outcome of a check.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub enum Status {
     Approved,
     Declined,
@@ -167,7 +167,7 @@ pub enum Risk {
 }
 
 /// Severity, as the reference API's `log_type`.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogType {
     Information,

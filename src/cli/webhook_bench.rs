@@ -101,7 +101,11 @@ pub fn run(n: usize, dir: &Path) -> Result<WebhookBench, Failure> {
     let dest = destinations::create(
         &*store,
         &Default::default(),
-        &json!({"label": "bench", "url": url}),
+        &crate::webhook::wire::DestinationBody {
+            label: Some("bench".into()),
+            url: Some(url.clone()),
+            ..Default::default()
+        },
         crate::ids::uuid_v4(),
         crate::flow::random_token(32),
         &cfg,

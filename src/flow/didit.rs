@@ -4,10 +4,14 @@
 
 use crate::store::concerns::Counters;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::wire::{
+    Entity, FaceMatchBlock, FaceMatchResult, ImageBlock, LivenessResult, PassiveLivenessBlock,
+    PassiveMethod, Problems, Warning,
+};
 use super::{Provider, digest, random_token};
-use crate::biometric::score::{LogType, Risk, Status, Warning, round2};
+use crate::biometric::score::{LogType, Risk, Status, round2};
 use crate::biometric::{Analysis, BiometricError, Want};
 pub use crate::ids::{iso8601, uuid_v4};
 use crate::store::typed::KvJson;
@@ -29,8 +33,8 @@ pub enum DiditError {
     #[error("forbidden")]
     Forbidden,
     /// 400 with a DRF-style body, e.g. `{"user_image": ["..."]}`.
-    #[error("invalid request: {0}")]
-    Invalid(Value),
+    #[error("invalid request: {0:?}")]
+    Invalid(Problems),
     /// 415 `{"detail": "Unsupported media type ..."}`.
     #[error("unsupported media type {0}")]
     UnsupportedMediaType(String),
@@ -47,7 +51,12 @@ pub enum DiditError {
 impl DiditError {
     /// `{"field": ["message"]}`.
     pub fn field(name: &str, message: impl Into<String>) -> Self {
-        Self::Invalid(json!({ name: [message.into()] }))
+        Self::Invalid(Problems::field(name, message))
+    }
+
+    /// `{"detail": "message"}`.
+    pub fn detail(message: impl Into<String>) -> Self {
+        Self::Invalid(Problems::detail(message))
     }
 }
 
@@ -164,48 +173,40 @@ pub struct StandaloneOptions {
     pub metadata: Option<Value>,
 }
 
-/// A warning in the contract's shape, with the `log_type` the context gives it (standalone
-/// checks use the risk's own; workflows derive it from the action) and, in sessions, the node.
-pub(crate) fn warning_json(w: &Warning, node: Option<&str>, log_type: LogType) -> Value {
-    let mut v = json!({
-        "risk": w.risk,
-        "feature": w.feature,
-        "additional_data": w.additional_data,
-        "log_type": log_type,
-        "short_description": w.short_description,
-        "long_description": w.long_description,
-    });
-    if let Some(n) = node {
-        v["node_id"] = json!(n);
-    }
-    v
+fn standalone_warning(w: &crate::biometric::score::Warning) -> Warning {
+    Warning::of(w, None, w.log_type)
 }
 
-fn standalone_warning(w: &Warning) -> Value {
-    warning_json(w, None, w.log_type)
-}
-
-/// `{entities: [{bbox, confidence, age, gender, race}], best_angle}`. Age and gender are not
-/// estimated (null); images are evaluated as sent (best_angle 0).
-fn image_block(a: &Analysis) -> Value {
+/// The faces of an analysed image. Age and gender are not estimated (null); images are
+/// evaluated as sent (best_angle 0).
+fn image_block(a: &Analysis) -> ImageBlock {
     let mut faces: Vec<&crate::biometric::detect::Face> = Vec::new();
     if let Some(f) = &a.face {
         faces.push(&f.face);
     }
     faces.extend(a.other_faces.iter());
-    let entities: Vec<Value> = faces
+    let entities = faces
         .iter()
         .map(|f| {
-            json!({
-                "bbox": [f.bbox[0].round(), f.bbox[1].round(), (f.bbox[0] + f.bbox[2]).round(), (f.bbox[1] + f.bbox[3]).round()],
-                "confidence": round2(f64::from(f.score)),
-                "age": null,
-                "gender": null,
-                "race": null,
-            })
+            let b = |v: f32| f64::from(v.round());
+            Entity {
+                bbox: [
+                    b(f.bbox[0]),
+                    b(f.bbox[1]),
+                    b(f.bbox[0] + f.bbox[2]),
+                    b(f.bbox[1] + f.bbox[3]),
+                ],
+                confidence: round2(f64::from(f.score)),
+                age: None,
+                gender: None,
+                race: None,
+            }
         })
         .collect();
-    json!({ "entities": entities, "best_angle": 0 })
+    ImageBlock {
+        entities,
+        best_angle: 0,
+    }
 }
 
 fn image_error(field: &str, e: BiometricError) -> DiditError {
@@ -310,7 +311,7 @@ impl Provider {
         user_image: &[u8],
         ref_image: &[u8],
         opt: &StandaloneOptions,
-    ) -> Result<Value, DiditError> {
+    ) -> Result<FaceMatchResult, DiditError> {
         let want = Want {
             embedding: true,
             liveness: false,
@@ -338,40 +339,36 @@ impl Provider {
             Some(m) => {
                 let score = round2(m.score);
                 if score > opt.threshold {
-                    (Status::Approved, json!(score), vec![])
+                    (Status::Approved, Some(score), vec![])
                 } else {
                     (
                         Status::Declined,
-                        json!(score),
+                        Some(score),
                         vec![standalone_warning(&Risk::LowFaceMatchSimilarity.warning())],
                     )
                 }
             }
             None => (
                 Status::Declined,
-                if opt.save_api_request {
-                    Value::Null
-                } else {
-                    json!(0)
-                },
+                (!opt.save_api_request).then_some(0.0),
                 vec![standalone_warning(&Risk::NoReferenceImage.warning())],
             ),
         };
         let request_id = uuid_v4();
         tracing::info!(request = %request_id, ?status, score = ?scored.as_ref().map(|m| m.score), "standalone face match");
-        Ok(json!({
-            "request_id": request_id,
-            "face_match": {
-                "status": status,
-                "score": score,
-                "user_image": image_block(&user),
-                "ref_image": image_block(&reference),
-                "warnings": warnings,
+        Ok(FaceMatchResult {
+            request_id,
+            face_match: FaceMatchBlock {
+                status,
+                score,
+                user_image: image_block(&user),
+                ref_image: image_block(&reference),
+                warnings,
             },
-            "vendor_data": opt.vendor_data,
-            "metadata": opt.metadata,
-            "created_at": iso8601(self.now()),
-        }))
+            vendor_data: opt.vendor_data.clone(),
+            metadata: opt.metadata.clone(),
+            created_at: iso8601(self.now()),
+        })
     }
 
     /// `POST /v3/passive-liveness/`: Declined iff an error-severity warning fired
@@ -380,7 +377,7 @@ impl Provider {
         &self,
         user_image: &[u8],
         opt: &StandaloneOptions,
-    ) -> Result<Value, DiditError> {
+    ) -> Result<LivenessResult, DiditError> {
         let a = self
             .engine
             .analyze(
@@ -408,7 +405,7 @@ impl Provider {
         if a.has_risk(Risk::MultipleFacesDetected) {
             risks.push(Risk::MultipleFacesDetected);
         }
-        let warnings: Vec<Warning> = risks.iter().map(|r| r.warning()).collect();
+        let warnings: Vec<_> = risks.iter().map(|r| r.warning()).collect();
         let declined = warnings.iter().any(|w| w.log_type == LogType::Error);
         let status = if declined {
             Status::Declined
@@ -418,21 +415,21 @@ impl Provider {
         let q = a.face.as_ref().map(|f| &f.quality);
         let request_id = uuid_v4();
         tracing::info!(request = %request_id, ?status, score = ?score, "standalone passive liveness");
-        Ok(json!({
-            "request_id": request_id,
-            "liveness": {
-                "status": status,
-                "method": "PASSIVE",
-                "score": score,
-                "user_image": image_block(&a),
-                "warnings": warnings.iter().map(standalone_warning).collect::<Vec<_>>(),
-                "face_quality": q.map(|q| round2(f64::from(q.face_quality))),
-                "face_luminance": q.map(|q| round2(f64::from(q.face_luminance))),
+        Ok(LivenessResult {
+            request_id,
+            liveness: PassiveLivenessBlock {
+                status,
+                method: PassiveMethod::Passive,
+                score,
+                user_image: image_block(&a),
+                warnings: warnings.iter().map(standalone_warning).collect(),
+                face_quality: q.map(|q| round2(f64::from(q.face_quality))),
+                face_luminance: q.map(|q| round2(f64::from(q.face_luminance))),
             },
-            "vendor_data": opt.vendor_data,
-            "metadata": opt.metadata,
-            "created_at": iso8601(self.now()),
-        }))
+            vendor_data: opt.vendor_data.clone(),
+            metadata: opt.metadata.clone(),
+            created_at: iso8601(self.now()),
+        })
     }
 }
 
@@ -465,7 +462,7 @@ mod tests {
         ] {
             let e = DateRange::parse(Some(bad), None, ["date_from", "date_to"]).unwrap_err();
             assert!(
-                matches!(e, DiditError::Invalid(v) if v["date_from"][0].as_str().unwrap().starts_with("Date has wrong format")),
+                matches!(e, DiditError::Invalid(v) if v.messages("date_from")[0].starts_with("Date has wrong format")),
                 "{bad}"
             );
         }

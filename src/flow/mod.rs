@@ -20,6 +20,7 @@ pub mod templates;
 pub mod token;
 pub mod verdict;
 pub mod webhooks;
+pub mod wire;
 pub mod workflows;
 
 use std::sync::Arc;
@@ -216,23 +217,23 @@ impl Provider {
     }
 
     /// The Ed25519 webhook public key as a JWK set (empty when not configured).
-    pub fn webhook_public_keys(&self) -> serde_json::Value {
-        let keys: Vec<serde_json::Value> = self
+    pub fn webhook_public_keys(&self) -> wire::PublicKeys {
+        let keys = self
             .webhook_key
             .iter()
             .map(|k| {
                 let x = URL_SAFE_NO_PAD.encode(k.public_key().as_ref());
-                serde_json::json!({
-                    "kty": "OKP",
-                    "crv": "Ed25519",
-                    "use": "sig",
-                    "alg": "EdDSA",
-                    "kid": digest(&x)[..16],
-                    "x": x,
-                })
+                wire::Ed25519Jwk {
+                    kty: "OKP".into(),
+                    crv: "Ed25519".into(),
+                    use_: "sig".into(),
+                    alg: "EdDSA".into(),
+                    kid: digest(&x)[..16].to_owned(),
+                    x,
+                }
             })
             .collect();
-        serde_json::json!({ "keys": keys })
+        wire::PublicKeys { keys }
     }
 }
 

@@ -1,11 +1,11 @@
 //! Webhook destinations and deliveries as the v3 API exposes them (`/v3/webhook/...`).
 
-use serde_json::{Value, json};
-
 use super::didit::{DiditError, iso8601, uuid_v4};
+use super::wire::Listing;
 use super::{Provider, random_token};
 use crate::tenant::TenantId;
 use crate::webhook::destinations::{self, Destination, DestinationError};
+use crate::webhook::wire::{DeliveryOut, DestinationBody, DestinationOut, WebhookVersion};
 
 impl From<DestinationError> for DiditError {
     fn from(e: DestinationError) -> Self {
@@ -13,7 +13,7 @@ impl From<DestinationError> for DiditError {
             DestinationError::Invalid {
                 field: "detail",
                 message,
-            } => DiditError::Invalid(json!({ "detail": message })),
+            } => DiditError::detail(message),
             DestinationError::Invalid { field, message } => DiditError::field(field, message),
             DestinationError::NotFound => DiditError::NotFound,
             DestinationError::Store(s) => s.into(),
@@ -22,23 +22,31 @@ impl From<DestinationError> for DiditError {
 }
 
 impl Provider {
-    fn destination_json(&self, d: &Destination) -> Result<Value, DiditError> {
+    fn destination_out(&self, d: &Destination) -> Result<DestinationOut, DiditError> {
         let summary = self.outbox.summary(&d.uuid)?;
-        Ok(json!({
-            "uuid": d.uuid,
-            "label": d.label,
-            "url": d.url,
-            "enabled": d.enabled,
-            "webhook_version": d.webhook_version,
-            "secret_shared_key": d.secret_shared_key.expose(),
-            "subscribed_events": d.subscribed_events,
-            "created_at": iso8601(d.created_at),
-            "updated_at": iso8601(d.updated_at),
-            "summary": destinations::summary_json(&summary),
-        }))
+        Ok(DestinationOut {
+            uuid: d.uuid.clone(),
+            label: d.label.clone(),
+            url: d.url.clone(),
+            enabled: d.enabled,
+            webhook_version: match d.webhook_version.as_str() {
+                "v1" => WebhookVersion::V1,
+                "v2" => WebhookVersion::V2,
+                _ => WebhookVersion::V3,
+            },
+            secret_shared_key: d.secret_shared_key.expose().to_owned(),
+            subscribed_events: d.subscribed_events.clone(),
+            created_at: iso8601(d.created_at),
+            updated_at: iso8601(d.updated_at),
+            summary: (&summary).into(),
+        })
     }
 
-    pub fn create_destination(&self, tenant: &TenantId, body: &Value) -> Result<Value, DiditError> {
+    pub fn create_destination(
+        &self,
+        tenant: &TenantId,
+        body: &DestinationBody,
+    ) -> Result<DestinationOut, DiditError> {
         let d = destinations::create(
             &*self.store,
             tenant,
@@ -49,29 +57,36 @@ impl Provider {
             self.now(),
         )?;
         tracing::info!(destination = %d.uuid, %tenant, host = %destinations::host_of(&d.url), "webhook destination created");
-        self.destination_json(&d)
+        self.destination_out(&d)
     }
 
-    pub fn list_destinations(&self, tenant: &TenantId) -> Result<Value, DiditError> {
+    pub fn list_destinations(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Listing<DestinationOut>, DiditError> {
         let all = destinations::list(&*self.store, tenant)?;
         let results = all
             .iter()
-            .map(|d| self.destination_json(d))
+            .map(|d| self.destination_out(d))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(json!({ "count": results.len(), "next": null, "previous": null, "results": results }))
+        Ok(Listing::of(results))
     }
 
-    pub fn get_destination(&self, tenant: &TenantId, uuid: &str) -> Result<Value, DiditError> {
+    pub fn get_destination(
+        &self,
+        tenant: &TenantId,
+        uuid: &str,
+    ) -> Result<DestinationOut, DiditError> {
         let d = destinations::get_in(&*self.store, tenant, uuid)?.ok_or(DiditError::NotFound)?;
-        self.destination_json(&d)
+        self.destination_out(&d)
     }
 
     pub fn update_destination(
         &self,
         tenant: &TenantId,
         uuid: &str,
-        body: &Value,
-    ) -> Result<Value, DiditError> {
+        body: &DestinationBody,
+    ) -> Result<DestinationOut, DiditError> {
         let d = destinations::update(
             &*self.store,
             tenant,
@@ -81,7 +96,7 @@ impl Provider {
             &self.cfg.webhooks,
             self.now(),
         )?;
-        self.destination_json(&d)
+        self.destination_out(&d)
     }
 
     pub fn delete_destination(&self, tenant: &TenantId, uuid: &str) -> Result<(), DiditError> {
@@ -92,15 +107,15 @@ impl Provider {
         &self,
         tenant: &TenantId,
         destination: &str,
-    ) -> Result<Value, DiditError> {
+    ) -> Result<Listing<DeliveryOut>, DiditError> {
         destinations::get_in(&*self.store, tenant, destination)?.ok_or(DiditError::NotFound)?;
-        let results: Vec<Value> = self
+        let results = self
             .outbox
             .list(Some(destination))?
             .iter()
-            .map(|d| d.to_json(false))
+            .map(|d| DeliveryOut::of(d, false))
             .collect();
-        Ok(json!({ "count": results.len(), "next": null, "previous": null, "results": results }))
+        Ok(Listing::of(results))
     }
 
     pub fn get_delivery(
@@ -108,14 +123,14 @@ impl Provider {
         tenant: &TenantId,
         destination: &str,
         uuid: &str,
-    ) -> Result<Value, DiditError> {
+    ) -> Result<DeliveryOut, DiditError> {
         destinations::get_in(&*self.store, tenant, destination)?.ok_or(DiditError::NotFound)?;
         let d = self
             .outbox
             .get(uuid)?
             .filter(|d| d.destination == destination)
             .ok_or(DiditError::NotFound)?;
-        Ok(d.to_json(true))
+        Ok(DeliveryOut::of(&d, true))
     }
 
     pub fn resend_delivery(
@@ -123,13 +138,13 @@ impl Provider {
         tenant: &TenantId,
         destination: &str,
         uuid: &str,
-    ) -> Result<Value, DiditError> {
+    ) -> Result<DeliveryOut, DiditError> {
         destinations::get_in(&*self.store, tenant, destination)?.ok_or(DiditError::NotFound)?;
         self.outbox
             .get(uuid)?
             .filter(|d| d.destination == destination)
             .ok_or(DiditError::NotFound)?;
         let d = self.outbox.resend(uuid)?.ok_or(DiditError::NotFound)?;
-        Ok(d.to_json(false))
+        Ok(DeliveryOut::of(&d, false))
     }
 }

@@ -4,7 +4,8 @@
 
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+
+use super::wire::DestinationBody;
 
 use crate::store::typed::KvJson;
 use crate::store::{Kv, StoreError};
@@ -189,48 +190,41 @@ pub fn check_url(url: &str, allow_http: bool) -> Result<(), DestinationError> {
     }
 }
 
-fn events_of(v: &Value) -> Result<Vec<String>, DestinationError> {
-    let a = v
-        .as_array()
-        .ok_or_else(|| invalid("subscribed_events", "Expected a list of items."))?;
+fn events_of(a: &[String]) -> Result<Vec<String>, DestinationError> {
     if a.is_empty() {
         return Err(invalid(
             "subscribed_events",
             "Subscribe to at least one event.",
         ));
     }
-    let mut out = Vec::new();
-    for e in a {
-        let s = e.as_str().unwrap_or("");
-        if !EVENTS.contains(&s) {
+    let mut out: Vec<String> = Vec::new();
+    for s in a {
+        if !EVENTS.contains(&s.as_str()) {
             return Err(invalid(
                 "subscribed_events",
                 format!("\"{s}\" is not a valid choice."),
             ));
         }
-        if !out.iter().any(|o| o == s) {
-            out.push(s.to_owned());
+        if !out.contains(s) {
+            out.push(s.clone());
         }
     }
     Ok(out)
 }
 
+/// A sent string field: not blank, at most `max` characters.
 fn str_field(
-    body: &Map<String, Value>,
+    v: &Option<String>,
     field: &'static str,
     max: usize,
 ) -> Result<Option<String>, DestinationError> {
-    match body.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.trim().is_empty() => {
-            Err(invalid(field, "This field may not be blank."))
-        }
-        Some(Value::String(s)) if s.chars().count() > max => Err(invalid(
+    match v {
+        Some(s) if s.trim().is_empty() => Err(invalid(field, "This field may not be blank.")),
+        Some(s) if s.chars().count() > max => Err(invalid(
             field,
             format!("Ensure this field has no more than {max} characters."),
         )),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(invalid(field, "Not a valid string.")),
+        v => Ok(v.clone()),
     }
 }
 
@@ -267,19 +261,16 @@ pub fn get_in(
 pub fn create(
     store: &dyn Kv,
     tenant: &TenantId,
-    body: &Value,
+    b: &DestinationBody,
     uuid: String,
     secret: String,
     cfg: &crate::config::WebhookSettings,
     now: i64,
 ) -> Result<Destination, DestinationError> {
-    let b = body
-        .as_object()
-        .ok_or_else(|| invalid("detail", "Expected a JSON object."))?;
-    let label =
-        str_field(b, "label", 255)?.ok_or_else(|| invalid("label", "This field is required."))?;
+    let label = str_field(&b.label, "label", 255)?
+        .ok_or_else(|| invalid("label", "This field is required."))?;
     let url =
-        str_field(b, "url", 2048)?.ok_or_else(|| invalid("url", "This field is required."))?;
+        str_field(&b.url, "url", 2048)?.ok_or_else(|| invalid("url", "This field is required."))?;
     check_url(&url, cfg.allow_http)?;
     check_target_blocking(&url, cfg)?;
     if list(store, tenant)?.iter().any(|d| d.url == url) {
@@ -288,20 +279,10 @@ pub fn create(
             "A webhook destination with this URL already exists.",
         ));
     }
-    let version = str_field(b, "webhook_version", 8)?.unwrap_or_else(|| "v3".into());
-    if !["v1", "v2", "v3"].contains(&version.as_str()) {
-        return Err(invalid(
-            "webhook_version",
-            format!("\"{version}\" is not a valid choice."),
-        ));
-    }
-    let enabled = match b.get("enabled") {
-        None | Some(Value::Null) => true,
-        Some(Value::Bool(x)) => *x,
-        Some(_) => return Err(invalid("enabled", "Must be a valid boolean.")),
-    };
-    let events = match b.get("subscribed_events") {
-        None | Some(Value::Null) => EMITTED.iter().map(|s| (*s).to_owned()).collect(),
+    let version = b.webhook_version.unwrap_or_default().as_str().to_owned();
+    let enabled = b.enabled.unwrap_or(true);
+    let events = match &b.subscribed_events {
+        None => EMITTED.iter().map(|s| (*s).to_owned()).collect(),
         Some(v) => events_of(v)?,
     };
     let d = Destination {
@@ -327,19 +308,16 @@ pub fn update(
     store: &dyn Kv,
     tenant: &TenantId,
     uuid: &str,
-    body: &Value,
+    b: &DestinationBody,
     new_secret: String,
     cfg: &crate::config::WebhookSettings,
     now: i64,
 ) -> Result<Destination, DestinationError> {
     let mut d = get_in(store, tenant, uuid)?.ok_or(DestinationError::NotFound)?;
-    let b = body
-        .as_object()
-        .ok_or_else(|| invalid("detail", "Expected a JSON object."))?;
-    if let Some(l) = str_field(b, "label", 255)? {
+    if let Some(l) = str_field(&b.label, "label", 255)? {
         d.label = l;
     }
-    if let Some(u) = str_field(b, "url", 2048)? {
+    if let Some(u) = str_field(&b.url, "url", 2048)? {
         check_url(&u, cfg.allow_http)?;
         check_target_blocking(&u, cfg)?;
         if list(store, tenant)?
@@ -353,24 +331,16 @@ pub fn update(
         }
         d.url = u;
     }
-    if let Some(v) = str_field(b, "webhook_version", 8)? {
-        if !["v1", "v2", "v3"].contains(&v.as_str()) {
-            return Err(invalid(
-                "webhook_version",
-                format!("\"{v}\" is not a valid choice."),
-            ));
-        }
-        d.webhook_version = v;
+    if let Some(v) = b.webhook_version {
+        d.webhook_version = v.as_str().to_owned();
     }
-    match b.get("enabled") {
-        None | Some(Value::Null) => {}
-        Some(Value::Bool(x)) => d.enabled = *x,
-        Some(_) => return Err(invalid("enabled", "Must be a valid boolean.")),
+    if let Some(x) = b.enabled {
+        d.enabled = x;
     }
-    if let Some(v) = b.get("subscribed_events").filter(|v| !v.is_null()) {
+    if let Some(v) = &b.subscribed_events {
         d.subscribed_events = events_of(v)?;
     }
-    if b.get("rotate_secret_key") == Some(&Value::Bool(true)) {
+    if b.rotate_secret_key == Some(true) {
         d.previous_secrets.retain(|(_, until)| *until > now);
         d.previous_secrets.truncate(4);
         d.previous_secrets
@@ -388,19 +358,6 @@ pub fn delete(store: &dyn Kv, tenant: &TenantId, uuid: &str) -> Result<(), Desti
     } else {
         Err(DestinationError::NotFound)
     }
-}
-
-/// Summary figures as the API shows them.
-pub fn summary_json(s: &super::outbox::Summary) -> Value {
-    json!({
-        "total_deliveries": s.total,
-        "failed_deliveries": s.failed,
-        "error_rate_percentage": if s.total == 0 { 0.0 } else { crate::biometric::score::round2(100.0 * s.failed as f64 / s.total as f64) },
-        "min_response_time_ms": s.min_ms,
-        "avg_response_time_ms": s.avg_ms(),
-        "max_response_time_ms": s.max_ms,
-        "last_delivery_at": s.last_at,
-    })
 }
 
 #[cfg(test)]

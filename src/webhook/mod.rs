@@ -4,4 +4,5 @@
 pub mod destinations;
 pub mod outbox;
 pub mod signature;
+pub mod wire;
 pub mod worker;

@@ -18,7 +18,7 @@ use crate::store::concerns::Claims;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::Notify;
 
 use super::destinations::{self, Destination};
@@ -34,7 +34,7 @@ pub const LEASES: &str = "webhook_leases";
 const MAX_ATTEMPT_LOG: usize = 20;
 
 /// Where a delivery stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
     Pending,
@@ -76,44 +76,6 @@ pub struct Delivery {
     pub last_request: Option<SentRequest>,
     /// The delivery this one re-sends.
     pub resend_of: Option<String>,
-}
-
-impl Delivery {
-    /// The API representation (`include_request`: headers and body of the last attempt).
-    pub fn to_json(&self, include_request: bool) -> Value {
-        let last = self.log.last();
-        let mut v = json!({
-            "uuid": self.uuid,
-            "destination": self.destination,
-            "event_id": self.event_id,
-            "webhook_type": self.webhook_type,
-            "session_id": self.session_id,
-            "state": self.state,
-            "attempts": self.attempts,
-            "next_attempt_at": (self.state == DeliveryState::Pending).then(|| crate::ids::iso8601(self.next_attempt_at_ms / 1000)),
-            "response_status": last.and_then(|a| a.response_status),
-            "response_time_ms": last.map(|a| a.response_time_ms),
-            "error": last.and_then(|a| a.error.clone()),
-            "created_at": crate::ids::iso8601(self.created_at_ms / 1000),
-            "resend_of": self.resend_of,
-            "attempt_log": self.log.iter().map(|a| json!({
-                "at": crate::ids::iso8601(a.at_ms / 1000),
-                "response_status": a.response_status,
-                "response_time_ms": a.response_time_ms,
-                "error": a.error,
-            })).collect::<Vec<_>>(),
-        });
-        if include_request && let Some(r) = &self.last_request {
-            let headers: serde_json::Map<String, Value> = r
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect();
-            v["request_header"] = Value::Object(headers);
-            v["request_body"] = serde_json::from_str(&r.body).unwrap_or(Value::Null);
-        }
-        v
-    }
 }
 
 /// Delivery figures of a destination.
@@ -173,13 +135,17 @@ impl Outbox {
         }
     }
 
-    /// Queues `payload` (an envelope without `timestamp`) for every enabled destination of
-    /// `tenant` subscribed to its `webhook_type`; returns the delivery ids.
-    pub fn enqueue(
+    /// Queues `event` (an envelope without `timestamp`, with `event_id`, `webhook_type` and
+    /// `session_id`) for every enabled destination of `tenant` subscribed to its
+    /// `webhook_type`; returns the delivery ids. From here on the envelope is the JSON document
+    /// that is signed and sent.
+    pub fn enqueue<E: Serialize>(
         &self,
         tenant: &crate::tenant::TenantId,
-        payload: &Value,
+        event: &E,
     ) -> Result<Vec<String>, StoreError> {
+        let payload = &serde_json::to_value(event)
+            .map_err(|e| StoreError::Corrupt(format!("webhook event: {e}")))?;
         let kind = payload["webhook_type"].as_str().unwrap_or_default();
         let mut ids = Vec::new();
         for d in destinations::list(&*self.store, tenant)? {

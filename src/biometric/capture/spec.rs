@@ -6,7 +6,19 @@
 use serde::{Deserialize, Serialize};
 
 /// The liveness methods, weakest first (`Ord` follows strength).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 pub enum LivenessMethod {
     /// Passive models on a short burst; the burst shape is still enforced.
     #[serde(rename = "PASSIVE")]

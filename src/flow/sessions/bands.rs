@@ -10,17 +10,17 @@ pub(super) const FACE_MATCH_NODE: &str = "feature_face_match_1";
 pub fn liveness_band(
     burst: &CaptureOutcome,
     rules: &Rules,
-) -> (FeatureStatus, Option<f64>, Vec<Value>) {
+) -> (FeatureStatus, Option<f64>, Vec<Warning>) {
     let score = burst.liveness.as_ref().map(|l| round2(l.score));
     let mut status = FeatureStatus::Approved;
     let mut warnings = Vec::new();
-    let mut raise = |risk: Risk, outcome: FeatureStatus, warnings: &mut Vec<Value>| {
+    let mut raise = |risk: Risk, outcome: FeatureStatus, warnings: &mut Vec<Warning>| {
         let log = match outcome {
             FeatureStatus::Declined => LogType::Error,
             FeatureStatus::InReview => LogType::Warning,
             FeatureStatus::Approved => LogType::Information,
         };
-        warnings.push(warning_json(&risk.warning(), Some(LIVENESS_NODE), log));
+        warnings.push(Warning::of(&risk.warning(), Some(LIVENESS_NODE), log));
         status = match (status, outcome) {
             (FeatureStatus::Declined, _) | (_, FeatureStatus::Declined) => FeatureStatus::Declined,
             (FeatureStatus::InReview, _) | (_, FeatureStatus::InReview) => FeatureStatus::InReview,
@@ -80,8 +80,8 @@ pub fn face_match_band(
     score: Option<f64>,
     has_reference: bool,
     rules: &Rules,
-) -> (FeatureStatus, Option<f64>, Vec<Value>) {
-    let w = |risk: Risk, log| vec![warning_json(&risk.warning(), Some(FACE_MATCH_NODE), log)];
+) -> (FeatureStatus, Option<f64>, Vec<Warning>) {
+    let w = |risk: Risk, log| vec![Warning::of(&risk.warning(), Some(FACE_MATCH_NODE), log)];
     if !has_reference {
         return (
             FeatureStatus::Declined,
@@ -95,15 +95,15 @@ pub fn face_match_band(
                 Action::Review => (FeatureStatus::InReview, LogType::Warning),
                 _ => (FeatureStatus::Declined, LogType::Error),
             };
-            let warn = json!({
-                "risk": "FACE_MATCH_NOT_COMPUTED",
-                "feature": "FACEMATCH",
-                "additional_data": null,
-                "log_type": log,
-                "short_description": "Face match not computed",
-                "long_description": "No face usable for comparison was found in the capture.",
-                "node_id": FACE_MATCH_NODE,
-            });
+            let warn = Warning {
+                risk: "FACE_MATCH_NOT_COMPUTED".into(),
+                feature: "FACEMATCH".into(),
+                additional_data: None,
+                log_type: log,
+                short_description: "Face match not computed".into(),
+                long_description: "No face usable for comparison was found in the capture.".into(),
+                node_id: Some(FACE_MATCH_NODE.into()),
+            };
             (status, None, vec![warn])
         }
         Some(s) if s <= rules.face_match_decline => (

@@ -2,6 +2,7 @@
 //! API sessions.
 
 use super::*;
+use crate::flow::wire::{FaceMatchResult, LivenessResult, Problem};
 
 impl Provider {
     /// Resolves the reference face: an explicit portrait wins; otherwise the stored face of
@@ -9,7 +10,7 @@ impl Provider {
     pub(super) fn reference_face(
         &self,
         tenant: &TenantId,
-        portrait: Option<&Value>,
+        portrait: Option<&str>,
         vendor_data: Option<&str>,
     ) -> Result<(Template, &'static str), DiditError> {
         if let Some(p) = portrait {
@@ -61,24 +62,19 @@ impl Provider {
     }
 
     /// `POST /v3/session/`. Returns the 201 body.
-    pub fn create_session(&self, key: &ApiKeyRecord, body: &Value) -> Result<Value, DiditError> {
-        let b = body
-            .as_object()
-            .ok_or_else(|| DiditError::Invalid(json!({"detail": "Expected a JSON object."})))?;
-        let wf_id = match b.get("workflow_id") {
-            None | Some(Value::Null) => {
-                return Err(invalid("workflow_id", "This field is required."));
-            }
-            Some(Value::String(s)) => s.clone(),
-            Some(_) => return Err(invalid_plain("workflow_id", "Invalid workflow_id.")),
-        };
+    pub fn create_session(
+        &self,
+        key: &ApiKeyRecord,
+        req: CreateSession,
+    ) -> Result<SessionCreated, DiditError> {
+        let wf_id = req.workflow_id;
         let wf: Workflow = if wf_id.len() == 36 {
             workflows::get(&*self.store, &key.tenant, &wf_id)?
         } else {
             None
         }
         .ok_or_else(|| invalid_plain("workflow_id", "Invalid workflow_id."))?;
-        let vendor_data = opt_string(b, "vendor_data", 255)?;
+        let vendor_data = bounded("vendor_data", req.vendor_data, 255)?;
         if vendor_data
             .as_deref()
             .is_some_and(|v| !crate::tenant::check_subject(v))
@@ -88,19 +84,12 @@ impl Provider {
                 "Control characters are not allowed in this field.",
             ));
         }
-        let callback = opt_string(b, "callback", 2048)?;
+        let callback = bounded("callback", req.callback, 2048)?;
         if let Some(c) = &callback {
             check_callback(c)?;
         }
-        let callback_method =
-            opt_string(b, "callback_method", 16)?.unwrap_or_else(|| "initiator".into());
-        if !["initiator", "completer", "both"].contains(&callback_method.as_str()) {
-            return Err(invalid(
-                "callback_method",
-                format!("\"{callback_method}\" is not a valid choice."),
-            ));
-        }
-        let language = opt_string(b, "language", 8)?;
+        let callback_method = req.callback_method.unwrap_or_default().as_str().to_owned();
+        let language = bounded("language", req.language, 8)?;
         if let Some(l) = &language
             && !LANGUAGES.contains(&l.as_str())
         {
@@ -109,10 +98,19 @@ impl Provider {
                 format!("\"{l}\" is not a valid choice."),
             ));
         }
-        for f in ["metadata", "contact_details", "expected_details"] {
-            if let Some(v) = b.get(f)
-                && serde_json::to_vec(v).map_or(0, |x| x.len()) > MAX_DETAILS_BYTES
-            {
+        let metadata = req.metadata.filter(|v| !v.is_null());
+        for (f, size) in [
+            ("metadata", metadata.as_ref().map(json_size)),
+            (
+                "contact_details",
+                req.contact_details.as_ref().map(json_size),
+            ),
+            (
+                "expected_details",
+                req.expected_details.as_ref().map(json_size),
+            ),
+        ] {
+            if size.is_some_and(|n| n > MAX_DETAILS_BYTES) {
                 return Err(invalid(
                     f,
                     format!(
@@ -121,25 +119,30 @@ impl Provider {
                 ));
             }
         }
-        let contact_details = opt_object(b, "contact_details")?;
-        let expected_details = opt_object(b, "expected_details")?;
+        let contact_details = req.contact_details;
+        let expected_details = req.expected_details;
+        let given =
+            |m: &serde_json::Map<String, Value>, k: &str| m.get(k).is_some_and(|v| !v.is_null());
         if let Some(e) = &expected_details
-            && e.get("address").is_some_and(|a| !a.is_null())
-            && e.get("country").is_none_or(Value::is_null)
-            && e.get("poa_country").is_none_or(Value::is_null)
+            && given(e, "address")
+            && !given(e, "country")
+            && !given(e, "poa_country")
         {
-            return Err(DiditError::Invalid(json!({"expected_details": {
-                "address": ["An address needs its country (country or poa_country)."]
-            }})));
+            return Err(DiditError::Invalid(Problems::one(
+                "expected_details",
+                Problem::Nested(Problems::field(
+                    "address",
+                    "An address needs its country (country or poa_country).",
+                )),
+            )));
         }
-        if b.get("sandbox_scenario").is_some_and(|v| !v.is_null()) {
+        if req.sandbox_scenario.is_some_and(|v| !v.is_null()) {
             return Err(invalid(
                 "sandbox_scenario",
                 "This field is only accepted with sandbox API keys.",
             ));
         }
-        let metadata = b.get("metadata").filter(|v| !v.is_null()).cloned();
-        let portrait = b.get("portrait_image").filter(|v| !v.is_null());
+        let portrait = req.portrait_image.as_deref();
         let now = self.now();
 
         // Idempotency: the same user with an unfinished session of this workflow version.
@@ -169,9 +172,9 @@ impl Provider {
             }
             if changed {
                 s.updated_at = now;
-                self.save_with_event(&mut s, "data.updated")?;
+                self.save_with_event(&mut s, WebhookType::DataUpdated)?;
             }
-            return Ok(self.session_created_json(&s));
+            return Ok(self.session_created(&s));
         }
 
         let (reference, reference_source) = if wf.rules.face_match {
@@ -197,7 +200,7 @@ impl Provider {
             contact_details,
             expected_details,
             status: SessionStatus::NotStarted,
-            session_type: "HOSTED".into(),
+            session_type: SessionType::Hosted,
             api_service: None,
             reference,
             reference_source,
@@ -216,57 +219,91 @@ impl Provider {
         };
         self.store
             .put(TOKENS, &s.session_token, s.session_id.as_bytes(), None)?;
-        self.save_with_event(&mut s, "status.updated")?;
-        Ok(self.session_created_json(&s))
+        self.save_with_event(&mut s, WebhookType::StatusUpdated)?;
+        Ok(self.session_created(&s))
     }
 
-    /// Saves a standalone check as an API-type session (`save_api_request=true`) and fires its
-    /// `status.updated`. `request_id` becomes the session id.
-    pub fn save_api_session(
+    /// Saves a standalone face match as an API-type session (`save_api_request=true`) and
+    /// fires its `status.updated`. `request_id` becomes the session id.
+    pub fn save_face_match_session(
         &self,
         key: &ApiKeyRecord,
-        api_service: &str,
-        response: &Value,
-        vendor_data: Option<String>,
-        metadata: Option<Value>,
+        r: &FaceMatchResult,
+    ) -> Result<(), DiditError> {
+        let b = &r.face_match;
+        let check = FaceMatchCheck {
+            node_id: FACE_MATCH_NODE.into(),
+            status: feature_status(b.status),
+            score: b.score,
+            source_image_session_id: None,
+            source_image: None,
+            target_image: None,
+            warnings: b.warnings.clone(),
+        };
+        let saved = SavedCheck {
+            request_id: &r.request_id,
+            approved: b.status == crate::biometric::score::Status::Approved,
+            score: b.score,
+            vendor_data: r.vendor_data.clone(),
+            metadata: r.metadata.clone(),
+        };
+        self.save_api_session(key, saved, Checked::FaceMatch(check))
+    }
+
+    /// Saves a standalone passive liveness check as an API-type session.
+    pub fn save_liveness_session(
+        &self,
+        key: &ApiKeyRecord,
+        r: &LivenessResult,
+    ) -> Result<(), DiditError> {
+        let b = &r.liveness;
+        let check = LivenessCheck {
+            node_id: LIVENESS_NODE.into(),
+            status: feature_status(b.status),
+            // A standalone check is one uploaded image: PASSIVE, and said so.
+            method: crate::biometric::capture::LivenessMethod::Passive,
+            score: b.score,
+            reference_image: None,
+            video_url: None,
+            age_estimation: None,
+            matches: Default::default(),
+            warnings: b.warnings.clone(),
+            face_quality: b.face_quality,
+            face_luminance: b.face_luminance,
+        };
+        let saved = SavedCheck {
+            request_id: &r.request_id,
+            approved: b.status == crate::biometric::score::Status::Approved,
+            score: b.score,
+            vendor_data: r.vendor_data.clone(),
+            metadata: r.metadata.clone(),
+        };
+        self.save_api_session(key, saved, Checked::Liveness(check))
+    }
+
+    fn save_api_session(
+        &self,
+        key: &ApiKeyRecord,
+        saved: SavedCheck<'_>,
+        check: Checked,
     ) -> Result<(), DiditError> {
         let now = self.now();
-        let (block_key, feature) = if api_service == "FACE_MATCH" {
-            ("face_match", "FACE_MATCH")
-        } else {
-            ("liveness", "LIVENESS")
+        let face_match = matches!(check, Checked::FaceMatch(_));
+        let (liveness_checks, face_matches) = match check {
+            Checked::Liveness(c) => (Some(vec![c]), None),
+            Checked::FaceMatch(c) => (None, Some(vec![c])),
         };
-        let block = &response[block_key];
-        let approved = block["status"] == "Approved";
-        let mut b = block.clone();
-        if let Some(o) = b.as_object_mut() {
-            o.remove("user_image");
-            o.remove("ref_image");
-            o.insert(
-                "node_id".into(),
-                json!(if feature == "FACE_MATCH" {
-                    FACE_MATCH_NODE
-                } else {
-                    LIVENESS_NODE
-                }),
-            );
-        }
-        let id = response["request_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
         let session_number = self.next_session_number(&key.tenant)?;
         let mut s = Session {
-            session_id: id,
+            session_id: saved.request_id.to_owned(),
             session_number,
             session_token: session_token(),
             workflow_id: String::new(),
             workflow_version: 0,
             rules: Rules {
-                // A standalone check is one uploaded image: PASSIVE, and said so.
                 liveness_method: crate::biometric::capture::LivenessMethod::Passive,
-                liveness: feature == "LIVENESS",
-                face_match: feature == "FACE_MATCH",
+                liveness: !face_match,
+                face_match,
                 liveness_decline: 0.0,
                 liveness_review: 0.0,
                 face_match_decline: 0.0,
@@ -276,18 +313,22 @@ impl Provider {
                 face_liveness_max_attempts: 1,
                 face_match_max_attempts: 1,
             },
-            features: vec![feature.into()],
-            vendor_data,
-            metadata,
+            features: vec![if face_match {
+                Feature::FaceMatch
+            } else {
+                Feature::Liveness
+            }],
+            vendor_data: saved.vendor_data,
+            metadata: saved.metadata,
             callback: None,
             callback_method: "initiator".into(),
             language: None,
             contact_details: None,
             expected_details: None,
             status: SessionStatus::NotStarted,
-            session_type: "API".into(),
+            session_type: SessionType::Api,
             api_service: Some(
-                if feature == "FACE_MATCH" {
+                if face_match {
                     "FACE_MATCH"
                 } else {
                     "PASSIVE_LIVENESS"
@@ -296,8 +337,8 @@ impl Provider {
             ),
             reference: None,
             reference_source: None,
-            liveness_checks: (feature == "LIVENESS").then(|| vec![b.clone()]),
-            face_matches: (feature == "FACE_MATCH").then(|| vec![b.clone()]),
+            liveness_checks,
+            face_matches,
             reviews: Vec::new(),
             attempts: 1,
             flow_id: None,
@@ -311,26 +352,28 @@ impl Provider {
         };
         let mut v = self.new_verdict(
             Channel::Api,
-            if approved { "Approved" } else { "Declined" },
+            if saved.approved {
+                "Approved"
+            } else {
+                "Declined"
+            },
             format!("api-key:{}", key.id),
             &key.tenant,
         );
         v.subject = s.vendor_data.clone();
         v.session_id = Some(s.session_id.clone());
         v.attempt = 1;
-        if feature == "FACE_MATCH" {
-            v.face_match_score = b["score"].as_f64();
+        if face_match {
+            v.face_match_score = saved.score;
         } else {
-            v.liveness_score = b["score"].as_f64();
-        }
-        v.reasons = s.risks();
-        if feature != "FACE_MATCH" {
+            v.liveness_score = saved.score;
             v.liveness_method = Some("PASSIVE".into());
         }
+        v.reasons = s.risks();
         self.record_verdict(v, None, &[])?;
         self.set_status(
             &mut s,
-            if approved {
+            if saved.approved {
                 SessionStatus::Approved
             } else {
                 SessionStatus::Declined
@@ -338,4 +381,31 @@ impl Provider {
         )?;
         Ok(())
     }
+}
+
+/// What a saved standalone check keeps besides its block.
+struct SavedCheck<'a> {
+    request_id: &'a str,
+    approved: bool,
+    score: Option<f64>,
+    vendor_data: Option<String>,
+    metadata: Option<Value>,
+}
+
+/// The block a saved standalone check becomes.
+enum Checked {
+    Liveness(LivenessCheck),
+    FaceMatch(FaceMatchCheck),
+}
+
+fn feature_status(s: crate::biometric::score::Status) -> FeatureStatus {
+    match s {
+        crate::biometric::score::Status::Approved => FeatureStatus::Approved,
+        crate::biometric::score::Status::Declined => FeatureStatus::Declined,
+    }
+}
+
+/// Bytes of a caller's JSON (the bound on free-form fields).
+fn json_size<T: serde::Serialize>(v: &T) -> usize {
+    serde_json::to_vec(v).map_or(usize::MAX, |x| x.len())
 }

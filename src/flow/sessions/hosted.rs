@@ -123,19 +123,19 @@ impl Provider {
         if s.rules.liveness {
             let (st, score, warnings) = liveness_band(burst, &s.rules);
             let q = burst.quality.as_ref();
-            s.liveness_checks = Some(vec![json!({
-                "node_id": LIVENESS_NODE,
-                "status": st,
-                "method": burst.method.as_str(),
-                "score": score,
-                "reference_image": null,
-                "video_url": null,
-                "age_estimation": null,
-                "matches": [],
-                "warnings": warnings,
-                "face_quality": q.map(|q| round2(f64::from(q.face_quality))),
-                "face_luminance": q.map(|q| round2(f64::from(q.face_luminance))),
-            })]);
+            s.liveness_checks = Some(vec![LivenessCheck {
+                node_id: LIVENESS_NODE.into(),
+                status: st,
+                method: burst.method,
+                score,
+                reference_image: None,
+                video_url: None,
+                age_estimation: None,
+                matches: Default::default(),
+                warnings,
+                face_quality: q.map(|q| round2(f64::from(q.face_quality))),
+                face_luminance: q.map(|q| round2(f64::from(q.face_luminance))),
+            }]);
             statuses.push(st);
             verdict.liveness_score = score;
             verdict.liveness_thresholds = Some([s.rules.liveness_decline, s.rules.liveness_review]);
@@ -151,15 +151,15 @@ impl Provider {
                 _ => None,
             };
             let (st, score, warnings) = face_match_band(scored, s.reference.is_some(), &s.rules);
-            s.face_matches = Some(vec![json!({
-                "node_id": FACE_MATCH_NODE,
-                "status": st,
-                "score": score,
-                "source_image_session_id": s.session_id,
-                "source_image": null,
-                "target_image": null,
-                "warnings": warnings,
-            })]);
+            s.face_matches = Some(vec![FaceMatchCheck {
+                node_id: FACE_MATCH_NODE.into(),
+                status: st,
+                score,
+                source_image_session_id: Some(s.session_id.clone()),
+                source_image: None,
+                target_image: None,
+                warnings,
+            }]);
             statuses.push(st);
             verdict.face_match_score = score;
             verdict.face_match_thresholds =
@@ -170,7 +170,7 @@ impl Provider {
         s.last_activity_at = now;
         let decided = outcome != FeatureStatus::Declined;
         flow.record(
-            Decision {
+            FlowDecision {
                 liveness_method: Some(burst.method),
                 liveness_score: verdict.liveness_score,
                 match_score: verdict.face_match_score,

@@ -15,13 +15,14 @@
 use crate::store::concerns::Counters;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use super::capture::{CaptureError, CaptureResult, EnrolmentRecord};
-use super::didit::{ApiKeyRecord, DiditError, iso8601, uuid_v4, warning_json};
+use super::didit::{ApiKeyRecord, DiditError, iso8601, uuid_v4};
 use super::liveness::{Because, Challenge};
-use super::state::{Decision, Flow, FlowStatus, Origin};
+use super::state::{Decision as FlowDecision, Flow, FlowStatus, Origin};
 use super::verdict::{Channel, RequestContext};
+use super::wire::{Problems, Warning};
 use super::workflows::{self, Action, Rules, Workflow};
 use super::{Provider, digest, ns, random_token};
 use crate::biometric::score::{LogType, Risk, round2};
@@ -30,6 +31,12 @@ use crate::protocol::OAuthError;
 use crate::store::StoreError;
 use crate::store::typed::KvJson;
 use crate::tenant::TenantId;
+use wire::{
+    CreateSession, Decision, DeleteSession, DeleteSessions, FaceMatchCheck, FaceRetention, Feature,
+    FeatureProgress, FeatureState, ListSessions, LivenessCheck, Review, SessionCreated,
+    SessionDeleted, SessionEvent, SessionRow, SessionType, SessionsDeleted, StatusUpdated,
+    UpdateStatus, WebhookType,
+};
 
 mod bands;
 mod create;
@@ -37,6 +44,7 @@ mod hosted;
 mod read;
 mod review;
 mod store;
+pub mod wire;
 
 use bands::{FACE_MATCH_NODE, LIVENESS_NODE};
 pub use bands::{combine, face_match_band, liveness_band};
@@ -65,7 +73,7 @@ struct PendingEvent {
     /// The session's `events` count that the change carries.
     seq: u64,
     at: i64,
-    event: Value,
+    event: SessionEvent,
 }
 /// Faces kept from Approved liveness sessions, by `vendor_data` (v3 sessions only: the OpenID
 /// flow never uses them, so no API session can change whose face unlocks a sign-in).
@@ -118,7 +126,7 @@ pub struct SessionFace {
 }
 
 /// Session statuses, spelled exactly as the contract does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum SessionStatus {
     #[serde(rename = "Not Started")]
     NotStarted,
@@ -153,8 +161,21 @@ impl SessionStatus {
         }
     }
 
+    pub const ALL: [Self; 10] = [
+        Self::NotStarted,
+        Self::InProgress,
+        Self::InReview,
+        Self::Approved,
+        Self::Declined,
+        Self::Expired,
+        Self::Abandoned,
+        Self::KycExpired,
+        Self::Resubmitted,
+        Self::AwaitingUser,
+    ];
+
     pub fn parse(s: &str) -> Option<Self> {
-        serde_json::from_value(Value::String(s.to_owned())).ok()
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
     }
 
     /// Still waiting for the user (the idempotency rule reuses these).
@@ -212,16 +233,14 @@ pub enum SessionError {
 impl From<SessionError> for DiditError {
     fn from(e: SessionError) -> Self {
         match e {
-            SessionError::IllegalMove { .. } => {
-                DiditError::Invalid(json!({ "detail": e.to_string() }))
-            }
+            SessionError::IllegalMove { .. } => DiditError::detail(e.to_string()),
             SessionError::Store(s) => s.into(),
         }
     }
 }
 
 /// A feature's verdict (feature-level enum).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum FeatureStatus {
     Approved,
     #[serde(rename = "In Review")]
@@ -238,25 +257,27 @@ pub struct Session {
     pub workflow_id: String,
     pub workflow_version: u32,
     pub rules: Rules,
-    pub features: Vec<String>,
+    pub features: Vec<Feature>,
     pub vendor_data: Option<String>,
+    /// Caller-supplied, free-form.
     pub metadata: Option<Value>,
     pub callback: Option<String>,
     pub callback_method: String,
     pub language: Option<String>,
-    pub contact_details: Option<Value>,
-    pub expected_details: Option<Value>,
+    /// Caller-supplied, free-form.
+    pub contact_details: Option<serde_json::Map<String, Value>>,
+    /// Caller-supplied, free-form.
+    pub expected_details: Option<serde_json::Map<String, Value>>,
     pub status: SessionStatus,
-    /// `HOSTED` (created by `POST /v3/session/`) or `API` (a saved standalone check).
-    pub session_type: String,
+    pub session_type: SessionType,
     pub api_service: Option<String>,
     /// The reference face (a template, never the picture).
     pub reference: Option<Template>,
     /// `portrait_image` or `stored_face`.
     pub reference_source: Option<String>,
-    pub liveness_checks: Option<Vec<Value>>,
-    pub face_matches: Option<Vec<Value>>,
-    pub reviews: Vec<Value>,
+    pub liveness_checks: Option<Vec<LivenessCheck>>,
+    pub face_matches: Option<Vec<FaceMatchCheck>>,
+    pub reviews: Vec<Review>,
     pub attempts: u32,
     pub flow_id: Option<String>,
     pub api_key_id: String,
@@ -272,49 +293,13 @@ pub struct Session {
     pub tenant: TenantId,
 }
 
-/// The decision's blocks of the features this server never runs (always empty lists).
-pub const NOT_RUN_BLOCKS: &[&str] = &[
-    "id_verifications",
-    "nfc_verifications",
-    "phone_verifications",
-    "email_verifications",
-    "poa_verifications",
-    "document_ai_documents",
-    "questionnaire_responses",
-    "aml_screenings",
-    "ip_analyses",
-    "database_validations",
-];
-
-/// The query parameters `GET /v3/sessions/` understands (any other is a 400).
-pub const LIST_FILTERS: &[&str] = &[
-    "session_kind",
-    "limit",
-    "offset",
-    "status",
-    "vendor_data",
-    "search",
-    "workflow_id",
-    "date_from",
-    "date_to",
-    "country",
-    "document_type",
-    "document_name",
-    "region",
-    "didit_internal_id",
-    "session_type",
-    "api_service",
-    "warning",
-    "status_initialized_as_in_review",
-];
-
 fn invalid(field: &str, msg: impl Into<String>) -> DiditError {
     DiditError::field(field, msg)
 }
 
 /// Contract 400 bodies that are a plain string, not a list.
 fn invalid_plain(field: &str, msg: &str) -> DiditError {
-    DiditError::Invalid(json!({ field: msg }))
+    DiditError::Invalid(Problems::plain(field, msg))
 }
 
 const NO_STORED_FACE: &str = "No stored face image was found for this user. Send a portrait_image, or complete an approved verification with face liveness or an ID document for this vendor_data first.";
@@ -328,38 +313,19 @@ fn session_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
-fn opt_string(
-    body: &Map<String, Value>,
-    field: &str,
-    max: usize,
-) -> Result<Option<String>, DiditError> {
-    match body.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.chars().count() > max => Err(invalid(
+/// A caller-supplied string of at most `max` characters.
+fn bounded(field: &str, v: Option<String>, max: usize) -> Result<Option<String>, DiditError> {
+    match v {
+        Some(s) if s.chars().count() > max => Err(invalid(
             field,
             format!("Ensure this field has no more than {max} characters."),
         )),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(invalid(field, "Not a valid string.")),
-    }
-}
-
-fn opt_object(body: &Map<String, Value>, field: &str) -> Result<Option<Value>, DiditError> {
-    match body.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v @ Value::Object(_)) => Ok(Some(v.clone())),
-        Some(_) => Err(invalid(
-            field,
-            "Invalid data. Expected a dictionary, but got a different type.",
-        )),
+        v => Ok(v),
     }
 }
 
 /// Decodes `portrait_image` (plain base64 or a `data:` URL), bounded before and after decoding.
-pub fn decode_portrait(v: &Value) -> Result<Vec<u8>, DiditError> {
-    let s = v
-        .as_str()
-        .ok_or_else(|| invalid("portrait_image", NOT_AN_IMAGE))?;
+pub fn decode_portrait(s: &str) -> Result<Vec<u8>, DiditError> {
     let s = match s.strip_prefix("data:") {
         Some(rest) => rest.split_once(',').map(|(_, d)| d).unwrap_or(""),
         None => s,
@@ -444,32 +410,37 @@ pub fn forget_references(
 impl Session {
     /// The risk codes of the warnings in its liveness checks and face matches.
     pub fn risks(&self) -> Vec<String> {
-        self.liveness_checks
-            .iter()
-            .chain(self.face_matches.iter())
+        let liveness = self.liveness_checks.iter().flatten().map(|c| &c.warnings);
+        let face = self.face_matches.iter().flatten().map(|c| &c.warnings);
+        liveness
+            .chain(face)
             .flatten()
-            .filter_map(|c| c["warnings"].as_array())
-            .flatten()
-            .filter_map(|w| w["risk"].as_str().map(str::to_owned))
+            .map(|w| w.risk.clone())
             .collect()
     }
 
-    fn feature_list(&self) -> Vec<Value> {
-        let status_of = |blocks: &Option<Vec<Value>>| {
-            blocks
-                .as_ref()
-                .and_then(|b| b.first())
-                .and_then(|b| b.get("status").cloned())
-                .unwrap_or(json!("Not Finished"))
-        };
+    fn feature_list(&self) -> Vec<FeatureState> {
+        let liveness = self
+            .liveness_checks
+            .as_ref()
+            .and_then(|b| b.first())
+            .map(|b| b.status);
+        let face = self
+            .face_matches
+            .as_ref()
+            .and_then(|b| b.first())
+            .map(|b| b.status);
         self.features
             .iter()
-            .map(|f| {
-                let st = match f.as_str() {
-                    "LIVENESS" => status_of(&self.liveness_checks),
-                    _ => status_of(&self.face_matches),
+            .map(|&feature| {
+                let st = match feature {
+                    Feature::Liveness => liveness,
+                    Feature::FaceMatch => face,
                 };
-                json!({"feature": f, "status": st})
+                FeatureState {
+                    feature,
+                    status: st.map_or(FeatureProgress::NotFinished, FeatureProgress::from),
+                }
             })
             .collect()
     }
@@ -481,14 +452,15 @@ pub fn template_uuid(kind: &str, subject: &str, at: i64) -> String {
     crate::ids::uuid_from(&format!("{kind}\n{subject}\n{at}"))
 }
 
-/// `YYYY-MM-DD` to the Unix time of its midnight (UTC).
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn rules() -> Rules {
         workflows::from_body(
-            &json!({"features": [{"feature": "LIVENESS", "config": {"face_liveness_score_decline_threshold": 50, "face_liveness_score_review_threshold": 60}}, {"feature": "FACE_MATCH"}]}),
+            &serde_json::from_value(json!({"features": [{"feature": "LIVENESS", "config": {"face_liveness_score_decline_threshold": 50, "face_liveness_score_review_threshold": 60}}, {"feature": "FACE_MATCH"}]}))
+            .unwrap(),
             None,
             "w".into(),
             0,
@@ -566,9 +538,9 @@ mod tests {
         );
         let (st, score, w) = face_match_band(Some(99.0), false, &r);
         assert_eq!((st, score), (FeatureStatus::Declined, None));
-        assert_eq!(w[0]["risk"], "NO_REFERENCE_IMAGE");
+        assert_eq!(w[0].risk, "NO_REFERENCE_IMAGE");
         assert_eq!(
-            face_match_band(None, true, &r).2[0]["risk"],
+            face_match_band(None, true, &r).2[0].risk,
             "FACE_MATCH_NOT_COMPUTED"
         );
     }
@@ -585,15 +557,14 @@ mod tests {
     fn portraits_are_bounded_and_checked() {
         let big =
             base64::engine::general_purpose::STANDARD.encode(vec![0u8; MAX_PORTRAIT_BYTES + 1]);
-        let e = decode_portrait(&json!(big)).unwrap_err();
+        let e = decode_portrait(&big).unwrap_err();
         assert!(
-            matches!(e, DiditError::Invalid(v) if v["portrait_image"][0] == "Image size exceeds 2MB.")
+            matches!(e, DiditError::Invalid(v) if v.messages("portrait_image") == ["Image size exceeds 2MB."])
         );
-        assert!(decode_portrait(&json!("@@not base64@@")).is_err());
-        assert!(decode_portrait(&json!(12)).is_err());
-        assert_eq!(decode_portrait(&json!("aGVsbG8=")).unwrap(), b"hello");
+        assert!(decode_portrait("@@not base64@@").is_err());
+        assert_eq!(decode_portrait("aGVsbG8=").unwrap(), b"hello");
         assert_eq!(
-            decode_portrait(&json!("data:image/png;base64,aGVsbG8=")).unwrap(),
+            decode_portrait("data:image/png;base64,aGVsbG8=").unwrap(),
             b"hello"
         );
     }

@@ -1,6 +1,10 @@
 //! What clients read: the created session, the decision, the list with its filters.
 
+use super::wire::{
+    AdditionalDetails, Environment, FaceMatchSummary, KindFilter, LivenessSummary, SessionKind,
+};
 use super::*;
+use crate::flow::wire::{NeverRun, Page};
 
 impl Provider {
     pub(super) fn session_url(&self, s: &Session) -> String {
@@ -11,159 +15,132 @@ impl Provider {
     }
 
     /// The 201 body of `POST /v3/session/`.
-    pub fn session_created_json(&self, s: &Session) -> Value {
-        json!({
-            "session_id": s.session_id,
-            "session_number": s.session_number,
-            "session_token": s.session_token,
-            "url": self.session_url(s),
-            "vendor_data": s.vendor_data,
-            "metadata": s.metadata,
-            "status": s.status.as_str(),
-            "workflow_id": s.workflow_id,
-            "workflow_version": s.workflow_version,
-            "callback": s.callback,
-        })
-    }
-
-    /// `GET /v3/session/{id}/decision/`.
-    pub fn decision_json(&self, s: &Session) -> Value {
-        let mut d = json!({
-            "session_id": s.session_id,
-            "session_kind": "user",
-            "session_number": s.session_number,
-            "session_url": self.session_url(s),
-            "url": self.session_url(s),
-            "status": s.status.as_str(),
-            "workflow_id": s.workflow_id,
-            "workflow_version": s.workflow_version,
-            "features": s.features,
-            "vendor_data": s.vendor_data,
-            "metadata": s.metadata,
-            "expected_details": s.expected_details,
-            "contact_details": s.contact_details,
-            "callback": s.callback,
-            "liveness_checks": s.liveness_checks.clone().unwrap_or_default(),
-            "face_matches": s.face_matches.clone().unwrap_or_default(),
-            "reviews": s.reviews,
-            "created_at": iso8601(s.created_at),
-            "expires_at": s.expires_at.map(iso8601),
-            "environment": "live",
-        });
-        // Every feature block is a list, empty until its feature has run: strict clients
-        // model them as lists and refuse null.
-        for block in NOT_RUN_BLOCKS {
-            d[*block] = json!([]);
+    pub fn session_created(&self, s: &Session) -> SessionCreated {
+        SessionCreated {
+            session_id: s.session_id.clone(),
+            session_number: s.session_number,
+            session_token: s.session_token.clone(),
+            url: self.session_url(s),
+            vendor_data: s.vendor_data.clone(),
+            metadata: s.metadata.clone(),
+            status: s.status,
+            workflow_id: s.workflow_id.clone(),
+            workflow_version: s.workflow_version,
+            callback: s.callback.clone(),
         }
-        d
     }
 
-    pub(super) fn list_row(&self, s: &Session) -> Value {
+    /// `GET /v3/session/{id}/decision/`: every feature block is a list, empty until its
+    /// feature has run (strict clients model them as lists and refuse null).
+    pub fn decision(&self, s: &Session) -> Decision {
+        Decision {
+            session_id: s.session_id.clone(),
+            session_kind: SessionKind::User,
+            session_number: s.session_number,
+            session_url: self.session_url(s),
+            url: self.session_url(s),
+            status: s.status,
+            workflow_id: s.workflow_id.clone(),
+            workflow_version: s.workflow_version,
+            features: s.features.clone(),
+            vendor_data: s.vendor_data.clone(),
+            metadata: s.metadata.clone(),
+            expected_details: s.expected_details.clone(),
+            contact_details: s.contact_details.clone(),
+            callback: s.callback.clone(),
+            liveness_checks: s.liveness_checks.clone().unwrap_or_default(),
+            face_matches: s.face_matches.clone().unwrap_or_default(),
+            reviews: s.reviews.clone(),
+            id_verifications: NeverRun::default(),
+            nfc_verifications: NeverRun::default(),
+            phone_verifications: NeverRun::default(),
+            email_verifications: NeverRun::default(),
+            poa_verifications: NeverRun::default(),
+            document_ai_documents: NeverRun::default(),
+            questionnaire_responses: NeverRun::default(),
+            aml_screenings: NeverRun::default(),
+            ip_analyses: NeverRun::default(),
+            database_validations: NeverRun::default(),
+            created_at: iso8601(s.created_at),
+            expires_at: s.expires_at.map(iso8601),
+            environment: Environment::Live,
+        }
+    }
+
+    pub(super) fn list_row(&self, s: &Session) -> SessionRow {
         let lv = s.liveness_checks.as_ref().and_then(|v| v.first());
         let fm = s.face_matches.as_ref().and_then(|v| v.first());
-        json!({
-            "session_id": s.session_id,
-            "session_kind": "user",
-            "session_number": s.session_number,
-            "session_url": self.session_url(s),
-            "portrait_image": null,
-            "document_type": null,
-            "full_name": null,
-            "country": null,
-            "status": s.status.as_str(),
-            "vendor_data": s.vendor_data,
-            "didit_internal_id": null,
-            "created_at": iso8601(s.created_at),
-            "features": s.feature_list(),
-            "phone_number": null,
-            "email_address": null,
-            "session_type": s.session_type,
-            "workflow_id": s.workflow_id,
-            "additional_details": {
-                "liveness": lv.map(|l| json!({"method": l["method"], "score": l["score"]})),
-                "face_match": fm.map(|f| json!({"score": f["score"], "source_image": null, "target_image": null})),
+        SessionRow {
+            session_id: s.session_id.clone(),
+            session_kind: SessionKind::User,
+            session_number: s.session_number,
+            session_url: self.session_url(s),
+            portrait_image: None,
+            document_type: None,
+            full_name: None,
+            country: None,
+            status: s.status,
+            vendor_data: s.vendor_data.clone(),
+            didit_internal_id: None,
+            created_at: iso8601(s.created_at),
+            features: s.feature_list(),
+            phone_number: None,
+            email_address: None,
+            session_type: s.session_type,
+            workflow_id: s.workflow_id.clone(),
+            additional_details: AdditionalDetails {
+                liveness: lv.map(|l| LivenessSummary {
+                    method: l.method,
+                    score: l.score,
+                }),
+                face_match: fm.map(|f| FaceMatchSummary {
+                    score: f.score,
+                    source_image: None,
+                    target_image: None,
+                }),
             },
-        })
+        }
     }
 
     /// `GET /v3/sessions/` with filters and pagination (newest first).
     pub fn list_sessions(
         &self,
         tenant: &TenantId,
-        query: &[(String, String)],
-    ) -> Result<Value, DiditError> {
-        let mut no_document_filter = false;
-        let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        let list = |k: &str| -> Option<Vec<String>> {
-            q(k).map(|v| {
+        query: &ListSessions,
+    ) -> Result<Page<SessionRow>, DiditError> {
+        let list = |v: &Option<String>| -> Option<Vec<String>> {
+            v.as_ref().map(|v| {
                 v.split(',')
                     .map(|s| s.trim().to_owned())
                     .filter(|s| !s.is_empty())
                     .collect()
             })
         };
-        let num = |k: &str, default: usize| -> Result<usize, DiditError> {
-            match q(k) {
-                None => Ok(default),
-                Some(v) => v
-                    .parse()
-                    .map_err(|_| invalid(k, "A valid integer is required.")),
-            }
-        };
-        if let Some((k, _)) = query
-            .iter()
-            .find(|(k, _)| !LIST_FILTERS.contains(&k.as_str()))
-        {
-            return Err(invalid(
-                k,
-                format!("Unknown filter. Supported: {}.", LIST_FILTERS.join(", ")),
-            ));
-        }
         // Filters on data this server never collects (documents, addresses, Didit's internal
         // ids): checked, and no session matches them (its value is null), never ignored.
-        for k in [
-            "country",
-            "document_type",
-            "document_name",
-            "region",
-            "didit_internal_id",
-        ] {
-            if let Some(v) = list(k) {
-                if k == "country"
-                    && v.iter()
-                        .any(|c| c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()))
-                {
-                    return Err(invalid(
-                        k,
-                        "Use ISO 3166-1 alpha-3 codes (e.g. ESP), comma-separated.",
-                    ));
-                }
-                if !v.is_empty() {
-                    no_document_filter = true;
-                }
-            }
-        }
-        let initialized_in_review = match q("status_initialized_as_in_review") {
-            None => None,
-            Some("true") => Some(true),
-            Some("false") => Some(false),
-            Some(_) => {
-                return Err(invalid(
-                    "status_initialized_as_in_review",
-                    "Must be a valid boolean.",
-                ));
-            }
-        };
-        let limit = num("limit", 50)?.clamp(1, 1000);
-        let offset = num("offset", 0)?;
-        let kind = q("session_kind").unwrap_or("user");
-        if !["user", "business", "all"].contains(&kind) {
+        let countries = list(&query.country);
+        if countries.as_ref().is_some_and(|v| {
+            v.iter()
+                .any(|c| c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()))
+        }) {
             return Err(invalid(
-                "session_kind",
-                format!("\"{kind}\" is not a valid choice."),
+                "country",
+                "Use ISO 3166-1 alpha-3 codes (e.g. ESP), comma-separated.",
             ));
         }
-        let statuses = list("status");
+        let no_document_filter = [
+            countries,
+            list(&query.document_type),
+            list(&query.document_name),
+            list(&query.region),
+            list(&query.didit_internal_id),
+        ]
+        .iter()
+        .any(|v| v.as_ref().is_some_and(|v| !v.is_empty()));
+        let limit = query.limit.unwrap_or(50).clamp(1, 1000);
+        let offset = query.offset.unwrap_or(0);
+        let kind = query.session_kind.unwrap_or_default();
+        let statuses = list(&query.status);
         if let Some(st) = &statuses {
             for x in st {
                 if SessionStatus::parse(x).is_none() {
@@ -172,18 +149,16 @@ impl Provider {
             }
         }
         let dates = crate::flow::didit::DateRange::parse(
-            q("date_from"),
-            q("date_to"),
+            query.date_from.as_deref(),
+            query.date_to.as_deref(),
             ["date_from", "date_to"],
         )?;
-        let workflows = list("workflow_id");
-        let vendor = q("vendor_data");
-        let search = q("search").map(str::to_lowercase);
-        let session_type = q("session_type");
-        let api_service = q("api_service");
-        let warnings = list("warning");
+        let workflows = list(&query.workflow_id);
+        let vendor = query.vendor_data.as_deref();
+        let search = query.search.as_deref().map(str::to_lowercase);
+        let warnings = list(&query.warning);
         let mut rows: Vec<Session> = Vec::new();
-        if kind != "business" {
+        if kind != KindFilter::Business {
             for k in self.store.keys(SESSIONS)? {
                 let Some(s) = self.store.get_json::<Session>(SESSIONS, &k)? else {
                     continue;
@@ -191,7 +166,7 @@ impl Provider {
                 let keep = &s.tenant == tenant
                     && !no_document_filter
                     // Sessions start Not Started, never In Review.
-                    && initialized_in_review != Some(true)
+                    && query.status_initialized_as_in_review != Some(true)
                     && statuses
                         .as_ref()
                         .is_none_or(|st| st.iter().any(|x| x == s.status.as_str()))
@@ -200,8 +175,11 @@ impl Provider {
                         .is_none_or(|w| w.contains(&s.workflow_id))
                     && vendor.is_none_or(|v| s.vendor_data.as_deref() == Some(v))
                     && dates.contains_secs(s.created_at)
-                    && session_type.is_none_or(|t| t == s.session_type)
-                    && api_service.is_none_or(|a| s.api_service.as_deref() == Some(a))
+                    && query.session_type.is_none_or(|t| t == s.session_type)
+                    && query
+                        .api_service
+                        .as_deref()
+                        .is_none_or(|a| s.api_service.as_deref() == Some(a))
                     && warnings
                         .as_ref()
                         .is_none_or(|w| s.risks().iter().any(|r| w.contains(r)))
@@ -219,29 +197,30 @@ impl Provider {
         }
         rows.sort_by_key(|s| std::cmp::Reverse(s.session_number));
         let count = rows.len();
+        // The other pages keep every filter of this one.
         let page_url = |off: usize| {
-            let mut u = url::Url::parse(&self.endpoint("/v3/sessions/")).expect("issuer is a URL");
-            {
-                let mut qp = u.query_pairs_mut();
-                for (k, v) in query.iter().filter(|(k, _)| k != "offset" && k != "limit") {
-                    qp.append_pair(k, v);
-                }
-                qp.append_pair("limit", &limit.to_string());
-                qp.append_pair("offset", &off.to_string());
-            }
-            u.to_string()
+            let q = ListSessions {
+                limit: Some(limit),
+                offset: Some(off),
+                ..query.clone()
+            };
+            format!(
+                "{}?{}",
+                self.endpoint("/v3/sessions/"),
+                serde_urlencoded::to_string(&q).unwrap_or_default()
+            )
         };
-        let results: Vec<Value> = rows
+        let results = rows
             .iter()
             .skip(offset)
             .take(limit)
             .map(|s| self.list_row(s))
             .collect();
-        Ok(json!({
-            "count": count,
-            "next": (offset + limit < count).then(|| page_url(offset + limit)),
-            "previous": (offset > 0).then(|| page_url(offset.saturating_sub(limit))),
-            "results": results,
-        }))
+        Ok(Page {
+            count,
+            next: (offset + limit < count).then(|| page_url(offset + limit)),
+            previous: (offset > 0).then(|| page_url(offset.saturating_sub(limit))),
+            results,
+        })
     }
 }

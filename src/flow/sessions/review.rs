@@ -1,5 +1,6 @@
 //! Deletion (single and bulk, with face retention) and manual review (`update-status`).
 
+use super::wire::{DeletionInstruction, SessionNumber};
 use super::*;
 
 impl Provider {
@@ -8,39 +9,21 @@ impl Provider {
         &self,
         tenant: &TenantId,
         id: &str,
-        body: &Value,
-    ) -> Result<Value, DiditError> {
+        req: &DeleteSession,
+    ) -> Result<SessionDeleted, DiditError> {
         let s = self.get_session(tenant, id)?;
-        let b = body.as_object().cloned().unwrap_or_default();
-        let retain = match b.get("retain_face_embeddings") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(x)) => *x,
-            Some(_) => {
-                return Err(invalid(
-                    "retain_face_embeddings",
-                    "Must be a valid boolean.",
-                ));
-            }
-        };
-        if let Some(d) = b.get("face_retention_days").filter(|v| !v.is_null()) {
-            let n = d.as_i64().unwrap_or(0);
-            if !(1..=3650).contains(&n) {
-                return Err(invalid(
-                    "face_retention_days",
-                    "Ensure this value is between 1 and 3650.",
-                ));
-            }
-        }
-        let instruction = b.get("deletion_instruction").and_then(Value::as_str);
-        if let Some(i) = instruction
-            && i != "operational_session_delete"
-            && i != "privacy_erasure"
+        let retain = req.retain_face_embeddings.unwrap_or(false);
+        if req
+            .face_retention_days
+            .is_some_and(|n| !(1..=3650).contains(&n))
         {
             return Err(invalid(
-                "deletion_instruction",
-                format!("\"{i}\" is not a valid choice."),
+                "face_retention_days",
+                "Ensure this value is between 1 and 3650.",
             ));
         }
+        bounded("instruction_id", req.instruction_id.clone(), 255)?;
+        let erasure = req.deletion_instruction == Some(DeletionInstruction::PrivacyErasure);
         let enrolled: Option<EnrolmentRecord> = match &s.vendor_data {
             Some(v) => self.store.get_json(ns::ENROLMENTS, &tenant.key(v))?,
             None => None,
@@ -50,26 +33,26 @@ impl Provider {
             None => None,
         };
         let kept_here = kept.as_ref().is_some_and(|f| f.session_id == s.session_id);
-        let (outcome, template) = if retain && instruction != Some("privacy_erasure") {
+        let (outcome, template) = if retain && !erasure {
             match (&s.vendor_data, &enrolled, &kept) {
-                (None, _, _) => ("ineligible_no_vendor_user", None),
+                (None, _, _) => (FaceRetention::IneligibleNoVendorUser, None),
                 (Some(v), Some(r), _) => (
-                    "retained_with_user",
+                    FaceRetention::RetainedWithUser,
                     Some(template_uuid("enrolment", &tenant.key(v), r.enrolled_at)),
                 ),
                 (Some(v), None, Some(f)) => (
-                    "retained_with_user",
+                    FaceRetention::RetainedWithUser,
                     Some(template_uuid("session", &tenant.key(v), f.kept_at)),
                 ),
-                (Some(_), None, None) => ("none", None),
+                (Some(_), None, None) => (FaceRetention::None, None),
             }
         } else if s.reference.is_some() || kept_here {
             if kept_here && let Some(v) = &s.vendor_data {
                 self.store.delete(SESSION_FACES, &tenant.key(v))?;
             }
-            ("deleted", None)
+            (FaceRetention::Deleted, None)
         } else {
-            ("none", None)
+            (FaceRetention::None, None)
         };
         if let Some(f) = &s.flow_id {
             self.store.delete(ns::FLOWS, f)?;
@@ -77,30 +60,30 @@ impl Provider {
         self.store.delete(TOKENS, &s.session_token)?;
         self.close_indexes(&s)?;
         self.store.delete(SESSIONS, &s.session_id)?;
-        tracing::info!(session = %s.session_id, outcome, "session deleted");
-        Ok(json!({
-            "session_id": s.session_id,
-            "session_number": s.session_number,
-            "face_retention_outcome": outcome,
-            "biometric_template_uuid": template,
-        }))
+        tracing::info!(session = %s.session_id, outcome = ?outcome, "session deleted");
+        Ok(SessionDeleted {
+            session_id: s.session_id,
+            session_number: s.session_number,
+            face_retention_outcome: outcome,
+            biometric_template_uuid: template,
+        })
     }
 
     /// `POST /v3/sessions/delete/`: by `session_numbers` (digit strings or numbers) or
     /// `delete_all`; the same retention fields as the single delete.
-    pub fn delete_sessions(&self, tenant: &TenantId, body: &Value) -> Result<Value, DiditError> {
-        let b = body
-            .as_object()
-            .ok_or_else(|| DiditError::Invalid(json!({"detail": "Expected a JSON object."})))?;
-        let all = b.get("delete_all") == Some(&Value::Bool(true));
-        let wanted: Option<Vec<i64>> = match b.get("session_numbers") {
-            None | Some(Value::Null) => None,
-            Some(Value::Array(a)) if a.len() <= 1000 => Some(
+    pub fn delete_sessions(
+        &self,
+        tenant: &TenantId,
+        req: &DeleteSessions,
+    ) -> Result<SessionsDeleted, DiditError> {
+        let all = req.delete_all == Some(true);
+        let wanted: Option<Vec<i64>> = match &req.session_numbers {
+            None => None,
+            Some(a) if a.len() <= 1000 => Some(
                 a.iter()
                     .map(|n| match n {
-                        Value::String(x) => x.parse().ok(),
-                        Value::Number(x) => x.as_i64(),
-                        _ => None,
+                        SessionNumber::Text(x) => x.parse().ok(),
+                        SessionNumber::Number(x) => Some(*x),
                     })
                     .collect::<Option<Vec<i64>>>()
                     .ok_or_else(|| {
@@ -132,15 +115,11 @@ impl Provider {
                 ids.push(s.session_id);
             }
         }
-        let mut per = b.clone();
-        per.remove("session_numbers");
-        per.remove("delete_all");
-        let per = Value::Object(per);
         let mut results = Vec::new();
         for id in ids {
-            results.push(self.delete_session(tenant, &id, &per)?);
+            results.push(self.delete_session(tenant, &id, &req.each)?);
         }
-        Ok(json!({ "results": results }))
+        Ok(SessionsDeleted { results })
     }
 
     /// `PATCH /v3/session/{id}/update-status/` (manual review through the API).
@@ -148,43 +127,23 @@ impl Provider {
         &self,
         key: &ApiKeyRecord,
         id: &str,
-        body: &Value,
-    ) -> Result<Value, DiditError> {
-        let b = body
-            .as_object()
-            .ok_or_else(|| DiditError::Invalid(json!({"detail": "Expected a JSON object."})))?;
-        let new = match b.get("new_status").and_then(Value::as_str) {
-            None => return Err(invalid("new_status", "This field is required.")),
-            Some(x @ ("Approved" | "Declined" | "Resubmitted")) => {
-                SessionStatus::parse(x).expect("known status")
-            }
-            Some(x) => {
-                return Err(invalid(
-                    "new_status",
-                    format!("\"{x}\" is not a valid choice."),
-                ));
-            }
-        };
-        let comment = opt_string(b, "comment", 2000)?;
-        if let Some(nodes) = b.get("nodes_to_resubmit").filter(|v| !v.is_null()) {
-            let arr = nodes
-                .as_array()
-                .ok_or_else(|| invalid("nodes_to_resubmit", "Expected a list of items."))?;
-            for n in arr {
-                let ok = n.get("node_id").and_then(Value::as_str).is_some()
-                    && n.get("feature")
-                        .and_then(Value::as_str)
-                        .is_some_and(|f| FEATURE_ENUM.contains(&f));
-                if !ok {
-                    return Err(invalid(
-                        "nodes_to_resubmit",
-                        "Each item needs a node_id and a valid feature.",
-                    ));
-                }
-            }
+        req: UpdateStatus,
+    ) -> Result<StatusUpdated, DiditError> {
+        let new = SessionStatus::from(req.new_status);
+        let comment = bounded("comment", req.comment, 2000)?;
+        if req
+            .nodes_to_resubmit
+            .iter()
+            .flatten()
+            .any(|n| !FEATURE_ENUM.contains(&n.feature.as_str()))
+        {
+            return Err(invalid(
+                "nodes_to_resubmit",
+                "Each item needs a node_id and a valid feature.",
+            ));
         }
-        if b.get("send_email") == Some(&Value::Bool(true)) {
-            if b.get("email_address").is_none_or(Value::is_null) {
+        if req.send_email == Some(true) {
+            if req.email_address.is_none() {
                 return Err(invalid(
                     "email_address",
                     "This field is required when send_email is true.",
@@ -206,14 +165,15 @@ impl Provider {
                 | SessionStatus::Resubmitted
         );
         if !allowed {
-            return Err(DiditError::Invalid(json!({"detail": format!(
-                "The status of a session that is \"{}\" cannot be changed.", s.status.as_str()
-            )})));
+            return Err(DiditError::detail(format!(
+                "The status of a session that is \"{}\" cannot be changed.",
+                s.status.as_str()
+            )));
         }
-        if new == SessionStatus::Resubmitted && s.session_type == "API" {
-            return Err(DiditError::Invalid(json!({"detail":
-                "A saved standalone check has no hosted capture to redo; create a session instead."
-            })));
+        if new == SessionStatus::Resubmitted && s.session_type == SessionType::Api {
+            return Err(DiditError::detail(
+                "A saved standalone check has no hosted capture to redo; create a session instead.",
+            ));
         }
         if s.status == new {
             return Err(invalid(
@@ -222,12 +182,12 @@ impl Provider {
             ));
         }
         let now = self.now();
-        s.reviews.push(json!({
-            "user": "API Client",
-            "new_status": new.as_str(),
-            "comment": comment,
-            "created_at": iso8601(now),
-        }));
+        s.reviews.push(Review {
+            user: "API Client".into(),
+            new_status: new,
+            comment,
+            created_at: iso8601(now),
+        });
         if new == SessionStatus::Resubmitted {
             s.attempts = 0;
             s.expires_at = Some(s.expires_at.unwrap_or(now).max(now + 3600));
@@ -248,6 +208,8 @@ impl Provider {
         v.reasons = vec![format!("MANUAL_REVIEW:{}", s.status.as_str())];
         self.record_verdict(v, None, &[])?;
         self.set_status(&mut s, new)?;
-        Ok(json!({"session_id": s.session_id}))
+        Ok(StatusUpdated {
+            session_id: s.session_id,
+        })
     }
 }

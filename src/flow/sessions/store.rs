@@ -60,30 +60,25 @@ impl Provider {
 
     /// The `status.updated` / `data.updated` envelope (without `timestamp`, which the delivery
     /// sets and signs on every attempt).
-    pub fn session_event(&self, s: &Session, webhook_type: &str) -> Value {
-        let mut e = json!({
-            "event_id": uuid_v4(),
-            "webhook_type": webhook_type,
-            "created_at": self.now(),
-            "application_id": self.application_id(),
-            "environment": "live",
-            "session_id": s.session_id,
-            "status": s.status.as_str(),
-            "workflow_version": s.workflow_version,
-        });
-        if !s.workflow_id.is_empty() {
-            e["workflow_id"] = json!(s.workflow_id);
+    pub fn session_event(&self, s: &Session, webhook_type: WebhookType) -> SessionEvent {
+        SessionEvent {
+            event_id: uuid_v4(),
+            webhook_type,
+            created_at: self.now(),
+            timestamp: None,
+            application_id: self.application_id(),
+            environment: wire::Environment::Live,
+            session_id: s.session_id.clone(),
+            status: s.status,
+            workflow_id: (!s.workflow_id.is_empty()).then(|| s.workflow_id.clone()),
+            workflow_version: s.workflow_version,
+            vendor_data: s.vendor_data.clone(),
+            metadata: s.metadata.clone(),
+            decision: s
+                .status
+                .carries_decision()
+                .then(|| Box::new(self.decision(s))),
         }
-        if let Some(v) = &s.vendor_data {
-            e["vendor_data"] = json!(v);
-        }
-        if let Some(m) = &s.metadata {
-            e["metadata"] = m.clone();
-        }
-        if s.status.carries_decision() {
-            e["decision"] = self.decision_json(s);
-        }
-        e
     }
 
     /// `application_id` of the envelopes: configured, or a stable UUID derived from the issuer.
@@ -102,11 +97,11 @@ impl Provider {
     pub(super) fn save_with_event(
         &self,
         s: &mut Session,
-        webhook_type: &str,
+        webhook_type: WebhookType,
     ) -> Result<(), StoreError> {
         s.events += 1;
         let event = self.session_event(s, webhook_type);
-        let id = event["event_id"].as_str().unwrap_or_default().to_owned();
+        let id = event.event_id.clone();
         let pending = PendingEvent {
             session_id: s.session_id.clone(),
             tenant: s.tenant.clone(),
@@ -126,7 +121,7 @@ impl Provider {
         &self,
         id: &str,
         tenant: &TenantId,
-        event: &Value,
+        event: &SessionEvent,
     ) -> Result<(), StoreError> {
         self.outbox.enqueue(tenant, event)?;
         self.store.delete(PENDING_EVENTS, id)?;
@@ -181,7 +176,7 @@ impl Provider {
             return Ok(self.save_session(s)?);
         }
         tracing::info!(session = %s.session_id, status = status.as_str(), "session status");
-        Ok(self.save_with_event(s, "status.updated")?)
+        Ok(self.save_with_event(s, WebhookType::StatusUpdated)?)
     }
 
     /// Moves overdue sessions to `Expired` and idle started ones to `Abandoned`; returns how

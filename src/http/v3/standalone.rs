@@ -12,6 +12,7 @@ use super::{api_key, with_rate};
 use crate::flow::didit::{
     DEFAULT_THRESHOLD, DiditError, MAX_IMAGE_BYTES, RateClass, StandaloneOptions,
 };
+use crate::flow::wire::{ErrorBody, FaceMatchResult, LivenessResult};
 use crate::http::{AppState, HttpError};
 
 /// The standalone checks' routes (path, handler), registered by the v3 route table.
@@ -66,17 +67,18 @@ async fn read_form(
         .into());
     };
     let mut f = Form::default();
-    while let Some(field) = mp
-        .next_field()
-        .await
-        .map_err(|e| DiditError::Invalid(serde_json::json!({ "detail": format!("Multipart form parse error - {}", e.body_text()) })))?
-    {
+    while let Some(field) = mp.next_field().await.map_err(|e| {
+        DiditError::detail(format!("Multipart form parse error - {}", e.body_text()))
+    })? {
         let name = field.name().unwrap_or_default().to_owned();
         let bytes = field.bytes().await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                DiditError::field(&name, format!("Image size exceeds {}MB.", MAX_IMAGE_BYTES >> 20))
+                DiditError::field(
+                    &name,
+                    format!("Image size exceeds {}MB.", MAX_IMAGE_BYTES >> 20),
+                )
             } else {
-                DiditError::Invalid(serde_json::json!({ "detail": format!("Multipart form parse error - {}", e.body_text()) }))
+                DiditError::detail(format!("Multipart form parse error - {}", e.body_text()))
             }
         })?;
         let text = || String::from_utf8_lossy(&bytes).into_owned();
@@ -149,6 +151,45 @@ async fn read_form(
     Ok(f)
 }
 
+/// The form of `POST /v3/face-match/` (for the OpenAPI document; read by [`read_form`]).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct FaceMatchForm {
+    /// The live selfie: JPEG, PNG, WebP or TIFF, at most 5 MB.
+    #[schema(value_type = String, format = Binary)]
+    user_image: Vec<u8>,
+    /// The reference face, same formats.
+    #[schema(value_type = String, format = Binary)]
+    ref_image: Vec<u8>,
+    /// Approved when the score is strictly above it (default 30).
+    #[schema(minimum = 0, maximum = 100)]
+    face_match_score_decline_threshold: Option<f64>,
+    /// Accepted; images are evaluated as sent.
+    rotate_image: Option<bool>,
+    /// Save the check as an API session (default true).
+    save_api_request: Option<bool>,
+    vendor_data: Option<String>,
+    /// JSON text.
+    metadata: Option<String>,
+}
+
+/// The form of `POST /v3/passive-liveness/`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct PassiveLivenessForm {
+    /// JPEG, PNG, WebP or TIFF, at most 5 MB.
+    #[schema(value_type = String, format = Binary)]
+    user_image: Vec<u8>,
+    /// Declined at or below it (default 30).
+    #[schema(minimum = 0, maximum = 100)]
+    face_liveness_score_decline_threshold: Option<f64>,
+    rotate_image: Option<bool>,
+    save_api_request: Option<bool>,
+    vendor_data: Option<String>,
+    /// JSON text.
+    metadata: Option<String>,
+}
+
 fn options(f: &Form) -> StandaloneOptions {
     StandaloneOptions {
         threshold: f.threshold.unwrap_or(DEFAULT_THRESHOLD),
@@ -158,7 +199,20 @@ fn options(f: &Form) -> StandaloneOptions {
     }
 }
 
-async fn face_match(
+#[utoipa::path(
+    post,
+    path = "/v3/face-match/",
+    tag = "Standalone",
+    summary = "1:1 face match of two images",
+    request_body(content = FaceMatchForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "Result", body = FaceMatchResult),
+        (status = 400, description = "Validation error", body = ErrorBody),
+        (status = 415, description = "Not multipart", body = ErrorBody),
+    ),
+    security(("ApiKey" = [])),
+)]
+pub(crate) async fn face_match(
     State(s): State<AppState>,
     headers: HeaderMap,
     mp: MaybeMultipart,
@@ -179,7 +233,7 @@ async fn face_match(
         .blocking(move || {
             let body = p.standalone_face_match(&user, &reference, &opt)?;
             if opt.save_api_request {
-                p.save_api_session(&key, "FACE_MATCH", &body, opt.vendor_data, opt.metadata)?;
+                p.save_face_match_session(&key, &body)?;
             }
             Ok(body)
         })
@@ -187,7 +241,20 @@ async fn face_match(
     Ok(with_rate(StatusCode::OK, body, &rate))
 }
 
-async fn passive_liveness(
+#[utoipa::path(
+    post,
+    path = "/v3/passive-liveness/",
+    tag = "Standalone",
+    summary = "Passive liveness of one image",
+    request_body(content = PassiveLivenessForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "Result", body = LivenessResult),
+        (status = 400, description = "Validation error", body = ErrorBody),
+        (status = 415, description = "Not multipart", body = ErrorBody),
+    ),
+    security(("ApiKey" = [])),
+)]
+pub(crate) async fn passive_liveness(
     State(s): State<AppState>,
     headers: HeaderMap,
     mp: MaybeMultipart,
@@ -206,13 +273,7 @@ async fn passive_liveness(
         .blocking(move || {
             let body = p.standalone_passive_liveness(&user, &opt)?;
             if opt.save_api_request {
-                p.save_api_session(
-                    &key,
-                    "PASSIVE_LIVENESS",
-                    &body,
-                    opt.vendor_data,
-                    opt.metadata,
-                )?;
+                p.save_liveness_session(&key, &body)?;
             }
             Ok(body)
         })
