@@ -20,6 +20,7 @@ ONNX_VERSION  := 1.19.1
 NUMPY_VERSION := 2.4.6
 REQUESTS_VERSION := 2.32.3
 OPENAPI_VALIDATOR_VERSION := 0.7.1
+OPENAPI_PYTHON_CLIENT_VERSION := 0.29.1
 VENV_STAMP    := $(VENV)/.installed-ort$(ORT_VERSION)-onnx$(ONNX_VERSION)-numpy$(NUMPY_VERSION)
 
 # The Rust binary finds ONNX Runtime through this variable (see docs/getting-started.md).
@@ -144,12 +145,14 @@ $(E2E_STAMP): $(E2E_DIR)/package-lock.json
 	cd $(E2E_DIR) && npm ci --no-audit --no-fund --cache $(CACHE)/npm
 	touch $@
 
-# `requests` for the Python client written against the Didit contract, and an OpenAPI
-# validator for the served document (didit.test.mjs).
-E2E_PY_STAMP := $(VENV)/.e2e-requests-$(REQUESTS_VERSION)-osv-$(OPENAPI_VALIDATOR_VERSION)
+# `requests` for the Python client written against the Didit contract, an OpenAPI validator
+# for the served document (didit.test.mjs), and the generator of the typed Python client
+# (generated-client.test.mjs; it brings httpx and attrs, which the generated client uses).
+E2E_PY_STAMP := $(VENV)/.e2e-requests-$(REQUESTS_VERSION)-osv-$(OPENAPI_VALIDATOR_VERSION)-opc-$(OPENAPI_PYTHON_CLIENT_VERSION)
 $(E2E_PY_STAMP): $(VENV_STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check \
-		requests==$(REQUESTS_VERSION) openapi-spec-validator==$(OPENAPI_VALIDATOR_VERSION)
+		requests==$(REQUESTS_VERSION) openapi-spec-validator==$(OPENAPI_VALIDATOR_VERSION) \
+		openapi-python-client==$(OPENAPI_PYTHON_CLIENT_VERSION)
 	touch $@
 
 # --- Keycloak: the adapter (Maven, Java 17 bytecode) and a real Keycloak from Maven Central ---
