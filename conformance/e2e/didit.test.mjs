@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { startServer, freePort, haveShared, devImage, repo } from "./harness.mjs";
-import { liveFootage, pressStart, withTestCamera } from "./testcam.mjs";
+import { completeHostedSession } from "./testcam.mjs";
 
 const python = process.env.E2E_PYTHON || join(repo, ".venv/bin/python");
 const client = join(repo, "conformance/e2e/python/didit_client.py");
@@ -43,18 +43,7 @@ test("a requests-based Didit client completes a session through the hosted page"
 
   // The workflow asks for ACTIVE_3D: the hosted page shows colours and head turns, and the
   // test camera answers them.
-  const landed = await withTestCamera(liveFootage(), async (page) => {
-    await page.goto(s.url);
-    await page.click("#start");
-    await page.waitForURL((u) => u.pathname.startsWith("/capture/"), { timeout: 15000 });
-    const stop = pressStart(page);
-    try {
-      await page.waitForURL((u) => u.href.startsWith(callbackUrl), { timeout: 120000 });
-    } finally {
-      await stop();
-    }
-    return new URL(page.url());
-  });
+  const landed = await completeHostedSession(s.url, callbackUrl);
   assert.equal(landed.searchParams.get("verificationSessionId"), s.session_id);
   assert.equal(landed.searchParams.get("status"), "Approved");
 

@@ -10,7 +10,7 @@ import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startServer, freePort, haveShared, devImage, repo } from "./harness.mjs";
-import { liveFootage, pressStart, withTestCamera } from "./testcam.mjs";
+import { completeHostedSession } from "./testcam.mjs";
 
 const venv = join(repo, ".venv/bin");
 const python = process.env.E2E_PYTHON || join(venv, "python");
@@ -71,18 +71,7 @@ test("a client generated from /v3/openapi.json runs the whole lifecycle, strictl
 
   const portrait = devImage("celeb_lin_manuel_miranda/facerec_lin-manuel-miranda.png");
   const s = run(["before", "--receiver", receiverUrl, "--portrait", portrait, "--callback", callbackUrl]);
-  const landed = await withTestCamera(liveFootage(), async (page) => {
-    await page.goto(s.url);
-    await page.click("#start");
-    await page.waitForURL((u) => u.pathname.startsWith("/capture/"), { timeout: 15000 });
-    const stop = pressStart(page);
-    try {
-      await page.waitForURL((u) => u.href.startsWith(callbackUrl), { timeout: 120000 });
-    } finally {
-      await stop();
-    }
-    return new URL(page.url());
-  });
+  const landed = await completeHostedSession(s.url, callbackUrl);
   assert.equal(landed.searchParams.get("status"), "Approved");
 
   const api = run(["after", "--face", portrait]);

@@ -177,3 +177,22 @@ export function pressStart(page) {
   })();
   return async () => { stopped = true; await loop; };
 }
+
+/**
+ * A person completes a v3 session's hosted page (`url`) in front of the responding test
+ * camera (real footage); returns the URL the browser lands on once it reaches `callbackUrl`.
+ */
+export async function completeHostedSession(url, callbackUrl) {
+  return withTestCamera(liveFootage(), async (page) => {
+    await page.goto(url);
+    await page.click("#start");
+    await page.waitForURL((u) => u.pathname.startsWith("/capture/"), { timeout: 15000 });
+    const stop = pressStart(page);
+    try {
+      await page.waitForURL((u) => u.href.startsWith(callbackUrl), { timeout: 120000 });
+    } finally {
+      await stop();
+    }
+    return new URL(page.url());
+  });
+}

@@ -2,14 +2,16 @@
 
 use crate::store::concerns::SingleUse;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{Provider, digest, ns, random_token, store_err};
 use crate::keys::Alg;
 use crate::protocol::authorize::Params;
 use crate::protocol::client_auth::Credentials;
 use crate::protocol::discovery::paths;
-use crate::protocol::tokens::{AccessTokenClaims, IdTokenClaims, at_hash};
+use crate::protocol::tokens::{
+    AccessTokenClaims, IdTokenClaims, Introspection, TokenResponse, UserInfo, at_hash,
+};
 use crate::protocol::{ErrorCode, OAuthError, pkce};
 
 /// Scope of client-credentials tokens for the enrolment API.
@@ -39,7 +41,7 @@ pub struct CodeGrant {
 
 impl Provider {
     /// POST /token.
-    pub fn token(&self, creds: &Credentials, params: &Params) -> Result<Value, OAuthError> {
+    pub fn token(&self, creds: &Credentials, params: &Params) -> Result<TokenResponse, OAuthError> {
         let auds = self.assertion_audiences(paths::TOKEN);
         let auds: Vec<&str> = auds.iter().map(String::as_str).collect();
         let client = self.clients.authenticate(creds, &auds)?.clone();
@@ -85,12 +87,14 @@ impl Provider {
                     inherence_liveness_method: None,
                 };
                 let at = self.sign_access_token(&claims)?;
-                Ok(json!({
-                    "access_token": at,
-                    "token_type": "Bearer",
-                    "expires_in": self.cfg.oidc.access_token_lifetime_secs,
-                    "scope": scope,
-                }))
+                Ok(TokenResponse {
+                    access_token: at,
+                    token_type: "Bearer".into(),
+                    expires_in: self.cfg.oidc.access_token_lifetime_secs,
+                    id_token: None,
+                    scope: scope.into(),
+                    authorization_details: None,
+                })
             }
             Some(_) => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
@@ -100,7 +104,7 @@ impl Provider {
         }
     }
 
-    fn exchange_code(&self, client_id: &str, params: &Params) -> Result<Value, OAuthError> {
+    fn exchange_code(&self, client_id: &str, params: &Params) -> Result<TokenResponse, OAuthError> {
         let code = params
             .get("code")
             .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
@@ -189,17 +193,14 @@ impl Provider {
             .ring()
             .sign(self.id_token_alg(&grant.client_id), "JWT", &id_claims)
             .map_err(|e| OAuthError::server(e.to_string()))?;
-        let mut body = json!({
-            "access_token": access_token,
-            "token_type": "Bearer",
-            "expires_in": self.cfg.oidc.access_token_lifetime_secs,
-            "id_token": id_token,
-            "scope": grant.scope,
-        });
-        if let Some(d) = grant.authorization_details {
-            body["authorization_details"] = d;
-        }
-        Ok(body)
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in: self.cfg.oidc.access_token_lifetime_secs,
+            id_token: Some(id_token),
+            scope: grant.scope,
+            authorization_details: grant.authorization_details,
+        })
     }
 
     fn sign_access_token(&self, claims: &AccessTokenClaims) -> Result<String, OAuthError> {
@@ -246,7 +247,7 @@ impl Provider {
     }
 
     /// GET/POST /userinfo.
-    pub fn userinfo(&self, bearer: &str) -> Result<Value, OAuthError> {
+    pub fn userinfo(&self, bearer: &str) -> Result<UserInfo, OAuthError> {
         let c = self.verify_access_token(bearer)?;
         if !c.scope.split(' ').any(|s| s == "openid") {
             return Err(OAuthError::new(
@@ -254,11 +255,20 @@ impl Provider {
                 "the access token does not carry the openid scope",
             ));
         }
-        Ok(json!({ "sub": c.sub, "acr": c.acr, "auth_time": c.auth_time, "amr": c.amr }))
+        Ok(UserInfo {
+            sub: c.sub,
+            acr: c.acr,
+            auth_time: c.auth_time,
+            amr: c.amr,
+        })
     }
 
     /// POST /introspect (RFC 7662); the caller must be a registered client.
-    pub fn introspect(&self, creds: &Credentials, params: &Params) -> Result<Value, OAuthError> {
+    pub fn introspect(
+        &self,
+        creds: &Credentials,
+        params: &Params,
+    ) -> Result<Introspection, OAuthError> {
         let auds = self.assertion_audiences(paths::INTROSPECT);
         let auds: Vec<&str> = auds.iter().map(String::as_str).collect();
         self.clients.authenticate(creds, &auds)?;
@@ -266,37 +276,24 @@ impl Provider {
             .get("token")
             .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
         Ok(match self.verify_access_token(token) {
-            Err(_) => json!({ "active": false }),
-            Ok(c) => {
-                let mut v = json!({
-                    "active": true,
-                    "iss": c.iss,
-                    "sub": c.sub,
-                    "aud": c.aud,
-                    "client_id": c.client_id,
-                    "scope": c.scope,
-                    "token_type": "Bearer",
-                    "exp": c.exp,
-                    "iat": c.iat,
-                    "jti": c.jti,
-                });
-                if let Some(a) = c.acr {
-                    v["acr"] = json!(a);
-                }
-                if let Some(t) = c.auth_time {
-                    v["auth_time"] = json!(t);
-                }
-                if !c.amr.is_empty() {
-                    v["amr"] = json!(c.amr);
-                }
-                if let Some(m) = c.inherence_liveness_method {
-                    v["inherence_liveness_method"] = json!(m);
-                }
-                if let Some(d) = c.authorization_details {
-                    v["authorization_details"] = d;
-                }
-                v
-            }
+            Err(_) => Introspection::default(),
+            Ok(c) => Introspection {
+                active: true,
+                iss: Some(c.iss),
+                sub: Some(c.sub),
+                aud: Some(c.aud),
+                client_id: Some(c.client_id),
+                scope: Some(c.scope),
+                token_type: Some("Bearer".into()),
+                exp: Some(c.exp),
+                iat: Some(c.iat),
+                jti: Some(c.jti),
+                acr: c.acr,
+                auth_time: c.auth_time,
+                amr: c.amr,
+                inherence_liveness_method: c.inherence_liveness_method,
+                authorization_details: c.authorization_details,
+            },
         })
     }
 }

@@ -48,7 +48,7 @@ async fn jwks(State(s): State<AppState>) -> Response {
 }
 
 /// A JSON body that must not be cached (token responses).
-fn no_store(status: StatusCode, v: serde_json::Value) -> Response {
+fn no_store<T: serde::Serialize>(status: StatusCode, v: T) -> Response {
     let mut r = (status, axum::Json(v)).into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

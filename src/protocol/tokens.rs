@@ -67,3 +67,63 @@ pub fn at_hash(access_token: &str) -> String {
     let d = Sha256::digest(access_token.as_bytes());
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&d[..16])
 }
+
+/// The token endpoint's answer (RFC 6749 5.1; OpenID Connect Core 3.1.3.3).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    pub expires_in: u64,
+    /// With the authorization code grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    pub scope: String,
+    /// The granted RFC 9396 details, as the client sent them (free-form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_details: Option<Value>,
+}
+
+/// The userinfo answer: who was verified, and how.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct UserInfo {
+    pub sub: String,
+    pub acr: Option<String>,
+    pub auth_time: Option<i64>,
+    pub amr: Vec<String>,
+}
+
+/// An RFC 7662 introspection answer; an inactive token says only `{"active": false}`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inherence_liveness_method: Option<String>,
+    /// Free-form, as granted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_details: Option<Value>,
+}
