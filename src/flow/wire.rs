@@ -132,10 +132,13 @@ pub struct Page<T> {
     pub results: Vec<T>,
 }
 
-/// A list returned whole (`count` is its length).
+/// A list returned whole, in the page shape (`count` is its length; `next` and `previous` are
+/// always null).
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct Listing<T> {
     pub count: usize,
+    pub next: Option<String>,
+    pub previous: Option<String>,
     pub results: Vec<T>,
 }
 
@@ -143,6 +146,8 @@ impl<T> Listing<T> {
     pub fn of(results: Vec<T>) -> Self {
         Self {
             count: results.len(),
+            next: None,
+            previous: None,
             results,
         }
     }

@@ -67,7 +67,9 @@ impl Provider {
         key: &ApiKeyRecord,
         req: CreateSession,
     ) -> Result<SessionCreated, DiditError> {
-        let wf_id = req.workflow_id;
+        let wf_id = req
+            .workflow_id
+            .ok_or_else(|| invalid("workflow_id", "This field is required."))?;
         let wf: Workflow = if wf_id.len() == 36 {
             workflows::get(&*self.store, &key.tenant, &wf_id)?
         } else {

@@ -115,9 +115,10 @@ impl Provider {
                 ids.push(s.session_id);
             }
         }
+        let each = req.each();
         let mut results = Vec::new();
         for id in ids {
-            results.push(self.delete_session(tenant, &id, &req.each)?);
+            results.push(self.delete_session(tenant, &id, &each)?);
         }
         Ok(SessionsDeleted { results })
     }

@@ -33,8 +33,9 @@ impl CallbackMethod {
 /// `POST /v3/session/`.
 #[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 pub struct CreateSession {
-    /// The workflow (uuid).
-    pub workflow_id: String,
+    /// The workflow (uuid). Required.
+    #[schema(required = true)]
+    pub workflow_id: Option<String>,
     /// Your user reference; its stored face is the reference when no portrait is sent.
     #[schema(max_length = 255)]
     pub vendor_data: Option<String>,
@@ -369,8 +370,25 @@ pub struct DeleteSessions {
     #[schema(max_items = 1000)]
     pub session_numbers: Option<Vec<SessionNumber>>,
     pub delete_all: Option<bool>,
-    #[serde(flatten)]
-    pub each: DeleteSession,
+    /// As in the single delete.
+    pub retain_face_embeddings: Option<bool>,
+    #[schema(minimum = 1, maximum = 3650)]
+    pub face_retention_days: Option<i64>,
+    pub deletion_instruction: Option<DeletionInstruction>,
+    #[schema(max_length = 255)]
+    pub instruction_id: Option<String>,
+}
+
+impl DeleteSessions {
+    /// What each deletion is asked.
+    pub fn each(&self) -> DeleteSession {
+        DeleteSession {
+            retain_face_embeddings: self.retain_face_embeddings,
+            face_retention_days: self.face_retention_days,
+            deletion_instruction: self.deletion_instruction,
+            instruction_id: self.instruction_id.clone(),
+        }
+    }
 }
 
 /// What happened to the session's face.

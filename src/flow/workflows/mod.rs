@@ -79,7 +79,9 @@ pub struct Workflow {
     pub is_default: bool,
     pub status: WorkflowStatus,
     pub version: u32,
-    /// As sent, configs completed with the defaults.
+    /// As sent, configs completed with the defaults (read leniently: earlier versions stored
+    /// configs and labels as sent).
+    #[serde(deserialize_with = "wire::stored_features")]
     pub features: Vec<FeatureSpec>,
     pub is_white_label_enabled: bool,
     pub is_desktop_allowed: bool,
@@ -347,6 +349,10 @@ mod tests {
                 "workflow_type",
             ),
             (
+                json!({"workflow_type": null, "features": [{"feature": "LIVENESS"}]}),
+                "workflow_type",
+            ),
+            (
                 json!({"features": [{"feature": "FACE_MATCH", "config": {"face_match_score_decline_threshold": 101}}]}),
                 "face_match_score_decline_threshold",
             ),
@@ -370,6 +376,28 @@ mod tests {
                 other => panic!("{body}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn workflows_stored_by_earlier_versions_still_read() {
+        let w = wf(json!({"features": [{"feature": "LIVENESS"}]})).unwrap();
+        let mut stored = serde_json::to_value(&w).unwrap();
+        // An earlier version kept each config and label as sent: the other feature's keys of
+        // any type, a label that is not text.
+        stored["features"] = json!([{"feature": "LIVENESS", "label": {"en": "Selfie"},
+            "config": {"face_liveness_method": "FLASHING", "face_match_max_attempts": "two",
+                       "face_liveness_score_decline_threshold": 55}}]);
+        let back: Workflow = serde_json::from_value(stored).unwrap();
+        let f = &back.features[0];
+        assert_eq!(f.label.as_deref(), Some(r#"{"en":"Selfie"}"#));
+        let c = f.config.as_ref().unwrap();
+        assert_eq!(c.face_liveness_method.as_deref(), Some("FLASHING"));
+        assert_eq!(c.face_liveness_score_decline_threshold, Some(55.0));
+        assert_eq!(
+            c.face_match_max_attempts, None,
+            "what does not fit is left out"
+        );
+        assert_eq!(back.rules, w.rules);
     }
 
     #[test]

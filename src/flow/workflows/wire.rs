@@ -83,8 +83,10 @@ pub struct WorkflowBody {
     /// Seconds (3,600 to 2,419,200).
     #[schema(minimum = 3600, maximum = 2419200)]
     pub session_expiration_time: Option<i64>,
-    /// Not accepted: the type follows from the features.
-    pub workflow_type: Option<String>,
+    /// Not accepted (not even null): the type follows from the features.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub workflow_type: Option<Option<String>>,
 }
 
 /// A field that tells "sent as null" (`Some(None)`) from "not sent" (`None`).
@@ -125,4 +127,44 @@ pub struct WorkflowOut {
     pub session_expiration_time: u64,
     pub created_at: String,
     pub updated_at: String,
+}
+
+impl FeatureSpec {
+    /// A feature as an earlier version stored it: the config and label exactly as sent, which
+    /// may hold keys of the other feature of any type, or a label that is not text. What does
+    /// not fit is left out (the rules the workflow runs with are stored beside, unaffected).
+    pub fn from_stored(v: serde_json::Value) -> Self {
+        use serde_json::{Map, Value};
+        let fits = |k: &String, x: &Value| {
+            let one = Value::Object(Map::from_iter([(k.clone(), x.clone())]));
+            serde_json::from_value::<FeatureConfig>(one).is_ok()
+        };
+        let config = v.get("config").and_then(Value::as_object).map(|c| {
+            let kept: Map<String, Value> = c
+                .iter()
+                .filter(|(k, x)| fits(k, x))
+                .map(|(k, x)| (k.clone(), x.clone()))
+                .collect();
+            serde_json::from_value(Value::Object(kept)).unwrap_or_default()
+        });
+        Self {
+            feature: v["feature"].as_str().unwrap_or_default().to_owned(),
+            config,
+            label: match v.get("label") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(other) => Some(other.to_string()),
+            },
+        }
+    }
+}
+
+/// Stored features, read leniently ([`FeatureSpec::from_stored`]).
+pub(super) fn stored_features<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<FeatureSpec>, D::Error> {
+    Ok(Vec::<serde_json::Value>::deserialize(d)?
+        .into_iter()
+        .map(FeatureSpec::from_stored)
+        .collect())
 }

@@ -49,9 +49,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for V3Json<T> {
 /// Reads a JSON body into `T`: it must be a JSON object (an empty body is `{}`).
 fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, DiditError> {
     let body = if body.is_empty() { b"{}" } else { body };
-    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-        return Err(DiditError::detail(format!("JSON parse error - {e}")));
-    }
+    let parse_error = |e: serde_json::Error| DiditError::detail(format!("JSON parse error - {e}"));
     let got = match body.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => None,
         Some(b'[') => Some("list"),
@@ -61,11 +59,27 @@ fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, DiditError> {
         _ => Some("int"),
     };
     if let Some(got) = got {
+        // Not an object: a parse error if it is not JSON at all, else the wrong type.
+        serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(parse_error)?;
         return Err(DiditError::detail(format!(
             "Invalid data. Expected a dictionary, but got {got}."
         )));
     }
-    read(&mut serde_json::Deserializer::from_slice(body))
+    // One pass: serde tells a syntax error from a value it could not read.
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let v = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(v) => v,
+        Err(e) if e.inner().is_syntax() || e.inner().is_eof() => {
+            return Err(parse_error(e.into_inner()));
+        }
+        // A value it could not read in a body that is not JSON either: the parse error.
+        Err(e) => {
+            serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(parse_error)?;
+            return Err(invalid(&e));
+        }
+    };
+    de.end().map_err(parse_error)?;
+    Ok(v)
 }
 
 /// A query string; parameters the type does not name are refused (400), never ignored.
@@ -144,18 +158,21 @@ where
     D: serde::Deserializer<'de>,
     D::Error: std::fmt::Display + 'static,
 {
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path: Vec<String> = e
-            .path()
-            .iter()
-            .filter_map(|s| match s {
-                serde_path_to_error::Segment::Map { key } => Some(key.clone()),
-                serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
-                _ => None,
-            })
-            .collect();
-        DiditError::Invalid(problems(path, &e.into_inner().to_string()))
-    })
+    serde_path_to_error::deserialize(de).map_err(|e| invalid(&e))
+}
+
+/// The contract's 400 for a value serde could not read, at its path.
+fn invalid<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>) -> DiditError {
+    let path: Vec<String> = e
+        .path()
+        .iter()
+        .filter_map(|s| match s {
+            serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+            serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
+            _ => None,
+        })
+        .collect();
+    DiditError::Invalid(problems(path, &e.inner().to_string()))
 }
 
 /// Strips serde_json's " at line L column C".
@@ -342,10 +359,22 @@ mod tests {
             body_error(json!([1])),
             json!({"detail": "Invalid data. Expected a dictionary, but got list."})
         );
-        assert!(matches!(
-            json_body::<Body>(b"{oops"),
-            Err(DiditError::Invalid(p)) if p.messages("detail")[0].starts_with("JSON parse error - ")
-        ));
+        for broken in [
+            &b"{oops"[..],
+            b"{\"name\": \"x\"} trailing",
+            b"[1,",
+            b"{\"name\": ",
+            b"{\"name\": 3, oops",
+        ] {
+            assert!(
+                matches!(
+                    json_body::<Body>(broken),
+                    Err(DiditError::Invalid(p)) if p.messages("detail")[0].starts_with("JSON parse error - ")
+                ),
+                "{}",
+                String::from_utf8_lossy(broken)
+            );
+        }
         assert_eq!(
             serde_json::to_value(match json_body::<Body>(b"") {
                 Err(DiditError::Invalid(p)) => p,
@@ -354,6 +383,20 @@ mod tests {
             .unwrap(),
             json!({"name": ["This field is required."]})
         );
+    }
+
+    #[test]
+    fn bulk_deletion_errors_name_their_field() {
+        let e = json_body::<crate::flow::sessions::wire::DeleteSessions>(
+            br#"{"delete_all": true, "retain_face_embeddings": "yes"}"#,
+        );
+        match e {
+            Err(DiditError::Invalid(p)) => assert_eq!(
+                serde_json::to_value(p).unwrap(),
+                json!({"retain_face_embeddings": ["Must be a valid boolean."]})
+            ),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
     }
 
     #[test]
