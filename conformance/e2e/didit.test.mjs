@@ -16,7 +16,7 @@ const skip = !haveShared && "shared evaluation data (videos, photos) is absent";
 let server, callback, callbackUrl;
 
 function py(...args) {
-  const r = spawnSync(python, [client, ...args, "--base", server.issuer, "--key", server.apiKey], { encoding: "utf8" });
+  const r = spawnSync(python, [client, ...args, `--base=${server.issuer}`, `--key=${server.apiKey}`], { encoding: "utf8" });
   assert.equal(r.status, 0, `python client ${args[0]}: ${r.stderr}`);
   return JSON.parse(r.stdout);
 }

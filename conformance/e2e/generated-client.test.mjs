@@ -55,7 +55,7 @@ after(() => {
 
 function run(args) {
   const env = { ...process.env, PATH: `${venv}:${process.env.PATH}`, PYTHONPATH: join(work, "gen") };
-  const r = spawnSync(python, [script, ...args, "--base", server.issuer, "--key", server.apiKey, "--state", join(work, "state.json")], { encoding: "utf8", env });
+  const r = spawnSync(python, [script, ...args, `--base=${server.issuer}`, `--key=${server.apiKey}`, "--state", join(work, "state.json")], { encoding: "utf8", env });
   assert.equal(r.status, 0, `generated_lifecycle ${args[0]}: ${r.stderr}`);
   return JSON.parse(r.stdout);
 }
