@@ -244,8 +244,6 @@ impl Provider {
         };
         let saved = SavedCheck {
             request_id: &r.request_id,
-            approved: b.status == crate::biometric::score::Status::Approved,
-            score: b.score,
             vendor_data: r.vendor_data.clone(),
             metadata: r.metadata.clone(),
         };
@@ -275,8 +273,6 @@ impl Provider {
         };
         let saved = SavedCheck {
             request_id: &r.request_id,
-            approved: b.status == crate::biometric::score::Status::Approved,
-            score: b.score,
             vendor_data: r.vendor_data.clone(),
             metadata: r.metadata.clone(),
         };
@@ -291,6 +287,11 @@ impl Provider {
     ) -> Result<(), DiditError> {
         let now = self.now();
         let face_match = matches!(check, Checked::FaceMatch(_));
+        let (status, score) = match &check {
+            Checked::Liveness(c) => (c.status, c.score),
+            Checked::FaceMatch(c) => (c.status, c.score),
+        };
+        let approved = status == FeatureStatus::Approved;
         let (liveness_checks, face_matches) = match check {
             Checked::Liveness(c) => (Some(vec![c]), None),
             Checked::FaceMatch(c) => (None, Some(vec![c])),
@@ -354,11 +355,7 @@ impl Provider {
         };
         let mut v = self.new_verdict(
             Channel::Api,
-            if saved.approved {
-                "Approved"
-            } else {
-                "Declined"
-            },
+            if approved { "Approved" } else { "Declined" },
             format!("api-key:{}", key.id),
             &key.tenant,
         );
@@ -366,16 +363,16 @@ impl Provider {
         v.session_id = Some(s.session_id.clone());
         v.attempt = 1;
         if face_match {
-            v.face_match_score = saved.score;
+            v.face_match_score = score;
         } else {
-            v.liveness_score = saved.score;
+            v.liveness_score = score;
             v.liveness_method = Some("PASSIVE".into());
         }
         v.reasons = s.risks();
         self.record_verdict(v, None, &[])?;
         self.set_status(
             &mut s,
-            if saved.approved {
+            if approved {
                 SessionStatus::Approved
             } else {
                 SessionStatus::Declined
@@ -388,8 +385,6 @@ impl Provider {
 /// What a saved standalone check keeps besides its block.
 struct SavedCheck<'a> {
     request_id: &'a str,
-    approved: bool,
-    score: Option<f64>,
     vendor_data: Option<String>,
     metadata: Option<Value>,
 }

@@ -5,7 +5,7 @@
 //! callback URL) are the use cases' own.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -146,6 +146,43 @@ impl<C: Class> FromRequestParts<AppState> for Key<C> {
             rate,
             class: PhantomData,
         })
+    }
+}
+
+/// A path id of the v3 API (a uuid, a delivery id): at most 64 of `[A-Za-z0-9_-]`, anything
+/// else answers 404 as an unknown id does. Read after the key (`Key` comes first in every
+/// handler), so a caller without a key learns nothing from an id's shape.
+pub struct Id(pub String);
+
+/// Two path ids (a destination and one of its deliveries).
+pub struct Ids(pub String, pub String);
+
+fn id_ok(id: &str) -> bool {
+    id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, s: &S) -> Result<Self, Response> {
+        match Path::<String>::from_request_parts(parts, s).await {
+            Ok(Path(id)) if id_ok(&id) => Ok(Self(id)),
+            _ => Err(reject(DiditError::NotFound)),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ids {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, s: &S) -> Result<Self, Response> {
+        match Path::<(String, String)>::from_request_parts(parts, s).await {
+            Ok(Path((a, b))) if id_ok(&a) && id_ok(&b) => Ok(Self(a, b)),
+            _ => Err(reject(DiditError::NotFound)),
+        }
     }
 }
 

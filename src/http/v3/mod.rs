@@ -23,8 +23,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 
-use super::{AppState, HttpError};
-use crate::flow::didit::{DiditError, RateInfo};
+use super::AppState;
+use crate::flow::didit::RateInfo;
 use crate::flow::sessions::MAX_PORTRAIT_BYTES;
 
 /// Largest JSON body (a 2 MB portrait in base64 and the rest of a session request).
@@ -139,18 +139,6 @@ pub(crate) fn with_rate<T: serde::Serialize>(
     let mut res = (status, axum::Json(body)).into_response();
     rate_headers(res.headers_mut(), info, false);
     res
-}
-
-pub(crate) fn id_ok(id: &str) -> Result<(), HttpError> {
-    if id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        Ok(())
-    } else {
-        Err(DiditError::NotFound.into())
-    }
 }
 
 /// The OpenAPI 3.1 document of this API (public).

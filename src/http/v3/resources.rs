@@ -1,11 +1,11 @@
 //! Workflows, webhook destinations and deliveries, and biometric templates.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::extract::{Key, Reads, V3Json, V3Query, Writes};
-use super::{id_ok, rate_headers, with_rate};
+use super::extract::{Id, Ids, Key, Reads, V3Json, V3Query, Writes};
+use super::{rate_headers, with_rate};
 use crate::flow::templates::{Count, PurgeMany, Purged, PurgedMany, TemplateOut, TemplateQuery};
 use crate::flow::wire::{ErrorBody, Listing, Page, PublicKeys};
 use crate::flow::workflows::wire::{WorkflowBody, WorkflowOut};
@@ -78,9 +78,8 @@ pub(crate) async fn get_workflow(
     Key {
         record: key, rate, ..
     }: Key<Reads>,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Response, HttpError> {
-    id_ok(&id)?;
     Ok(with_rate(
         StatusCode::OK,
         s.provider.get_workflow(&key.tenant, &id)?,
@@ -107,10 +106,9 @@ pub(crate) async fn update_workflow(
     Key {
         record: key, rate, ..
     }: Key<Writes>,
-    Path(id): Path<String>,
+    Id(id): Id,
     V3Json(v): V3Json<WorkflowBody>,
 ) -> Result<Response, HttpError> {
-    id_ok(&id)?;
     Ok(with_rate(
         StatusCode::OK,
         s.provider.update_workflow(&key.tenant, &id, &v)?,
@@ -135,9 +133,8 @@ pub(crate) async fn delete_workflow(
     Key {
         record: key, rate, ..
     }: Key<Writes>,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Response, HttpError> {
-    id_ok(&id)?;
     s.provider.delete_workflow(&key.tenant, &id)?;
     let mut res = StatusCode::NO_CONTENT.into_response();
     rate_headers(res.headers_mut(), &rate, false);
@@ -212,9 +209,8 @@ pub(crate) async fn get_destination(
     Key {
         record: key, rate, ..
     }: Key<Reads>,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Response, HttpError> {
-    id_ok(&id)?;
     Ok(with_rate(
         StatusCode::OK,
         s.provider.get_destination(&key.tenant, &id)?,
@@ -241,10 +237,9 @@ pub(crate) async fn update_destination(
     Key {
         record: key, rate, ..
     }: Key<Writes>,
-    Path(id): Path<String>,
+    Id(id): Id,
     V3Json(v): V3Json<DestinationBody>,
 ) -> Result<Response, HttpError> {
-    id_ok(&id)?;
     Ok(with_rate(
         StatusCode::OK,
         s.provider.update_destination(&key.tenant, &id, &v)?,
@@ -269,9 +264,8 @@ pub(crate) async fn delete_destination(
     Key {
         record: key, rate, ..
     }: Key<Writes>,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Response, HttpError> {
-    id_ok(&id)?;
     s.provider.delete_destination(&key.tenant, &id)?;
     let mut res = StatusCode::NO_CONTENT.into_response();
     rate_headers(res.headers_mut(), &rate, false);
@@ -295,9 +289,8 @@ pub(crate) async fn list_deliveries(
     Key {
         record: key, rate, ..
     }: Key<Reads>,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Response, HttpError> {
-    id_ok(&id)?;
     Ok(with_rate(
         StatusCode::OK,
         s.provider.list_deliveries(&key.tenant, &id)?,
@@ -322,10 +315,8 @@ pub(crate) async fn get_delivery(
     Key {
         record: key, rate, ..
     }: Key<Reads>,
-    Path((id, delivery)): Path<(String, String)>,
+    Ids(id, delivery): Ids,
 ) -> Result<Response, HttpError> {
-    id_ok(&id)?;
-    id_ok(&delivery)?;
     Ok(with_rate(
         StatusCode::OK,
         s.provider.get_delivery(&key.tenant, &id, &delivery)?,
@@ -350,10 +341,8 @@ pub(crate) async fn resend_delivery(
     Key {
         record: key, rate, ..
     }: Key<Writes>,
-    Path((id, delivery)): Path<(String, String)>,
+    Ids(id, delivery): Ids,
 ) -> Result<Response, HttpError> {
-    id_ok(&id)?;
-    id_ok(&delivery)?;
     Ok(with_rate(
         StatusCode::ACCEPTED,
         s.provider.resend_delivery(&key.tenant, &id, &delivery)?,
@@ -444,9 +433,8 @@ pub(crate) async fn get_template(
     Key {
         record: key, rate, ..
     }: Key<Reads>,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Response, HttpError> {
-    id_ok(&id)?;
     Ok(with_rate(
         StatusCode::OK,
         s.provider.get_template(&key.tenant, &id)?,
@@ -471,9 +459,8 @@ pub(crate) async fn purge_template(
     Key {
         record: key, rate, ..
     }: Key<Writes>,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Response, HttpError> {
-    id_ok(&id)?;
     Ok(with_rate(
         StatusCode::OK,
         s.provider.purge_template(&key.tenant, &id)?,

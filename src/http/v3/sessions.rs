@@ -1,11 +1,11 @@
 //! The Sessions API's handlers: typed requests in (`V3Json`, `V3Query`), typed responses out.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::extract::{Creates, Key, Reads, V3Json, V3Query, Writes};
-use super::{id_ok, with_rate};
+use super::extract::{Creates, Id, Key, Reads, V3Json, V3Query, Writes};
+use super::with_rate;
 use crate::flow::sessions::wire::{
     CreateSession, Decision, DeleteSession, DeleteSessions, ListSessions, SessionCreated,
     SessionDeleted, SessionRow, SessionsDeleted, StatusUpdated, UpdateStatus,
@@ -60,9 +60,8 @@ pub(crate) async fn decision(
     Key {
         record: key, rate, ..
     }: Key<Reads>,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Response, HttpError> {
-    id_ok(&id)?;
     let sess = s.provider.get_session(&key.tenant, &id)?;
     Ok(with_rate(StatusCode::OK, s.provider.decision(&sess), &rate))
 }
@@ -84,9 +83,9 @@ pub(crate) async fn decision(
 pub(crate) async fn session(
     State(s): State<AppState>,
     key: Key<Reads>,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Response, HttpError> {
-    decision(State(s), key, Path(id)).await
+    decision(State(s), key, Id(id)).await
 }
 
 #[utoipa::path(
@@ -108,10 +107,9 @@ pub(crate) async fn delete_session(
     Key {
         record: key, rate, ..
     }: Key<Writes>,
-    Path(id): Path<String>,
+    Id(id): Id,
     V3Json(req): V3Json<DeleteSession>,
 ) -> Result<Response, HttpError> {
-    id_ok(&id)?;
     Ok(with_rate(
         StatusCode::OK,
         s.provider.delete_session(&key.tenant, &id, &req)?,
@@ -138,10 +136,9 @@ pub(crate) async fn update_status(
     Key {
         record: key, rate, ..
     }: Key<Writes>,
-    Path(id): Path<String>,
+    Id(id): Id,
     V3Json(req): V3Json<UpdateStatus>,
 ) -> Result<Response, HttpError> {
-    id_ok(&id)?;
     Ok(with_rate(
         StatusCode::OK,
         s.provider.update_session_status(&key, &id, req)?,
