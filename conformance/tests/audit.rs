@@ -288,18 +288,18 @@ async fn payment_step_ups_are_evidence_that_exports_verify_and_erasure_keeps() {
     // The stored log: every byte of a stored entry matters too; deletion and reordering are
     // named.
     let key = inherence::audit::key("main", 2);
-    let stored = p.store.get(audit_ns::ENTRIES, &key).unwrap().unwrap();
+    let stored = p.store.get(&audit_ns::ENTRIES, &key).unwrap().unwrap();
     for i in 0..stored.len() {
         let mut bad = stored.clone();
         bad[i] ^= 0x01;
-        p.store.put(audit_ns::ENTRIES, &key, &bad, None).unwrap();
+        p.store.put(&audit_ns::ENTRIES, &key, &bad, None).unwrap();
         let r = p.audit.verify_store(None).unwrap();
         assert!(
             !r.ok(),
             "stored byte {i} changed and the log still verifies"
         );
     }
-    p.store.delete(audit_ns::ENTRIES, &key).unwrap();
+    p.store.delete(&audit_ns::ENTRIES, &key).unwrap();
     let r = p.audit.verify_store(None).unwrap();
     assert!(
         r.problems.iter().any(|x| x.contains("main#2 is missing")),
@@ -308,10 +308,10 @@ async fn payment_step_ups_are_evidence_that_exports_verify_and_erasure_keeps() {
     );
     let third = p
         .store
-        .get(audit_ns::ENTRIES, &inherence::audit::key("main", 3))
+        .get(&audit_ns::ENTRIES, &inherence::audit::key("main", 3))
         .unwrap()
         .unwrap();
-    p.store.put(audit_ns::ENTRIES, &key, &third, None).unwrap();
+    p.store.put(&audit_ns::ENTRIES, &key, &third, None).unwrap();
     let r = p.audit.verify_store(None).unwrap();
     assert!(
         r.problems
@@ -320,12 +320,14 @@ async fn payment_step_ups_are_evidence_that_exports_verify_and_erasure_keeps() {
         "{:?}",
         r.problems
     );
-    p.store.put(audit_ns::ENTRIES, &key, &stored, None).unwrap();
+    p.store
+        .put(&audit_ns::ENTRIES, &key, &stored, None)
+        .unwrap();
     assert!(p.audit.verify_store(None).unwrap().ok());
     // The newest entry deleted (not yet under a checkpoint): the head says it existed.
     let newest = inherence::audit::key("main", 3);
-    let last = p.store.get(audit_ns::ENTRIES, &newest).unwrap().unwrap();
-    p.store.delete(audit_ns::ENTRIES, &newest).unwrap();
+    let last = p.store.get(&audit_ns::ENTRIES, &newest).unwrap().unwrap();
+    p.store.delete(&audit_ns::ENTRIES, &newest).unwrap();
     let r = p.audit.verify_store(None).unwrap();
     assert!(
         r.problems
@@ -335,7 +337,7 @@ async fn payment_step_ups_are_evidence_that_exports_verify_and_erasure_keeps() {
         r.problems
     );
     p.store
-        .put(audit_ns::ENTRIES, &newest, &last, None)
+        .put(&audit_ns::ENTRIES, &newest, &last, None)
         .unwrap();
     assert!(p.audit.verify_store(None).unwrap().ok());
 

@@ -701,7 +701,10 @@ async fn review_band_decline_manual_review_list_delete_and_templates() {
         &server
             .provider
             .store
-            .get("sessions", s3["session_id"].as_str().unwrap())
+            .get(
+                &inherence::flow::sessions::SESSIONS,
+                s3["session_id"].as_str().unwrap(),
+            )
             .unwrap()
             .unwrap(),
     )
@@ -756,7 +759,7 @@ async fn review_band_decline_manual_review_list_delete_and_templates() {
         &server
             .provider
             .store
-            .get("sessions", s3_id)
+            .get(&inherence::flow::sessions::SESSIONS, s3_id)
             .unwrap()
             .unwrap(),
     )
@@ -1076,12 +1079,22 @@ async fn background_sweep_expires_and_abandons_sessions() {
     let idle = create().await;
     let id = idle["session_id"].as_str().unwrap();
     let store = &server.provider.store;
-    let mut rec: Value =
-        serde_json::from_slice(&store.get("sessions", id).unwrap().unwrap()).unwrap();
+    let mut rec: Value = serde_json::from_slice(
+        &store
+            .get(&inherence::flow::sessions::SESSIONS, id)
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
     rec["expires_at"] =
         json!(inherence::clock::Clock::now_secs(&inherence::clock::SystemClock) - 1);
     store
-        .put("sessions", id, &serde_json::to_vec(&rec).unwrap(), None)
+        .put(
+            &inherence::flow::sessions::SESSIONS,
+            id,
+            &serde_json::to_vec(&rec).unwrap(),
+            None,
+        )
         .unwrap();
 
     let sid = started["session_id"].as_str().unwrap().to_owned();
@@ -1122,8 +1135,13 @@ async fn background_sweep_expires_and_abandons_sessions() {
     // destination, also when it had been queued already); what it left pending for a change it
     // never saved, the sweep drops.
     let now = inherence::clock::Clock::now_secs(&inherence::clock::SystemClock);
-    let saved: Value =
-        serde_json::from_slice(&store.get("sessions", &iid).unwrap().unwrap()).unwrap();
+    let saved: Value = serde_json::from_slice(
+        &store
+            .get(&inherence::flow::sessions::SESSIONS, &iid)
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
     let events = saved["events"].as_u64().unwrap();
     assert!(events >= 2, "creation and expiry: {saved}");
     let already = rx
@@ -1139,7 +1157,7 @@ async fn background_sweep_expires_and_abandons_sessions() {
         let rec = json!({"session_id": iid, "seq": seq, "at": now - 60, "event": e});
         store
             .put(
-                "webhook_pending",
+                &inherence::flow::sessions::PENDING_EVENTS,
                 event_id,
                 &serde_json::to_vec(&rec).unwrap(),
                 None,
@@ -1156,13 +1174,20 @@ async fn background_sweep_expires_and_abandons_sessions() {
     })
     .await;
     for _ in 0..50 {
-        if store.keys("webhook_pending").unwrap().is_empty() {
+        if store
+            .keys(&inherence::flow::sessions::PENDING_EVENTS)
+            .unwrap()
+            .is_empty()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
-        store.keys("webhook_pending").unwrap().is_empty(),
+        store
+            .keys(&inherence::flow::sessions::PENDING_EVENTS)
+            .unwrap()
+            .is_empty(),
         "all handled"
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use inherence::clock::{Clock, SystemClock};
-use inherence::store::Kv;
 use inherence::store::redis::RedisStore;
+use inherence::store::{Kv, Namespace};
 
 use crate::common::shared;
 use crate::oidc_flows::{par_authorize_url, pass_face_check};
@@ -174,6 +174,16 @@ fn the_behavioural_suite_passes_on_one_redis_node() {
     let store = RedisStore::connect(&r.urls).unwrap();
     inherence::store::suite::run(&store, &*clock);
     inherence::store::suite::replace_keeps_expiry(&store, &*clock);
+    // The same suite through the sealing wrapper that domain code uses, on Redis.
+    use inherence::store::encrypted::{EncryptedKv, KeyRing, SUBJECT_KEYS, TemplateKey};
+    let raw: inherence::store::Store = Arc::new(store);
+    let mut declared = inherence::store::suite::DECLARED.to_vec();
+    declared.push(SUBJECT_KEYS);
+    let ring = KeyRing::new(vec![TemplateKey::new("k1", &[7; 32]).unwrap()]).unwrap();
+    let sealed = EncryptedKv::new(raw.clone(), raw, Arc::new(ring), false, &declared);
+    inherence::store::suite::run(&sealed, &*clock);
+    inherence::store::suite::replace_keeps_expiry(&sealed, &*clock);
+    inherence::store::suite::policy_is_enforced(&sealed, &*clock);
 }
 
 #[test]
@@ -185,11 +195,9 @@ fn the_behavioural_suite_passes_on_a_three_master_cluster() {
     inherence::store::suite::replace_keeps_expiry(&store, &*clock);
     // Namespaces land on different masters (hash tags per namespace) and still list cleanly.
     for i in 0..30 {
-        store.put(&format!("ns-{i}"), "k", b"v", None).unwrap();
-        assert_eq!(
-            store.keys(&format!("ns-{i}")).unwrap(),
-            vec!["k".to_owned()]
-        );
+        let ns = Namespace::fresh(format!("ns_{i}"));
+        store.put(&ns, "k", b"v", None).unwrap();
+        assert_eq!(store.keys(&ns).unwrap(), vec!["k".to_owned()]);
     }
 }
 
@@ -197,9 +205,9 @@ fn the_behavioural_suite_passes_on_a_three_master_cluster() {
 fn a_stopped_redis_is_a_clear_error_not_a_panic() {
     let r = Redis::single();
     let store = RedisStore::connect(&r.urls).unwrap();
-    store.put("n", "k", b"v", None).unwrap();
+    store.put(&Namespace::new("n"), "k", b"v", None).unwrap();
     drop(r);
-    let e = store.get("n", "k").unwrap_err();
+    let e = store.get(&Namespace::new("n"), "k").unwrap_err();
     assert!(e.to_string().contains("redis"), "{e}");
     let port = free_port();
     let e = RedisStore::connect(&[format!("redis://127.0.0.1:{port}/")]).unwrap_err();
@@ -315,7 +323,7 @@ async fn two_instances_share_a_step_up(r: &Redis) {
     let mut cfg = inherence::config::Config::default();
     cfg.store.backend = inherence::config::StoreBackend::Redis;
     cfg.store.redis_urls = r.urls.clone();
-    let e = inherence::store::open(&cfg.store, Arc::new(SystemClock))
+    let e = inherence::store::open(&cfg.store, Arc::new(SystemClock), &inherence::namespaces())
         .err()
         .expect("refused");
     assert!(e.to_string().contains("encryption_keys"), "{e}");
@@ -380,7 +388,7 @@ async fn two_instances_share_a_step_up(r: &Redis) {
     assert!(
         a.provider
             .store
-            .get("enrolments", "alice")
+            .get(&inherence::flow::ns::ENROLMENTS, "alice")
             .unwrap()
             .is_none(),
         "the planted old ciphertext does not open"
@@ -546,7 +554,10 @@ fn key_generation_and_rotation_happen_once_across_instances() {
         (ha.join().unwrap(), hb.join().unwrap())
     });
     assert!(ga ^ gb, "exactly one instance generated the first keys");
-    assert_eq!(store.keys("keys").unwrap().len(), settings.algorithms.len());
+    assert_eq!(
+        store.keys(&inherence::keys::SIGNING_KEYS).unwrap().len(),
+        settings.algorithms.len()
+    );
     assert_eq!(a.ring().jwks(), b.ring().jwks());
     clock.advance(Duration::from_secs(2 * 86_400));
     std::thread::scope(|s| {
@@ -555,7 +566,7 @@ fn key_generation_and_rotation_happen_once_across_instances() {
     });
     a.tick().unwrap();
     b.tick().unwrap();
-    let keys = store.keys("keys").unwrap();
+    let keys = store.keys(&inherence::keys::SIGNING_KEYS).unwrap();
     assert_eq!(
         keys.len(),
         2 * settings.algorithms.len(),
@@ -587,7 +598,9 @@ async fn cli_changes_reach_every_running_instance_within_a_second() {
 
     // A key made for the test, accepted by both instances.
     let (rec, key) = {
-        let store = inherence::store::open(&cfg.store, Arc::new(SystemClock)).unwrap();
+        let store =
+            inherence::store::open(&cfg.store, Arc::new(SystemClock), &inherence::namespaces())
+                .unwrap();
         inherence::flow::didit::create_api_key(&*store, 0, "live", &Default::default()).unwrap()
     };
     let list = |s: &TestServer| {

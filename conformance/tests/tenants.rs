@@ -679,7 +679,7 @@ async fn a_store_from_before_tenants_becomes_the_default_tenant() {
         cfg.store.path = store_dir.clone();
         let clock: std::sync::Arc<dyn inherence::clock::Clock> =
             std::sync::Arc::new(inherence::clock::SystemClock);
-        let store = inherence::store::open(&cfg.store, clock).unwrap();
+        let store = inherence::store::open(&cfg.store, clock, &inherence::namespaces()).unwrap();
         use inherence::store::typed::KvJson;
         // The enrolment as the enrolment API wrote it then.
         let engine = crate::common::engine();
@@ -696,21 +696,21 @@ async fn a_store_from_before_tenants_becomes_the_default_tenant() {
             source: "api".into(),
         };
         store
-            .put_json("enrolments", "legacy-user", &rec, None)
+            .put_json(&inherence::flow::ns::ENROLMENTS, "legacy-user", &rec, None)
             .unwrap();
         // An API key, a workflow and a destination in the format of the time (no tenant).
         let (_, key) =
             inherence::flow::didit::create_api_key(&*store, 1, "legacy", &TenantId::default())
                 .unwrap();
         legacy_key = key;
-        let strip = |ns: &str| {
+        let strip = |ns: &inherence::store::Namespace| {
             for k in store.keys(ns).unwrap() {
                 let mut v: Value = store.get_json(ns, &k).unwrap().unwrap();
                 assert!(v.as_object_mut().unwrap().remove("tenant").is_some());
                 store.put_json(ns, &k, &v, None).unwrap();
             }
         };
-        strip("api_keys");
+        strip(&inherence::flow::didit::API_KEYS);
         let wf = inherence::flow::workflows::create(
             &*store,
             &TenantId::default(),
@@ -723,7 +723,7 @@ async fn a_store_from_before_tenants_becomes_the_default_tenant() {
         )
         .unwrap();
         assert_eq!(wf.tenant, TenantId::default());
-        strip("workflows");
+        strip(&inherence::flow::workflows::WORKFLOWS);
     }
     let server = TestServer::start(move |c| {
         c.store.path = store_dir;

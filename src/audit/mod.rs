@@ -35,18 +35,21 @@ use record::{CHECKPOINT_TYP, Checkpoint, Entry, GENESIS, Kind, Personal, Redacte
 
 /// Store namespaces of the audit log.
 pub mod ns {
+    use crate::store::Namespace;
     /// Chained entries, key `{stream}/{seq:012}`.
-    pub const ENTRIES: &str = "audit";
+    pub const ENTRIES: Namespace = Namespace::new("audit").fsynced();
     /// Signed checkpoints (compact JWS), key `{stream}/{seq:012}`.
-    pub const CHECKPOINTS: &str = "audit_checkpoints";
+    pub const CHECKPOINTS: Namespace = Namespace::new("audit_checkpoints").fsynced();
     /// Public JWKs of every key that signed a checkpoint, by `kid`.
-    pub const SIGNERS: &str = "audit_signers";
-    /// Head pointers (a hint; the entries are the truth).
-    pub const HEADS: &str = "audit_heads";
+    pub const SIGNERS: Namespace = Namespace::new("audit_signers").fsynced();
+    /// Head pointers (a hint rebuilt from the entries, so not fsynced).
+    pub const HEADS: Namespace = Namespace::new("audit_heads");
     /// The pseudonym key (sealed at rest).
-    pub const KEYS: &str = "audit_keys";
+    pub const KEYS: Namespace = Namespace::new("audit_keys").sealed().fsynced();
     /// Frames kept as evidence when `keep_frames` is on (sealed, expiring).
-    pub const FRAMES: &str = "audit_frames";
+    pub const FRAMES: Namespace = Namespace::new("audit_frames").sealed().fsynced().expiring();
+    /// The namespaces of the audit log.
+    pub const ALL: &[Namespace] = &[ENTRIES, CHECKPOINTS, SIGNERS, HEADS, KEYS, FRAMES];
 }
 
 /// `[audit]` settings.
@@ -265,8 +268,8 @@ impl AuditLog {
     fn pseudonym_key(&self) -> Result<&[u8], AuditError> {
         Ok(match self.pseudonym_key.get() {
             Some(k) => k,
-            None if self.store.get(ns::KEYS, "pseudonym")?.is_none()
-                && !self.store.keys(ns::HEADS)?.is_empty() =>
+            None if self.store.get(&ns::KEYS, "pseudonym")?.is_none()
+                && !self.store.keys(&ns::HEADS)?.is_empty() =>
             {
                 // Entries exist, so a key existed: a new one would silently break erasure
                 // (the old pseudonyms could no longer be found).
@@ -277,10 +280,10 @@ impl AuditLog {
             None => {
                 let mut fresh = vec![0u8; 32];
                 aws_lc_rs::rand::fill(&mut fresh).expect("system randomness");
-                self.store.write_once(ns::KEYS, "pseudonym", &fresh)?;
+                self.store.write_once(&ns::KEYS, "pseudonym", &fresh)?;
                 let k = self
                     .store
-                    .get(ns::KEYS, "pseudonym")?
+                    .get(&ns::KEYS, "pseudonym")?
                     .ok_or_else(|| AuditError::Invalid("the pseudonym key vanished".into()))?;
                 let _ = self.pseudonym_key.set(k);
                 self.pseudonym_key.get().expect("set")
@@ -289,7 +292,7 @@ impl AuditLog {
     }
 
     fn load_head(&self, stream: &str) -> Result<Head, AuditError> {
-        let mut head = match self.store.get(ns::HEADS, stream)? {
+        let mut head = match self.store.get(&ns::HEADS, stream)? {
             Some(b) => serde_json::from_slice::<Head>(&b)
                 .map_err(|e| StoreError::Corrupt(format!("audit head: {e}")))?,
             None => {
@@ -297,7 +300,7 @@ impl AuditLog {
                 let prefix = format!("{stream}/");
                 let last = self
                     .store
-                    .keys(ns::ENTRIES)?
+                    .keys(&ns::ENTRIES)?
                     .into_iter()
                     .filter(|k| k.starts_with(&prefix))
                     .filter_map(|k| parse_key(&k).map(|(_, n)| n))
@@ -360,14 +363,14 @@ impl AuditLog {
         let prefix = format!("{stream}/");
         let Some(k) = self
             .store
-            .keys(ns::CHECKPOINTS)?
+            .keys(&ns::CHECKPOINTS)?
             .into_iter()
             .filter(|k| k.starts_with(&prefix))
             .max()
         else {
             return Ok(None);
         };
-        let Some(jws) = self.store.get(ns::CHECKPOINTS, &k)? else {
+        let Some(jws) = self.store.get(&ns::CHECKPOINTS, &k)? else {
             return Ok(None);
         };
         let payload = jws
@@ -412,7 +415,7 @@ impl AuditLog {
 
     /// Reads one entry.
     pub fn entry(&self, stream: &str, seq: u64) -> Result<Option<Entry>, AuditError> {
-        match self.store.get(ns::ENTRIES, &key(stream, seq))? {
+        match self.store.get(&ns::ENTRIES, &key(stream, seq))? {
             Some(b) => Ok(Some(serde_json::from_slice(&b).map_err(|e| {
                 StoreError::Corrupt(format!("audit entry {stream}#{seq}: {e}"))
             })?)),
@@ -463,7 +466,7 @@ impl AuditLog {
             let bytes = serde_json::to_vec(&e).map_err(|e| AuditError::Invalid(e.to_string()))?;
             if self
                 .store
-                .write_once(ns::ENTRIES, &key(&stream, e.seq), &bytes)?
+                .write_once(&ns::ENTRIES, &key(&stream, e.seq), &bytes)?
             {
                 let mut next = Head {
                     seq: e.seq,
@@ -472,7 +475,7 @@ impl AuditLog {
                     ..h
                 };
                 let ptr = serde_json::to_vec(&next).expect("serialises");
-                self.store.put(ns::HEADS, &stream, &ptr, None)?;
+                self.store.put(&ns::HEADS, &stream, &ptr, None)?;
                 if e.seq >= next.checkpoint_seq + self.settings.checkpoint_every {
                     let from = (next.checkpoint_seq, next.checkpoint_hash.clone());
                     match self.checkpoint(&stream, (from.0, &from.1), e.seq, &e.hash, at_ms) {
@@ -514,7 +517,7 @@ impl AuditLog {
                 + i64::from(self.settings.frame_retention_days) * 86_400_000;
             for (i, f) in d.frames.iter().enumerate() {
                 self.store.put(
-                    ns::FRAMES,
+                    &ns::FRAMES,
                     &format!("{}/{i}", d.evidence.id),
                     f,
                     Some(until),
@@ -528,7 +531,7 @@ impl AuditLog {
     pub fn frames(&self, decision_id: &str) -> Result<Vec<Vec<u8>>, AuditError> {
         let mut out = Vec::new();
         for i in 0.. {
-            match self.store.get(ns::FRAMES, &format!("{decision_id}/{i}"))? {
+            match self.store.get(&ns::FRAMES, &format!("{decision_id}/{i}"))? {
                 Some(f) => out.push(f),
                 None => break,
             }
@@ -575,7 +578,7 @@ impl AuditLog {
         let jws = ring.sign(self.alg, CHECKPOINT_TYP, &claims)?;
         self.remember_signer(&ring)?;
         self.store
-            .write_once(ns::CHECKPOINTS, &key(stream, seq), jws.as_bytes())?;
+            .write_once(&ns::CHECKPOINTS, &key(stream, seq), jws.as_bytes())?;
         // The checkpoint is stored; a witness that cannot be written is reported, and the next
         // checkpoint (which covers this one's entries) is witnessed again.
         if let Some(path) = &self.settings.witness_file
@@ -593,7 +596,7 @@ impl AuditLog {
             .signer(self.alg)
             .map(|k| k.record.kid.clone())
             .unwrap_or_default();
-        if self.store.get(ns::SIGNERS, &kid)?.is_none()
+        if self.store.get(&ns::SIGNERS, &kid)?.is_none()
             && let Some(jwk) = ring.jwks()["keys"]
                 .as_array()
                 .into_iter()
@@ -601,7 +604,7 @@ impl AuditLog {
                 .find(|k| k["kid"] == kid.as_str())
         {
             self.store
-                .write_once(ns::SIGNERS, &kid, jwk.to_string().as_bytes())?;
+                .write_once(&ns::SIGNERS, &kid, jwk.to_string().as_bytes())?;
         }
         Ok(())
     }
@@ -679,17 +682,17 @@ impl AuditLog {
 
     /// Every stored entry, in (stream, seq) order.
     pub fn keys(&self) -> Result<Vec<String>, AuditError> {
-        Ok(self.store.keys(ns::ENTRIES)?)
+        Ok(self.store.keys(&ns::ENTRIES)?)
     }
 
     /// The stored bytes of an entry (its JSON).
     pub fn raw_entry(&self, k: &str) -> Result<Option<Vec<u8>>, AuditError> {
-        Ok(self.store.get(ns::ENTRIES, k)?)
+        Ok(self.store.get(&ns::ENTRIES, k)?)
     }
 
     /// Reads an entry by store key (with its key checked against its content).
     pub fn entry_at(&self, k: &str) -> Result<Option<Result<Entry, String>>, AuditError> {
-        Ok(self.store.get(ns::ENTRIES, k)?.map(|b| {
+        Ok(self.store.get(&ns::ENTRIES, k)?.map(|b| {
             let e: Entry = serde_json::from_slice(&b).map_err(|e| format!("unreadable: {e}"))?;
             if key(&e.stream, e.seq) != k {
                 return Err(format!("holds {} (moved from its place)", e.name()));
@@ -701,8 +704,8 @@ impl AuditLog {
     /// Every checkpoint JWS, with its store key.
     pub fn checkpoints(&self) -> Result<Vec<(String, String)>, AuditError> {
         let mut v = Vec::new();
-        for k in self.store.keys(ns::CHECKPOINTS)? {
-            if let Some(b) = self.store.get(ns::CHECKPOINTS, &k)? {
+        for k in self.store.keys(&ns::CHECKPOINTS)? {
+            if let Some(b) = self.store.get(&ns::CHECKPOINTS, &k)? {
                 v.push((k, String::from_utf8_lossy(&b).into_owned()));
             }
         }
@@ -712,8 +715,8 @@ impl AuditLog {
     /// The public keys that signed checkpoints (a JWK set).
     pub fn signer_jwks(&self) -> Result<Value, AuditError> {
         let mut keys = Vec::new();
-        for k in self.store.keys(ns::SIGNERS)? {
-            if let Some(b) = self.store.get(ns::SIGNERS, &k)? {
+        for k in self.store.keys(&ns::SIGNERS)? {
+            if let Some(b) = self.store.get(&ns::SIGNERS, &k)? {
                 keys.push(
                     serde_json::from_slice::<Value>(&b)
                         .map_err(|e| StoreError::Corrupt(format!("audit signer {k}: {e}")))?,
@@ -776,8 +779,8 @@ impl AuditLog {
         let mut report = checker.finish();
         // Entries after the last checkpoint are not signed yet; the head pointer each append
         // leaves still tells whether some were removed from the end.
-        for k in self.store.keys(ns::HEADS)? {
-            let Some(b) = self.store.get(ns::HEADS, &k)? else {
+        for k in self.store.keys(&ns::HEADS)? {
+            let Some(b) = self.store.get(&ns::HEADS, &k)? else {
                 continue;
             };
             let Ok(h) = serde_json::from_slice::<Head>(&b) else {
@@ -827,7 +830,7 @@ impl AuditLog {
         }
         for id in &decision_ids {
             for i in 0.. {
-                if !self.store.delete(ns::FRAMES, &format!("{id}/{i}"))? {
+                if !self.store.delete(&ns::FRAMES, &format!("{id}/{i}"))? {
                     break;
                 }
             }
@@ -849,7 +852,7 @@ impl AuditLog {
             });
             let bytes = serde_json::to_vec(&e).map_err(|e| AuditError::Invalid(e.to_string()))?;
             self.store
-                .put(ns::ENTRIES, &key(&e.stream, e.seq), &bytes, None)?;
+                .put(&ns::ENTRIES, &key(&e.stream, e.seq), &bytes, None)?;
         }
         tracing::info!(entries = targets.len(), by = %red.name(), "audit: personal data erased");
         Ok(targets.len())
@@ -897,7 +900,7 @@ impl AuditLog {
                     && k.starts_with(&prefix)
                     && s == stream
                     && seq <= anchor.seq
-                    && self.store.delete(ns::ENTRIES, k)?
+                    && self.store.delete(&ns::ENTRIES, k)?
                 {
                     n += 1;
                 }
@@ -907,7 +910,7 @@ impl AuditLog {
                     && s == stream
                     && seq < anchor.seq
                 {
-                    self.store.delete(ns::CHECKPOINTS, k)?;
+                    self.store.delete(&ns::CHECKPOINTS, k)?;
                 }
             }
             if n > 0 {
@@ -973,11 +976,11 @@ mod tests {
             decision(&l, n);
         }
         let k = key("main", 2);
-        let original = store.get(ns::ENTRIES, &k).unwrap().unwrap();
+        let original = store.get(&ns::ENTRIES, &k).unwrap().unwrap();
         let mut e: Entry = serde_json::from_slice(&original).unwrap();
         e.body["outcome"] = json!("Declined");
         store
-            .put(ns::ENTRIES, &k, &serde_json::to_vec(&e).unwrap(), None)
+            .put(&ns::ENTRIES, &k, &serde_json::to_vec(&e).unwrap(), None)
             .unwrap();
         assert!(
             l.checkpoint_now(true).is_err(),
@@ -986,7 +989,7 @@ mod tests {
         assert!(l.checkpoints().unwrap().is_empty());
         let r = l.verify_store(None).unwrap();
         assert!(r.problems.iter().any(|p| p.contains("main#2 was edited")));
-        store.put(ns::ENTRIES, &k, &original, None).unwrap();
+        store.put(&ns::ENTRIES, &k, &original, None).unwrap();
         assert_eq!(l.checkpoint_now(true).unwrap(), Some(3));
         let r = l.verify_store(None).unwrap();
         assert!(r.ok() && r.warnings.is_empty(), "{r:?}");
@@ -1035,7 +1038,7 @@ mod tests {
         };
         assert!(other("other").prune().unwrap() > 0);
         assert!(l.keys().unwrap().iter().all(|k| !k.starts_with("main/")));
-        l.store.delete(ns::HEADS, "main").unwrap();
+        l.store.delete(&ns::HEADS, "main").unwrap();
         let fresh = other("main");
         let e = decision(&fresh, 9);
         assert!(e.seq > 1, "continues after the anchor");
@@ -1043,7 +1046,7 @@ mod tests {
         assert!(r.ok(), "{:?}", r.problems);
         // Deleting entries is still caught.
         let first = r.streams["main"].first_seq;
-        l.store.delete(ns::ENTRIES, &key("main", first)).unwrap();
+        l.store.delete(&ns::ENTRIES, &key("main", first)).unwrap();
         assert!(!l.verify_store(None).unwrap().ok());
     }
 

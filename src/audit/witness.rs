@@ -181,20 +181,20 @@ mod tests {
             super::super::GENESIS.to_owned()
         } else {
             let b = store
-                .get(ns::ENTRIES, &key("main", from - 1))
+                .get(&ns::ENTRIES, &key("main", from - 1))
                 .unwrap()
                 .unwrap();
             serde_json::from_slice::<Entry>(&b).unwrap().hash
         };
         for seq in from..=last {
-            let b = store.get(ns::ENTRIES, &key("main", seq)).unwrap().unwrap();
+            let b = store.get(&ns::ENTRIES, &key("main", seq)).unwrap().unwrap();
             let mut e: Entry = serde_json::from_slice(&b).unwrap();
             e.prev = prev;
             e.hash = e.compute_hash();
             prev = e.hash.clone();
             store
                 .put(
-                    ns::ENTRIES,
+                    &ns::ENTRIES,
                     &key("main", seq),
                     &serde_json::to_vec(&e).unwrap(),
                     None,
@@ -205,7 +205,7 @@ mod tests {
     }
 
     fn set_head(store: &Store, seq: u64, hash: &str) {
-        let b = store.get(ns::HEADS, "main").unwrap().unwrap();
+        let b = store.get(&ns::HEADS, "main").unwrap().unwrap();
         let mut h: Head = serde_json::from_slice(&b).unwrap();
         h.seq = seq;
         h.hash = hash.to_owned();
@@ -214,7 +214,7 @@ mod tests {
             h.checkpoint_hash = hash.to_owned();
         }
         store
-            .put(ns::HEADS, "main", &serde_json::to_vec(&h).unwrap(), None)
+            .put(&ns::HEADS, "main", &serde_json::to_vec(&h).unwrap(), None)
             .unwrap();
     }
 
@@ -235,10 +235,10 @@ mod tests {
         // Back to the checkpoint at #10: entries and checkpoints after it deleted, head
         // rolled back.
         for seq in 11..=35 {
-            store.delete(ns::ENTRIES, &key("main", seq)).unwrap();
-            let _ = store.delete(ns::CHECKPOINTS, &key("main", seq));
+            store.delete(&ns::ENTRIES, &key("main", seq)).unwrap();
+            let _ = store.delete(&ns::CHECKPOINTS, &key("main", seq));
         }
-        let b = store.get(ns::ENTRIES, &key("main", 10)).unwrap().unwrap();
+        let b = store.get(&ns::ENTRIES, &key("main", 10)).unwrap().unwrap();
         set_head(
             &store,
             10,
@@ -264,8 +264,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (l, store) = witnessed_log(dir.path());
         for n in [ns::ENTRIES, ns::CHECKPOINTS, ns::HEADS] {
-            for k in store.keys(n).unwrap() {
-                store.delete(n, &k).unwrap();
+            for k in store.keys(&n).unwrap() {
+                store.delete(&n, &k).unwrap();
             }
         }
         let (alone, with) = verify(&l, dir.path());
@@ -310,10 +310,10 @@ mod tests {
     fn approve_the_declined_one(store: &Store) {
         let k = key("main", 15);
         let mut e: Entry =
-            serde_json::from_slice(&store.get(ns::ENTRIES, &k).unwrap().unwrap()).unwrap();
+            serde_json::from_slice(&store.get(&ns::ENTRIES, &k).unwrap().unwrap()).unwrap();
         e.body["outcome"] = json!("Approved");
         store
-            .put(ns::ENTRIES, &k, &serde_json::to_vec(&e).unwrap(), None)
+            .put(&ns::ENTRIES, &k, &serde_json::to_vec(&e).unwrap(), None)
             .unwrap();
         rechain(store, 15, 35);
     }
@@ -322,7 +322,7 @@ mod tests {
     /// store holds, as a store writer can.
     fn re_sign_with_the_stores_keys(l: &AuditLog, store: &Store) {
         for seq in [20, 30] {
-            let b = store.get(ns::ENTRIES, &key("main", seq)).unwrap().unwrap();
+            let b = store.get(&ns::ENTRIES, &key("main", seq)).unwrap().unwrap();
             let e: Entry = serde_json::from_slice(&b).unwrap();
             let claims = super::super::record::Checkpoint {
                 iss: "https://inherence.test".into(),
@@ -338,7 +338,7 @@ mod tests {
                 .sign(Alg::ES256, CHECKPOINT_TYP, &claims)
                 .unwrap();
             store
-                .put(ns::CHECKPOINTS, &key("main", seq), jws.as_bytes(), None)
+                .put(&ns::CHECKPOINTS, &key("main", seq), jws.as_bytes(), None)
                 .unwrap();
         }
     }
@@ -356,9 +356,14 @@ mod tests {
             serde_json::from_slice(&std::fs::read(&key_file).unwrap()).unwrap();
         // The private scalar (the PKCS#8 header before it is the same for every P-256 key).
         let secret = record.private_pkcs8.expose()[48..90].to_owned();
-        for n in ["keys", ns::SIGNERS, ns::CHECKPOINTS, ns::KEYS] {
-            for k in store.keys(n).unwrap() {
-                let v = store.get(n, &k).unwrap().unwrap();
+        for n in [
+            crate::keys::SIGNING_KEYS,
+            ns::SIGNERS,
+            ns::CHECKPOINTS,
+            ns::KEYS,
+        ] {
+            for k in store.keys(&n).unwrap() {
+                let v = store.get(&n, &k).unwrap().unwrap();
                 assert!(!String::from_utf8_lossy(&v).contains(&secret), "{n}/{k}");
             }
         }

@@ -34,7 +34,7 @@ pub enum ApiKeysAction {
 
 pub fn run(cfg: &Config, action: ApiKeysAction) -> Result<(), Failure> {
     let clock = SystemClock;
-    let store = crate::store::open(&cfg.store, Arc::new(SystemClock))
+    let store = crate::store::open(&cfg.store, Arc::new(SystemClock), &crate::namespaces())
         .map_err(|e| Failure::runtime(format!("cannot open the store: {e}")))?;
     let store = &*store;
     let err = |e: didit::DiditError| Failure::runtime(e.to_string());

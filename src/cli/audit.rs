@@ -141,7 +141,7 @@ pub(super) fn log_on(
 /// The audit log over a read-only snapshot (embedded) or the shared Redis.
 fn reading(cfg: &Config) -> Result<AuditLog, Failure> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = crate::store::open_snapshot(&cfg.store, clock.clone())
+    let store = crate::store::open_snapshot(&cfg.store, clock.clone(), &crate::namespaces())
         .map_err(|e| Failure::runtime(format!("cannot read the store: {e}")))?;
     log_on(cfg, store, clock)
 }
@@ -149,7 +149,7 @@ fn reading(cfg: &Config) -> Result<AuditLog, Failure> {
 /// The audit log over the store itself (embedded: the server must be stopped).
 fn writing(cfg: &Config) -> Result<AuditLog, Failure> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = crate::store::open(&cfg.store, clock.clone()).map_err(|e| {
+    let store = crate::store::open(&cfg.store, clock.clone(), &crate::namespaces()).map_err(|e| {
         Failure::runtime(match cfg.store.backend {
             StoreBackend::Embedded => format!(
                 "cannot open the store at {} (stop the server first, or use its admin API): {e}",

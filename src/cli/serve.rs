@@ -17,14 +17,15 @@ pub fn build_provider(
     engine: Arc<crate::biometric::Engine>,
     clock: Arc<dyn Clock>,
 ) -> Result<Arc<Provider>, Failure> {
-    let opened = crate::store::open_sealed(&cfg.store, clock.clone()).map_err(|e| {
-        Failure::runtime(match cfg.store.backend {
-            crate::config::StoreBackend::Embedded => {
-                format!("cannot open the store at {}: {e}", cfg.store.path.display())
-            }
-            crate::config::StoreBackend::Redis => format!("cannot use Redis: {e}"),
-        })
-    })?;
+    let opened = crate::store::open_sealed(&cfg.store, clock.clone(), &crate::namespaces())
+        .map_err(|e| {
+            Failure::runtime(match cfg.store.backend {
+                crate::config::StoreBackend::Embedded => {
+                    format!("cannot open the store at {}: {e}", cfg.store.path.display())
+                }
+                crate::config::StoreBackend::Redis => format!("cannot use Redis: {e}"),
+            })
+        })?;
     if opened.generated_key
         || cfg.store.encryption_keys.is_empty() && cfg.store.encryption_key_file.is_none()
     {

@@ -51,7 +51,7 @@ fn subject_arg(s: &str) -> Result<(), Failure> {
 pub fn run(cfg: &Config, action: SubjectsAction) -> Result<(), Failure> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let open = || {
-        crate::store::open(&cfg.store, clock.clone())
+        crate::store::open(&cfg.store, clock.clone(), &crate::namespaces())
             .map_err(|e| Failure::runtime(format!("cannot open the store: {e}")))
     };
     match action {
@@ -75,7 +75,7 @@ pub fn run(cfg: &Config, action: SubjectsAction) -> Result<(), Failure> {
                         source: "api".into(),
                     };
                     store
-                        .put_json(ns::ENROLMENTS, &tenant.key(&subject), &rec, None)
+                        .put_json(&ns::ENROLMENTS, &tenant.key(&subject), &rec, None)
                         .map_err(|e| Failure::runtime(e.to_string()))?;
                     eprintln!(
                         "enrolled {subject} (tenant {tenant}) from {}",
@@ -97,7 +97,7 @@ pub fn run(cfg: &Config, action: SubjectsAction) -> Result<(), Failure> {
             let key = tenant.key(&subject);
             let store = open()?;
             if store
-                .get(ns::ENROLMENTS, &key)
+                .get(&ns::ENROLMENTS, &key)
                 .map_err(|e| Failure::runtime(e.to_string()))?
                 .is_none()
             {
@@ -112,7 +112,7 @@ pub fn run(cfg: &Config, action: SubjectsAction) -> Result<(), Failure> {
             let copies = crate::flow::sessions::forget_references(&*store, &tenant, &subject)
                 .map_err(|e| Failure::runtime(e.to_string()))?;
             store
-                .delete(ns::ENROLMENTS, &key)
+                .delete(&ns::ENROLMENTS, &key)
                 .map_err(|e| Failure::runtime(e.to_string()))?;
             eprintln!(
                 "erased {subject} (and the personal data of {n} audit entries, the reference copies of {copies} sessions)"
@@ -122,7 +122,7 @@ pub fn run(cfg: &Config, action: SubjectsAction) -> Result<(), Failure> {
         SubjectsAction::List { tenant } => {
             let tenant = super::tenant_arg(cfg, &tenant)?;
             let keys = open()?
-                .keys(ns::ENROLMENTS)
+                .keys(&ns::ENROLMENTS)
                 .map_err(|e| Failure::runtime(e.to_string()))?;
             for k in keys.iter().filter_map(|k| tenant.owns(k)) {
                 println!("{k}");

@@ -90,7 +90,7 @@ impl Provider {
         let expires_at = (self.now() + ttl as i64) * 1000;
         self.store
             .issue(
-                ns::PAR,
+                &ns::PAR,
                 &reference,
                 &Pushed {
                     client_id: client.client_id.clone(),
@@ -123,7 +123,7 @@ impl Provider {
                 // Single use: consumed here, at the point of authorization.
                 let pushed: Pushed = self
                     .store
-                    .redeem(ns::PAR, reference)
+                    .redeem(&ns::PAR, reference)
                     .map_err(|e| AuthorizeError::Show(store_err(e)))?
                     .ok_or_else(|| {
                         AuthorizeError::Show(OAuthError::new(
@@ -172,7 +172,7 @@ impl Provider {
         if purpose == Purpose::Verify {
             let enrolled = self
                 .store
-                .get(ns::ENROLMENTS, &tenant.key(&subject))
+                .get(&ns::ENROLMENTS, &tenant.key(&subject))
                 .map_err(|e| redirect(store_err(e)))?;
             if enrolled.is_none() {
                 return Err(redirect(OAuthError::unmet(
@@ -346,13 +346,13 @@ impl Provider {
 
     pub(crate) fn put_flow(&self, flow: &Flow) -> Result<(), OAuthError> {
         self.store
-            .put_json(ns::FLOWS, &flow.id, flow, Some(flow.expires_at * 1000))
+            .put_json(&ns::FLOWS, &flow.id, flow, Some(flow.expires_at * 1000))
             .map_err(store_err)
     }
 
     pub(crate) fn get_flow(&self, id: &str) -> Result<Flow, OAuthError> {
         self.store
-            .get_json::<Flow>(ns::FLOWS, id)
+            .get_json::<Flow>(&ns::FLOWS, id)
             .map_err(store_err)?
             .ok_or_else(|| {
                 OAuthError::invalid_request("this face check has expired or is finished")
@@ -361,7 +361,7 @@ impl Provider {
 
     pub(crate) fn take_flow(&self, id: &str) -> Result<Flow, OAuthError> {
         self.store
-            .redeem::<Flow>(ns::FLOWS, id)
+            .redeem::<Flow>(&ns::FLOWS, id)
             .map_err(store_err)?
             .ok_or_else(|| {
                 OAuthError::invalid_request(

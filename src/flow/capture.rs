@@ -262,7 +262,7 @@ impl Provider {
             OidcPurpose::Verify => {
                 let record: Option<EnrolmentRecord> = self
                     .store
-                    .get_json(ns::ENROLMENTS, &flow.tenant.key(&flow.subject))
+                    .get_json(&ns::ENROLMENTS, &flow.tenant.key(&flow.subject))
                     .map_err(|e| CaptureError::Protocol(store_err(e)))?;
                 let record = record.ok_or_else(|| {
                     CaptureError::Protocol(OAuthError::unmet("no face is enrolled for this user"))
@@ -295,7 +295,7 @@ impl Provider {
                 // the user's password (or the client's session) cannot swap in their own.
                 let existing: Option<EnrolmentRecord> = self
                     .store
-                    .get_json(ns::ENROLMENTS, &flow.tenant.key(&flow.subject))
+                    .get_json(&ns::ENROLMENTS, &flow.tenant.key(&flow.subject))
                     .map_err(|e| CaptureError::Protocol(store_err(e)))?;
                 let same_person = match (&existing, &burst.embedding) {
                     (None, _) => true,
@@ -323,7 +323,7 @@ impl Provider {
                         source: "camera".into(),
                     };
                     self.store
-                        .put_json(ns::ENROLMENTS, &flow.tenant.key(&flow.subject), &rec, None)
+                        .put_json(&ns::ENROLMENTS, &flow.tenant.key(&flow.subject), &rec, None)
                         .map_err(|e| CaptureError::Protocol(store_err(e)))?;
                 }
                 (ok, None)
@@ -478,7 +478,7 @@ impl Provider {
                 };
                 let exp = (self.now() + self.cfg.oidc.code_lifetime_secs as i64) * 1000;
                 self.store
-                    .issue(ns::CODES, &digest(&code), &grant, exp)
+                    .issue(&ns::CODES, &digest(&code), &grant, exp)
                     .map_err(store_err)?;
                 let mut p = vec![("code", code.as_str())];
                 if let Some(s) = &req.state {

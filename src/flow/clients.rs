@@ -10,10 +10,11 @@ use crate::clock::Clock;
 use crate::config::{ClientAuthMethod, ClientConfig};
 use crate::protocol::OAuthError;
 use crate::protocol::client_auth::{Credentials, verify_assertion};
-use crate::store::Store;
+use crate::store::{Namespace, Store};
 
 /// Namespace of seen client-assertion `jti` values (replay protection).
-const JTI_NS: &str = "assertion_jti";
+/// Client-assertion `jti`s seen, until the assertion could no longer be replayed.
+pub(crate) const JTI_NS: Namespace = Namespace::new("assertion_jti").expiring();
 
 /// The registered clients.
 pub struct Clients {
@@ -85,7 +86,7 @@ impl Clients {
                 let (jti, exp) = verify_assertion(assertion, &id, jwks, audiences, now)?;
                 let fresh = self
                     .store
-                    .first_use(JTI_NS, &format!("{id}:{jti}"), (exp + 60) * 1000)
+                    .first_use(&JTI_NS, &format!("{id}:{jti}"), (exp + 60) * 1000)
                     .map_err(|e| OAuthError::server(e.to_string()))?;
                 if !fresh {
                     return Err(OAuthError::invalid_client(

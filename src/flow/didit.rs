@@ -15,11 +15,13 @@ use crate::biometric::score::{LogType, Risk, Status, round2};
 use crate::biometric::{Analysis, BiometricError, Want};
 pub use crate::ids::{iso8601, uuid_v4};
 use crate::store::typed::KvJson;
-use crate::store::{Kv, StoreError};
+use crate::store::{Kv, Namespace, StoreError};
 use crate::tenant::TenantId;
 
-const API_KEYS: &str = "api_keys";
-pub(crate) const RATE: &str = "rate";
+/// API keys, by digest.
+pub const API_KEYS: Namespace = Namespace::new("api_keys").fsynced();
+/// Rate-limit windows (per key, per client), one minute each.
+pub(crate) const RATE: Namespace = Namespace::new("rate").expiring();
 
 /// The standalone checks' default decline threshold (contract: 30).
 pub const DEFAULT_THRESHOLD: f64 = 30.0;
@@ -234,15 +236,15 @@ pub fn create_api_key(
         created_at: now,
         revoked_at: None,
     };
-    store.put_json(API_KEYS, &digest(&key), &rec, None)?;
+    store.put_json(&API_KEYS, &digest(&key), &rec, None)?;
     Ok((rec, key))
 }
 
 /// All API keys (without the keys themselves).
 pub fn list_api_keys(store: &dyn Kv) -> Result<Vec<ApiKeyRecord>, DiditError> {
     let mut out = Vec::new();
-    for k in store.keys(API_KEYS)? {
-        if let Some(r) = store.get_json::<ApiKeyRecord>(API_KEYS, &k)? {
+    for k in store.keys(&API_KEYS)? {
+        if let Some(r) = store.get_json::<ApiKeyRecord>(&API_KEYS, &k)? {
             out.push(r);
         }
     }
@@ -252,13 +254,13 @@ pub fn list_api_keys(store: &dyn Kv) -> Result<Vec<ApiKeyRecord>, DiditError> {
 
 /// Revokes the key with this id; `false` if there is none (or it was already revoked).
 pub fn revoke_api_key(store: &dyn Kv, now: i64, id: &str) -> Result<bool, DiditError> {
-    for k in store.keys(API_KEYS)? {
-        if let Some(mut r) = store.get_json::<ApiKeyRecord>(API_KEYS, &k)?
+    for k in store.keys(&API_KEYS)? {
+        if let Some(mut r) = store.get_json::<ApiKeyRecord>(&API_KEYS, &k)?
             && r.id == id
             && r.revoked_at.is_none()
         {
             r.revoked_at = Some(now);
-            store.put_json(API_KEYS, &k, &r, None)?;
+            store.put_json(&API_KEYS, &k, &r, None)?;
             return Ok(true);
         }
     }
@@ -278,14 +280,14 @@ impl Provider {
             .ok_or(DiditError::Forbidden)?;
         let rec: ApiKeyRecord = self
             .store
-            .get_json(API_KEYS, &digest(presented))?
+            .get_json(&API_KEYS, &digest(presented))?
             .filter(|r: &ApiKeyRecord| r.revoked_at.is_none())
             .ok_or(DiditError::Forbidden)?;
         let now = self.now();
         let window = now.div_euclid(60);
         let reset = (window + 1) * 60;
         let used = self.store.add(
-            RATE,
+            &RATE,
             &format!("{}:{}:{window}", rec.id, class.name()),
             1,
             Some((reset + 60) * 1000),

@@ -114,7 +114,7 @@ impl Provider {
             source: "api".into(),
         };
         self.store
-            .put_json(ns::ENROLMENTS, &caller.tenant.key(subject), &rec, None)
+            .put_json(&ns::ENROLMENTS, &caller.tenant.key(subject), &rec, None)
             .map_err(|e| EnrolError::Auth(store_err(e)))?;
         tracing::info!(subject_len = subject.len(), client = %caller.client_id, tenant = %caller.tenant, "subject enrolled");
         Ok((subject, &rec).into())
@@ -127,7 +127,7 @@ impl Provider {
         let key = tenant.key(subject);
         if self
             .store
-            .get(ns::ENROLMENTS, &key)
+            .get(&ns::ENROLMENTS, &key)
             .map_err(|e| EnrolError::Auth(store_err(e)))?
             .is_none()
         {
@@ -137,7 +137,7 @@ impl Provider {
             .map_err(|e| EnrolError::Auth(store_err(e)))?;
         if self
             .store
-            .delete(ns::ENROLMENTS, &key)
+            .delete(&ns::ENROLMENTS, &key)
             .map_err(|e| EnrolError::Auth(store_err(e)))?
         {
             Ok(())
@@ -150,7 +150,7 @@ impl Provider {
         check_subject(subject)?;
         let rec: EnrolmentRecord = self
             .store
-            .get_json(ns::ENROLMENTS, &tenant.key(subject))
+            .get_json(&ns::ENROLMENTS, &tenant.key(subject))
             .map_err(|e| EnrolError::Auth(store_err(e)))?
             .ok_or(EnrolError::NotFound)?;
         Ok((subject, &rec).into())
@@ -165,7 +165,7 @@ impl Provider {
     ) -> Result<(Vec<EnrolmentInfo>, usize), EnrolError> {
         let keys = self
             .store
-            .keys(ns::ENROLMENTS)
+            .keys(&ns::ENROLMENTS)
             .map_err(|e| EnrolError::Auth(store_err(e)))?;
         let mut subjects: Vec<(&str, &str)> = keys
             .iter()
@@ -181,7 +181,7 @@ impl Provider {
         {
             if let Some(rec) = self
                 .store
-                .get_json::<EnrolmentRecord>(ns::ENROLMENTS, k)
+                .get_json::<EnrolmentRecord>(&ns::ENROLMENTS, k)
                 .map_err(|e| EnrolError::Auth(store_err(e)))?
             {
                 out.push((subject, &rec).into());

@@ -101,7 +101,7 @@ impl Provider {
         let used = self
             .store
             .add(
-                super::didit::RATE,
+                &super::didit::RATE,
                 &format!("client:{client_id}:{}:{window}", budget.name()),
                 size,
                 Some((reset + 60) * 1000),

@@ -156,7 +156,7 @@ impl Provider {
             issued_ms: now_ms,
         };
         self.store
-            .issue(ns::CHALLENGES, &c, &stored, exp)
+            .issue(&ns::CHALLENGES, &c, &stored, exp)
             .map_err(store_err)?;
         Ok(IssuedChallenge {
             challenge: c,
@@ -174,7 +174,7 @@ impl Provider {
     ) -> Result<Challenge, OAuthError> {
         let ch: Challenge = self
             .store
-            .redeem(ns::CHALLENGES, challenge)
+            .redeem(&ns::CHALLENGES, challenge)
             .map_err(store_err)?
             .ok_or_else(|| {
                 OAuthError::invalid_request(

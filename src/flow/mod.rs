@@ -42,15 +42,41 @@ use crate::webhook::outbox::Outbox;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
 use clients::Clients;
 
-/// Store namespaces used by the flows.
+/// Store namespaces used by the flows, with their policies (`store/namespace.rs`).
 pub mod ns {
-    pub const PAR: &str = "par";
-    pub const FLOWS: &str = "flows";
-    pub const CHALLENGES: &str = "challenges";
-    pub const CODES: &str = "codes";
-    pub const USED_CODES: &str = "used_codes";
-    pub const REVOKED: &str = "revoked";
-    pub const ENROLMENTS: &str = "enrolments";
+    use crate::store::Namespace;
+    /// Pushed authorization requests, until their `expires_in`.
+    pub const PAR: Namespace = Namespace::new("par").expiring();
+    /// Authorization flows in progress (short-lived; a user retries after a power cut).
+    pub const FLOWS: Namespace = Namespace::new("flows").expiring();
+    /// Active-liveness challenges, single use.
+    pub const CHALLENGES: Namespace = Namespace::new("challenges").expiring();
+    /// Authorization codes (by digest), single use.
+    pub const CODES: Namespace = Namespace::new("codes").expiring();
+    /// Redeemed codes, kept while a replay could still be answered by revocation.
+    pub const USED_CODES: Namespace = Namespace::new("used_codes").expiring();
+    /// Sessions revoked by a code replay, until their tokens expire.
+    pub const REVOKED: Namespace = Namespace::new("revoked").expiring();
+    /// Enrolled templates, by subject: sealed with the subject's own key (erasure shreds it).
+    pub const ENROLMENTS: Namespace = Namespace::new("enrolments").per_subject().fsynced();
+
+    /// Every namespace of the flows: these, and those their submodules declare.
+    pub fn all() -> Vec<Namespace> {
+        let mine = [
+            PAR, FLOWS, CHALLENGES, CODES, USED_CODES, REVOKED, ENROLMENTS,
+        ];
+        let theirs = [
+            super::templates::TOMBSTONES,
+            super::clients::JTI_NS,
+            super::didit::API_KEYS,
+            super::didit::RATE,
+            super::workflows::WORKFLOWS,
+        ];
+        mine.into_iter()
+            .chain(theirs)
+            .chain(super::sessions::NAMESPACES.iter().copied())
+            .collect()
+    }
 }
 
 /// 128 bits (or more) of randomness, base64url.

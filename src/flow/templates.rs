@@ -11,10 +11,12 @@ use super::didit::{DiditError, iso8601};
 use super::ns;
 use super::sessions::{SESSION_FACES, SessionFace, template_uuid};
 use super::wire::Page;
+use crate::store::Namespace;
 use crate::store::typed::KvJson;
 use crate::tenant::TenantId;
 
-const TOMBSTONES: &str = "template_tombstones";
+/// Purged templates' ids, so a second purge answers as the first did.
+pub(crate) const TOMBSTONES: Namespace = Namespace::new("template_tombstones").fsynced();
 
 /// A template's status (only `active` templates exist here; the others are accepted as
 /// filters and match none).
@@ -179,11 +181,14 @@ impl Provider {
     /// The stored faces of `tenant`.
     fn all_templates(&self, tenant: &TenantId) -> Result<Vec<Stored>, DiditError> {
         let mut v = Vec::new();
-        for k in self.store.keys(ns::ENROLMENTS)? {
+        for k in self.store.keys(&ns::ENROLMENTS)? {
             let Some(subject) = tenant.owns(&k).map(str::to_owned) else {
                 continue;
             };
-            if let Some(r) = self.store.get_json::<EnrolmentRecord>(ns::ENROLMENTS, &k)? {
+            if let Some(r) = self
+                .store
+                .get_json::<EnrolmentRecord>(&ns::ENROLMENTS, &k)?
+            {
                 v.push(Stored {
                     kind: "enrolment",
                     key: k,
@@ -195,11 +200,11 @@ impl Provider {
                 });
             }
         }
-        for k in self.store.keys(SESSION_FACES)? {
+        for k in self.store.keys(&SESSION_FACES)? {
             let Some(subject) = tenant.owns(&k).map(str::to_owned) else {
                 continue;
             };
-            if let Some(f) = self.store.get_json::<SessionFace>(SESSION_FACES, &k)? {
+            if let Some(f) = self.store.get_json::<SessionFace>(&SESSION_FACES, &k)? {
                 v.push(Stored {
                     kind: "session",
                     key: k,
@@ -298,15 +303,15 @@ impl Provider {
                     ns::ENROLMENTS
                 };
                 self.erase_subject_personal_data(tenant, &t.subject, "template purged")?;
-                self.store.delete(ns, &t.key)?;
-                self.store.put(TOMBSTONES, &tenant.key(uuid), b"1", None)?;
+                self.store.delete(&ns, &t.key)?;
+                self.store.put(&TOMBSTONES, &tenant.key(uuid), b"1", None)?;
                 tracing::info!(template = %uuid, "biometric template purged");
                 Ok(Purged {
                     uuid: uuid.to_owned(),
                     outcome: PurgeOutcome::Purged,
                 })
             }
-            None if self.store.get(TOMBSTONES, &tenant.key(uuid))?.is_some() => Ok(Purged {
+            None if self.store.get(&TOMBSTONES, &tenant.key(uuid))?.is_some() => Ok(Purged {
                 uuid: uuid.to_owned(),
                 outcome: PurgeOutcome::AlreadyPurged,
             }),

@@ -110,15 +110,15 @@ impl Provider {
             .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
         let key = digest(code);
         let now = self.now();
-        let grant: CodeGrant = match self.store.redeem(ns::CODES, &key).map_err(store_err)? {
+        let grant: CodeGrant = match self.store.redeem(&ns::CODES, &key).map_err(store_err)? {
             Some(g) => g,
             None => {
                 // Replayed code: revoke everything it issued.
-                if let Some(sid) = self.store.get(ns::USED_CODES, &key).map_err(store_err)? {
+                if let Some(sid) = self.store.get(&ns::USED_CODES, &key).map_err(store_err)? {
                     let sid = String::from_utf8_lossy(&sid).into_owned();
                     let until = (now + self.cfg.oidc.access_token_lifetime_secs as i64 + 60) * 1000;
                     self.store
-                        .put(ns::REVOKED, &sid, b"code replay", Some(until))
+                        .put(&ns::REVOKED, &sid, b"code replay", Some(until))
                         .map_err(store_err)?;
                     tracing::warn!(sid = %sid, client = %client_id, "authorization code replayed: tokens revoked");
                     return Err(OAuthError::invalid_grant(
@@ -131,7 +131,7 @@ impl Provider {
         let tombstone_until = (now + self.cfg.oidc.access_token_lifetime_secs as i64 + 60) * 1000;
         self.store
             .put(
-                ns::USED_CODES,
+                &ns::USED_CODES,
                 &key,
                 grant.sid.as_bytes(),
                 Some(tombstone_until),
@@ -237,7 +237,7 @@ impl Provider {
         if let Some(sid) = &claims.sid
             && self
                 .store
-                .get(ns::REVOKED, sid)
+                .get(&ns::REVOKED, sid)
                 .map_err(store_err)?
                 .is_some()
         {

@@ -21,11 +21,16 @@ use serde_json::json;
 
 use crate::clock::Clock;
 use crate::store::typed::KvJson;
-use crate::store::{Store, StoreError};
+use crate::store::{Namespace, Store, StoreError};
 
-const NS: &str = "keys";
+/// Signing keys and their states.
+pub const SIGNING_KEYS: Namespace = Namespace::new("keys").fsynced();
 /// Claims that make one instance (of several on a shared store) generate a key.
-const LOCKS: &str = "key_claims";
+const LOCKS: Namespace = Namespace::new("key_claims").expiring();
+/// The webhook signing key (Ed25519, generated once).
+const WEBHOOK_KEYS: Namespace = Namespace::new("webhook_keys").fsynced();
+/// The namespaces of the signing keys.
+pub const NAMESPACES: &[Namespace] = &[SIGNING_KEYS, LOCKS, WEBHOOK_KEYS];
 
 /// Supported signing algorithms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -394,10 +399,10 @@ impl KeyManager {
             // the others wait for its key.
             let claim = format!("initial:{}", alg.name());
             let until = Some((km.clock.now_secs() + 60) * 1000);
-            let mut won = km.store.claim(LOCKS, &claim, until)?;
+            let mut won = km.store.claim(&LOCKS, &claim, until)?;
             if !won && km.wait_for_active(alg).is_err() {
                 // The claimer died: its claim has lapsed by now; claim again.
-                won = km.store.claim(LOCKS, &claim, until)?;
+                won = km.store.claim(&LOCKS, &claim, until)?;
                 if !won {
                     km.wait_for_active(alg)?;
                 }
@@ -410,7 +415,7 @@ impl KeyManager {
                     .any(|r| r.alg == alg && r.state == KeyState::Active)
             {
                 let rec = generate(alg, &km.issuer_host, km.clock.now_secs())?;
-                km.store.put_json(NS, &rec.kid, &rec, None)?;
+                km.store.put_json(&SIGNING_KEYS, &rec.kid, &rec, None)?;
                 generated = true;
             }
         }
@@ -441,8 +446,8 @@ impl KeyManager {
 
     fn records(&self) -> Result<Vec<KeyRecord>, KeyError> {
         let mut v = Vec::new();
-        for kid in self.store.keys(NS)? {
-            if let Some(r) = self.store.get_json::<KeyRecord>(NS, &kid)? {
+        for kid in self.store.keys(&SIGNING_KEYS)? {
+            if let Some(r) = self.store.get_json::<KeyRecord>(&SIGNING_KEYS, &kid)? {
                 v.push(r);
             }
         }
@@ -460,7 +465,7 @@ impl KeyManager {
         let mut rec = generate(alg, &self.issuer_host, now)?;
         rec.state = KeyState::Published;
         rec.promote_at = Some(now + self.settings.promote_after_secs as i64);
-        self.store.put_json(NS, &rec.kid, &rec, None)?;
+        self.store.put_json(&SIGNING_KEYS, &rec.kid, &rec, None)?;
         self.tick()?;
         Ok(rec.kid)
     }
@@ -485,11 +490,11 @@ impl KeyManager {
                     if &r.kid == newest {
                         r.state = KeyState::Active;
                         r.promote_at = None;
-                        self.store.put_json(NS, &r.kid, &*r, None)?;
+                        self.store.put_json(&SIGNING_KEYS, &r.kid, &*r, None)?;
                     } else if r.state == KeyState::Active || due.contains(&r.kid) {
                         r.state = KeyState::Retired;
                         r.drop_at = Some(now + self.settings.retire_after_secs as i64);
-                        self.store.put_json(NS, &r.kid, &*r, None)?;
+                        self.store.put_json(&SIGNING_KEYS, &r.kid, &*r, None)?;
                     }
                 }
             }
@@ -516,7 +521,7 @@ impl KeyManager {
                     && active_old
                     && !pending
                     && self.store.claim(
-                        LOCKS,
+                        &LOCKS,
                         &format!("successor-of:{active_kid}"),
                         Some((now + period) * 1000),
                     )?
@@ -524,7 +529,7 @@ impl KeyManager {
                     let mut rec = generate(alg, &self.issuer_host, now)?;
                     rec.state = KeyState::Published;
                     rec.promote_at = Some(now + self.settings.promote_after_secs as i64);
-                    self.store.put_json(NS, &rec.kid, &rec, None)?;
+                    self.store.put_json(&SIGNING_KEYS, &rec.kid, &rec, None)?;
                     records.push(rec);
                 }
             }
@@ -534,7 +539,7 @@ impl KeyManager {
             .iter()
             .filter(|r| r.state == KeyState::Retired && r.drop_at.is_some_and(|t| t <= now))
         {
-            self.store.delete(NS, &r.kid)?;
+            self.store.delete(&SIGNING_KEYS, &r.kid)?;
         }
         let keep: Vec<KeyRecord> = records
             .into_iter()
@@ -561,7 +566,7 @@ pub fn webhook_ed25519(
 ) -> Result<aws_lc_rs::signature::Ed25519KeyPair, crate::store::StoreError> {
     use crate::store::StoreError;
     use aws_lc_rs::signature::Ed25519KeyPair;
-    const NS: &str = "webhook_keys";
+    const NS: &crate::store::Namespace = &WEBHOOK_KEYS;
     const KEY: &str = "ed25519";
     let bad = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("webhook key: {e}"));
     if store.get(NS, KEY)?.is_none() {

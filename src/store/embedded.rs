@@ -2,8 +2,8 @@
 //!
 //! Every entry lives in memory; every change is appended to a log file (one JSON line per
 //! change) before the call returns, so a killed process loses nothing it acknowledged (the
-//! kernel holds the written bytes). Changes in the durable namespaces (enrolments, keys, ...) are
-//! also `fsync`ed, so they survive a power cut; short-lived state (flows, codes) may lose its
+//! kernel holds the written bytes). Changes in the namespaces declared fsynced (enrolments, keys,
+//! ..., see `store/namespace.rs`) are also `fsync`ed, so they survive a power cut; short-lived state (flows, codes) may lose its
 //! last moments then, and users simply retry. On start the log is replayed (a torn last line
 //! from a crash is ignored) and rewritten with only the live entries; it is compacted again
 //! whenever it grows well past the live data.
@@ -18,28 +18,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
 use serde::{Deserialize, Serialize};
 
-use super::{Kv, StoreError};
+use super::{Kv, Namespace, StoreError};
 use crate::clock::Clock;
-
-/// Namespaces whose changes are fsynced before the call returns.
-pub const DURABLE_NAMESPACES: &[&str] = &[
-    "enrolments",
-    "keys",
-    "audit",
-    "clients",
-    "api_keys",
-    "workflows",
-    "sessions",
-    "audit_checkpoints",
-    "audit_signers",
-    "audit_keys",
-    "webhook_destinations",
-    "webhook_outbox",
-    "webhook_log",
-    "webhook_keys",
-    "counters",
-    "subject_keys",
-];
 
 #[derive(Clone)]
 struct Entry {
@@ -190,14 +170,15 @@ impl EmbeddedStore {
             .map_err(|_| StoreError::Unavailable("store lock poisoned".into()))
     }
 
-    fn append(&self, inner: &mut Inner, r: &Record) -> Result<(), StoreError> {
+    /// Appends a record; `fsync`: also flushed to the disk before returning.
+    fn append(&self, inner: &mut Inner, r: &Record, fsync: bool) -> Result<(), StoreError> {
         let mut line = serde_json::to_vec(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         line.push(b'\n');
         let Some(log) = inner.log.as_mut() else {
             return Ok(());
         };
         log.write_all(&line).map_err(io)?;
-        if DURABLE_NAMESPACES.contains(&r.n.as_str()) {
+        if fsync {
             log.sync_data().map_err(io)?;
         }
         inner.records += 1;
@@ -219,23 +200,23 @@ impl EmbeddedStore {
         Ok(())
     }
 
-    fn live<'a>(&self, inner: &'a mut Inner, ns: &str, key: &str) -> Option<&'a Entry> {
+    fn live<'a>(&self, inner: &'a mut Inner, ns: &Namespace, key: &str) -> Option<&'a Entry> {
         let now = self.clock.now_millis();
-        let m = inner.map.get_mut(ns)?;
+        let m = inner.map.get_mut(ns.name())?;
         if m.get(key)
             .is_some_and(|e| e.expires_at.is_some_and(|t| t <= now))
         {
             m.remove(key);
             inner.live_len = inner.live_len.saturating_sub(1);
         }
-        inner.map.get(ns)?.get(key)
+        inner.map.get(ns.name())?.get(key)
     }
 
     /// Appends a put record, then applies it in memory.
     fn write(
         &self,
         inner: &mut Inner,
-        ns: &str,
+        ns: &Namespace,
         key: &str,
         value: Vec<u8>,
         expires_at: Option<i64>,
@@ -244,20 +225,21 @@ impl EmbeddedStore {
             inner,
             &Record {
                 o: 'p',
-                n: ns.to_owned(),
+                n: ns.name().to_owned(),
                 k: key.to_owned(),
                 v: Some(B64.encode(&value)),
                 e: expires_at,
             },
+            ns.is_fsynced(),
         )?;
         Self::insert(inner, ns, key, Entry { value, expires_at });
         Ok(())
     }
 
-    fn insert(inner: &mut Inner, ns: &str, key: &str, e: Entry) {
+    fn insert(inner: &mut Inner, ns: &Namespace, key: &str, e: Entry) {
         if inner
             .map
-            .entry(ns.to_owned())
+            .entry(ns.name().to_owned())
             .or_default()
             .insert(key.to_owned(), e)
             .is_none()
@@ -371,7 +353,7 @@ fn rewrite(path: &Path, map: &Map) -> Result<File, StoreError> {
 impl Kv for EmbeddedStore {
     fn put(
         &self,
-        ns: &str,
+        ns: &Namespace,
         key: &str,
         value: &[u8],
         expires_at: Option<i64>,
@@ -383,7 +365,7 @@ impl Kv for EmbeddedStore {
 
     fn put_new(
         &self,
-        ns: &str,
+        ns: &Namespace,
         key: &str,
         value: &[u8],
         expires_at: Option<i64>,
@@ -396,12 +378,12 @@ impl Kv for EmbeddedStore {
         Ok(true)
     }
 
-    fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    fn get(&self, ns: &Namespace, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let mut inner = self.lock()?;
         Ok(self.live(&mut inner, ns, key).map(|e| e.value.clone()))
     }
 
-    fn take(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    fn take(&self, ns: &Namespace, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let mut inner = self.lock()?;
         if self.live(&mut inner, ns, key).is_none() {
             return Ok(None);
@@ -410,13 +392,14 @@ impl Kv for EmbeddedStore {
             &mut inner,
             &Record {
                 o: 'd',
-                n: ns.to_owned(),
+                n: ns.name().to_owned(),
                 k: key.to_owned(),
                 v: None,
                 e: None,
             },
+            ns.is_fsynced(),
         )?;
-        let v = inner.map.get_mut(ns).and_then(|m| m.remove(key));
+        let v = inner.map.get_mut(ns.name()).and_then(|m| m.remove(key));
         if v.is_some() {
             inner.live_len = inner.live_len.saturating_sub(1);
         }
@@ -426,13 +409,13 @@ impl Kv for EmbeddedStore {
         Ok(v.map(|e| e.value))
     }
 
-    fn delete(&self, ns: &str, key: &str) -> Result<bool, StoreError> {
+    fn delete(&self, ns: &Namespace, key: &str) -> Result<bool, StoreError> {
         Ok(self.take(ns, key)?.is_some())
     }
 
     fn incr(
         &self,
-        ns: &str,
+        ns: &Namespace,
         key: &str,
         by: i64,
         expires_at: Option<i64>,
@@ -455,7 +438,7 @@ impl Kv for EmbeddedStore {
 
     fn replace(
         &self,
-        ns: &str,
+        ns: &Namespace,
         key: &str,
         expected: &[u8],
         new: &[u8],
@@ -469,12 +452,12 @@ impl Kv for EmbeddedStore {
         Ok(true)
     }
 
-    fn keys(&self, ns: &str) -> Result<Vec<String>, StoreError> {
+    fn keys(&self, ns: &Namespace) -> Result<Vec<String>, StoreError> {
         let inner = self.lock()?;
         let now = self.clock.now_millis();
         let mut v: Vec<String> = inner
             .map
-            .get(ns)
+            .get(ns.name())
             .into_iter()
             .flatten()
             .filter(|(_, e)| e.expires_at.is_none_or(|t| t > now))
@@ -488,6 +471,11 @@ impl Kv for EmbeddedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const FACES: Namespace = Namespace::new("faces").fsynced();
+    const CODES: Namespace = Namespace::new("codes").expiring();
+    const ATTEMPTS: Namespace = Namespace::new("attempts");
+    const KEYS: Namespace = Namespace::new("keys").fsynced();
     use crate::clock::FixedClock;
 
     #[test]
@@ -507,22 +495,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let clock: Arc<dyn Clock> = Arc::new(FixedClock::at_secs(1_000));
         let s = EmbeddedStore::open_shredding(dir.path(), clock.clone()).unwrap();
-        s.put("subject_keys", "a", b"secret-of-a", None).unwrap();
-        s.put("subject_keys", "b", b"secret-of-b", None).unwrap();
+        s.put(&KEYS, "a", b"secret-of-a", None).unwrap();
+        s.put(&KEYS, "b", b"secret-of-b", None).unwrap();
         let file = || std::fs::read(dir.path().join("store.log")).unwrap();
         let has = |bytes: &[u8], what: &[u8]| {
             let b64 = B64.encode(what);
             bytes.windows(b64.len()).any(|w| w == b64.as_bytes())
         };
         assert!(has(&file(), b"secret-of-a"));
-        assert!(s.delete("subject_keys", "a").unwrap());
+        assert!(s.delete(&KEYS, "a").unwrap());
         assert!(!has(&file(), b"secret-of-a"), "gone from the file at once");
         assert!(has(&file(), b"secret-of-b"));
         drop(s);
         let s = EmbeddedStore::open_shredding(dir.path(), clock).unwrap();
-        assert_eq!(s.get("subject_keys", "a").unwrap(), None);
+        assert_eq!(s.get(&KEYS, "a").unwrap(), None);
         assert_eq!(
-            s.get("subject_keys", "b").unwrap().as_deref(),
+            s.get(&KEYS, "b").unwrap().as_deref(),
             Some(&b"secret-of-b"[..])
         );
     }
@@ -532,15 +520,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let clock: Arc<dyn Clock> = Arc::new(FixedClock::at_secs(1_000));
         let first = EmbeddedStore::open(dir.path(), clock.clone()).unwrap();
-        first.put("enrolments", "alice", b"template", None).unwrap();
+        first.put(&FACES, "alice", b"template", None).unwrap();
         let e = EmbeddedStore::open(dir.path(), clock.clone()).unwrap_err();
         assert!(e.to_string().contains("in use by another process"), "{e}");
         // A read-only snapshot stays possible (audit export beside a running server).
         let snap = EmbeddedStore::snapshot(dir.path(), clock.clone()).unwrap();
-        assert!(snap.get("enrolments", "alice").unwrap().is_some());
+        assert!(snap.get(&FACES, "alice").unwrap().is_some());
         drop(first);
         let again = EmbeddedStore::open(dir.path(), clock).unwrap();
-        assert!(again.get("enrolments", "alice").unwrap().is_some());
+        assert!(again.get(&FACES, "alice").unwrap().is_some());
     }
 
     #[test]
@@ -549,11 +537,11 @@ mod tests {
         let clock: Arc<dyn Clock> = Arc::new(FixedClock::at_secs(1_000));
         {
             let s = EmbeddedStore::open(dir.path(), clock.clone()).unwrap();
-            s.put("enrolments", "alice", b"template", None).unwrap();
-            s.put("codes", "c1", b"grant", Some(2_000_000)).unwrap();
-            s.put("codes", "gone", b"x", Some(500)).unwrap();
-            s.incr("attempts", "f", 2, None).unwrap();
-            s.take("codes", "c1").unwrap();
+            s.put(&FACES, "alice", b"template", None).unwrap();
+            s.put(&CODES, "c1", b"grant", Some(2_000_000)).unwrap();
+            s.put(&CODES, "gone", b"x", Some(500)).unwrap();
+            s.incr(&ATTEMPTS, "f", 2, None).unwrap();
+            s.take(&CODES, "c1").unwrap();
         }
         // Simulate a crash in the middle of writing a record.
         let mut f = OpenOptions::new()
@@ -564,12 +552,12 @@ mod tests {
         drop(f);
         let s = EmbeddedStore::open(dir.path(), clock).unwrap();
         assert_eq!(
-            s.get("enrolments", "alice").unwrap().as_deref(),
+            s.get(&FACES, "alice").unwrap().as_deref(),
             Some(&b"template"[..])
         );
-        assert_eq!(s.get("codes", "c1").unwrap(), None);
-        assert_eq!(s.get("codes", "gone").unwrap(), None);
-        assert_eq!(s.incr("attempts", "f", 1, None).unwrap(), 3);
+        assert_eq!(s.get(&CODES, "c1").unwrap(), None);
+        assert_eq!(s.get(&CODES, "gone").unwrap(), None);
+        assert_eq!(s.incr(&ATTEMPTS, "f", 1, None).unwrap(), 3);
     }
 
     #[test]

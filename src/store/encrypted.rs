@@ -17,27 +17,21 @@
 //! keys. The embedded store keeps subject keys in a file of their own that is rewritten on every
 //! deletion, so a destroyed key leaves the disk file at once.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use base64::Engine as _;
 
-use super::{Kv, Store, StoreError};
+use super::namespace::Expiry;
+use super::{Kv, Namespace, Store, StoreError};
 
-/// Namespaces whose values are sealed.
-pub const SEALED_NAMESPACES: &[&str] = &[
-    "enrolments",
-    "session_faces",
-    "sessions",
-    "audit_keys",
-    "audit_frames",
-];
 const MAGIC: &[u8] = b"INHSEAL1";
 
-/// Namespaces keyed by subject, sealed with a key per subject (crypto-shredding).
-pub const SUBJECT_NAMESPACES: &[&str] = &["enrolments", "session_faces"];
 /// The per-subject keys (`<namespace>/<subject>`), sealed with the configured keys.
-pub const SUBJECT_KEYS: &str = "subject_keys";
+pub const SUBJECT_KEYS: Namespace = Namespace::new("subject_keys").sealed().fsynced();
+/// The namespaces this module owns.
+pub const NAMESPACES: &[Namespace] = &[SUBJECT_KEYS];
 const SUBJECT_MAGIC: &[u8] = b"INHSUBJ1";
 
 /// One named AES-256 key.
@@ -110,15 +104,15 @@ impl KeyRing {
     }
 }
 
-fn aad(ns: &str, key: &str) -> Vec<u8> {
-    let mut a = ns.as_bytes().to_vec();
+fn aad(ns: &Namespace, key: &str) -> Vec<u8> {
+    let mut a = ns.name().as_bytes().to_vec();
     a.push(0);
     a.extend_from_slice(key.as_bytes());
     a
 }
 
 /// Seals `plain` for (`ns`, `key`) under the active key.
-pub fn seal(ring: &KeyRing, ns: &str, key: &str, plain: &[u8]) -> Vec<u8> {
+pub fn seal(ring: &KeyRing, ns: &Namespace, key: &str, plain: &[u8]) -> Vec<u8> {
     let k = &ring.keys[0];
     let mut header = MAGIC.to_vec();
     header.push(k.id.len() as u8);
@@ -127,7 +121,7 @@ pub fn seal(ring: &KeyRing, ns: &str, key: &str, plain: &[u8]) -> Vec<u8> {
 }
 
 /// `header` | random 96-bit nonce | AES-256-GCM ciphertext+tag, bound to (`ns`, `key`).
-fn seal_after(header: &[u8], k: &LessSafeKey, ns: &str, key: &str, plain: &[u8]) -> Vec<u8> {
+fn seal_after(header: &[u8], k: &LessSafeKey, ns: &Namespace, key: &str, plain: &[u8]) -> Vec<u8> {
     let mut nonce = [0u8; NONCE_LEN];
     aws_lc_rs::rand::fill(&mut nonce).expect("system randomness");
     let mut buf = plain.to_vec();
@@ -156,7 +150,7 @@ pub fn key_id(value: &[u8]) -> Option<&str> {
 /// it is refused, so nobody who can write to the backend can plant an unsealed template.
 pub fn open(
     ring: &KeyRing,
-    ns: &str,
+    ns: &Namespace,
     key: &str,
     value: &[u8],
     accept_plain: bool,
@@ -182,7 +176,12 @@ pub fn open(
 
 /// Opens what follows a header: random 96-bit nonce | AES-256-GCM ciphertext+tag, bound to
 /// (`ns`, `key`).
-fn open_after(rest: &[u8], k: &LessSafeKey, ns: &str, key: &str) -> Result<Vec<u8>, StoreError> {
+fn open_after(
+    rest: &[u8],
+    k: &LessSafeKey,
+    ns: &Namespace,
+    key: &str,
+) -> Result<Vec<u8>, StoreError> {
     let corrupt = || StoreError::Corrupt(format!("{ns}/{key}: sealed value cannot be opened"));
     let nonce: [u8; NONCE_LEN] = rest
         .get(..NONCE_LEN)
@@ -207,9 +206,11 @@ pub struct EncryptedKv {
     subject_keys: Store,
     ring: Arc<KeyRing>,
     accept_plain: bool,
+    /// The application's namespaces, by name.
+    known: HashMap<&'static str, Namespace>,
 }
 
-fn subject_key_id(ns: &str, key: &str) -> String {
+fn subject_key_id(ns: &Namespace, key: &str) -> String {
     format!("{ns}/{key}")
 }
 
@@ -220,7 +221,7 @@ struct SubjectKey {
     id: [u8; 8],
 }
 
-fn seal_with(k: &SubjectKey, ns: &str, key: &str, plain: &[u8]) -> Vec<u8> {
+fn seal_with(k: &SubjectKey, ns: &Namespace, key: &str, plain: &[u8]) -> Vec<u8> {
     let mut header = SUBJECT_MAGIC.to_vec();
     header.extend_from_slice(&k.id);
     seal_after(&header, &k.key, ns, key, plain)
@@ -229,7 +230,7 @@ fn seal_with(k: &SubjectKey, ns: &str, key: &str, plain: &[u8]) -> Vec<u8> {
 /// `None`: sealed by another (destroyed) key of this subject, so erased.
 fn open_with(
     k: &SubjectKey,
-    ns: &str,
+    ns: &Namespace,
     key: &str,
     value: &[u8],
 ) -> Result<Option<Vec<u8>>, StoreError> {
@@ -254,23 +255,43 @@ impl std::fmt::Debug for EncryptedKv {
     }
 }
 
-fn sealed(ns: &str) -> bool {
-    SEALED_NAMESPACES.contains(&ns)
-}
-
-fn per_subject(ns: &str) -> bool {
-    SUBJECT_NAMESPACES.contains(&ns)
+/// The namespace's policy on writes: the namespace is one the application declares (so a key
+/// rotation reseals it), with the policy declared; short-lived state carries an expiry.
+fn check_write(
+    known: &HashMap<&'static str, Namespace>,
+    ns: &Namespace,
+    expires_at: Option<i64>,
+) -> Result<(), StoreError> {
+    if known.get(ns.name()) != Some(ns) {
+        return Err(StoreError::Policy(format!(
+            "{ns} is not a declared namespace (crate::namespaces) or its policy differs"
+        )));
+    }
+    if ns.expiry == Expiry::Required && expires_at.is_none() {
+        return Err(StoreError::Policy(format!(
+            "{ns} holds short-lived state: every write carries an expiry"
+        )));
+    }
+    Ok(())
 }
 
 impl EncryptedKv {
     /// `accept_plain`: read values stored before encryption (embedded store only);
-    /// `subject_keys`: where the per-subject keys live (may be `inner` itself).
-    pub fn new(inner: Store, subject_keys: Store, ring: Arc<KeyRing>, accept_plain: bool) -> Self {
+    /// `subject_keys`: where the per-subject keys live (may be `inner` itself); `namespaces`:
+    /// every namespace the application uses ([`crate::namespaces`]), the only ones written.
+    pub fn new(
+        inner: Store,
+        subject_keys: Store,
+        ring: Arc<KeyRing>,
+        accept_plain: bool,
+        namespaces: &[Namespace],
+    ) -> Self {
         Self {
             inner,
             subject_keys,
             ring,
             accept_plain,
+            known: namespaces.iter().map(|n| (n.name(), *n)).collect(),
         }
     }
 
@@ -278,14 +299,14 @@ impl EncryptedKv {
     /// `None`: the subject has no key (never had one, or it was destroyed by an erasure).
     fn subject_key(
         &self,
-        ns: &str,
+        ns: &Namespace,
         key: &str,
         create: bool,
     ) -> Result<Option<SubjectKey>, StoreError> {
         let id = subject_key_id(ns, key);
         let unwrap = |wrapped: &[u8]| -> Result<SubjectKey, StoreError> {
             use sha2::Digest as _;
-            let raw = open(&self.ring, SUBJECT_KEYS, &id, wrapped, false)?;
+            let raw = open(&self.ring, &SUBJECT_KEYS, &id, wrapped, false)?;
             let k = UnboundKey::new(&AES_256_GCM, &raw)
                 .map_err(|_| StoreError::Corrupt(format!("{SUBJECT_KEYS}/{id} is not a key")))?;
             let mut fp = [0u8; 8];
@@ -295,7 +316,7 @@ impl EncryptedKv {
                 id: fp,
             })
         };
-        if let Some(w) = self.subject_keys.get(SUBJECT_KEYS, &id)? {
+        if let Some(w) = self.subject_keys.get(&SUBJECT_KEYS, &id)? {
             return unwrap(&w).map(Some);
         }
         if !create {
@@ -303,15 +324,15 @@ impl EncryptedKv {
         }
         let mut fresh = [0u8; 32];
         aws_lc_rs::rand::fill(&mut fresh).expect("system randomness");
-        let wrapped = seal(&self.ring, SUBJECT_KEYS, &id, &fresh);
+        let wrapped = seal(&self.ring, &SUBJECT_KEYS, &id, &fresh);
         if self
             .subject_keys
-            .put_new(SUBJECT_KEYS, &id, &wrapped, None)?
+            .put_new(&SUBJECT_KEYS, &id, &wrapped, None)?
         {
             return unwrap(&wrapped).map(Some);
         }
         // Another writer made it first: use theirs.
-        match self.subject_keys.get(SUBJECT_KEYS, &id)? {
+        match self.subject_keys.get(&SUBJECT_KEYS, &id)? {
             Some(w) => unwrap(&w).map(Some),
             None => Err(StoreError::Unavailable(format!(
                 "the key of {ns}/{key} was erased while it was being written"
@@ -320,8 +341,8 @@ impl EncryptedKv {
     }
 
     /// Seals a value of a sealed namespace for storage.
-    fn seal_value(&self, ns: &str, key: &str, plain: &[u8]) -> Result<Vec<u8>, StoreError> {
-        if per_subject(ns) {
+    fn seal_value(&self, ns: &Namespace, key: &str, plain: &[u8]) -> Result<Vec<u8>, StoreError> {
+        if ns.is_per_subject() {
             let k = self
                 .subject_key(ns, key, true)?
                 .expect("created when missing");
@@ -333,7 +354,12 @@ impl EncryptedKv {
 
     /// Opens a stored value of a sealed namespace; `None` when it was crypto-shredded (its
     /// subject key is gone: the value is erased, whatever copy is left).
-    fn open_value(&self, ns: &str, key: &str, v: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    fn open_value(
+        &self,
+        ns: &Namespace,
+        key: &str,
+        v: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         if is_subject_sealed(v) {
             return match self.subject_key(ns, key, false)? {
                 Some(k) => open_with(&k, ns, key, v),
@@ -344,9 +370,9 @@ impl EncryptedKv {
     }
 
     /// Destroys a subject's key (crypto-shredding); `true` if there was one.
-    fn shred(&self, ns: &str, key: &str) -> Result<bool, StoreError> {
+    fn shred(&self, ns: &Namespace, key: &str) -> Result<bool, StoreError> {
         self.subject_keys
-            .delete(SUBJECT_KEYS, &subject_key_id(ns, key))
+            .delete(&SUBJECT_KEYS, &subject_key_id(ns, key))
     }
 
     /// Rewrites every sealed value that is not under the active key (older key, or stored
@@ -358,28 +384,34 @@ impl EncryptedKv {
     pub fn reseal(&self) -> Result<(usize, usize), StoreError> {
         let (mut n, mut skipped) = (0, 0);
         // The subject keys themselves (under the configured keys).
-        for id in self.subject_keys.keys(SUBJECT_KEYS)? {
-            let Some(w) = self.subject_keys.get(SUBJECT_KEYS, &id)? else {
+        for id in self.subject_keys.keys(&SUBJECT_KEYS)? {
+            let Some(w) = self.subject_keys.get(&SUBJECT_KEYS, &id)? else {
                 continue;
             };
             if key_id(&w) == Some(self.ring.active()) {
                 continue;
             }
-            let Ok(plain) = open(&self.ring, SUBJECT_KEYS, &id, &w, false) else {
+            let Ok(plain) = open(&self.ring, &SUBJECT_KEYS, &id, &w, false) else {
                 skipped += 1;
                 continue;
             };
-            let again = seal(&self.ring, SUBJECT_KEYS, &id, &plain);
-            if self.subject_keys.replace(SUBJECT_KEYS, &id, &w, &again)? {
+            let again = seal(&self.ring, &SUBJECT_KEYS, &id, &plain);
+            if self.subject_keys.replace(&SUBJECT_KEYS, &id, &w, &again)? {
                 n += 1;
             }
         }
-        for ns in SEALED_NAMESPACES {
+        let mut sealed: Vec<&Namespace> = self
+            .known
+            .values()
+            .filter(|ns| ns.is_sealed() && **ns != SUBJECT_KEYS)
+            .collect();
+        sealed.sort_by_key(|ns| ns.name());
+        for ns in sealed {
             for k in self.inner.keys(ns)? {
                 let Some(v) = self.inner.get(ns, &k)? else {
                     continue;
                 };
-                let current = if per_subject(ns) {
+                let current = if ns.is_per_subject() {
                     is_subject_sealed(&v)
                 } else {
                     key_id(&v) == Some(self.ring.active())
@@ -404,12 +436,13 @@ impl EncryptedKv {
 impl Kv for EncryptedKv {
     fn put(
         &self,
-        ns: &str,
+        ns: &Namespace,
         key: &str,
         value: &[u8],
         expires_at: Option<i64>,
     ) -> Result<(), StoreError> {
-        if sealed(ns) {
+        check_write(&self.known, ns, expires_at)?;
+        if ns.is_sealed() {
             let v = self.seal_value(ns, key, value)?;
             self.inner.put(ns, key, &v, expires_at)
         } else {
@@ -419,12 +452,13 @@ impl Kv for EncryptedKv {
 
     fn put_new(
         &self,
-        ns: &str,
+        ns: &Namespace,
         key: &str,
         value: &[u8],
         expires_at: Option<i64>,
     ) -> Result<bool, StoreError> {
-        if !sealed(ns) {
+        check_write(&self.known, ns, expires_at)?;
+        if !ns.is_sealed() {
             return self.inner.put_new(ns, key, value, expires_at);
         }
         let v = self.seal_value(ns, key, value)?;
@@ -434,25 +468,25 @@ impl Kv for EncryptedKv {
         // What is there may be a leftover of an erasure interrupted between destroying the key
         // and deleting the value: erased, so it does not count as present.
         match self.inner.get(ns, key)? {
-            Some(raw) if per_subject(ns) && self.open_value(ns, key, &raw)?.is_none() => {
+            Some(raw) if ns.is_per_subject() && self.open_value(ns, key, &raw)?.is_none() => {
                 self.inner.replace(ns, key, &raw, &v)
             }
             _ => Ok(false),
         }
     }
 
-    fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    fn get(&self, ns: &Namespace, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         match self.inner.get(ns, key)? {
-            Some(v) if sealed(ns) => self.open_value(ns, key, &v),
+            Some(v) if ns.is_sealed() => self.open_value(ns, key, &v),
             other => Ok(other),
         }
     }
 
-    fn take(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    fn take(&self, ns: &Namespace, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         match self.inner.take(ns, key)? {
-            Some(v) if sealed(ns) => {
+            Some(v) if ns.is_sealed() => {
                 let plain = self.open_value(ns, key, &v);
-                if per_subject(ns) {
+                if ns.is_per_subject() {
                     self.shred(ns, key)?;
                 }
                 plain
@@ -461,38 +495,44 @@ impl Kv for EncryptedKv {
         }
     }
 
-    fn delete(&self, ns: &str, key: &str) -> Result<bool, StoreError> {
+    fn delete(&self, ns: &Namespace, key: &str) -> Result<bool, StoreError> {
         // The key first: once it is gone, what is left of the value is unreadable, so a crash
         // between the two steps cannot leave a readable template behind.
-        let shredded = per_subject(ns) && self.shred(ns, key)?;
+        let shredded = ns.is_per_subject() && self.shred(ns, key)?;
         let deleted = self.inner.delete(ns, key)?;
         // Once more: a key made by a write that raced with this erasure goes too.
-        let raced = per_subject(ns) && self.shred(ns, key)?;
+        let raced = ns.is_per_subject() && self.shred(ns, key)?;
         Ok(deleted || shredded || raced)
     }
 
     fn incr(
         &self,
-        ns: &str,
+        ns: &Namespace,
         key: &str,
         by: i64,
         expires_at: Option<i64>,
     ) -> Result<i64, StoreError> {
+        check_write(&self.known, ns, expires_at)?;
+        if ns.is_sealed() {
+            return Err(StoreError::Policy(format!(
+                "{ns} is sealed: counters are stored in clear"
+            )));
+        }
         self.inner.incr(ns, key, by, expires_at)
     }
 
-    fn keys(&self, ns: &str) -> Result<Vec<String>, StoreError> {
+    fn keys(&self, ns: &Namespace) -> Result<Vec<String>, StoreError> {
         self.inner.keys(ns)
     }
 
     fn replace(
         &self,
-        ns: &str,
+        ns: &Namespace,
         key: &str,
         expected: &[u8],
         new: &[u8],
     ) -> Result<bool, StoreError> {
-        if !sealed(ns) {
+        if !ns.is_sealed() {
             return self.inner.replace(ns, key, expected, new);
         }
         // Compared in clear, swapped on the exact stored ciphertext.
@@ -510,6 +550,13 @@ impl Kv for EncryptedKv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Namespaces of each policy (the application's own are declared by their owners).
+    const FACES: Namespace = Namespace::new("faces").per_subject();
+    const KEPT: Namespace = Namespace::new("kept_faces").per_subject();
+    const SEALED: Namespace = Namespace::new("sealed_docs").sealed();
+    const PLAIN: Namespace = Namespace::new("plain");
+    const ALL: &[Namespace] = &[FACES, KEPT, SEALED, PLAIN, SUBJECT_KEYS];
     use crate::clock::FixedClock;
     use crate::store::embedded::EmbeddedStore;
 
@@ -520,31 +567,31 @@ mod tests {
     #[test]
     fn sealed_values_open_only_in_their_slot_and_with_their_key() {
         let ring = KeyRing::new(vec![key("k1", 1)]).unwrap();
-        let s = seal(&ring, "enrolments", "alice", b"template");
+        let s = seal(&ring, &FACES, "alice", b"template");
         assert!(!s.windows(8).any(|w| w == b"template"), "no plaintext");
         assert_eq!(key_id(&s), Some("k1"));
         assert_eq!(
-            open(&ring, "enrolments", "alice", &s, false).unwrap(),
+            open(&ring, &FACES, "alice", &s, false).unwrap(),
             b"template"
         );
         assert!(
-            open(&ring, "enrolments", "bob", &s, false).is_err(),
+            open(&ring, &FACES, "bob", &s, false).is_err(),
             "bound to its subject"
         );
         let other = KeyRing::new(vec![key("k1", 2)]).unwrap();
         assert!(
-            open(&other, "enrolments", "alice", &s, false).is_err(),
+            open(&other, &FACES, "alice", &s, false).is_err(),
             "wrong key"
         );
         let mut flipped = s.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 1;
         assert!(
-            open(&ring, "enrolments", "alice", &flipped, false).is_err(),
+            open(&ring, &FACES, "alice", &flipped, false).is_err(),
             "tamper"
         );
         assert_eq!(
-            open(&ring, "enrolments", "alice", b"{\"legacy\":1}", true).unwrap(),
+            open(&ring, &FACES, "alice", b"{\"legacy\":1}", true).unwrap(),
             b"{\"legacy\":1}"
         );
     }
@@ -563,21 +610,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(FixedClock::at_secs(1_800_000_000));
         let raw: Store = Arc::new(EmbeddedStore::open(dir.path(), clock).unwrap());
-        let old = EncryptedKv::new(raw.clone(), raw.clone(), ring(vec![key("old", 3)]), true);
-        old.put("sessions", "s1", b"face-in-session", None).unwrap();
-        old.put("enrolments", "alice", b"face-of-alice", None)
-            .unwrap();
-        old.put("codes", "c", b"not biometric", None).unwrap();
+        let old = EncryptedKv::new(
+            raw.clone(),
+            raw.clone(),
+            ring(vec![key("old", 3)]),
+            true,
+            ALL,
+        );
+        old.put(&SEALED, "s1", b"face-in-session", None).unwrap();
+        old.put(&FACES, "alice", b"face-of-alice", None).unwrap();
+        old.put(&PLAIN, "c", b"not biometric", None).unwrap();
         assert_eq!(
-            key_id(&raw.get("sessions", "s1").unwrap().unwrap()),
+            key_id(&raw.get(&SEALED, "s1").unwrap().unwrap()),
             Some("old")
         );
         assert!(is_subject_sealed(
-            &raw.get("enrolments", "alice").unwrap().unwrap()
+            &raw.get(&FACES, "alice").unwrap().unwrap()
         ));
-        let wrapped = raw.get(SUBJECT_KEYS, "enrolments/alice").unwrap().unwrap();
+        let wrapped = raw.get(&SUBJECT_KEYS, "faces/alice").unwrap().unwrap();
         assert_eq!(key_id(&wrapped), Some("old"), "subject keys are sealed");
-        assert_eq!(raw.get("codes", "c").unwrap().unwrap(), b"not biometric");
+        assert_eq!(raw.get(&PLAIN, "c").unwrap().unwrap(), b"not biometric");
         let log = std::fs::read(dir.path().join("store.log")).unwrap();
         assert!(
             !contains_b64(&log, b"face-of-alice") && !contains_b64(&log, b"face-in-session"),
@@ -589,34 +641,32 @@ mod tests {
             raw.clone(),
             ring(vec![key("new", 4), key("old", 3)]),
             true,
+            ALL,
         );
         assert_eq!(
-            rotated.get("enrolments", "alice").unwrap().unwrap(),
+            rotated.get(&FACES, "alice").unwrap().unwrap(),
             b"face-of-alice"
         );
-        let template_before = raw.get("enrolments", "alice").unwrap().unwrap();
+        let template_before = raw.get(&FACES, "alice").unwrap().unwrap();
         // The session value and alice's subject key; the template itself stays as it is.
         assert_eq!(rotated.reseal().unwrap(), (2, 0));
         assert_eq!(
-            key_id(&raw.get("sessions", "s1").unwrap().unwrap()),
+            key_id(&raw.get(&SEALED, "s1").unwrap().unwrap()),
             Some("new")
         );
         assert_eq!(
-            key_id(&raw.get(SUBJECT_KEYS, "enrolments/alice").unwrap().unwrap()),
+            key_id(&raw.get(&SUBJECT_KEYS, "faces/alice").unwrap().unwrap()),
             Some("new")
         );
-        assert_eq!(
-            raw.get("enrolments", "alice").unwrap().unwrap(),
-            template_before
-        );
+        assert_eq!(raw.get(&FACES, "alice").unwrap().unwrap(), template_before);
         assert_eq!(rotated.reseal().unwrap(), (0, 0));
-        let only_new = EncryptedKv::new(raw.clone(), raw, ring(vec![key("new", 4)]), false);
+        let only_new = EncryptedKv::new(raw.clone(), raw, ring(vec![key("new", 4)]), false, ALL);
         assert_eq!(
-            only_new.get("enrolments", "alice").unwrap().unwrap(),
+            only_new.get(&FACES, "alice").unwrap().unwrap(),
             b"face-of-alice"
         );
         assert_eq!(
-            only_new.get("sessions", "s1").unwrap().unwrap(),
+            only_new.get(&SEALED, "s1").unwrap().unwrap(),
             b"face-in-session"
         );
     }
@@ -629,66 +679,59 @@ mod tests {
             Arc::new(EmbeddedStore::open(&dir.path().join("data"), clock.clone()).unwrap());
         let keys: Store =
             Arc::new(EmbeddedStore::open_shredding(&dir.path().join("keys"), clock).unwrap());
-        let kv = EncryptedKv::new(data.clone(), keys.clone(), ring(vec![key("k1", 9)]), false);
-        kv.put("enrolments", "alice", b"face-of-alice", None)
-            .unwrap();
-        kv.put("enrolments", "bob", b"face-of-bob", None).unwrap();
+        let kv = EncryptedKv::new(
+            data.clone(),
+            keys.clone(),
+            ring(vec![key("k1", 9)]),
+            false,
+            ALL,
+        );
+        kv.put(&FACES, "alice", b"face-of-alice", None).unwrap();
+        kv.put(&FACES, "bob", b"face-of-bob", None).unwrap();
         // What an attacker may still find after the erasure: the old ciphertext (a superseded
         // log line, an AOF segment, a backup) and the configured key.
-        let copy = data.get("enrolments", "alice").unwrap().unwrap();
-        let wrapped = keys.get(SUBJECT_KEYS, "enrolments/alice").unwrap().unwrap();
-        assert!(kv.delete("enrolments", "alice").unwrap());
-        assert_eq!(kv.get("enrolments", "alice").unwrap(), None);
-        assert_eq!(keys.get(SUBJECT_KEYS, "enrolments/alice").unwrap(), None);
+        let copy = data.get(&FACES, "alice").unwrap().unwrap();
+        let wrapped = keys.get(&SUBJECT_KEYS, "faces/alice").unwrap().unwrap();
+        assert!(kv.delete(&FACES, "alice").unwrap());
+        assert_eq!(kv.get(&FACES, "alice").unwrap(), None);
+        assert_eq!(keys.get(&SUBJECT_KEYS, "faces/alice").unwrap(), None);
         let keys_file = std::fs::read(dir.path().join("keys/store.log")).unwrap();
         assert!(
             !contains_b64(&keys_file, &wrapped),
             "the destroyed key is gone from its file"
         );
         // The old ciphertext planted back cannot be opened: its key is gone for good.
-        data.put("enrolments", "alice", &copy, None).unwrap();
-        assert_eq!(kv.get("enrolments", "alice").unwrap(), None);
+        data.put(&FACES, "alice", &copy, None).unwrap();
+        assert_eq!(kv.get(&FACES, "alice").unwrap(), None);
         // Re-enrolling makes a new key; the old copy still does not open under it.
-        kv.put("enrolments", "alice", b"new-face", None).unwrap();
-        assert_eq!(kv.get("enrolments", "alice").unwrap().unwrap(), b"new-face");
-        data.put("enrolments", "alice", &copy, None).unwrap();
+        kv.put(&FACES, "alice", b"new-face", None).unwrap();
+        assert_eq!(kv.get(&FACES, "alice").unwrap().unwrap(), b"new-face");
+        data.put(&FACES, "alice", &copy, None).unwrap();
         assert_eq!(
-            kv.get("enrolments", "alice").unwrap(),
+            kv.get(&FACES, "alice").unwrap(),
             None,
             "an old copy does not open under the new key: it reads as erased"
         );
         // A leftover like that does not block a new enrolment (put_new).
-        assert!(
-            kv.put_new("enrolments", "alice", b"newer-face", None)
-                .unwrap()
-        );
-        assert_eq!(
-            kv.get("enrolments", "alice").unwrap().unwrap(),
-            b"newer-face"
-        );
+        assert!(kv.put_new(&FACES, "alice", b"newer-face", None).unwrap());
+        assert_eq!(kv.get(&FACES, "alice").unwrap().unwrap(), b"newer-face");
         // A tampered value under the live key is an error, not "erased".
-        let mut tampered = data.get("enrolments", "alice").unwrap().unwrap();
+        let mut tampered = data.get(&FACES, "alice").unwrap().unwrap();
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
-        data.put("enrolments", "alice", &tampered, None).unwrap();
-        assert!(kv.get("enrolments", "alice").is_err(), "tampered");
+        data.put(&FACES, "alice", &tampered, None).unwrap();
+        assert!(kv.get(&FACES, "alice").is_err(), "tampered");
         // Others are untouched; a ciphertext moved to another subject does not open.
-        assert_eq!(
-            kv.get("enrolments", "bob").unwrap().unwrap(),
-            b"face-of-bob"
-        );
-        data.put("enrolments", "bob", &copy, None).unwrap();
+        assert_eq!(kv.get(&FACES, "bob").unwrap().unwrap(), b"face-of-bob");
+        data.put(&FACES, "bob", &copy, None).unwrap();
         assert!(
-            !matches!(kv.get("enrolments", "bob"), Ok(Some(_))),
+            !matches!(kv.get(&FACES, "bob"), Ok(Some(_))),
             "another subject's ciphertext never opens"
         );
         // take (single use) shreds too.
-        kv.put("session_faces", "v1", b"kept-face", None).unwrap();
-        assert_eq!(
-            kv.take("session_faces", "v1").unwrap().unwrap(),
-            b"kept-face"
-        );
-        assert_eq!(keys.get(SUBJECT_KEYS, "session_faces/v1").unwrap(), None);
+        kv.put(&KEPT, "v1", b"kept-face", None).unwrap();
+        assert_eq!(kv.take(&KEPT, "v1").unwrap().unwrap(), b"kept-face");
+        assert_eq!(keys.get(&SUBJECT_KEYS, "kept_faces/v1").unwrap(), None);
     }
 
     #[test]
@@ -697,39 +740,65 @@ mod tests {
         let data: Store = Arc::new(EmbeddedStore::in_memory(clock));
         let r = ring(vec![key("k1", 5)]);
         data.put(
-            "enrolments",
+            &FACES,
             "carol",
-            &seal(&r, "enrolments", "carol", b"old-format"),
+            &seal(&r, &FACES, "carol", b"old-format"),
             None,
         )
         .unwrap();
-        let kv = EncryptedKv::new(data.clone(), data.clone(), r, false);
-        assert_eq!(
-            kv.get("enrolments", "carol").unwrap().unwrap(),
-            b"old-format"
-        );
+        let kv = EncryptedKv::new(data.clone(), data.clone(), r, false, ALL);
+        assert_eq!(kv.get(&FACES, "carol").unwrap().unwrap(), b"old-format");
         assert_eq!(kv.reseal().unwrap(), (1, 0));
         assert!(is_subject_sealed(
-            &data.get("enrolments", "carol").unwrap().unwrap()
+            &data.get(&FACES, "carol").unwrap().unwrap()
         ));
-        assert_eq!(
-            kv.get("enrolments", "carol").unwrap().unwrap(),
-            b"old-format"
-        );
+        assert_eq!(kv.get(&FACES, "carol").unwrap().unwrap(), b"old-format");
         // compare-and-set through the sealing layer compares the clear values
-        assert!(!kv.replace("enrolments", "carol", b"stale", b"x").unwrap());
+        assert!(!kv.replace(&FACES, "carol", b"stale", b"x").unwrap());
         assert!(
-            kv.replace("enrolments", "carol", b"old-format", b"updated")
+            kv.replace(&FACES, "carol", b"old-format", b"updated")
                 .unwrap()
         );
-        assert_eq!(kv.get("enrolments", "carol").unwrap().unwrap(), b"updated");
+        assert_eq!(kv.get(&FACES, "carol").unwrap().unwrap(), b"updated");
     }
 
     #[test]
     fn unsealed_values_and_duplicate_ids_are_refused() {
         let ring = KeyRing::new(vec![key("k1", 1)]).unwrap();
-        assert!(open(&ring, "enrolments", "alice", b"{\"planted\":1}", false).is_err());
+        assert!(open(&ring, &FACES, "alice", b"{\"planted\":1}", false).is_err());
         assert!(KeyRing::new(vec![key("k1", 1), key("k1", 2)]).is_err());
+    }
+
+    #[test]
+    fn the_sealing_wrapper_behaves_like_every_backend_and_enforces_the_policy() {
+        let clock = Arc::new(FixedClock::at_secs(1_800_000_000));
+        let raw: Store = Arc::new(EmbeddedStore::in_memory(clock.clone()));
+        let mut declared = crate::store::suite::DECLARED.to_vec();
+        declared.push(SUBJECT_KEYS);
+        let kv = EncryptedKv::new(
+            raw.clone(),
+            raw.clone(),
+            ring(vec![key("k1", 1)]),
+            false,
+            &declared,
+        );
+        crate::store::suite::run(&kv, &*clock);
+        crate::store::suite::policy_is_enforced(&kv, &*clock);
+        // What the suite wrote to the sealed namespaces reached the backend sealed.
+        for ns in [
+            crate::store::suite::SEALED,
+            crate::store::suite::PER_SUBJECT,
+        ] {
+            let keys = raw.keys(&ns).unwrap();
+            assert!(!keys.is_empty());
+            for k in keys {
+                let v = raw.get(&ns, &k).unwrap().unwrap();
+                assert!(
+                    key_id(&v) == Some("k1") || is_subject_sealed(&v),
+                    "{ns}/{k} sealed"
+                );
+            }
+        }
     }
 
     #[test]

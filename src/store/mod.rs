@@ -28,17 +28,25 @@
 //! | webhook delivery leases (`webhook_leases`) | `Claims` with expiry: one worker per attempt |
 //! | audit log (`audit`, `audit_checkpoints`, `audit_signers`, `audit_keys`) | `WriteOnce`: one writer per sequence number |
 //!
-//! A new backend implements [`Kv`] and passes `suite::run`; nothing above it changes.
+//! Each namespace is a [`Namespace`] declared once by the module that owns the data, with its
+//! policy (sealed, per-subject key, fsynced, expiring); backends and the sealing wrapper read
+//! the policy from it, and [`crate::namespaces`] lists them all.
+//!
+//! A new backend implements [`Kv`] and passes `suite::run` (also through the sealing wrapper);
+//! nothing above it changes.
 
 pub mod concerns;
 pub mod embedded;
 pub mod encrypted;
+pub mod namespace;
 pub mod redis;
 #[cfg(any(test, feature = "test-support"))]
 pub mod suite;
 pub mod typed;
 
 use std::sync::Arc;
+
+pub use namespace::Namespace;
 
 /// Storage failures. Callers never see which backend failed how beyond the message.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +55,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A write its namespace's policy forbids (a programming error, never user input).
+    #[error("refused by the namespace policy: {0}")]
+    Policy(String),
 }
 
 /// The key-value contract.
@@ -54,7 +65,7 @@ pub trait Kv: Send + Sync {
     /// Writes `value` (replacing any previous one).
     fn put(
         &self,
-        ns: &str,
+        ns: &Namespace,
         key: &str,
         value: &[u8],
         expires_at: Option<i64>,
@@ -62,31 +73,36 @@ pub trait Kv: Send + Sync {
     /// Writes `value` only if `key` is absent; `true` if written.
     fn put_new(
         &self,
-        ns: &str,
+        ns: &Namespace,
         key: &str,
         value: &[u8],
         expires_at: Option<i64>,
     ) -> Result<bool, StoreError>;
     /// Reads a value.
-    fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    fn get(&self, ns: &Namespace, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Reads and deletes a value atomically.
-    fn take(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    fn take(&self, ns: &Namespace, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Deletes a value; `true` if it existed.
-    fn delete(&self, ns: &str, key: &str) -> Result<bool, StoreError>;
+    fn delete(&self, ns: &Namespace, key: &str) -> Result<bool, StoreError>;
     /// Adds `by` to a counter (created at 0 with `expires_at`) and returns the new value.
     fn incr(
         &self,
-        ns: &str,
+        ns: &Namespace,
         key: &str,
         by: i64,
         expires_at: Option<i64>,
     ) -> Result<i64, StoreError>;
     /// Live keys of a namespace.
-    fn keys(&self, ns: &str) -> Result<Vec<String>, StoreError>;
+    fn keys(&self, ns: &Namespace) -> Result<Vec<String>, StoreError>;
     /// Replaces the value of `key` with `new` (keeping its expiry) only if it is exactly
     /// `expected`; `true` if replaced.
-    fn replace(&self, ns: &str, key: &str, expected: &[u8], new: &[u8])
-    -> Result<bool, StoreError>;
+    fn replace(
+        &self,
+        ns: &Namespace,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+    ) -> Result<bool, StoreError>;
 }
 
 /// A shared store handle.
@@ -166,11 +182,14 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), StoreError>
 }
 
 /// Opens the configured backend, with biometric data sealed at rest.
+/// `namespaces`: every namespace the application uses (`crate::namespaces()`), the only ones
+/// the store accepts writes to.
 pub fn open_sealed(
     cfg: &crate::config::StoreConfig,
     clock: Arc<dyn crate::clock::Clock>,
+    namespaces: &[Namespace],
 ) -> Result<Opened, StoreError> {
-    open_with(cfg, clock, false)
+    open_with(cfg, clock, false, namespaces)
 }
 
 /// Opens the store for reading while a server may be using it: for the embedded store, a
@@ -178,14 +197,16 @@ pub fn open_sealed(
 pub fn open_snapshot(
     cfg: &crate::config::StoreConfig,
     clock: Arc<dyn crate::clock::Clock>,
+    namespaces: &[Namespace],
 ) -> Result<Store, StoreError> {
-    Ok(open_with(cfg, clock, true)?.store)
+    Ok(open_with(cfg, clock, true, namespaces)?.store)
 }
 
 fn open_with(
     cfg: &crate::config::StoreConfig,
     clock: Arc<dyn crate::clock::Clock>,
     snapshot: bool,
+    namespaces: &[Namespace],
 ) -> Result<Opened, StoreError> {
     // The embedded store keeps the per-subject keys (crypto-shredding) in a file of their own,
     // rewritten on every deletion; Redis keeps them in their namespace.
@@ -219,6 +240,7 @@ fn open_with(
         subject_keys,
         Arc::new(ring),
         accept_plain,
+        namespaces,
     ));
     Ok(Opened {
         store: sealer.clone(),
@@ -231,6 +253,7 @@ fn open_with(
 pub fn open(
     cfg: &crate::config::StoreConfig,
     clock: Arc<dyn crate::clock::Clock>,
+    namespaces: &[Namespace],
 ) -> Result<Store, StoreError> {
-    Ok(open_sealed(cfg, clock)?.store)
+    Ok(open_sealed(cfg, clock, namespaces)?.store)
 }

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use redis::{ConnectionLike, Script};
 
-use super::{Kv, StoreError};
+use super::{Kv, Namespace, StoreError};
 
 /// Longest wait for Redis (connect, read, write): a Redis that stops answering is an error,
 /// not a hang.
@@ -134,11 +134,11 @@ fn unavailable(e: redis::RedisError) -> StoreError {
     StoreError::Unavailable(format!("redis: {e}"))
 }
 
-fn data_key(ns: &str, key: &str) -> String {
+fn data_key(ns: &Namespace, key: &str) -> String {
     format!("inh:{{{ns}}}:k:{key}")
 }
 
-fn index_key(ns: &str) -> String {
+fn index_key(ns: &Namespace) -> String {
     format!("inh:{{{ns}}}:idx")
 }
 
@@ -269,7 +269,7 @@ impl RedisStore {
         &self,
         retry: bool,
         script: &Script,
-        ns: &str,
+        ns: &Namespace,
         key: &str,
         value: &[u8],
         expires_at: Option<i64>,
@@ -289,7 +289,7 @@ impl RedisStore {
 impl Kv for RedisStore {
     fn put(
         &self,
-        ns: &str,
+        ns: &Namespace,
         key: &str,
         value: &[u8],
         expires_at: Option<i64>,
@@ -300,7 +300,7 @@ impl Kv for RedisStore {
 
     fn put_new(
         &self,
-        ns: &str,
+        ns: &Namespace,
         key: &str,
         value: &[u8],
         expires_at: Option<i64>,
@@ -309,11 +309,11 @@ impl Kv for RedisStore {
             .map(|n| n == 1)
     }
 
-    fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    fn get(&self, ns: &Namespace, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.with(|c| redis::cmd("GET").arg(data_key(ns, key)).query(c))
     }
 
-    fn take(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    fn take(&self, ns: &Namespace, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.with(|c| {
             self.scripts
                 .take
@@ -324,13 +324,13 @@ impl Kv for RedisStore {
         })
     }
 
-    fn delete(&self, ns: &str, key: &str) -> Result<bool, StoreError> {
+    fn delete(&self, ns: &Namespace, key: &str) -> Result<bool, StoreError> {
         Ok(self.take(ns, key)?.is_some())
     }
 
     fn incr(
         &self,
-        ns: &str,
+        ns: &Namespace,
         key: &str,
         by: i64,
         expires_at: Option<i64>,
@@ -347,7 +347,7 @@ impl Kv for RedisStore {
         })
     }
 
-    fn keys(&self, ns: &str) -> Result<Vec<String>, StoreError> {
+    fn keys(&self, ns: &Namespace) -> Result<Vec<String>, StoreError> {
         let mut v: Vec<String> = self.with(|c| self.scripts.keys.key(index_key(ns)).invoke(c))?;
         v.sort();
         Ok(v)
@@ -355,7 +355,7 @@ impl Kv for RedisStore {
 
     fn replace(
         &self,
-        ns: &str,
+        ns: &Namespace,
         key: &str,
         expected: &[u8],
         new: &[u8],

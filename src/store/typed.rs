@@ -3,14 +3,14 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Kv, StoreError};
+use super::{Kv, Namespace, StoreError};
 
 fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(v).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn decode<T: DeserializeOwned>(
-    ns: &str,
+    ns: &Namespace,
     key: &str,
     b: Option<Vec<u8>>,
 ) -> Result<Option<T>, StoreError> {
@@ -24,26 +24,34 @@ fn decode<T: DeserializeOwned>(
 pub trait KvJson {
     fn put_json<T: Serialize>(
         &self,
-        ns: &str,
+        ns: &Namespace,
         key: &str,
         v: &T,
         expires_at: Option<i64>,
     ) -> Result<(), StoreError>;
     fn put_new_json<T: Serialize>(
         &self,
-        ns: &str,
+        ns: &Namespace,
         key: &str,
         v: &T,
         expires_at: Option<i64>,
     ) -> Result<bool, StoreError>;
-    fn get_json<T: DeserializeOwned>(&self, ns: &str, key: &str) -> Result<Option<T>, StoreError>;
-    fn take_json<T: DeserializeOwned>(&self, ns: &str, key: &str) -> Result<Option<T>, StoreError>;
+    fn get_json<T: DeserializeOwned>(
+        &self,
+        ns: &Namespace,
+        key: &str,
+    ) -> Result<Option<T>, StoreError>;
+    fn take_json<T: DeserializeOwned>(
+        &self,
+        ns: &Namespace,
+        key: &str,
+    ) -> Result<Option<T>, StoreError>;
 }
 
 impl<K: Kv + ?Sized> KvJson for K {
     fn put_json<T: Serialize>(
         &self,
-        ns: &str,
+        ns: &Namespace,
         key: &str,
         v: &T,
         expires_at: Option<i64>,
@@ -52,17 +60,25 @@ impl<K: Kv + ?Sized> KvJson for K {
     }
     fn put_new_json<T: Serialize>(
         &self,
-        ns: &str,
+        ns: &Namespace,
         key: &str,
         v: &T,
         expires_at: Option<i64>,
     ) -> Result<bool, StoreError> {
         self.put_new(ns, key, &encode(v)?, expires_at)
     }
-    fn get_json<T: DeserializeOwned>(&self, ns: &str, key: &str) -> Result<Option<T>, StoreError> {
+    fn get_json<T: DeserializeOwned>(
+        &self,
+        ns: &Namespace,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
         decode(ns, key, self.get(ns, key)?)
     }
-    fn take_json<T: DeserializeOwned>(&self, ns: &str, key: &str) -> Result<Option<T>, StoreError> {
+    fn take_json<T: DeserializeOwned>(
+        &self,
+        ns: &Namespace,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
         decode(ns, key, self.take(ns, key)?)
     }
 }

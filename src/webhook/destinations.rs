@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 use super::wire::DestinationBody;
 
 use crate::store::typed::KvJson;
-use crate::store::{Kv, StoreError};
+use crate::store::{Kv, Namespace, StoreError};
 use crate::tenant::TenantId;
 
-pub const DESTINATIONS: &str = "webhook_destinations";
+pub const DESTINATIONS: Namespace = Namespace::new("webhook_destinations").fsynced();
 /// How long a replaced secret still signs deliveries (Standard Webhooks rotation).
 pub const ROTATION_GRACE_SECS: i64 = 24 * 3600;
 
@@ -231,8 +231,8 @@ fn str_field(
 /// The destinations of `tenant`, oldest first.
 pub fn list(store: &dyn Kv, tenant: &TenantId) -> Result<Vec<Destination>, StoreError> {
     let mut v = Vec::new();
-    for k in store.keys(DESTINATIONS)? {
-        if let Some(d) = store.get_json::<Destination>(DESTINATIONS, &k)?
+    for k in store.keys(&DESTINATIONS)? {
+        if let Some(d) = store.get_json::<Destination>(&DESTINATIONS, &k)?
             && &d.tenant == tenant
         {
             v.push(d);
@@ -245,7 +245,7 @@ pub fn list(store: &dyn Kv, tenant: &TenantId) -> Result<Vec<Destination>, Store
 /// A destination by id, whatever its tenant: for the delivery worker, which holds ids the
 /// server wrote itself. Requests go through [`get_in`].
 pub fn get(store: &dyn Kv, uuid: &str) -> Result<Option<Destination>, StoreError> {
-    store.get_json(DESTINATIONS, uuid)
+    store.get_json(&DESTINATIONS, uuid)
 }
 
 /// A destination of `tenant` (another tenant's is not found).
@@ -298,7 +298,7 @@ pub fn create(
         updated_at: now,
         tenant: tenant.clone(),
     };
-    store.put_json(DESTINATIONS, &d.uuid, &d, None)?;
+    store.put_json(&DESTINATIONS, &d.uuid, &d, None)?;
     Ok(d)
 }
 
@@ -348,12 +348,12 @@ pub fn update(
         d.secret_shared_key = Secret::new(new_secret);
     }
     d.updated_at = now;
-    store.put_json(DESTINATIONS, uuid, &d, None)?;
+    store.put_json(&DESTINATIONS, uuid, &d, None)?;
     Ok(d)
 }
 
 pub fn delete(store: &dyn Kv, tenant: &TenantId, uuid: &str) -> Result<(), DestinationError> {
-    if get_in(store, tenant, uuid)?.is_some() && store.delete(DESTINATIONS, uuid)? {
+    if get_in(store, tenant, uuid)?.is_some() && store.delete(&DESTINATIONS, uuid)? {
         Ok(())
     } else {
         Err(DestinationError::NotFound)

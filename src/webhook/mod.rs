@@ -6,3 +6,11 @@ pub mod outbox;
 pub mod signature;
 pub mod wire;
 pub mod worker;
+
+/// The namespaces of webhooks.
+pub const NAMESPACES: &[crate::store::Namespace] = &[
+    destinations::DESTINATIONS,
+    outbox::OUTBOX,
+    outbox::LOG,
+    outbox::LEASES,
+];

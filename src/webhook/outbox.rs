@@ -25,11 +25,12 @@ use super::destinations::{self, Destination};
 use crate::clock::Clock;
 use crate::config::WebhookSettings;
 use crate::store::typed::KvJson;
-use crate::store::{Store, StoreError};
+use crate::store::{Namespace, Store, StoreError};
 
-pub const OUTBOX: &str = "webhook_outbox";
-pub const LOG: &str = "webhook_log";
-pub const LEASES: &str = "webhook_leases";
+pub const OUTBOX: Namespace = Namespace::new("webhook_outbox").fsynced();
+pub const LOG: Namespace = Namespace::new("webhook_log").fsynced();
+/// One worker per delivery attempt, until the lease lapses.
+pub const LEASES: Namespace = Namespace::new("webhook_leases").expiring();
 /// Attempts kept in a delivery's log (the first and the latest ones).
 const MAX_ATTEMPT_LOG: usize = 20;
 
@@ -176,7 +177,7 @@ impl Outbox {
             }
             _ => crate::ids::uuid_v4(),
         };
-        if resend_of.is_none() && self.store.get(LOG, &uuid)?.is_some() {
+        if resend_of.is_none() && self.store.get(&LOG, &uuid)?.is_some() {
             return Ok(uuid);
         }
         let del = Delivery {
@@ -197,24 +198,24 @@ impl Outbox {
             last_request: None,
             resend_of,
         };
-        self.store.put_new_json(OUTBOX, &del.uuid, &del, None)?;
+        self.store.put_new_json(&OUTBOX, &del.uuid, &del, None)?;
         Ok(del.uuid)
     }
 
     /// A delivery, pending or logged.
     pub fn get(&self, uuid: &str) -> Result<Option<Delivery>, StoreError> {
-        if let Some(d) = self.store.get_json(OUTBOX, uuid)? {
+        if let Some(d) = self.store.get_json(&OUTBOX, uuid)? {
             return Ok(Some(d));
         }
-        self.store.get_json(LOG, uuid)
+        self.store.get_json(&LOG, uuid)
     }
 
     /// Deliveries of a destination (or all), newest first.
     pub fn list(&self, destination: Option<&str>) -> Result<Vec<Delivery>, StoreError> {
         let mut v = Vec::new();
         for ns in [OUTBOX, LOG] {
-            for k in self.store.keys(ns)? {
-                if let Some(d) = self.store.get_json::<Delivery>(ns, &k)?
+            for k in self.store.keys(&ns)? {
+                if let Some(d) = self.store.get_json::<Delivery>(&ns, &k)?
                     && destination.is_none_or(|x| x == d.destination)
                 {
                     v.push(d);
@@ -266,7 +267,7 @@ impl Outbox {
         };
         let id = self.enqueue_for(&dest, &old.payload, Some(old.uuid.clone()))?;
         self.wake.notify_one();
-        self.store.get_json(OUTBOX, &id)
+        self.store.get_json(&OUTBOX, &id)
     }
 
     /// Claims up to `max` due deliveries (not leased by another worker).
@@ -278,22 +279,22 @@ impl Outbox {
         let now = self.clock.now_millis();
         let lease_until = now + (self.cfg.timeout_secs as i64 + 5) * 1000;
         let mut out = Vec::new();
-        for k in self.store.keys(OUTBOX)? {
+        for k in self.store.keys(&OUTBOX)? {
             if out.len() >= max {
                 break;
             }
             if skip(&k) {
                 continue;
             }
-            let Some(d) = self.store.get_json::<Delivery>(OUTBOX, &k)? else {
+            let Some(d) = self.store.get_json::<Delivery>(&OUTBOX, &k)? else {
                 continue;
             };
             if d.next_attempt_at_ms > now {
                 continue;
             }
-            if self.store.claim(LEASES, &k, Some(lease_until))? {
+            if self.store.claim(&LEASES, &k, Some(lease_until))? {
                 // Re-read under the lease: another worker may have finished it meanwhile.
-                match self.store.get_json::<Delivery>(OUTBOX, &k)? {
+                match self.store.get_json::<Delivery>(&OUTBOX, &k)? {
                     Some(fresh)
                         if fresh.state == DeliveryState::Pending
                             && fresh.next_attempt_at_ms <= now =>
@@ -301,7 +302,7 @@ impl Outbox {
                         out.push(fresh)
                     }
                     _ => {
-                        self.store.release(LEASES, &k)?;
+                        self.store.release(&LEASES, &k)?;
                     }
                 }
             }
@@ -312,8 +313,8 @@ impl Outbox {
     /// Earliest time a pending delivery is due (for the worker's sleep).
     pub fn next_due_ms(&self) -> Result<Option<i64>, StoreError> {
         let mut next = None;
-        for k in self.store.keys(OUTBOX)? {
-            if let Some(d) = self.store.get_json::<Delivery>(OUTBOX, &k)? {
+        for k in self.store.keys(&OUTBOX)? {
+            if let Some(d) = self.store.get_json::<Delivery>(&OUTBOX, &k)? {
                 next =
                     Some(next.map_or(d.next_attempt_at_ms, |n: i64| n.min(d.next_attempt_at_ms)));
             }
@@ -345,17 +346,17 @@ impl Outbox {
         }
         if d.state == DeliveryState::Pending {
             // Only while it is still queued (a delivery finished elsewhere is not revived).
-            if self.store.get(OUTBOX, &d.uuid)?.is_some() {
-                self.store.put_json(OUTBOX, &d.uuid, &d, None)?;
+            if self.store.get(&OUTBOX, &d.uuid)?.is_some() {
+                self.store.put_json(&OUTBOX, &d.uuid, &d, None)?;
             }
         } else {
             // Logged first, then removed from the queue: a crash in between re-sends (at least
             // once), never loses. The log is kept for the configured retention.
             let keep = self.clock.now_millis() + self.cfg.log_retention_days as i64 * 86_400_000;
-            self.store.put_json(LOG, &d.uuid, &d, Some(keep))?;
-            self.store.delete(OUTBOX, &d.uuid)?;
+            self.store.put_json(&LOG, &d.uuid, &d, Some(keep))?;
+            self.store.delete(&OUTBOX, &d.uuid)?;
         }
-        self.store.release(LEASES, &d.uuid)?;
+        self.store.release(&LEASES, &d.uuid)?;
         Ok(d.state)
     }
 
@@ -363,8 +364,8 @@ impl Outbox {
     pub fn release(&self, d: &Delivery, retry_at_ms: i64) -> Result<(), StoreError> {
         let mut d = d.clone();
         d.next_attempt_at_ms = retry_at_ms;
-        self.store.put_json(OUTBOX, &d.uuid, &d, None)?;
-        self.store.release(LEASES, &d.uuid)?;
+        self.store.put_json(&OUTBOX, &d.uuid, &d, None)?;
+        self.store.release(&LEASES, &d.uuid)?;
         Ok(())
     }
 }

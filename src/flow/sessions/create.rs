@@ -48,12 +48,12 @@ impl Provider {
         match vendor_data {
             Some(v) => {
                 let rec: Option<EnrolmentRecord> =
-                    self.store.get_json(ns::ENROLMENTS, &tenant.key(v))?;
+                    self.store.get_json(&ns::ENROLMENTS, &tenant.key(v))?;
                 if let Some(r) = rec {
                     return Ok((r.template, "stored_face"));
                 }
                 let kept: Option<SessionFace> =
-                    self.store.get_json(SESSION_FACES, &tenant.key(v))?;
+                    self.store.get_json(&SESSION_FACES, &tenant.key(v))?;
                 kept.map(|f| (f.template, "stored_face"))
                     .ok_or_else(|| invalid_plain("portrait_image", NO_STORED_FACE))
             }
@@ -149,10 +149,10 @@ impl Provider {
 
         // Idempotency: the same user with an unfinished session of this workflow version.
         if let Some(v) = &vendor_data
-            && let Some(id) = self.store.get(BY_VENDOR, &format!("{wf_id}:{v}"))?
+            && let Some(id) = self.store.get(&BY_VENDOR, &format!("{wf_id}:{v}"))?
             && let Some(mut s) = self
                 .store
-                .get_json::<Session>(SESSIONS, &String::from_utf8_lossy(&id))?
+                .get_json::<Session>(&SESSIONS, &String::from_utf8_lossy(&id))?
             && s.status.is_unfinished()
             && s.workflow_version == wf.version
             && s.expires_at.is_none_or(|e| e > now)
@@ -220,7 +220,7 @@ impl Provider {
             tenant: key.tenant.clone(),
         };
         self.store
-            .put(TOKENS, &s.session_token, s.session_id.as_bytes(), None)?;
+            .put(&TOKENS, &s.session_token, s.session_id.as_bytes(), None)?;
         self.save_with_event(&mut s, WebhookType::StatusUpdated)?;
         Ok(self.session_created(&s))
     }

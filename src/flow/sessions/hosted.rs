@@ -10,7 +10,10 @@ impl Provider {
         if token.len() > 32 {
             return Err(DiditError::NotFound);
         }
-        let id = self.store.get(TOKENS, token)?.ok_or(DiditError::NotFound)?;
+        let id = self
+            .store
+            .get(&TOKENS, token)?
+            .ok_or(DiditError::NotFound)?;
         let mut s = self
             .load_session(&String::from_utf8_lossy(&id))?
             .ok_or(DiditError::NotFound)?;
@@ -35,7 +38,7 @@ impl Provider {
             return Ok(Hosted::Done(Box::new(s)));
         }
         if let Some(old) = s.flow_id.take() {
-            self.store.delete(ns::FLOWS, &old)?;
+            self.store.delete(&ns::FLOWS, &old)?;
         }
         let binding_secret = random_token(24);
         let subject = s
@@ -221,7 +224,7 @@ impl Provider {
             && let Some(v) = &s.vendor_data
             && self
                 .store
-                .get(ns::ENROLMENTS, &s.tenant.key(v))
+                .get(&ns::ENROLMENTS, &s.tenant.key(v))
                 .map_err(store)?
                 .is_none()
             && burst.protocol_ok()
@@ -233,7 +236,7 @@ impl Provider {
                 kept_at: now,
             };
             self.store
-                .put_new_json(SESSION_FACES, &s.tenant.key(v), &face, None)
+                .put_new_json(&SESSION_FACES, &s.tenant.key(v), &face, None)
                 .map_err(store)?;
         }
         match final_status {

@@ -28,8 +28,8 @@ use super::{Provider, digest, ns, random_token};
 use crate::biometric::score::{LogType, Risk, round2};
 use crate::biometric::{CaptureOutcome, Enrolment, Template};
 use crate::protocol::OAuthError;
-use crate::store::StoreError;
 use crate::store::typed::KvJson;
+use crate::store::{Namespace, StoreError};
 use crate::tenant::TenantId;
 use wire::{
     CreateSession, Decision, DeleteSession, DeleteSessions, FaceMatchCheck, FaceRetention, Feature,
@@ -49,16 +49,30 @@ pub mod wire;
 use bands::{FACE_MATCH_NODE, LIVENESS_NODE};
 pub use bands::{combine, face_match_band, liveness_band};
 
-pub const SESSIONS: &str = "sessions";
-const TOKENS: &str = "session_tokens";
+/// v3 sessions: sealed (they carry the reference template), fsynced.
+pub const SESSIONS: Namespace = Namespace::new("sessions").sealed().fsynced();
+/// Hosted-page tokens to session ids. Logged, not fsynced: each is written just before its
+/// session, whose fsync flushes it too (one log file).
+const TOKENS: Namespace = Namespace::new("session_tokens");
 /// `{workflow_id}:{vendor_data}` of unfinished sessions (the idempotency rule).
-const BY_VENDOR: &str = "session_by_vendor";
+const BY_VENDOR: Namespace = Namespace::new("session_by_vendor");
 /// Ids of sessions that are not final yet (what the background sweep looks at).
-const OPEN: &str = "sessions_open";
-const COUNTERS: &str = "counters";
+const OPEN: Namespace = Namespace::new("sessions_open");
+/// Session numbers.
+const COUNTERS: Namespace = Namespace::new("counters").fsynced();
 /// Webhook events decided but not yet in the outbox, each written just before the session
-/// change it describes (see [`Provider::save_with_event`]).
-pub const PENDING_EVENTS: &str = "webhook_pending";
+/// change it describes (see [`Provider::save_with_event`]), whose fsync flushes it too.
+pub const PENDING_EVENTS: Namespace = Namespace::new("webhook_pending");
+/// The namespaces of v3 sessions.
+pub const NAMESPACES: &[Namespace] = &[
+    SESSIONS,
+    TOKENS,
+    BY_VENDOR,
+    OPEN,
+    COUNTERS,
+    PENDING_EVENTS,
+    SESSION_FACES,
+];
 /// A pending event older than this is the sweep's to hand over (the request that wrote it
 /// stopped or failed before doing so).
 const PENDING_GRACE_SECS: i64 = 30;
@@ -77,7 +91,8 @@ struct PendingEvent {
 }
 /// Faces kept from Approved liveness sessions, by `vendor_data` (v3 sessions only: the OpenID
 /// flow never uses them, so no API session can change whose face unlocks a sign-in).
-pub const SESSION_FACES: &str = "session_faces";
+/// Sealed with the subject's own key (erasure shreds it), fsynced.
+pub const SESSION_FACES: Namespace = Namespace::new("session_faces").per_subject().fsynced();
 /// Largest serialised `metadata`, `contact_details` or `expected_details`.
 pub const MAX_DETAILS_BYTES: usize = 16 * 1024;
 /// Largest decoded `portrait_image` (contract: 2 MB).
@@ -392,15 +407,15 @@ pub fn forget_references(
     subject: &str,
 ) -> Result<usize, StoreError> {
     let mut n = 0;
-    for id in store.keys(SESSIONS)? {
-        let Some(mut s) = store.get_json::<Session>(SESSIONS, &id)? else {
+    for id in store.keys(&SESSIONS)? {
+        let Some(mut s) = store.get_json::<Session>(&SESSIONS, &id)? else {
             continue;
         };
         if &s.tenant == tenant && s.vendor_data.as_deref() == Some(subject) && s.reference.is_some()
         {
             s.reference = None;
             s.reference_source = None;
-            store.put_json(SESSIONS, &id, &s, None)?;
+            store.put_json(&SESSIONS, &id, &s, None)?;
             n += 1;
         }
     }

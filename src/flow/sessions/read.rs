@@ -159,8 +159,8 @@ impl Provider {
         let warnings = list(&query.warning);
         let mut rows: Vec<Session> = Vec::new();
         if kind != KindFilter::Business {
-            for k in self.store.keys(SESSIONS)? {
-                let Some(s) = self.store.get_json::<Session>(SESSIONS, &k)? else {
+            for k in self.store.keys(&SESSIONS)? {
+                let Some(s) = self.store.get_json::<Session>(&SESSIONS, &k)? else {
                     continue;
                 };
                 let keep = &s.tenant == tenant

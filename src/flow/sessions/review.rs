@@ -25,11 +25,11 @@ impl Provider {
         bounded("instruction_id", req.instruction_id.clone(), 255)?;
         let erasure = req.deletion_instruction == Some(DeletionInstruction::PrivacyErasure);
         let enrolled: Option<EnrolmentRecord> = match &s.vendor_data {
-            Some(v) => self.store.get_json(ns::ENROLMENTS, &tenant.key(v))?,
+            Some(v) => self.store.get_json(&ns::ENROLMENTS, &tenant.key(v))?,
             None => None,
         };
         let kept: Option<SessionFace> = match &s.vendor_data {
-            Some(v) => self.store.get_json(SESSION_FACES, &tenant.key(v))?,
+            Some(v) => self.store.get_json(&SESSION_FACES, &tenant.key(v))?,
             None => None,
         };
         let kept_here = kept.as_ref().is_some_and(|f| f.session_id == s.session_id);
@@ -48,18 +48,18 @@ impl Provider {
             }
         } else if s.reference.is_some() || kept_here {
             if kept_here && let Some(v) = &s.vendor_data {
-                self.store.delete(SESSION_FACES, &tenant.key(v))?;
+                self.store.delete(&SESSION_FACES, &tenant.key(v))?;
             }
             (FaceRetention::Deleted, None)
         } else {
             (FaceRetention::None, None)
         };
         if let Some(f) = &s.flow_id {
-            self.store.delete(ns::FLOWS, f)?;
+            self.store.delete(&ns::FLOWS, f)?;
         }
-        self.store.delete(TOKENS, &s.session_token)?;
+        self.store.delete(&TOKENS, &s.session_token)?;
         self.close_indexes(&s)?;
-        self.store.delete(SESSIONS, &s.session_id)?;
+        self.store.delete(&SESSIONS, &s.session_id)?;
         tracing::info!(session = %s.session_id, outcome = ?outcome, "session deleted");
         Ok(SessionDeleted {
             session_id: s.session_id,
@@ -104,8 +104,8 @@ impl Provider {
             ));
         }
         let mut ids = Vec::new();
-        for k in self.store.keys(SESSIONS)? {
-            if let Some(s) = self.store.get_json::<Session>(SESSIONS, &k)?
+        for k in self.store.keys(&SESSIONS)? {
+            if let Some(s) = self.store.get_json::<Session>(&SESSIONS, &k)?
                 && &s.tenant == tenant
                 && (all
                     || wanted
@@ -193,7 +193,7 @@ impl Provider {
             s.attempts = 0;
             s.expires_at = Some(s.expires_at.unwrap_or(now).max(now + 3600));
             self.store
-                .put(TOKENS, &s.session_token, s.session_id.as_bytes(), None)?;
+                .put(&TOKENS, &s.session_token, s.session_id.as_bytes(), None)?;
         }
         let mut v = self.new_verdict(
             Channel::Review,

@@ -17,23 +17,23 @@ impl Provider {
         if id.len() > 64 {
             return Ok(None);
         }
-        Ok(self.store.get_json::<Session>(SESSIONS, id)?)
+        Ok(self.store.get_json::<Session>(&SESSIONS, id)?)
     }
 
     /// The next session number of a tenant (each tenant counts its own, so numbers reveal
     /// nothing about another tenant's traffic).
     pub(super) fn next_session_number(&self, tenant: &TenantId) -> Result<i64, StoreError> {
         self.store
-            .add(COUNTERS, &tenant.key("session_number"), 1, None)
+            .add(&COUNTERS, &tenant.key("session_number"), 1, None)
     }
 
     pub(super) fn save_session(&self, s: &Session) -> Result<(), StoreError> {
-        self.store.put_json(SESSIONS, &s.session_id, s, None)?;
+        self.store.put_json(&SESSIONS, &s.session_id, s, None)?;
         if s.status.is_unfinished() {
-            self.store.put(OPEN, &s.session_id, b"1", None)?;
+            self.store.put(&OPEN, &s.session_id, b"1", None)?;
             if let Some(v) = &s.vendor_data {
                 self.store.put(
-                    BY_VENDOR,
+                    &BY_VENDOR,
                     &format!("{}:{v}", s.workflow_id),
                     s.session_id.as_bytes(),
                     None,
@@ -48,11 +48,11 @@ impl Provider {
     /// Drops a session from the open-session and idempotency indexes (the latter only while
     /// it still points at this session).
     pub(super) fn close_indexes(&self, s: &Session) -> Result<(), StoreError> {
-        self.store.delete(OPEN, &s.session_id)?;
+        self.store.delete(&OPEN, &s.session_id)?;
         if let Some(v) = &s.vendor_data {
             let k = format!("{}:{v}", s.workflow_id);
-            if self.store.get(BY_VENDOR, &k)?.as_deref() == Some(s.session_id.as_bytes()) {
-                self.store.delete(BY_VENDOR, &k)?;
+            if self.store.get(&BY_VENDOR, &k)?.as_deref() == Some(s.session_id.as_bytes()) {
+                self.store.delete(&BY_VENDOR, &k)?;
             }
         }
         Ok(())
@@ -109,7 +109,7 @@ impl Provider {
             at: self.now(),
             event,
         };
-        self.store.put_json(PENDING_EVENTS, &id, &pending, None)?;
+        self.store.put_json(&PENDING_EVENTS, &id, &pending, None)?;
         self.save_session(s)?;
         if let Err(err) = self.hand_over(&id, &pending.tenant, &pending.event) {
             tracing::warn!(error = %err, session = %s.session_id, "webhook event left for the sweep");
@@ -124,7 +124,7 @@ impl Provider {
         event: &SessionEvent,
     ) -> Result<(), StoreError> {
         self.outbox.enqueue(tenant, event)?;
-        self.store.delete(PENDING_EVENTS, id)?;
+        self.store.delete(&PENDING_EVENTS, id)?;
         Ok(())
     }
 
@@ -134,8 +134,8 @@ impl Provider {
     pub fn sweep_pending_events(&self) -> Result<usize, StoreError> {
         let now = self.now();
         let mut queued = 0;
-        for id in self.store.keys(PENDING_EVENTS)? {
-            let Some(p) = self.store.get_json::<PendingEvent>(PENDING_EVENTS, &id)? else {
+        for id in self.store.keys(&PENDING_EVENTS)? {
+            let Some(p) = self.store.get_json::<PendingEvent>(&PENDING_EVENTS, &id)? else {
                 continue;
             };
             if p.at > now - PENDING_GRACE_SECS {
@@ -143,14 +143,14 @@ impl Provider {
             }
             let saved = self
                 .store
-                .get_json::<Session>(SESSIONS, &p.session_id)?
+                .get_json::<Session>(&SESSIONS, &p.session_id)?
                 .is_some_and(|cur| cur.events >= p.seq);
             if saved {
                 self.hand_over(&id, &p.tenant, &p.event)?;
                 queued += 1;
             } else {
                 tracing::info!(session = %p.session_id, event = %id, "dropping the event of a session change that was not saved");
-                self.store.delete(PENDING_EVENTS, &id)?;
+                self.store.delete(&PENDING_EVENTS, &id)?;
             }
         }
         Ok(queued)
@@ -185,9 +185,9 @@ impl Provider {
         let now = self.now();
         let idle = self.cfg.sessions.abandon_after_secs as i64;
         let mut changed = 0;
-        for id in self.store.keys(OPEN)? {
-            let Some(mut s) = self.store.get_json::<Session>(SESSIONS, &id)? else {
-                self.store.delete(OPEN, &id)?;
+        for id in self.store.keys(&OPEN)? {
+            let Some(mut s) = self.store.get_json::<Session>(&SESSIONS, &id)? else {
+                self.store.delete(&OPEN, &id)?;
                 continue;
             };
             let next = if !s.status.is_unfinished() {
@@ -202,13 +202,13 @@ impl Provider {
             match next {
                 Some(st) => {
                     if let Some(f) = s.flow_id.take() {
-                        self.store.delete(ns::FLOWS, &f)?;
+                        self.store.delete(&ns::FLOWS, &f)?;
                     }
                     self.set_status(&mut s, st)?;
                     changed += 1;
                 }
                 None if !s.status.is_unfinished() => {
-                    self.store.delete(OPEN, &id)?;
+                    self.store.delete(&OPEN, &id)?;
                 }
                 None => {}
             }
@@ -219,11 +219,11 @@ impl Provider {
     /// The hosted page's touch: a user interacting keeps the session from being abandoned.
     pub(crate) fn touch_session(&self, flow: &Flow) {
         if let Origin::Session { session: id, .. } = &flow.origin
-            && let Ok(Some(mut s)) = self.store.get_json::<Session>(SESSIONS, id)
+            && let Ok(Some(mut s)) = self.store.get_json::<Session>(&SESSIONS, id)
             && s.status == SessionStatus::InProgress
         {
             s.last_activity_at = self.now();
-            let _ = self.store.put_json(SESSIONS, id, &s, None);
+            let _ = self.store.put_json(&SESSIONS, id, &s, None);
         }
     }
 }

@@ -13,12 +13,12 @@ use serde::{Deserialize, Serialize};
 use super::didit::{DiditError, iso8601, uuid_v4};
 use super::wire::Listing;
 use crate::biometric::capture::LivenessMethod;
-use crate::store::Kv;
 use crate::store::typed::KvJson;
+use crate::store::{Kv, Namespace};
 use crate::tenant::TenantId;
 use wire::{FeatureSpec, WorkflowBody, WorkflowOut, WorkflowStatus, WorkflowType};
 
-pub const WORKFLOWS: &str = "workflows";
+pub const WORKFLOWS: Namespace = Namespace::new("workflows").fsynced();
 /// The contract allows at most 50 workflows per application.
 pub const MAX_WORKFLOWS: usize = 50;
 
@@ -153,7 +153,7 @@ pub fn create(
     if wf.is_default {
         clear_default(store, tenant, &wf.uuid)?;
     }
-    store.put_json(WORKFLOWS, &wf.uuid, &wf, None)?;
+    store.put_json(&WORKFLOWS, &wf.uuid, &wf, None)?;
     Ok(wf)
 }
 
@@ -161,7 +161,7 @@ fn clear_default(store: &dyn Kv, tenant: &TenantId, except: &str) -> Result<(), 
     for mut w in list(store, tenant)? {
         if w.uuid != except && w.is_default {
             w.is_default = false;
-            store.put_json(WORKFLOWS, &w.uuid, &w, None)?;
+            store.put_json(&WORKFLOWS, &w.uuid, &w, None)?;
         }
     }
     Ok(())
@@ -170,15 +170,15 @@ fn clear_default(store: &dyn Kv, tenant: &TenantId, except: &str) -> Result<(), 
 /// Reads a workflow of `tenant` (another tenant's is not found).
 pub fn get(store: &dyn Kv, tenant: &TenantId, uuid: &str) -> Result<Option<Workflow>, DiditError> {
     Ok(store
-        .get_json::<Workflow>(WORKFLOWS, uuid)?
+        .get_json::<Workflow>(&WORKFLOWS, uuid)?
         .filter(|w| &w.tenant == tenant))
 }
 
 /// The workflows of `tenant`, oldest first.
 pub fn list(store: &dyn Kv, tenant: &TenantId) -> Result<Vec<Workflow>, DiditError> {
     let mut v = Vec::new();
-    for k in store.keys(WORKFLOWS)? {
-        if let Some(w) = store.get_json::<Workflow>(WORKFLOWS, &k)?
+    for k in store.keys(&WORKFLOWS)? {
+        if let Some(w) = store.get_json::<Workflow>(&WORKFLOWS, &k)?
             && &w.tenant == tenant
         {
             v.push(w);
@@ -202,13 +202,13 @@ pub fn update(
     if wf.is_default && !base.is_default {
         clear_default(store, tenant, uuid)?;
     }
-    store.put_json(WORKFLOWS, uuid, &wf, None)?;
+    store.put_json(&WORKFLOWS, uuid, &wf, None)?;
     Ok(wf)
 }
 
 /// Deletes a workflow; sessions already created keep their copy of its rules.
 pub fn delete(store: &dyn Kv, tenant: &TenantId, uuid: &str) -> Result<(), DiditError> {
-    if get(store, tenant, uuid)?.is_some() && store.delete(WORKFLOWS, uuid)? {
+    if get(store, tenant, uuid)?.is_some() && store.delete(&WORKFLOWS, uuid)? {
         Ok(())
     } else {
         Err(DiditError::NotFound)
