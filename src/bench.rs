@@ -3,6 +3,7 @@
 //! and on the original photos, with 1 thread and with every core, plus the raw ONNX Runtime
 //! time of each model measured in the same run so the pipeline's own overhead is visible.
 
+use crate::biometric::FaceEngine as _;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};

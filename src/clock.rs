@@ -46,6 +46,13 @@ impl FixedClock {
         }
     }
 
+    /// A clock standing at `ms` milliseconds after the epoch.
+    pub fn at_millis(ms: i64) -> Self {
+        Self {
+            millis: AtomicI64::new(ms),
+        }
+    }
+
     /// Moves the clock forward.
     pub fn advance(&self, by: Duration) {
         let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);

@@ -10,7 +10,11 @@ export const repo = process.env.INHERENCE_REPO_ROOT || new URL("../..", import.m
 export const shared = process.env.INHERENCE_SHARED_DIR || join(repo, "..", "shared");
 export const bin = process.env.INHERENCE_BIN || join(process.env.HOME, ".cache/inherence/target/release/inherence");
 export const rpBin = process.env.RP_BIN || join(process.env.HOME, ".cache/inherence/target/release/examples/rp_web");
+// Absent shared data fails the run, unless skipping was asked for explicitly.
 export const haveShared = existsSync(join(shared, "eval/dev")) && existsSync(join(shared, "eval/video"));
+if (!haveShared && process.env.INHERENCE_SKIP_SHARED !== "1") {
+  throw new Error(`${shared}/eval is absent: set INHERENCE_SHARED_DIR, or INHERENCE_SKIP_SHARED=1 to skip the tests that need it`);
+}
 export const SECRET = "e2e-secret-0123456789abcdef0123456789abcdef";
 export const devImage = (rel) => join(shared, "eval/dev/images", rel);
 

@@ -1,6 +1,7 @@
 //! Bad input never panics and never allocates without bound: each case gets a clear error or
 //! warning.
 
+use inherence::biometric::FaceEngine as _;
 use std::time::Instant;
 
 use inherence::biometric::Want;

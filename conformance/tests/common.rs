@@ -15,20 +15,24 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
 }
 
-/// The shared data folder, or `None` (and a message) when it is absent.
+/// The shared data folder. When `what` is absent the test fails, unless the explicit opt-out
+/// `INHERENCE_SKIP_SHARED=1` is set: then it says so and the caller returns (`None`).
 pub fn shared(what: &str) -> Option<PathBuf> {
     let dir = std::env::var_os("INHERENCE_SHARED_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("../shared"));
     if dir.join(what).exists() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: {} is absent; this test needs the shared evaluation data",
-            dir.join(what).display()
-        );
-        None
+        return Some(dir);
     }
+    let missing = format!(
+        "{} is absent; this test needs the shared evaluation data",
+        dir.join(what).display()
+    );
+    if std::env::var("INHERENCE_SKIP_SHARED").as_deref() == Ok("1") {
+        eprintln!("SKIPPED (INHERENCE_SKIP_SHARED=1): {missing}");
+        return None;
+    }
+    panic!("{missing} (set INHERENCE_SHARED_DIR, or INHERENCE_SKIP_SHARED=1 to skip it)");
 }
 
 /// Runtime settings for tests: the project venv's ONNX Runtime unless ORT_DYLIB_PATH is set.

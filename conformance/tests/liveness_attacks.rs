@@ -4,6 +4,7 @@
 //! decision rule as the step-up (`CaptureOutcome::approves`). `inherence eval-liveness` runs
 //! the same attacks at scale and prints the rates.
 
+use inherence::biometric::FaceEngine as _;
 use inherence::biometric::capture::{CaptureSpec, ChallengeSettings, LivenessMethod};
 use inherence::biometric::score::Risk;
 use inherence::biometric::{CaptureOutcome, CapturedFrame, Enrolment, Template};

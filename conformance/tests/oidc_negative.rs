@@ -3,7 +3,6 @@
 
 use serde_json::Value;
 
-use crate::common::shared;
 use crate::oidc_flows::{par_authorize_url, pass_face_check, push};
 use crate::server::*;
 
@@ -57,8 +56,7 @@ async fn redirected_error(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authorization_request_checks() {
-    let Some(_) = shared("eval/dev") else { return };
-    let server = TestServer::start(|_| {}).await;
+    let server = TestServer::protocol(|_| {}).await;
     server.enrol("alice", PERSON_ENROL).await;
 
     // Redirect URI mismatch: shown to the user, never redirected.
@@ -124,7 +122,7 @@ async fn authorization_request_checks() {
     }
     // A hint from an issuer that is not trusted.
     let forged = {
-        let now = inherence::clock::Clock::now_secs(&inherence::clock::SystemClock);
+        let now = server.now_secs();
         idp_key()
             .sign(&serde_json::json!({"iss": "https://evil.example", "sub": "alice", "iat": now}))
     };
@@ -143,8 +141,7 @@ async fn authorization_request_checks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pushed_requests_are_single_use_and_expire() {
-    let Some(_) = shared("eval/dev") else { return };
-    let server = TestServer::start(|c| c.oidc.par_lifetime_secs = 1).await;
+    let server = TestServer::protocol(|c| c.oidc.par_lifetime_secs = 1).await;
     server.enrol("alice", PERSON_ENROL).await;
     let ch = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
     let url = par_authorize_url(&server, "rp-par", &[("login_hint", "alice")], ch).await;
@@ -153,7 +150,7 @@ async fn pushed_requests_are_single_use_and_expire() {
     assert_eq!(reused.status(), 400, "request_uri is single-use");
     assert!(reused.text().await.unwrap().contains("invalid_request_uri"));
     let url = par_authorize_url(&server, "rp-par", &[("login_hint", "alice")], ch).await;
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    server.pass(std::time::Duration::from_millis(2100)).await;
     let expired = browser().get(&url).send().await.unwrap();
     assert_eq!(expired.status(), 400);
     assert!(
@@ -185,8 +182,7 @@ async fn pushed_requests_are_single_use_and_expire() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_endpoint_pkce_client_auth_and_code_replay() {
-    let Some(_) = shared("eval/dev") else { return };
-    let server = TestServer::start(|_| {}).await;
+    let server = TestServer::protocol(|_| {}).await;
     server.enrol("alice", PERSON_ENROL).await;
     let verifier = inherence::flow::random_token(40);
     let challenge = inherence::protocol::pkce::challenge(&verifier);
@@ -347,8 +343,7 @@ async fn token_endpoint_pkce_client_auth_and_code_replay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capture_challenges_are_bound_single_use_and_uploads_bounded() {
-    let Some(_) = shared("eval/dev") else { return };
-    let server = TestServer::start(|_| {}).await;
+    let server = TestServer::protocol(|_| {}).await;
     server.enrol("alice", PERSON_ENROL).await;
     let ch = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
     let b = browser();
@@ -386,7 +381,7 @@ async fn capture_challenges_are_bound_single_use_and_uploads_bounded() {
             b.post(u).multipart(form).send().await.unwrap()
         }
     };
-    let face = std::fs::read(dev_image(RUMSFELD_FRAMES[0])).unwrap();
+    let face = server.image(RUMSFELD_FRAMES[0]);
     // A challenge from another flow is refused (and consumed).
     let r = upload(other.clone(), challenge.clone(), face.clone()).await;
     assert_eq!(r.status(), 400);
@@ -485,7 +480,7 @@ async fn capture_challenges_are_bound_single_use_and_uploads_bounded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovery_and_jwks_describe_the_provider() {
-    let server = TestServer::start(|c| c.oidc.require_par = true).await;
+    let server = TestServer::protocol(|c| c.oidc.require_par = true).await;
     let d: Value = http()
         .get(server.url("/.well-known/openid-configuration"))
         .send()

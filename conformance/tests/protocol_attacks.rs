@@ -4,7 +4,6 @@
 
 use serde_json::Value;
 
-use crate::common::shared;
 use crate::oidc_flows::{par_authorize_url, pass_face_check, push};
 use crate::server::*;
 
@@ -37,8 +36,7 @@ async fn pushed_error(server: &TestServer, extra: &[(&str, &str)]) -> (u16, Valu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn front_channel_edits_never_change_what_is_issued() {
-    let Some(_) = shared("eval/dev") else { return };
-    let server = TestServer::start(|_| {}).await;
+    let server = TestServer::protocol(|_| {}).await;
     server.enrol("alice", PERSON_ENROL).await;
 
     // The control: the unedited front-channel step-up reaches the capture page.
@@ -117,10 +115,9 @@ async fn front_channel_edits_never_change_what_is_issued() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hints_must_be_id_tokens_meant_for_inherence() {
-    let Some(_) = shared("eval/dev") else { return };
-    let server = TestServer::start(|_| {}).await;
+    let server = TestServer::protocol(|_| {}).await;
     server.enrol("alice", PERSON_ENROL).await;
-    let now = inherence::clock::Clock::now_secs(&inherence::clock::SystemClock);
+    let now = server.now_secs();
 
     // The trusted identity provider's ID token for another audience (issued to some other
     // application): not a statement meant for Inherence.
@@ -192,8 +189,7 @@ async fn hints_must_be_id_tokens_meant_for_inherence() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_over_their_budget_get_429_with_retry_after() {
-    let Some(_) = shared("eval/dev") else { return };
-    let server = TestServer::start(|c| {
+    let server = TestServer::protocol(|c| {
         c.rate_limits.par_per_minute = 5;
         c.rate_limits.token_per_minute = 3;
         c.rate_limits.capture_uploads_per_minute = 2;
@@ -209,7 +205,7 @@ async fn clients_over_their_budget_get_429_with_retry_after() {
     };
 
     // /par: a burst from one client (the attack sent 300 in 0.3 s).
-    fresh_minute().await;
+    server.next_minute().await;
     let mut statuses = Vec::new();
     let mut last = None;
     for _ in 0..8 {
@@ -235,7 +231,7 @@ async fn clients_over_their_budget_get_429_with_retry_after() {
     assert_eq!(other.status(), 200, "admin has not spent anything");
 
     // /token: wrong codes still spend the authenticated client's budget.
-    fresh_minute().await;
+    server.next_minute().await;
     let mut statuses = Vec::new();
     for _ in 0..6 {
         let r = http()
@@ -259,18 +255,13 @@ async fn clients_over_their_budget_get_429_with_retry_after() {
 
     // Capture uploads: each one runs the face check; the third upload of the client's flows
     // within the minute is refused before it is judged.
-    fresh_minute().await;
+    server.next_minute().await;
     let mut statuses = Vec::new();
     for _ in 0..3 {
         let b = browser();
         let capture = open_capture(&b, &front(&server, &[])).await;
         let (c, spec, asked) = challenge(&b, &server, &capture, false).await;
-        let frames = inherence::eval::camera::record(
-            footage(),
-            &spec,
-            &inherence::eval::camera::Answer::default(),
-            &mut inherence::eval::camera::Rng::new(seed()),
-        );
+        let frames = server.recorded_person(&spec);
         let (status, v) = upload(&b, &server, &capture, &c, frames, Some(asked)).await;
         if status == 429 {
             assert_eq!(v["error"], "temporarily_unavailable", "{v}");
@@ -282,20 +273,9 @@ async fn clients_over_their_budget_get_429_with_retry_after() {
     assert_eq!(statuses, [200, 200, 429]);
 }
 
-/// Waits, if needed, until at least 25 s of the current minute are left: the budgets are per
-/// minute, and a burst that straddles two minutes would be counted in both.
-async fn fresh_minute() {
-    let now = inherence::clock::Clock::now_millis(&inherence::clock::SystemClock);
-    let into = (now % 60_000) as f64 / 1000.0;
-    if into > 35.0 {
-        tokio::time::sleep(std::time::Duration::from_secs_f64(60.0 - into + 0.2)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_flow_id_alone_cannot_capture() {
-    let Some(_) = shared("eval/dev") else { return };
-    let server = TestServer::start(|_| {}).await;
+    let server = TestServer::protocol(|_| {}).await;
     server.enrol("alice", PERSON_ENROL).await;
     let desktop = browser();
     let capture = open_capture(&desktop, &front(&server, &[])).await;
@@ -327,12 +307,7 @@ async fn the_flow_id_alone_cannot_capture() {
     }
     // An upload with a challenge the desktop asked for, from the stranger's device.
     let (c, spec, asked) = challenge(&desktop, &server, &capture, false).await;
-    let frames = inherence::eval::camera::record(
-        footage(),
-        &spec,
-        &inherence::eval::camera::Answer::default(),
-        &mut inherence::eval::camera::Rng::new(seed()),
-    );
+    let frames = server.recorded_person(&spec);
     let (status, v) = upload(
         &stranger,
         &server,
@@ -400,8 +375,7 @@ async fn closed_within(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_open_and_trickling_connections_are_cut() {
     use tokio::io::AsyncWriteExt;
-    let Some(_) = shared("eval/dev") else { return };
-    let server = TestServer::start(|c| {
+    let server = TestServer::protocol(|c| {
         c.server.limits.header_read_timeout_secs = 1;
         c.server.limits.body_read_timeout_secs = 3;
         c.server.limits.slow_body_grace_secs = 1;
@@ -457,8 +431,7 @@ async fn half_open_and_trickling_connections_are_cut() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_cannot_hold_every_connection() {
-    let Some(_) = shared("eval/dev") else { return };
-    let server = TestServer::start(|c| c.server.limits.max_connections_per_ip = 5).await;
+    let server = TestServer::protocol(|c| c.server.limits.max_connections_per_ip = 5).await;
     let addr = server.base.trim_start_matches("http://").to_owned();
     let mut held = Vec::new();
     for _ in 0..5 {
@@ -482,10 +455,7 @@ async fn one_address_cannot_hold_every_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_keys_hosted_sessions_cannot_spend_anothers_upload_budget() {
     use crate::didit_sessions::{call, key, open_hosted, workflow};
-    let Some(_) = shared("eval/video") else {
-        return;
-    };
-    let server = TestServer::start(|c| c.rate_limits.capture_uploads_per_minute = 2).await;
+    let server = TestServer::protocol(|c| c.rate_limits.capture_uploads_per_minute = 2).await;
     let (a, b) = (key(&server), key(&server));
     let wf_a = workflow(
         &server,
@@ -499,7 +469,7 @@ async fn one_keys_hosted_sessions_cannot_spend_anothers_upload_budget() {
         serde_json::json!({"workflow_label": "b", "features": [{"feature": "LIVENESS"}]}),
     )
     .await;
-    fresh_minute().await;
+    server.next_minute().await;
     let mut statuses = Vec::new();
     for (k, wf) in [(&a, &wf_a), (&a, &wf_a), (&a, &wf_a), (&b, &wf_b)] {
         let (st, s) = call(
@@ -514,12 +484,7 @@ async fn one_keys_hosted_sessions_cannot_spend_anothers_upload_budget() {
         let br = browser();
         let capture = open_hosted(&br, s["url"].as_str().unwrap()).await;
         let (c, spec, asked) = challenge(&br, &server, &capture, false).await;
-        let frames = inherence::eval::camera::record(
-            footage(),
-            &spec,
-            &inherence::eval::camera::Answer::default(),
-            &mut inherence::eval::camera::Rng::new(seed()),
-        );
+        let frames = server.recorded_person(&spec);
         let (status, v) = upload(&br, &server, &capture, &c, frames, Some(asked)).await;
         if status == 429 {
             assert_eq!(v["error"], "temporarily_unavailable", "{v}");

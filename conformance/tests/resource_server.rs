@@ -7,7 +7,6 @@ use inherence::protocol::step_up::StepUpChallenge;
 use jsonwebtoken::jwk::JwkSet;
 use serde_json::Value;
 
-use crate::common::shared;
 use crate::oidc_flows::{par_authorize_url, pass_face_check};
 use crate::server::*;
 
@@ -37,8 +36,7 @@ fn policy(server: &TestServer, acr: &str, max_age: u64) -> AccessPolicy {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_tokens_are_checked_and_step_up_is_demanded() {
-    let Some(_) = shared("eval/dev") else { return };
-    let server = TestServer::start(|_| {}).await;
+    let server = TestServer::protocol(|_| {}).await;
     server.enrol("alice", PERSON_ENROL).await;
     let verifier = inherence::flow::random_token(40);
     let challenge = inherence::protocol::pkce::challenge(&verifier);
@@ -53,7 +51,7 @@ async fn access_tokens_are_checked_and_step_up_is_demanded() {
     .await;
     let at = tokens["access_token"].as_str().unwrap();
     let keys = jwks(&server).await;
-    let now = inherence::clock::Clock::now_secs(&inherence::clock::SystemClock);
+    let now = server.now_secs();
 
     let ok = authorize_request(at, &keys, &policy(&server, "biometric", 300), now).unwrap();
     assert_eq!(ok.sub, "alice");

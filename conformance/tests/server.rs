@@ -7,7 +7,9 @@ use std::sync::{Arc, OnceLock};
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use inherence::clock::{Clock, SystemClock};
+use inherence::biometric::FaceEngine;
+use inherence::biometric::double::DoubleEngine;
+use inherence::clock::{Clock, FixedClock, SystemClock};
 use inherence::config::{ClientAuthMethod, ClientConfig, Config, Secret, TrustedIssuer};
 use inherence::flow::Provider;
 use inherence::http::{AppState, app};
@@ -95,11 +97,26 @@ pub fn client(id: &str, method: ClientAuthMethod) -> ClientConfig {
     }
 }
 
+/// How a test server judges faces and tells the time.
+#[derive(Clone, Copy)]
+pub struct Setup {
+    /// The deterministic engine (`biometric::double`): no models, no `../shared`; images and
+    /// frames are the double's records, made by the helpers below from the same names.
+    pub double: bool,
+    /// A clock that moves only when a test moves it (it starts at the system time, so tokens
+    /// stay valid for clients that check them against their own clock).
+    pub fixed_clock: bool,
+}
+
 /// A running server.
 pub struct TestServer {
     pub base: String,
     #[allow(dead_code)]
     pub provider: Arc<Provider>,
+    /// The server's clock.
+    pub clock: Arc<dyn Clock>,
+    fixed: Option<Arc<FixedClock>>,
+    double: bool,
     _dir: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
     background: Vec<tokio::task::JoinHandle<()>>,
@@ -114,8 +131,27 @@ impl Drop for TestServer {
 }
 
 impl TestServer {
-    /// Starts a server; `customize` may adjust the configuration.
+    /// Starts a server with the real engine and the system clock; `customize` may adjust the
+    /// configuration.
     pub async fn start(customize: impl FnOnce(&mut Config)) -> Self {
+        let setup = Setup {
+            double: false,
+            fixed_clock: false,
+        };
+        Self::start_with(setup, customize).await
+    }
+
+    /// A server for protocol and flow tests: the deterministic engine and a fixed clock.
+    pub async fn protocol(customize: impl FnOnce(&mut Config)) -> Self {
+        let setup = Setup {
+            double: true,
+            fixed_clock: true,
+        };
+        Self::start_with(setup, customize).await
+    }
+
+    /// Starts a server as `setup` says.
+    pub async fn start_with(setup: Setup, customize: impl FnOnce(&mut Config)) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let dir = tempfile::tempdir().unwrap();
@@ -152,8 +188,19 @@ impl TestServer {
         }];
         customize(&mut cfg);
         cfg.validate().expect("test configuration is valid");
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let provider = inherence::cli::serve::build_provider(cfg, engine_arc(), clock)
+        let fixed = setup
+            .fixed_clock
+            .then(|| Arc::new(FixedClock::at_millis(SystemClock.now_millis())));
+        let clock: Arc<dyn Clock> = match &fixed {
+            Some(f) => f.clone(),
+            None => Arc::new(SystemClock),
+        };
+        let engine: Arc<dyn FaceEngine> = if setup.double {
+            Arc::new(DoubleEngine::default())
+        } else {
+            engine_arc()
+        };
+        let provider = inherence::cli::serve::build_provider(cfg, engine, clock.clone())
             .map_err(|f| f.message)
             .unwrap();
         let state = AppState::new(provider.clone(), 2);
@@ -171,6 +218,9 @@ impl TestServer {
         Self {
             base: format!("http://127.0.0.1:{port}"),
             provider,
+            clock,
+            fixed,
+            double: setup.double,
             _dir: dir,
             _stop: tx,
             background,
@@ -196,13 +246,54 @@ impl TestServer {
         r["access_token"].as_str().expect("admin token").to_owned()
     }
 
+    /// The server's time, seconds since the epoch.
+    pub fn now_secs(&self) -> i64 {
+        self.clock.now_secs()
+    }
+
+    /// Lets `d` pass: the fixed clock moves at once; the system clock is waited for.
+    pub async fn pass(&self, d: std::time::Duration) {
+        match &self.fixed {
+            Some(f) => f.advance(d),
+            None => tokio::time::sleep(d).await,
+        }
+    }
+
+    /// Lets time pass until 200 ms into the next minute (a fresh rate-limit window).
+    pub async fn next_minute(&self) {
+        let into = self.clock.now_millis().rem_euclid(60_000);
+        self.pass(std::time::Duration::from_millis(
+            (60_000 - into + 200) as u64,
+        ))
+        .await;
+    }
+
+    /// The bytes of dev image `rel` (with the double engine: a portrait of the same person,
+    /// named after the image's folder).
+    pub fn image(&self, rel: &str) -> Vec<u8> {
+        if self.double {
+            DoubleEngine::portrait(person(rel))
+        } else {
+            std::fs::read(dev_image(rel)).unwrap()
+        }
+    }
+
+    /// The person of the recording answering `spec` in front of the screen.
+    pub fn recorded_person(&self, spec: &CaptureSpec) -> Vec<CapturedFrame> {
+        if self.double {
+            DoubleEngine::burst(spec, &DoubleEngine::portrait(person(PERSON_ENROL)))
+        } else {
+            camera::record(footage(), spec, &Answer::default(), &mut Rng::new(seed()))
+        }
+    }
+
     /// Enrols `subject` from a dev image through the API.
     pub async fn enrol(&self, subject: &str, image: &str) -> reqwest::Response {
         let token = self.admin_token().await;
         http()
             .put(self.url(&format!("/api/v1/subjects/{subject}/face")))
             .bearer_auth(token)
-            .body(std::fs::read(dev_image(image)).unwrap())
+            .body(self.image(image))
             .send()
             .await
             .unwrap()
@@ -210,13 +301,13 @@ impl TestServer {
 
     /// An ID token from the trusted identity provider, naming `sub` (for `id_token_hint`).
     pub fn idp_id_token(&self, sub: &str) -> String {
-        let now = SystemClock.now_secs();
+        let now = self.now_secs();
         idp_key().sign(&json!({"iss": IDP_ISSUER, "sub": sub, "aud": "inherence", "iat": now - 30, "exp": now - 10, "amr": ["pwd"]}))
     }
 
     /// A `private_key_jwt` assertion for `rp-jwt` aimed at `aud`.
     pub fn client_assertion(&self, aud: &str) -> String {
-        let now = SystemClock.now_secs();
+        let now = self.now_secs();
         client_key().sign(
             &json!({"iss": "rp-jwt", "sub": "rp-jwt", "aud": aud, "iat": now, "exp": now + 60,
             "jti": inherence::flow::random_token(16)}),
@@ -239,6 +330,11 @@ pub fn browser() -> reqwest::Client {
         .cookie_store(true)
         .build()
         .unwrap()
+}
+
+/// The person a dev image shows: its folder (`lfw_Tony_Blair/Tony_Blair_0005.jpg`).
+pub fn person(rel: &str) -> &str {
+    rel.split('/').next().unwrap_or(rel)
 }
 
 /// Path of a dev image (the caller has checked `shared("eval/dev")`).
@@ -354,7 +450,10 @@ pub async fn upload(
 ) -> (u16, Value) {
     if let Some(asked) = asked {
         let d = std::time::Duration::from_millis(c["duration_ms"].as_u64().unwrap_or(0) + 50);
-        tokio::time::sleep(d.saturating_sub(asked.elapsed())).await;
+        match server.fixed {
+            Some(_) => server.pass(d).await,
+            None => server.pass(d.saturating_sub(asked.elapsed())).await,
+        }
     }
     let stamps: Vec<String> = frames.iter().map(|f| format!("{:.1}", f.t_ms)).collect();
     let mut form = reqwest::multipart::Form::new()
@@ -396,10 +495,7 @@ pub async fn attempt_with(
 /// One capture attempt by the person in the recording, in front of the screen (the responding
 /// test camera answers the challenge); returns the JSON result.
 pub async fn attempt(b: &reqwest::Client, server: &TestServer, capture: &str) -> Value {
-    attempt_with(b, server, capture, |spec| {
-        camera::record(footage(), spec, &Answer::default(), &mut Rng::new(seed()))
-    })
-    .await
+    attempt_with(b, server, capture, |spec| server.recorded_person(spec)).await
 }
 
 /// A fresh seed for the test camera's jitter.

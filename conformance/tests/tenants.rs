@@ -5,6 +5,7 @@
 //! The attack this answers: client "bank" listed, read, deleted and overwrote the enrolment of
 //! client "shop"'s customer, and shop's own step-up then approved another person.
 
+use inherence::biometric::FaceEngine as _;
 use std::path::Path;
 
 use serde_json::{Value, json};

@@ -7,20 +7,23 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::align::{self, Chip};
+use super::burst::{CaptureOutcome, CapturedFrame};
 use super::capture::CaptureChecks;
+use super::capture::CaptureSpec;
 use super::decode::{self, DecodedImage, ImageLimits};
 use super::detect::{Detector, DetectorSettings, Face};
 use super::embed::{self, Embedder};
 use super::error::BiometricError;
 use super::liveness::{self, LivenessModel};
 use super::models::{Manifest, Role, read_verified};
+use super::port::FaceEngine;
 use super::quality::{self, Quality, QualitySettings};
 use super::runtime::{OrtRuntime, RuntimeSettings};
 use super::score::{
     FaceMatchSettings, LivenessSettings, LivenessVerdict, MatchVerdict, Risk, Status, Warning,
-    liveness_verdict, match_verdict,
+    liveness_verdict,
 };
-use super::template::{ModelRef, TEMPLATE_VERSION, Template};
+use super::template::{ModelRef, Template};
 
 /// Everything tunable about the pipeline (the `[biometric]` config section).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -559,85 +562,6 @@ impl Engine {
         )
     }
 
-    /// A template from a capture's fused embedding.
-    pub fn template_from_capture(&self, c: &super::burst::CaptureOutcome) -> Option<Template> {
-        Some(Template {
-            version: TEMPLATE_VERSION,
-            embedding: c.embedding.clone()?,
-            model: self.embedder_ref(),
-            mirrored: self.settings.mirror_embedding,
-            quality: c.quality.clone()?,
-            detection_score: c.detection_score?,
-        })
-    }
-
-    /// Builds a template from an analysis that has an embedding.
-    pub fn template_from(&self, a: &Analysis) -> Option<Template> {
-        let f = a.face.as_ref()?;
-        Some(Template {
-            version: TEMPLATE_VERSION,
-            embedding: f.embedding.clone()?,
-            model: self.embedder_ref(),
-            mirrored: self.settings.mirror_embedding,
-            quality: f.quality.clone(),
-            detection_score: f.face.score,
-        })
-    }
-
-    /// Enrols a portrait: one clear face of sufficient quality, or a refusal with reasons.
-    pub fn enrol(&self, bytes: &[u8]) -> Result<(Enrolment, Analysis), BiometricError> {
-        let a = self.analyze(
-            bytes,
-            Want {
-                embedding: true,
-                liveness: false,
-            },
-        )?;
-        let blocking: Vec<Risk> = a
-            .warnings
-            .iter()
-            .map(|w| w.risk)
-            .filter(|r| {
-                matches!(
-                    r,
-                    Risk::NoFaceDetected
-                        | Risk::MultipleFacesDetected
-                        | Risk::LowFaceQuality
-                        | Risk::LowFaceLuminance
-                        | Risk::HighFaceLuminance
-                )
-            })
-            .collect();
-        if !blocking.is_empty() {
-            return Ok((Enrolment::Refused(blocking), a));
-        }
-        match self.template_from(&a) {
-            Some(t) => Ok((Enrolment::Enrolled(t), a)),
-            None => Ok((Enrolment::Refused(vec![Risk::NoFaceDetected]), a)),
-        }
-    }
-
-    /// Checks that a template can be compared with this engine's embeddings.
-    pub fn check_template(&self, t: &Template) -> Result<(), BiometricError> {
-        t.validate()?;
-        if !self.embedder_equivalents.contains(&t.model.sha256) {
-            return Err(BiometricError::TemplateMismatch {
-                template_model: t.model.name.clone(),
-                template_sha256: t.model.sha256.clone(),
-                engine_model: self.embedder.name.clone(),
-                engine_sha256: self.embedder.sha256.clone(),
-            });
-        }
-        Ok(())
-    }
-
-    /// Face-match verdict between a template and an embedding.
-    pub fn compare(&self, t: &Template, embedding: &[f32]) -> Result<MatchVerdict, BiometricError> {
-        self.check_template(t)?;
-        let d = f64::from(embed::distance(&t.embedding, embedding));
-        Ok(match_verdict(d, &self.settings.face_match))
-    }
-
     /// Verifies a live probe image against an enrolled template: liveness and face match.
     pub fn verify(
         &self,
@@ -672,6 +596,41 @@ impl Engine {
             probe: a,
             warnings,
         })
+    }
+}
+
+impl FaceEngine for Engine {
+    fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    fn models(&self) -> &[LoadedModel] {
+        &self.models
+    }
+
+    fn embedder_ref(&self) -> ModelRef {
+        Engine::embedder_ref(self)
+    }
+
+    fn accepts_embedder(&self, sha256: &str) -> bool {
+        self.embedder_equivalents.iter().any(|s| s == sha256)
+    }
+
+    fn analyze(&self, bytes: &[u8], want: Want) -> Result<Analysis, BiometricError> {
+        Engine::analyze(self, bytes, want)
+    }
+
+    fn preview(&self, bytes: &[u8]) -> Result<Analysis, BiometricError> {
+        Engine::preview(self, bytes)
+    }
+
+    fn analyze_capture(
+        &self,
+        frames: &[CapturedFrame],
+        spec: &CaptureSpec,
+        pick: &mut dyn FnMut(u32) -> u32,
+    ) -> Result<CaptureOutcome, BiometricError> {
+        Engine::analyze_capture(self, frames, spec, pick)
     }
 }
 

@@ -1,5 +1,6 @@
 //! `inherence bench --data DIR [--reference REFPIPE_DIR]`.
 
+use crate::biometric::FaceEngine as _;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

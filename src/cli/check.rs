@@ -1,5 +1,6 @@
 //! `inherence verify`, `liveness` and `enrol`: one-off checks that print JSON.
 
+use crate::biometric::FaceEngine as _;
 use std::path::Path;
 use std::time::Instant;
 

@@ -1,6 +1,7 @@
 //! `inherence eval-liveness`: genuine acceptance and attack approvals of every liveness method
 //! (see `eval::liveness`), written as report.md and report.json.
 
+use crate::biometric::FaceEngine as _;
 use std::path::PathBuf;
 
 use clap::Args;

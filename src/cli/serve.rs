@@ -14,7 +14,7 @@ use crate::store::Store;
 /// Everything `serve` builds before it listens (also used by the conformance tests).
 pub fn build_provider(
     cfg: Config,
-    engine: Arc<crate::biometric::Engine>,
+    engine: Arc<dyn crate::biometric::FaceEngine>,
     clock: Arc<dyn Clock>,
 ) -> Result<Arc<Provider>, Failure> {
     let opened = crate::store::open_sealed(&cfg.store, clock.clone(), &crate::namespaces())

@@ -2,6 +2,7 @@
 //! default `default`). With Redis at any time; the embedded store only while no server runs
 //! on it (the running server uses the enrolment API instead).
 
+use crate::biometric::FaceEngine as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 

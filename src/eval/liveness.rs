@@ -10,6 +10,7 @@
 //! - Speed: server time per burst (the engine's `analyze_capture` plus the match), and the
 //!   verdicts per second with every core busy.
 
+use crate::biometric::FaceEngine as _;
 use std::collections::BTreeMap;
 use std::time::Instant;
 

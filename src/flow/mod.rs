@@ -31,7 +31,7 @@ use jsonwebtoken::jwk::JwkSet;
 use sha2::{Digest, Sha256};
 
 use crate::audit::AuditLog;
-use crate::biometric::Engine;
+use crate::biometric::FaceEngine;
 use crate::clock::Clock;
 use crate::config::{Config, TrustedIssuer};
 use crate::keys::{Alg, KeyManager};
@@ -104,7 +104,7 @@ pub struct Provider {
     pub cfg: Arc<Config>,
     pub store: Store,
     pub keys: Arc<KeyManager>,
-    pub engine: Arc<Engine>,
+    pub engine: Arc<dyn FaceEngine>,
     pub clock: Arc<dyn Clock>,
     pub clients: Clients,
     /// Webhook events waiting for delivery.
@@ -132,7 +132,7 @@ impl Provider {
         cfg: Arc<Config>,
         store: Store,
         keys: Arc<KeyManager>,
-        engine: Arc<Engine>,
+        engine: Arc<dyn FaceEngine>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, crate::audit::AuditError> {
         let clients = Clients::new(&cfg.clients, store.clone(), clock.clone());

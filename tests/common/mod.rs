@@ -19,11 +19,20 @@ pub fn shared_dev() -> Option<PathBuf> {
         .unwrap_or_else(|| root().join("../shared"))
         .join("eval/dev");
     if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: {} is absent", dir.display());
-        None
+        return Some(dir);
     }
+    // Absent data fails the test, unless skipping was asked for explicitly.
+    if std::env::var("INHERENCE_SKIP_SHARED").as_deref() == Ok("1") {
+        eprintln!(
+            "SKIPPED (INHERENCE_SKIP_SHARED=1): {} is absent",
+            dir.display()
+        );
+        return None;
+    }
+    panic!(
+        "{} is absent (set INHERENCE_SHARED_DIR, or INHERENCE_SKIP_SHARED=1 to skip)",
+        dir.display()
+    );
 }
 
 pub fn free_port() -> u16 {
