@@ -317,10 +317,10 @@ async fn the_flow_id_alone_cannot_capture() {
         Some(asked),
     )
     .await;
-    assert_eq!(
-        (status, v["error"].as_str()),
-        (403, Some("access_denied")),
-        "{v}"
+    // Refused before the body is read: a 403, or the connection closed under the body.
+    assert!(
+        (status, v["error"].as_str()) == (403, Some("access_denied")) || status == 0,
+        "{status} {v}"
     );
     // A guessed or altered hand-off secret does not open the flow on another device.
     let r = stranger

@@ -314,7 +314,7 @@ impl Provider {
                 let ok = liveness_ok && good && !several && same_person;
                 if ok {
                     let template = self.engine.template_from_capture(&burst).ok_or_else(|| {
-                        CaptureError::Protocol(OAuthError::server("no template could be built"))
+                        CaptureError::Protocol(OAuthError::internal(&"no template could be built"))
                     })?;
                     let rec = EnrolmentRecord {
                         template,

@@ -87,7 +87,7 @@ impl Clients {
                 let fresh = self
                     .store
                     .first_use(&JTI_NS, &format!("{id}:{jti}"), (exp + 60) * 1000)
-                    .map_err(|e| OAuthError::server(e.to_string()))?;
+                    .map_err(super::store_err)?;
                 if !fresh {
                     return Err(OAuthError::invalid_client(
                         "client assertion was already used",

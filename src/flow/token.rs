@@ -192,7 +192,7 @@ impl Provider {
             .keys
             .ring()
             .sign(self.id_token_alg(&grant.client_id), "JWT", &id_claims)
-            .map_err(|e| OAuthError::server(e.to_string()))?;
+            .map_err(|e| OAuthError::internal(&e))?;
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer".into(),
@@ -214,7 +214,7 @@ impl Provider {
         self.keys
             .ring()
             .sign(alg, "at+jwt", claims)
-            .map_err(|e| OAuthError::server(e.to_string()))
+            .map_err(|e| OAuthError::internal(&e))
     }
 
     /// Verifies one of our access tokens: signature, type, issuer, expiry, not revoked.

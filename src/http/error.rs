@@ -82,9 +82,15 @@ impl IntoResponse for HttpError {
                 }
                 let status =
                     StatusCode::from_u16(e.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+                // Internal failures are described the same way whatever their cause.
+                let description = if e.code == ErrorCode::ServerError {
+                    crate::protocol::errors::INTERNAL_DESCRIPTION
+                } else {
+                    e.description.as_str()
+                };
                 (
                     status,
-                    json!({ "error": e.code.as_str(), "error_description": e.description }),
+                    json!({ "error": e.code.as_str(), "error_description": description }),
                 )
             }
             HttpError::Biometric(e) if e.is_client_error() => {
@@ -195,6 +201,49 @@ fn didit_response(e: DiditError) -> Response {
                 Json(json!({ "detail": "Service temporarily unavailable, try again later." })),
             )
                 .into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod exposure_tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    const CAUSE: &str = "redis://:hunter2@10.0.0.5:6379 connection refused";
+
+    async fn body(e: HttpError) -> (u16, String) {
+        let r = e.into_response();
+        let status = r.status().as_u16();
+        let headers = format!("{:?}", r.headers());
+        let b = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        (status, format!("{headers} {}", String::from_utf8_lossy(&b)))
+    }
+
+    /// The one mapping decides what is exposed: no internal cause reaches a response, by
+    /// whichever layer's error it travelled.
+    #[tokio::test]
+    async fn internal_error_text_never_reaches_a_response() {
+        let store = || StoreError::Unavailable(CAUSE.into());
+        let cases = [
+            HttpError::OAuth(OAuthError::internal(&CAUSE)),
+            HttpError::OAuth(crate::flow::store_err(store())),
+            // A server_error built with a cause in its description is still described
+            // generically.
+            HttpError::OAuth(OAuthError::new(ErrorCode::ServerError, CAUSE)),
+            HttpError::Internal(CAUSE.into()),
+            HttpError::Biometric(BiometricError::Runtime(CAUSE.into())),
+            HttpError::Didit(DiditError::from(store())),
+            HttpError::Didit(DiditError::Unavailable(CAUSE.into())),
+        ];
+        for e in cases {
+            let label = format!("{e:?}");
+            let (status, text) = body(e).await;
+            assert!(status >= 500, "{label}: {status}");
+            assert!(
+                !text.contains("hunter2") && !text.contains("10.0.0.5"),
+                "{label}: {text}"
+            );
         }
     }
 }

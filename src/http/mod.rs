@@ -79,6 +79,16 @@ impl AppState {
         self.blocking_weighted(1, f).await
     }
 
+    /// Runs blocking I/O (host-name resolution) on the blocking pool, off the async workers,
+    /// without taking an analysis permit.
+    pub async fn offload<T: Send + 'static>(
+        f: impl FnOnce() -> Result<T, HttpError> + Send + 'static,
+    ) -> Result<T, HttpError> {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| HttpError::Internal(e.to_string()))?
+    }
+
     /// Runs the analysis of a capture burst, which uses as many cores as its frames are
     /// spread over: it waits until that many permits are free.
     pub async fn blocking_capture<T: Send + 'static>(

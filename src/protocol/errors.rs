@@ -68,6 +68,9 @@ impl ErrorCode {
     }
 }
 
+/// What clients are told about any failure inside the server.
+pub const INTERNAL_DESCRIPTION: &str = "the server could not complete the request";
+
 /// A protocol error.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{}: {description}", code.as_str())]
@@ -104,7 +107,10 @@ impl OAuthError {
     pub fn unmet(d: impl Into<String>) -> Self {
         Self::new(ErrorCode::UnmetAuthenticationRequirements, d)
     }
-    pub fn server(d: impl Into<String>) -> Self {
-        Self::new(ErrorCode::ServerError, d)
+    /// A failure inside the server. The cause is logged here and never becomes part of the
+    /// error: what a client sees (body, redirect, page, header) is the fixed description.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal failure");
+        Self::new(ErrorCode::ServerError, INTERNAL_DESCRIPTION)
     }
 }

@@ -95,7 +95,7 @@ impl Provider {
         waited_ms: i64,
         ctx: &RequestContext,
     ) -> Result<CaptureResult, CaptureError> {
-        let proto = |e: DiditError| CaptureError::Protocol(OAuthError::server(e.to_string()));
+        let proto = |e: DiditError| CaptureError::Protocol(OAuthError::internal(&e));
         let store = |e: StoreError| CaptureError::Protocol(crate::flow::store_err(e));
         let mut s = self.get_session(&flow.tenant, sid).map_err(proto)?;
         if !s.status.is_unfinished() {

@@ -185,11 +185,10 @@ pub(crate) async fn create_destination(
     }: Key<Writes>,
     V3Json(v): V3Json<DestinationBody>,
 ) -> Result<Response, HttpError> {
-    Ok(with_rate(
-        StatusCode::CREATED,
-        s.provider.create_destination(&key.tenant, &v)?,
-        &rate,
-    ))
+    // Saving resolves the URL's host (the private-network guard): off the async workers.
+    let p = s.provider.clone();
+    let out = AppState::offload(move || Ok(p.create_destination(&key.tenant, &v)?)).await?;
+    Ok(with_rate(StatusCode::CREATED, out, &rate))
 }
 
 #[utoipa::path(
@@ -240,11 +239,9 @@ pub(crate) async fn update_destination(
     Id(id): Id,
     V3Json(v): V3Json<DestinationBody>,
 ) -> Result<Response, HttpError> {
-    Ok(with_rate(
-        StatusCode::OK,
-        s.provider.update_destination(&key.tenant, &id, &v)?,
-        &rate,
-    ))
+    let p = s.provider.clone();
+    let out = AppState::offload(move || Ok(p.update_destination(&key.tenant, &id, &v)?)).await?;
+    Ok(with_rate(StatusCode::OK, out, &rate))
 }
 
 #[utoipa::path(
