@@ -405,7 +405,7 @@ async fn payment_step_ups_are_evidence_that_exports_verify_and_erasure_keeps() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_configured_clients_get_the_audit_scope() {
-    let server = TestServer::start(|_| {}).await;
+    let server = TestServer::protocol(|_| {}).await;
     let r = audit_token(&server, "audit").await;
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_scope");

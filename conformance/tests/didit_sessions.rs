@@ -801,7 +801,7 @@ async fn review_band_decline_manual_review_list_delete_and_templates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_requests_are_validated_with_documented_bodies() {
-    let server = TestServer::start(|_| {}).await;
+    let server = TestServer::protocol(|_| {}).await;
     let k = key(&server);
     let wf = workflow(
         &server,

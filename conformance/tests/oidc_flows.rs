@@ -220,8 +220,7 @@ async fn openidconnect_rp_completes_a_step_up_with_a_real_face() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pushed_request_with_authorization_details_binds_the_transaction() {
-    let Some(_) = shared("eval/dev") else { return };
-    let server = TestServer::start(|_| {}).await;
+    let server = TestServer::protocol(|_| {}).await;
     server.enrol("alice", PERSON_ENROL).await;
     let details = r#"[{"type":"payment_initiation","instructedAmount":{"currency":"EUR","amount":"123.50"},"creditorName":"Merchant A","creditorAccount":{"iban":"DE02100100109307118603"}}]"#;
     let verifier = PkceCodeVerifier::new(inherence::flow::random_token(40));
@@ -270,8 +269,7 @@ async fn pushed_request_with_authorization_details_binds_the_transaction() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_key_jwt_client_and_rs256_id_tokens() {
-    let Some(_) = shared("eval/dev") else { return };
-    let server = TestServer::start(|_| {}).await;
+    let server = TestServer::protocol(|_| {}).await;
     server.enrol("alice", PERSON_ENROL).await;
     let verifier = inherence::flow::random_token(40);
     let challenge = inherence::protocol::pkce::challenge(&verifier);
