@@ -141,7 +141,10 @@ impl TestServer {
         Self::start_with(setup, customize).await
     }
 
-    /// A server for protocol and flow tests: the deterministic engine and a fixed clock.
+    /// A server for protocol and flow tests: the deterministic engine and a fixed clock. The
+    /// double proves the protocol and timing rules and the thresholds, not liveness: it
+    /// ignores the method's colours and head turns, identical frames and other faces, so an
+    /// "approved" here says nothing about what a camera showed (the real engine's tests do).
     pub async fn protocol(customize: impl FnOnce(&mut Config)) -> Self {
         let setup = Setup {
             double: true,
@@ -476,7 +479,8 @@ pub async fn upload(
     {
         Ok(r) => r,
         // The server refused before reading the body and closed the connection while the
-        // body was still being sent (a small body can lose the race with the answer).
+        // body was still being sent (a small body can lose the race with the answer). Callers
+        // that expect an answer see status 0 and fail; those testing a refusal send again.
         Err(e) if e.is_request() && format!("{e:?}").contains("BodyWrite") => {
             return (0, Value::Null);
         }

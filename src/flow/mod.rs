@@ -92,6 +92,10 @@ pub fn digest(s: &str) -> String {
 }
 
 pub(crate) fn store_err(e: StoreError) -> OAuthError {
+    if matches!(e, StoreError::Policy(_)) {
+        // A programming error, not a passing outage: not worth a retry.
+        return OAuthError::internal(&e);
+    }
     tracing::error!(error = %e, "storage failure");
     OAuthError::new(
         crate::protocol::ErrorCode::TemporarilyUnavailable,

@@ -245,5 +245,21 @@ mod exposure_tests {
                 "{label}: {text}"
             );
         }
+        // The other ways an OAuth error leaves the server (an error redirect, the error page,
+        // a WWW-Authenticate header) read the error's own description, which is fixed for
+        // server errors however it was built.
+        for e in [
+            OAuthError::new(ErrorCode::ServerError, CAUSE),
+            OAuthError::internal(&CAUSE),
+        ] {
+            assert!(!format!("{e} {e:?}").contains("hunter2"), "{e:?}");
+            let to = crate::flow::authorize::error_redirect(
+                "https://rp.example/cb",
+                Some("s"),
+                &e,
+                "https://op.example",
+            );
+            assert!(!to.contains("hunter2") && !to.contains("10.0.0.5"), "{to}");
+        }
     }
 }

@@ -82,10 +82,16 @@ pub struct OAuthError {
 }
 
 impl OAuthError {
+    /// A server error's description is always [`INTERNAL_DESCRIPTION`], whatever is given:
+    /// the text of an internal failure never travels in the error (see [`Self::internal`]).
     pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
+        let description = match code {
+            ErrorCode::ServerError => INTERNAL_DESCRIPTION.to_owned(),
+            _ => description.into(),
+        };
         Self {
             code,
-            description: description.into(),
+            description,
             retry_after: None,
         }
     }

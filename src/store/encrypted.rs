@@ -255,6 +255,17 @@ impl std::fmt::Debug for EncryptedKv {
     }
 }
 
+/// Every call names a namespace the application declares, with the policy declared (a
+/// lookalike with another policy would, say, delete a template without shredding its key).
+fn declared(known: &HashMap<&'static str, Namespace>, ns: &Namespace) -> Result<(), StoreError> {
+    if known.get(ns.name()) != Some(ns) {
+        return Err(StoreError::Policy(format!(
+            "{ns} is not a declared namespace (crate::namespaces) or its policy differs"
+        )));
+    }
+    Ok(())
+}
+
 /// The namespace's policy on writes: the namespace is one the application declares (so a key
 /// rotation reseals it), with the policy declared; short-lived state carries an expiry.
 fn check_write(
@@ -262,11 +273,7 @@ fn check_write(
     ns: &Namespace,
     expires_at: Option<i64>,
 ) -> Result<(), StoreError> {
-    if known.get(ns.name()) != Some(ns) {
-        return Err(StoreError::Policy(format!(
-            "{ns} is not a declared namespace (crate::namespaces) or its policy differs"
-        )));
-    }
+    declared(known, ns)?;
     if ns.expiry == Expiry::Required && expires_at.is_none() {
         return Err(StoreError::Policy(format!(
             "{ns} holds short-lived state: every write carries an expiry"
@@ -476,6 +483,7 @@ impl Kv for EncryptedKv {
     }
 
     fn get(&self, ns: &Namespace, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        declared(&self.known, ns)?;
         match self.inner.get(ns, key)? {
             Some(v) if ns.is_sealed() => self.open_value(ns, key, &v),
             other => Ok(other),
@@ -483,6 +491,7 @@ impl Kv for EncryptedKv {
     }
 
     fn take(&self, ns: &Namespace, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        declared(&self.known, ns)?;
         match self.inner.take(ns, key)? {
             Some(v) if ns.is_sealed() => {
                 let plain = self.open_value(ns, key, &v);
@@ -496,6 +505,7 @@ impl Kv for EncryptedKv {
     }
 
     fn delete(&self, ns: &Namespace, key: &str) -> Result<bool, StoreError> {
+        declared(&self.known, ns)?;
         // The key first: once it is gone, what is left of the value is unreadable, so a crash
         // between the two steps cannot leave a readable template behind.
         let shredded = ns.is_per_subject() && self.shred(ns, key)?;
@@ -522,6 +532,7 @@ impl Kv for EncryptedKv {
     }
 
     fn keys(&self, ns: &Namespace) -> Result<Vec<String>, StoreError> {
+        declared(&self.known, ns)?;
         self.inner.keys(ns)
     }
 
@@ -532,6 +543,7 @@ impl Kv for EncryptedKv {
         expected: &[u8],
         new: &[u8],
     ) -> Result<bool, StoreError> {
+        declared(&self.known, ns)?;
         if !ns.is_sealed() {
             return self.inner.replace(ns, key, expected, new);
         }

@@ -1,13 +1,14 @@
 //! A store namespace and its policy, declared once by the module that owns the data.
 //!
 //! Every [`super::Kv`] call names a [`Namespace`], not a string, so the policy travels with the
-//! name: the sealing wrapper (`store/encrypted.rs`) seals what the declaration says is sealed,
-//! the embedded store fsyncs what it says is fsynced, and a write without an expiry to a
-//! namespace of short-lived state is refused. Renaming a namespace cannot silently drop its
-//! encryption or its durability, because there is no second list to keep in step.
+//! name: the sealing wrapper (`store/encrypted.rs`) seals what the declaration says is sealed
+//! and refuses a write without an expiry to a namespace of short-lived state, and the embedded
+//! store fsyncs what the declaration says is fsynced. Renaming a namespace cannot silently drop
+//! its encryption or its durability, because there is no second list to keep in step.
 //!
-//! The owners list their namespaces (`NAMESPACES` in each module); the application's full list
-//! ([`crate::namespaces`]) is what a key rotation reseals and what the checks below run over.
+//! The owners list their namespaces (a `NAMESPACES` or `ALL` constant, or `flow::ns::all()`);
+//! the application's full list ([`crate::namespaces`]) is the only set the sealing wrapper
+//! accepts and what a key rotation reseals.
 
 /// How values are protected at rest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,7 +110,7 @@ impl Namespace {
         matches!(self.durability, Durability::Fsynced)
     }
 
-    /// A namespace made at run time (tests: a fresh name per run on a shared Redis).
+    /// A namespace whose name is made at run time (tests).
     #[cfg(any(test, feature = "test-support"))]
     pub fn fresh(name: String) -> Self {
         Self::new(Box::leak(name.into_boxed_str()))

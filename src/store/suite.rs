@@ -14,8 +14,11 @@ pub const NAMESPACES: &[Namespace] = &[PLAIN, SEALED, PER_SUBJECT];
 /// Short-lived: every write carries an expiry.
 pub const SHORT: Namespace = Namespace::new("suite_short").expiring();
 /// What a sealing wrapper under test declares.
-pub const DECLARED: &[Namespace] = &[PLAIN, SEALED, PER_SUBJECT, SHORT];
+pub const DECLARED: &[Namespace] = &[PLAIN, SEALED, PER_SUBJECT, SHORT, OTHER];
+/// Stays empty: namespaces are separate.
 const OTHER: Namespace = Namespace::new("suite_other");
+/// Declared nowhere.
+const UNDECLARED: Namespace = Namespace::new("suite_undeclared");
 
 /// Runs every check against `kv`; `clock` is the clock the backend expires entries by.
 pub fn run(kv: &(dyn Kv + Sync), clock: &dyn Clock) {
@@ -246,12 +249,25 @@ pub fn policy_is_enforced(kv: &(dyn Kv + Sync), clock: &dyn Clock) {
         "no clear counters"
     );
     assert!(kv.incr(&PER_SUBJECT, "n", 1, later).is_err());
-    assert!(kv.put(&OTHER, "k", b"v", later).is_err(), "undeclared");
-    assert!(kv.incr(&OTHER, "k", 1, later).is_err());
-    let lookalike = Namespace::new("suite_sealed");
+    assert!(kv.put(&UNDECLARED, "k", b"v", later).is_err(), "undeclared");
+    assert!(kv.incr(&UNDECLARED, "k", 1, later).is_err());
+    let lookalike = Namespace::new("suite_subject");
+    kv.put(&PER_SUBJECT, "victim", b"face", later).unwrap();
     assert!(
         kv.put(&lookalike, "k", b"v", later).is_err(),
         "a declared name with another policy"
+    );
+    assert!(
+        kv.delete(&lookalike, "victim").is_err(),
+        "no delete without shredding"
+    );
+    assert!(kv.take(&lookalike, "victim").is_err());
+    assert!(kv.replace(&lookalike, "victim", b"face", b"x").is_err());
+    assert!(kv.get(&lookalike, "victim").is_err());
+    assert!(kv.keys(&UNDECLARED).is_err(), "undeclared");
+    assert_eq!(
+        kv.get(&PER_SUBJECT, "victim").unwrap().as_deref(),
+        Some(&b"face"[..])
     );
     assert!(kv.put(&SHORT, "k", b"v", None).is_err(), "short-lived");
     assert!(kv.put_new(&SHORT, "k", b"v", None).is_err());
