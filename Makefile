@@ -12,6 +12,8 @@ SHARED       ?= $(abspath ../shared)
 VENV         := .venv
 PY           := $(VENV)/bin/python
 BIN          := $(CARGO_TARGET_DIR)/release/inherence
+# Load generator, benchmarks, liveness evaluation, test camera: a separate binary (tools/).
+TOOLS_BIN    := $(CARGO_TARGET_DIR)/release/inherence-tools
 
 # Pinned Python packages: ONNX Runtime (its libonnxruntime.so is what the Rust binary loads),
 # and what models/build_dlib_onnx.py needs.
@@ -29,7 +31,7 @@ export ORT_DYLIB_PATH := $(abspath $(VENV))/lib/python3/site-packages/onnxruntim
 REFPIPE      := $(SHARED)/tools/refpipe
 REFPIPE_PY   := $(HOME)/.cache/refpipe-venv/bin/python
 
-.PHONY: redis-deps help run test eval-liveness bench-audit loadtest loadtest-redis test-e2e e2e-deps keycloak-adapter keycloak-dist keycloak-screenshots build sysdeps venv onnxruntime models models-verify models-rebuild eval bench lint fmt clean
+.PHONY: tools redis-deps help run test eval-liveness bench-audit loadtest loadtest-redis test-e2e e2e-deps keycloak-adapter keycloak-dist keycloak-screenshots build sysdeps venv onnxruntime models models-verify models-rebuild eval bench lint fmt clean
 
 help:
 	@echo "make run    - install, build and start the server with the verification demo"
@@ -74,6 +76,15 @@ redis-deps:
 build: sysdeps
 	@command -v cargo >/dev/null || { echo "Rust is required: https://rustup.rs"; exit 1; }
 	cargo build --release --locked
+
+# The tools binary (built from the same library, with its load-test fixtures). `make test` has
+# just built it (cargo test --workspace, for its own tests) and says so with TOOLS_FRESH=1.
+tools: build
+	@if [ "$(TOOLS_FRESH)" = 1 ] && [ -x "$(TOOLS_BIN)" ]; then \
+		echo "inherence-tools: built by cargo test"; \
+	else \
+		cargo build --release --locked -p inherence-tools; \
+	fi
 
 models: build venv
 	@if [ -d "$(SHARED)/models" ]; then \
@@ -123,7 +134,7 @@ test: models models-rebuild redis-deps
 	INHERENCE_REPO_ROOT=$(CURDIR) INHERENCE_SHARED_DIR=$(SHARED) \
 	INHERENCE_REBUILT_DLIB=$(CACHE)/rebuilt/dlib_face_recognition_resnet_model_v1.onnx \
 		cargo test --release --locked --workspace
-	$(MAKE) --no-print-directory test-e2e
+	$(MAKE) --no-print-directory test-e2e TOOLS_FRESH=1
 
 # --- end to end: headless Chromium with a fake camera, and an npm openid-client RP ---------
 
@@ -185,8 +196,8 @@ $(KEYCLOAK_HOME)/bin/kc.sh:
 keycloak-dist: $(KEYCLOAK_HOME)/bin/kc.sh
 
 # Admin-console screenshots for docs/integrations/keycloak.md, from a real Keycloak.
-keycloak-screenshots: build e2e-deps keycloak-adapter keycloak-dist
-	cd $(E2E_DIR) && INHERENCE_BIN=$(BIN) CHROMIUM=$(CHROMIUM) KEYCLOAK_HOME=$(KEYCLOAK_HOME) \
+keycloak-screenshots: build tools e2e-deps keycloak-adapter keycloak-dist
+	cd $(E2E_DIR) && INHERENCE_BIN=$(BIN) INHERENCE_TOOLS_BIN=$(TOOLS_BIN) CHROMIUM=$(CHROMIUM) KEYCLOAK_HOME=$(KEYCLOAK_HOME) \
 		KEYCLOAK_ADAPTER_JAR=$(KEYCLOAK_ADAPTER_JAR) KEYCLOAK_JAVA_HOME=$(KEYCLOAK_JAVA_HOME) \
 		INHERENCE_REPO_ROOT=$(CURDIR) INHERENCE_SHARED_DIR=$(SHARED) node keycloak-screenshots.mjs
 
@@ -197,9 +208,9 @@ else
 KC_DEPS := keycloak-adapter keycloak-dist
 endif
 
-test-e2e: build e2e-deps $(E2E_PY_STAMP) $(KC_DEPS)
+test-e2e: build tools e2e-deps $(E2E_PY_STAMP) $(KC_DEPS)
 	cargo build --release --locked --example rp_web
-	cd $(E2E_DIR) && INHERENCE_BIN=$(BIN) RP_BIN=$(RP_BIN) CHROMIUM=$(CHROMIUM) \
+	cd $(E2E_DIR) && INHERENCE_BIN=$(BIN) INHERENCE_TOOLS_BIN=$(TOOLS_BIN) RP_BIN=$(RP_BIN) CHROMIUM=$(CHROMIUM) \
 		KEYCLOAK_HOME=$(KEYCLOAK_HOME) KEYCLOAK_ADAPTER_JAR=$(KEYCLOAK_ADAPTER_JAR) \
 		KEYCLOAK_JAVA_HOME=$(KEYCLOAK_JAVA_HOME) INHERENCE_SKIP_KEYCLOAK=$(INHERENCE_SKIP_KEYCLOAK) \
 		INHERENCE_REPO_ROOT=$(CURDIR) INHERENCE_SHARED_DIR=$(SHARED) \
@@ -212,45 +223,45 @@ eval: models
 
 # Liveness methods: the responding test camera on the real recording, and the attack suite on
 # photos of enrolled people (never their enrolment photo), the recording and the PAD set.
-eval-liveness: models
+eval-liveness: models tools
 	@test -f "$(LOADTEST_VIDEO)" || { echo "no camera recording at $(LOADTEST_VIDEO)"; exit 1; }
-	$(BIN) eval-liveness --data $(SHARED)/eval/dev --video "$(LOADTEST_VIDEO)" --portrait "$(DEMO_PORTRAIT)" \
+	$(TOOLS_BIN) eval-liveness --data $(SHARED)/eval/dev --video "$(LOADTEST_VIDEO)" --portrait "$(DEMO_PORTRAIT)" \
 		--out out/eval-liveness --genuine 100 --photos-per-person 5 --recording-attempts 100
 
 $(REFPIPE_PY):
 	@test -x "$(REFPIPE)/setup.sh" || { echo "the reference pipeline is not at $(REFPIPE)"; exit 1; }
 	"$(REFPIPE)/setup.sh"
 
-bench: models $(REFPIPE_PY)
+bench: models tools $(REFPIPE_PY)
 	@test -d "$(SHARED)/eval/dev" || { echo "no evaluation data at $(SHARED)/eval/dev"; exit 1; }
-	$(BIN) bench --data $(SHARED)/eval/dev --repeat 3 --reference $(REFPIPE) --reference-python $(REFPIPE_PY) --out out/bench
+	$(TOOLS_BIN) bench --data $(SHARED)/eval/dev --repeat 3 --reference $(REFPIPE) --reference-python $(REFPIPE_PY) --out out/bench
 
 # PSD2 audit log: append latency (fsynced), export and verify of 1,000,000 records.
-bench-audit: build
-	$(BIN) audit bench --records 1000000
+bench-audit: tools
+	$(TOOLS_BIN) audit-bench --records 1000000
 
 # The load generator (wrk) runs in its own process, as do the capture users (this binary).
 LOADTEST_VIDEO := $(SHARED)/eval/video/real_face_lmm_640x480_30fps.mjpeg
-loadtest: models
+loadtest: models tools
 	@if ! command -v wrk >/dev/null; then \
 		echo "installing wrk (Debian package)"; \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; \
 	fi
 	@if [ -f "$(LOADTEST_VIDEO)" ]; then \
-		$(BIN) loadtest --out out/loadtest --video "$(LOADTEST_VIDEO)" --portrait "$(DEMO_PORTRAIT)"; \
+		$(TOOLS_BIN) loadtest --out out/loadtest --video "$(LOADTEST_VIDEO)" --portrait "$(DEMO_PORTRAIT)"; \
 	else \
 		echo "no camera recording at $(LOADTEST_VIDEO): measuring HTTP endpoints only"; \
-		$(BIN) loadtest --out out/loadtest; \
+		$(TOOLS_BIN) loadtest --out out/loadtest; \
 	fi
 
 # The same with a Redis store (a redis-server started on loopback), and two instances.
-loadtest-redis: models redis-deps
+loadtest-redis: models tools redis-deps
 	@if ! command -v wrk >/dev/null; then \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; \
 	fi
-	$(BIN) loadtest --store redis --codes 280000 --out out/loadtest-redis
+	$(TOOLS_BIN) loadtest --store redis --codes 280000 --out out/loadtest-redis
 
 # --- hygiene --------------------------------------------------------------------------------
 

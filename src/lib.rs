@@ -4,7 +4,6 @@
 //! `biometric` never reaches HTTP or storage. See `docs/` for how to run and operate it.
 
 pub mod audit;
-pub mod bench;
 pub mod biometric;
 pub mod canonical;
 pub mod cli;
@@ -32,6 +31,9 @@ pub fn namespaces() -> Vec<store::Namespace> {
     all.extend_from_slice(store::encrypted::NAMESPACES);
     all
 }
+
+#[cfg(test)]
+mod layering;
 
 #[cfg(test)]
 mod namespace_tests {

@@ -181,25 +181,8 @@ fn models_verify_passes_on_the_installed_models() {
 }
 
 #[test]
-fn audit_bench_exports_and_verifies_and_bad_arguments_are_clear() {
+fn audit_export_and_verify_bad_arguments_are_clear() {
     let dir = tempfile::tempdir().unwrap();
-    let work = dir.path().join("bench");
-    let o = run(&[
-        "audit",
-        "bench",
-        "--records",
-        "3000",
-        "--appends",
-        "200",
-        "--dir",
-        work.to_str().unwrap(),
-    ]);
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{out}\n{}", stderr(&o));
-    assert!(out.contains("records.jsonl: export 3000 records"), "{out}");
-    assert!(out.contains("records.csv: export 3000 records"), "{out}");
-    assert_eq!(out.matches("(OK").count(), 3, "{out}");
-
     // A bad date, an empty range, a missing export: clear errors, exit 2.
     let cfg = dir.path().join("inherence.toml");
     std::fs::write(
@@ -338,4 +321,30 @@ fn audit_pin_prints_the_key_file_public_key_and_refuses_without_one() {
     assert!(key.exists(), "the key file was created");
     // The same key on every run.
     assert_eq!(json(&run(&["--config", c, "audit", "pin"])), jwks);
+}
+
+#[test]
+fn the_server_binary_ships_only_its_commands() {
+    let o = run(&["--help"]);
+    let help = String::from_utf8_lossy(&o.stdout);
+    let commands: Vec<&str> = help
+        .split("Commands:")
+        .nth(1)
+        .expect("a command list")
+        .split("Options:")
+        .next()
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            "models", "verify", "liveness", "enrol", "eval", "serve", "api-keys", "audit",
+            "subjects", "help"
+        ],
+        "{help}"
+    );
+    let o = run(&["audit", "--help"]);
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("bench"));
 }

@@ -9,6 +9,8 @@ import { join } from "node:path";
 export const repo = process.env.INHERENCE_REPO_ROOT || new URL("../..", import.meta.url).pathname;
 export const shared = process.env.INHERENCE_SHARED_DIR || join(repo, "..", "shared");
 export const bin = process.env.INHERENCE_BIN || join(process.env.HOME, ".cache/inherence/target/release/inherence");
+// The test camera (`inherence-tools test-camera`) ships apart from the server.
+export const toolsBin = process.env.INHERENCE_TOOLS_BIN || join(process.env.HOME, ".cache/inherence/target/release/inherence-tools");
 export const rpBin = process.env.RP_BIN || join(process.env.HOME, ".cache/inherence/target/release/examples/rp_web");
 // Absent shared data fails the run, unless skipping was asked for explicitly.
 export const haveShared = existsSync(join(shared, "eval/dev")) && existsSync(join(shared, "eval/video"));

@@ -1,7 +1,7 @@
 // An independent, strict relying party from another ecosystem (npm openid-client 6, built on
 // oauth4webapi): discovery, PAR + PKCE + code flow, RFC 9207 iss check, ID-token validation.
 // The face check itself is driven over HTTP: this client is configured for ACTIVE_3D, and the
-// responding test camera (`inherence test-camera answer`) records the answer to the challenge
+// responding test camera (`inherence-tools test-camera answer`) records the answer to the challenge
 // from the recording of the real person.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -10,14 +10,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as client from "openid-client";
-import { bin, repo, shared, startServer, freePort, haveShared, devImage, SECRET } from "./harness.mjs";
+import { bin, toolsBin, repo, shared, startServer, freePort, haveShared, devImage, SECRET } from "./harness.mjs";
 
 /** The test camera's answer to challenge `c`: frames (JPEG) and their capture times. */
 function answer(c) {
   const dir = mkdtempSync(join(tmpdir(), "inherence-answer-"));
   try {
     writeFileSync(join(dir, "challenge.json"), JSON.stringify(c));
-    const r = spawnSync(bin, ["test-camera", "answer", "--video", join(shared, "eval/video/real_face_lmm_640x480_30fps.mjpeg"),
+    const r = spawnSync(toolsBin, ["test-camera", "answer", "--video", join(shared, "eval/video/real_face_lmm_640x480_30fps.mjpeg"),
       "--challenge", join(dir, "challenge.json"), "--out", join(dir, "frames")], { encoding: "utf8", cwd: repo });
     assert.equal(r.status, 0, r.stderr);
     const stamps = readFileSync(join(dir, "frames/timestamps.txt"), "utf8");

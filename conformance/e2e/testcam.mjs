@@ -7,7 +7,7 @@
 // - when the page asks for a head turn, the recorded turn is played after a reaction time
 //   (mirrored for the side the recording does not show), held, then played back.
 // It reads only what a camera would see (the colour on screen) and what the person would read
-// (the prompt); never the challenge itself. The footage comes from `inherence test-camera`.
+// (the prompt); never the challenge itself. The footage comes from `inherence-tools test-camera`.
 // With `respond: false` it is an attacker's virtual camera: it plays the footage (a still photo
 // from `footage("still", ...)`, with sensor noise) and answers nothing.
 import { spawnSync } from "node:child_process";
@@ -15,12 +15,12 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { bin, repo, shared } from "./harness.mjs";
+import { repo, shared, toolsBin } from "./harness.mjs";
 
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const cache = new Map();
 
-/** Exports footage with `inherence test-camera` (once per process and source). */
+/** Exports footage with `inherence-tools test-camera` (once per process and source). */
 export function footage(kind, source) {
   const key = kind + ":" + source;
   if (!cache.has(key)) {
@@ -28,7 +28,7 @@ export function footage(kind, source) {
     const args = kind === "still"
       ? ["test-camera", "still", "--image", source, "--out", dir]
       : ["test-camera", "export", "--video", source, "--out", dir];
-    const r = spawnSync(bin, args, { encoding: "utf8", cwd: repo });
+    const r = spawnSync(toolsBin, args, { encoding: "utf8", cwd: repo });
     if (r.status !== 0) throw new Error(`inherence ${args.join(" ")}: ${r.stderr}`);
     cache.set(key, { dir, meta: JSON.parse(readFileSync(join(dir, "footage.json"), "utf8")) });
   }

@@ -1,7 +1,7 @@
 //! The attack suite on the engine, with real models and real photos: every attack of
 //! `inherence::eval::attacks` against every liveness method, each refusal asserted with its
 //! reason; and the responding test camera's genuine answers, which must pass. The same
-//! decision rule as the step-up (`CaptureOutcome::approves`). `inherence eval-liveness` runs
+//! decision rule as the step-up (`CaptureOutcome::approves`). `inherence-tools eval-liveness` runs
 //! the same attacks at scale and prints the rates.
 
 use inherence::biometric::FaceEngine as _;

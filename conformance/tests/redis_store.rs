@@ -215,9 +215,9 @@ fn a_stopped_redis_is_a_clear_error_not_a_panic() {
 }
 
 /// The template key both instances share (as an operator's secret manager would give them).
-pub fn template_key() -> inherence::config::Secret {
+pub fn template_key() -> inherence::secret::Secret {
     use base64::Engine as _;
-    inherence::config::Secret::new(format!(
+    inherence::secret::Secret::new(format!(
         "test-1:{}",
         base64::engine::general_purpose::STANDARD.encode([42u8; 32])
     ))
@@ -272,7 +272,7 @@ fn raw_set(r: &Redis, key: &str, value: &[u8]) {
 async fn two_instances_share_a_step_up(r: &Redis) {
     let urls = r.urls.clone();
     let a = TestServer::start(|c| {
-        c.store.backend = inherence::config::StoreBackend::Redis;
+        c.store.backend = inherence::store::StoreBackend::Redis;
         c.store.redis_urls = urls.clone();
         c.store.encryption_keys = vec![template_key()];
         c.api.read_per_minute = 6;
@@ -282,7 +282,7 @@ async fn two_instances_share_a_step_up(r: &Redis) {
     let urls = r.urls.clone();
     let b = TestServer::start(move |c| {
         c.oidc.issuer = issuer;
-        c.store.backend = inherence::config::StoreBackend::Redis;
+        c.store.backend = inherence::store::StoreBackend::Redis;
         c.store.redis_urls = urls;
         c.store.encryption_keys = vec![template_key()];
         c.api.read_per_minute = 6;
@@ -321,7 +321,7 @@ async fn two_instances_share_a_step_up(r: &Redis) {
     );
     // Without the template key, Redis is refused at start (templates are sealed at rest).
     let mut cfg = inherence::config::Config::default();
-    cfg.store.backend = inherence::config::StoreBackend::Redis;
+    cfg.store.backend = inherence::store::StoreBackend::Redis;
     cfg.store.redis_urls = r.urls.clone();
     let e = inherence::store::open(&cfg.store, Arc::new(SystemClock), &inherence::namespaces())
         .err()
@@ -404,7 +404,7 @@ async fn two_instances_deliver_each_webhook_once() {
     let urls = r.urls.clone();
     let a = TestServer::start(|c| {
         fast_webhooks(c);
-        c.store.backend = inherence::config::StoreBackend::Redis;
+        c.store.backend = inherence::store::StoreBackend::Redis;
         c.store.redis_urls = urls.clone();
         c.store.encryption_keys = vec![template_key()];
     })
@@ -413,7 +413,7 @@ async fn two_instances_deliver_each_webhook_once() {
     let b = TestServer::start(move |c| {
         fast_webhooks(c);
         c.oidc.issuer = issuer;
-        c.store.backend = inherence::config::StoreBackend::Redis;
+        c.store.backend = inherence::store::StoreBackend::Redis;
         c.store.redis_urls = urls;
         c.store.encryption_keys = vec![template_key()];
     })
@@ -488,7 +488,7 @@ async fn a_redis_restart_mid_flow_resumes_and_loses_no_enrolment() {
     let url = format!("redis://127.0.0.1:{port}/");
     let u = url.clone();
     let server = TestServer::start(move |c| {
-        c.store.backend = inherence::config::StoreBackend::Redis;
+        c.store.backend = inherence::store::StoreBackend::Redis;
         c.store.redis_urls = vec![u];
         c.store.encryption_keys = vec![template_key()];
     })
@@ -584,7 +584,7 @@ async fn cli_changes_reach_every_running_instance_within_a_second() {
     let r = Redis::single();
     let start = |urls: Vec<String>| {
         TestServer::start(move |c| {
-            c.store.backend = inherence::config::StoreBackend::Redis;
+            c.store.backend = inherence::store::StoreBackend::Redis;
             c.store.redis_urls = urls;
             c.store.encryption_keys = vec![template_key()];
         })
@@ -592,7 +592,7 @@ async fn cli_changes_reach_every_running_instance_within_a_second() {
     let a = start(r.urls.clone()).await;
     let b = start(r.urls.clone()).await;
     let mut cfg = inherence::config::Config::default();
-    cfg.store.backend = inherence::config::StoreBackend::Redis;
+    cfg.store.backend = inherence::store::StoreBackend::Redis;
     cfg.store.redis_urls = r.urls.clone();
     cfg.store.encryption_keys = vec![template_key()];
 

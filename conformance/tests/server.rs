@@ -10,9 +10,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use inherence::biometric::FaceEngine;
 use inherence::biometric::double::DoubleEngine;
 use inherence::clock::{Clock, FixedClock, SystemClock};
-use inherence::config::{ClientAuthMethod, ClientConfig, Config, Secret, TrustedIssuer};
+use inherence::config::Config;
 use inherence::flow::Provider;
+use inherence::flow::settings::ClientAuthMethod;
+use inherence::flow::settings::ClientConfig;
+use inherence::flow::settings::TrustedIssuer;
 use inherence::http::{AppState, app};
+use inherence::secret::Secret;
 use serde_json::{Value, json};
 
 use inherence::biometric::CapturedFrame;
@@ -203,14 +207,14 @@ impl TestServer {
         } else {
             engine_arc()
         };
-        let provider = inherence::cli::serve::build_provider(cfg, engine, clock.clone())
+        let provider = inherence::cli::serve::build_provider(&cfg, engine, clock.clone())
             .map_err(|f| f.message)
             .unwrap();
-        let state = AppState::new(provider.clone(), 2);
+        let state = AppState::new(provider.clone(), 2, cfg.server.max_body_bytes);
         let background = inherence::flow::spawn_background(&provider);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         // The production listener, with its deadlines and per-address bounds.
-        let limits = provider.cfg.server.limits.clone();
+        let limits = cfg.server.limits.clone();
         tokio::spawn(async move {
             inherence::http::serve::serve(listener, app(state), limits, async {
                 let _ = rx.await;

@@ -15,7 +15,9 @@ use crate::didit_sessions::call;
 use crate::oidc_flows::push_as;
 use crate::receiver::Receiver;
 use crate::server::*;
-use inherence::config::{ClientAuthMethod, Config, Secret};
+use inherence::config::Config;
+use inherence::flow::settings::ClientAuthMethod;
+use inherence::secret::Secret;
 use inherence::tenant::{TenantConfig, TenantId};
 use reqwest::Method;
 
@@ -690,15 +692,7 @@ async fn a_store_from_before_tenants_becomes_the_default_tenant() {
         else {
             panic!("portrait refused")
         };
-        let rec = inherence::flow::capture::EnrolmentRecord {
-            template,
-            enrolled_at: 1,
-            by: "admin".into(),
-            source: "api".into(),
-        };
-        store
-            .put_json(&inherence::flow::ns::ENROLMENTS, "legacy-user", &rec, None)
-            .unwrap();
+        inherence::flow::fixtures::enrol(&*store, "legacy-user", &template, "admin", 1).unwrap();
         // An API key, a workflow and a destination in the format of the time (no tenant).
         let (_, key) =
             inherence::flow::didit::create_api_key(&*store, 1, "legacy", &TenantId::default())
@@ -776,7 +770,7 @@ async fn two_tenants_on_two_instances_over_redis_never_meet() {
     let Some(_) = shared("eval/dev") else { return };
     let r = crate::redis_store::Redis::single();
     let redis = |c: &mut Config, urls: Vec<String>| {
-        c.store.backend = inherence::config::StoreBackend::Redis;
+        c.store.backend = inherence::store::StoreBackend::Redis;
         c.store.redis_urls = urls;
         c.store.encryption_keys = vec![crate::redis_store::template_key()];
         two_tenants(c);

@@ -45,9 +45,13 @@ pub fn verify_jws<T: serde::de::DeserializeOwned>(
         .find(kid)
         .ok_or_else(|| format!("signed with unknown key {kid}"))?;
     let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("unusable key {kid}: {e}"))?;
-    jsonwebtoken::decode::<T>(jws, &key, &crate::keys::no_time_validation(header.alg))
-        .map(|d| d.claims)
-        .map_err(|e| format!("signature does not verify: {e}"))
+    jsonwebtoken::decode::<T>(
+        jws,
+        &key,
+        &crate::protocol::tokens::no_time_validation(header.alg),
+    )
+    .map(|d| d.claims)
+    .map_err(|e| format!("signature does not verify: {e}"))
 }
 
 /// What checking one entry on its own found. Pure, so batches are checked in parallel.

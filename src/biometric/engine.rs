@@ -501,7 +501,7 @@ impl Engine {
     }
 
     /// One closure per model that runs it once on a fixed input and returns the time spent in
-    /// ONNX Runtime (for `inherence bench`).
+    /// ONNX Runtime (for `inherence-tools bench`).
     #[allow(clippy::type_complexity)]
     pub fn raw_model_runners<'a>(
         &'a self,

@@ -8,6 +8,28 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// Where models live and how they are installed.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsConfig {
+    /// Directory holding the installed model files.
+    pub dir: PathBuf,
+    /// The manifest listing every file with its sha256.
+    pub manifest: PathBuf,
+    /// Python interpreter used to rebuild models that have no downloadable upstream file.
+    pub python: PathBuf,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("models"),
+            manifest: PathBuf::from("models/manifest.toml"),
+            python: PathBuf::from(".venv/bin/python"),
+        }
+    }
+}
+
 /// What a file is for.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "kebab-case")]

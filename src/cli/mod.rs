@@ -2,16 +2,11 @@
 
 pub mod api_keys;
 mod audit;
-mod bench;
 mod check;
 mod eval;
-mod eval_liveness;
-mod loadtest;
 mod models;
 pub mod serve;
 pub mod subjects;
-mod test_camera;
-mod webhook_bench;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -62,29 +57,15 @@ pub enum Command {
         #[arg(long, value_name = "WIDTHxHEIGHT")]
         frame: Option<String>,
     },
-    /// Measure latency per stage and throughput; optionally run the Python reference alongside.
-    Bench(bench::BenchArgs),
     /// Run the OpenID provider, capture page and enrolment API.
     Serve,
-    /// Load-test the OpenID provider (token, discovery, JWKS, capture) with the load generated
-    /// from other processes than the server's (needs wrk).
-    Loadtest(loadtest::LoadtestArgs),
-    /// Genuine acceptance and attack approvals of every liveness method (the responding test
-    /// camera and the attack suite), on the engine.
-    EvalLiveness(eval_liveness::EvalLivenessArgs),
-    /// The responding test camera for tests outside this process (browser end-to-end tests,
-    /// HTTP clients in other languages).
-    TestCamera {
-        #[command(subcommand)]
-        action: test_camera::TestCameraAction,
-    },
     /// Manage API keys of the Didit-compatible v3 API while the server is stopped.
     ApiKeys {
         #[command(subcommand)]
         action: api_keys::ApiKeysAction,
     },
     /// PSD2 evidence: verify the tamper-evident audit log, export it with a signed manifest,
-    /// erase a subject's personal data, apply retention, benchmark.
+    /// erase a subject's personal data, apply retention.
     Audit {
         #[command(subcommand)]
         action: audit::AuditAction,
@@ -179,12 +160,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             workers,
             frame,
         } => eval::run(&cfg, &data, &out, workers, frame.as_deref()),
-        Command::Bench(args) => bench::run(&cfg, args),
         Command::Serve => serve::run(cfg),
         Command::Subjects { action } => subjects::run(&cfg, action),
-        Command::Loadtest(args) => loadtest::run(&cfg, args),
-        Command::EvalLiveness(args) => eval_liveness::run(&cfg, args),
-        Command::TestCamera { action } => test_camera::run(&cfg, action),
         Command::ApiKeys { action } => api_keys::run(&cfg, action),
         Command::Audit { action } => audit::run(&cfg, action),
     }

@@ -13,17 +13,17 @@ use crate::store::Store;
 
 /// Everything `serve` builds before it listens (also used by the conformance tests).
 pub fn build_provider(
-    cfg: Config,
+    cfg: &Config,
     engine: Arc<dyn crate::biometric::FaceEngine>,
     clock: Arc<dyn Clock>,
 ) -> Result<Arc<Provider>, Failure> {
     let opened = crate::store::open_sealed(&cfg.store, clock.clone(), &crate::namespaces())
         .map_err(|e| {
             Failure::runtime(match cfg.store.backend {
-                crate::config::StoreBackend::Embedded => {
+                crate::store::StoreBackend::Embedded => {
                     format!("cannot open the store at {}: {e}", cfg.store.path.display())
                 }
-                crate::config::StoreBackend::Redis => format!("cannot use Redis: {e}"),
+                crate::store::StoreBackend::Redis => format!("cannot use Redis: {e}"),
             })
         })?;
     if opened.generated_key
@@ -63,7 +63,7 @@ pub fn build_provider(
     for w in cfg.dev_warnings() {
         tracing::warn!("DEV SETTING: {w}");
     }
-    let provider = Provider::new(Arc::new(cfg), store, Arc::new(keys), engine, clock)
+    let provider = Provider::new(Arc::new(cfg.flow()), store, Arc::new(keys), engine, clock)
         .map_err(|e| Failure::runtime(format!("audit signing key: {e}")))?;
     Ok(Arc::new(provider))
 }
@@ -76,8 +76,8 @@ pub fn run(cfg: Config) -> Result<(), Failure> {
     };
     let listen = cfg.server.listen.clone();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let provider = build_provider(cfg, Arc::new(engine), clock)?;
-    let state = AppState::new(provider.clone(), permits);
+    let provider = build_provider(&cfg, Arc::new(engine), clock)?;
+    let state = AppState::new(provider.clone(), permits, cfg.server.max_body_bytes);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -105,7 +105,7 @@ pub fn run(cfg: Config) -> Result<(), Failure> {
             "Inherence is listening on http://{addr} (issuer {}); Ctrl-C stops it.",
             provider.issuer()
         );
-        let limits = provider.cfg.server.limits.clone();
+        let limits = cfg.server.limits.clone();
         crate::http::serve::serve(listener, app(state), limits, async {
             let _ = tokio::signal::ctrl_c().await;
         })

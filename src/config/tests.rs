@@ -1,6 +1,7 @@
 //! Unit tests of configuration loading and validation.
 
 use super::*;
+use crate::secret::Secret;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs

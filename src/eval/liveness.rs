@@ -1,4 +1,4 @@
-//! `inherence eval-liveness`: the capture protocol measured end to end on the engine, with
+//! `inherence-tools eval-liveness`: the capture protocol measured end to end on the engine, with
 //! the same decision rule as the step-up (`CaptureOutcome::approves`).
 //!
 //! - Genuine: the responding test camera answers fresh challenges of every method from a

@@ -322,7 +322,7 @@ impl Provider {
                 && let Ok(d) = jsonwebtoken::decode::<serde_json::Value>(
                     token,
                     &key,
-                    &crate::keys::no_time_validation(header.alg),
+                    &crate::protocol::tokens::no_time_validation(header.alg),
                 )
             {
                 verified = Some(d.claims);

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use jsonwebtoken::jwk::JwkSet;
 
 use crate::clock::Clock;
-use crate::config::{ClientAuthMethod, ClientConfig};
+use crate::flow::settings::ClientAuthMethod;
+use crate::flow::settings::ClientConfig;
 use crate::protocol::OAuthError;
 use crate::protocol::client_auth::{Credentials, verify_assertion};
 use crate::store::{Namespace, Store};

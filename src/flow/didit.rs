@@ -138,7 +138,7 @@ pub enum RateClass {
 
 impl RateClass {
     /// The budget per minute (`[api]`; the contract's 600 / 300 / 600 by default).
-    pub fn per_minute(self, cfg: &crate::config::ApiSettings) -> i64 {
+    pub fn per_minute(self, cfg: &crate::flow::settings::ApiSettings) -> i64 {
         match self {
             RateClass::Read => cfg.read_per_minute,
             RateClass::Write => cfg.write_per_minute,

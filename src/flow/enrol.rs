@@ -11,7 +11,6 @@ use crate::biometric::{BiometricError, Enrolment};
 use crate::protocol::{ErrorCode, OAuthError};
 use crate::store::typed::KvJson;
 
-pub use crate::tenant::MAX_SUBJECT_LEN;
 use crate::tenant::TenantId;
 
 /// An authenticated API caller: the client, and the tenant whose subjects it reaches.

@@ -32,7 +32,7 @@ impl Budget {
         }
     }
 
-    fn per_minute(self, l: &crate::config::RateLimits) -> i64 {
+    fn per_minute(self, l: &crate::flow::settings::RateLimits) -> i64 {
         match self {
             Budget::Par => l.par_per_minute,
             Budget::Token => l.token_per_minute,

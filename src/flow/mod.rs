@@ -6,21 +6,24 @@
 //! pushed request, a capture challenge, a code, the final redirect) is a `take` from the store,
 //! so it cannot happen twice, even with several server instances.
 
-pub mod authorize;
-pub mod capture;
-pub mod clients;
-pub mod device;
+pub(crate) mod authorize;
+pub(crate) mod capture;
+pub(crate) mod clients;
+pub(crate) mod device;
 pub mod didit;
-pub mod enrol;
-pub mod limits;
-pub mod liveness;
+pub(crate) mod enrol;
+#[cfg(feature = "test-support")]
+pub mod fixtures;
+pub(crate) mod limits;
+pub(crate) mod liveness;
 pub mod sessions;
-pub mod state;
-pub mod templates;
-pub mod token;
-pub mod verdict;
-pub mod webhooks;
-pub mod wire;
+pub mod settings;
+pub(crate) mod state;
+pub(crate) mod templates;
+pub(crate) mod token;
+pub(crate) mod verdict;
+pub(crate) mod webhooks;
+pub(crate) mod wire;
 pub mod workflows;
 
 use std::sync::Arc;
@@ -33,7 +36,7 @@ use sha2::{Digest, Sha256};
 use crate::audit::AuditLog;
 use crate::biometric::FaceEngine;
 use crate::clock::Clock;
-use crate::config::{Config, TrustedIssuer};
+use crate::flow::settings::{Settings, TrustedIssuer};
 use crate::keys::{Alg, KeyManager};
 use crate::protocol::OAuthError;
 use crate::protocol::discovery::{self, Metadata, paths};
@@ -87,7 +90,7 @@ pub fn random_token(bytes: usize) -> String {
 }
 
 /// SHA-256, base64url: how secrets (codes, bindings) are looked up without being stored.
-pub fn digest(s: &str) -> String {
+pub(crate) fn digest(s: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(s.as_bytes()))
 }
 
@@ -105,7 +108,7 @@ pub(crate) fn store_err(e: StoreError) -> OAuthError {
 
 /// Everything the endpoints need, built once at start-up and shared.
 pub struct Provider {
-    pub cfg: Arc<Config>,
+    pub cfg: Arc<Settings>,
     pub store: Store,
     pub keys: Arc<KeyManager>,
     pub engine: Arc<dyn FaceEngine>,
@@ -133,7 +136,7 @@ impl std::fmt::Debug for Provider {
 
 impl Provider {
     pub fn new(
-        cfg: Arc<Config>,
+        cfg: Arc<Settings>,
         store: Store,
         keys: Arc<KeyManager>,
         engine: Arc<dyn FaceEngine>,

@@ -38,11 +38,13 @@ pub struct AppState {
     /// Permits one capture burst takes: it spreads its frames over this many threads, so two
     /// bursts at once would only share the same cores and both finish late.
     capture_permits: u32,
+    /// Largest request body on upload routes (`[server] max_body_bytes`).
+    max_body_bytes: usize,
     jwks: Arc<Mutex<Option<JwksCache>>>,
 }
 
 impl AppState {
-    pub fn new(provider: Arc<Provider>, concurrent_analyses: usize) -> Self {
+    pub fn new(provider: Arc<Provider>, concurrent_analyses: usize, max_body_bytes: usize) -> Self {
         let permits = concurrent_analyses.max(1);
         let threads = match provider.cfg.biometric.capture_threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -52,6 +54,7 @@ impl AppState {
             provider,
             analyses: Arc::new(Semaphore::new(permits)),
             capture_permits: u32::try_from(threads.clamp(1, permits)).unwrap_or(1),
+            max_body_bytes,
             jwks: Arc::new(Mutex::new(None)),
         }
     }
@@ -118,7 +121,7 @@ impl AppState {
 /// Builds the application router.
 pub fn app(state: AppState) -> Router {
     let cfg = state.provider.cfg.clone();
-    let frames_body = cfg.server.max_body_bytes;
+    let frames_body = state.max_body_bytes;
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))

@@ -15,6 +15,31 @@ use hyper_util::server::conn::auto;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
+/// HTTP server settings.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// Largest request body accepted on upload routes, in bytes.
+    pub max_body_bytes: usize,
+    /// Requests processed by the biometric engine at the same time; more wait in line.
+    pub max_concurrent_analyses: usize,
+    /// Header and body deadlines, minimum upload rate, connections per address.
+    pub limits: ConnectionLimits,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 24 * 1024 * 1024,
+            max_concurrent_analyses: 0,
+            limits: Default::default(),
+        }
+    }
+}
+
 /// Connection and request-reading limits (`[server]`).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]

@@ -14,7 +14,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -176,20 +176,14 @@ impl KeyRing {
             .iter()
             .find(|k| k.record.kid == kid && k.record.alg.jwt() == header.alg)
             .ok_or_else(|| KeyError::Token(format!("unknown key {kid}")))?;
-        let data = jsonwebtoken::decode::<T>(token, &key.decoding, &no_time_validation(header.alg))
-            .map_err(|e| KeyError::Token(e.to_string()))?;
+        let data = jsonwebtoken::decode::<T>(
+            token,
+            &key.decoding,
+            &crate::protocol::tokens::no_time_validation(header.alg),
+        )
+        .map_err(|e| KeyError::Token(e.to_string()))?;
         Ok((data.header, data.claims))
     }
-}
-
-/// Signature-only validation: times, audience and issuer are checked by the caller.
-pub fn no_time_validation(alg: Algorithm) -> Validation {
-    let mut v = Validation::new(alg);
-    v.validate_exp = false;
-    v.validate_nbf = false;
-    v.validate_aud = false;
-    v.required_spec_claims.clear();
-    v
 }
 
 fn b64u(b: &[u8]) -> String {

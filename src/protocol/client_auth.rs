@@ -157,7 +157,7 @@ pub fn verify_assertion(
         if let Ok(d) = jsonwebtoken::decode::<AssertionClaims>(
             assertion,
             &key,
-            &crate::keys::no_time_validation(header.alg),
+            &crate::protocol::tokens::no_time_validation(header.alg),
         ) {
             claims = Some(d.claims);
             break;

@@ -1,5 +1,6 @@
 //! Claims of the tokens Inherence issues.
 
+use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -126,4 +127,14 @@ pub struct Introspection {
     /// Free-form, as granted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_details: Option<Value>,
+}
+
+/// Signature-only validation: times, audience and issuer are checked by the caller.
+pub fn no_time_validation(alg: Algorithm) -> Validation {
+    let mut v = Validation::new(alg);
+    v.validate_exp = false;
+    v.validate_nbf = false;
+    v.validate_aud = false;
+    v.required_spec_claims.clear();
+    v
 }

@@ -40,6 +40,7 @@ pub mod embedded;
 pub mod encrypted;
 pub mod namespace;
 pub mod redis;
+mod settings;
 #[cfg(any(test, feature = "test-support"))]
 pub mod suite;
 pub mod typed;
@@ -47,6 +48,7 @@ pub mod typed;
 use std::sync::Arc;
 
 pub use namespace::Namespace;
+pub use settings::{StoreBackend, StoreConfig};
 
 /// Storage failures. Callers never see which backend failed how beyond the message.
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +120,7 @@ pub struct Opened {
 }
 
 fn template_keys(
-    cfg: &crate::config::StoreConfig,
+    cfg: &crate::store::StoreConfig,
 ) -> Result<(encrypted::KeyRing, bool), StoreError> {
     let mut keys = Vec::new();
     for k in &cfg.encryption_keys {
@@ -138,7 +140,7 @@ fn template_keys(
     if !keys.is_empty() {
         return Ok((encrypted::KeyRing::new(keys)?, false));
     }
-    if cfg.backend == crate::config::StoreBackend::Redis {
+    if cfg.backend == crate::store::StoreBackend::Redis {
         return Err(StoreError::Unavailable(
             "with Redis, set store.encryption_keys or store.encryption_key_file (templates are sealed at rest)".into(),
         ));
@@ -185,7 +187,7 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), StoreError>
 /// `namespaces`: every namespace the application uses (`crate::namespaces()`), the only ones
 /// the store accepts writes to.
 pub fn open_sealed(
-    cfg: &crate::config::StoreConfig,
+    cfg: &crate::store::StoreConfig,
     clock: Arc<dyn crate::clock::Clock>,
     namespaces: &[Namespace],
 ) -> Result<Opened, StoreError> {
@@ -195,7 +197,7 @@ pub fn open_sealed(
 /// Opens the store for reading while a server may be using it: for the embedded store, a
 /// snapshot of its log (changes through it stay in memory); Redis is shared anyway.
 pub fn open_snapshot(
-    cfg: &crate::config::StoreConfig,
+    cfg: &crate::store::StoreConfig,
     clock: Arc<dyn crate::clock::Clock>,
     namespaces: &[Namespace],
 ) -> Result<Store, StoreError> {
@@ -203,7 +205,7 @@ pub fn open_snapshot(
 }
 
 fn open_with(
-    cfg: &crate::config::StoreConfig,
+    cfg: &crate::store::StoreConfig,
     clock: Arc<dyn crate::clock::Clock>,
     snapshot: bool,
     namespaces: &[Namespace],
@@ -212,7 +214,7 @@ fn open_with(
     // rewritten on every deletion; Redis keeps them in their namespace.
     let subject_keys_dir = cfg.path.join("subject-keys");
     let (inner, subject_keys): (Store, Store) = match cfg.backend {
-        crate::config::StoreBackend::Embedded if snapshot => (
+        crate::store::StoreBackend::Embedded if snapshot => (
             Arc::new(embedded::EmbeddedStore::snapshot(&cfg.path, clock.clone())?),
             if subject_keys_dir.exists() {
                 Arc::new(embedded::EmbeddedStore::snapshot(&subject_keys_dir, clock)?)
@@ -220,21 +222,21 @@ fn open_with(
                 Arc::new(embedded::EmbeddedStore::in_memory(clock))
             },
         ),
-        crate::config::StoreBackend::Embedded => (
+        crate::store::StoreBackend::Embedded => (
             Arc::new(embedded::EmbeddedStore::open(&cfg.path, clock.clone())?),
             Arc::new(embedded::EmbeddedStore::open_shredding(
                 &subject_keys_dir,
                 clock,
             )?),
         ),
-        crate::config::StoreBackend::Redis => {
+        crate::store::StoreBackend::Redis => {
             let r: Store = Arc::new(redis::RedisStore::connect(&cfg.redis_urls)?);
             (r.clone(), r)
         }
     };
     let (ring, generated_key) = template_keys(cfg)?;
     // Only the embedded store can hold data from before encryption; Redis never did.
-    let accept_plain = cfg.backend == crate::config::StoreBackend::Embedded;
+    let accept_plain = cfg.backend == crate::store::StoreBackend::Embedded;
     let sealer = Arc::new(encrypted::EncryptedKv::new(
         inner,
         subject_keys,
@@ -251,7 +253,7 @@ fn open_with(
 
 /// Opens the configured backend (see [`open_sealed`]).
 pub fn open(
-    cfg: &crate::config::StoreConfig,
+    cfg: &crate::store::StoreConfig,
     clock: Arc<dyn crate::clock::Clock>,
     namespaces: &[Namespace],
 ) -> Result<Store, StoreError> {

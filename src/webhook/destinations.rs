@@ -136,7 +136,7 @@ fn judge(addrs: &[std::net::SocketAddr]) -> Result<(), DestinationError> {
 /// destination is saved and again before every attempt).
 pub async fn check_target(
     url: &str,
-    cfg: &crate::config::WebhookSettings,
+    cfg: &crate::webhook::WebhookSettings,
 ) -> Result<(), DestinationError> {
     if cfg.allow_private_networks {
         return Ok(());
@@ -152,7 +152,7 @@ pub async fn check_target(
 /// [`check_target`] for synchronous callers (blocks on name resolution).
 pub fn check_target_blocking(
     url: &str,
-    cfg: &crate::config::WebhookSettings,
+    cfg: &crate::webhook::WebhookSettings,
 ) -> Result<(), DestinationError> {
     use std::net::ToSocketAddrs;
     if cfg.allow_private_networks {
@@ -264,7 +264,7 @@ pub fn create(
     b: &DestinationBody,
     uuid: String,
     secret: String,
-    cfg: &crate::config::WebhookSettings,
+    cfg: &crate::webhook::WebhookSettings,
     now: i64,
 ) -> Result<Destination, DestinationError> {
     let label = str_field(&b.label, "label", 255)?
@@ -310,7 +310,7 @@ pub fn update(
     uuid: &str,
     b: &DestinationBody,
     new_secret: String,
-    cfg: &crate::config::WebhookSettings,
+    cfg: &crate::webhook::WebhookSettings,
     now: i64,
 ) -> Result<Destination, DestinationError> {
     let mut d = get_in(store, tenant, uuid)?.ok_or(DestinationError::NotFound)?;

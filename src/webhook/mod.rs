@@ -3,9 +3,12 @@
 
 pub mod destinations;
 pub mod outbox;
+mod settings;
 pub mod signature;
 pub mod wire;
 pub mod worker;
+
+pub use settings::WebhookSettings;
 
 /// The namespaces of webhooks.
 pub const NAMESPACES: &[crate::store::Namespace] = &[

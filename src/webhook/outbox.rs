@@ -23,9 +23,9 @@ use tokio::sync::Notify;
 
 use super::destinations::{self, Destination};
 use crate::clock::Clock;
-use crate::config::WebhookSettings;
 use crate::store::typed::KvJson;
 use crate::store::{Namespace, Store, StoreError};
+use crate::webhook::WebhookSettings;
 
 pub const OUTBOX: Namespace = Namespace::new("webhook_outbox").fsynced();
 pub const LOG: Namespace = Namespace::new("webhook_log").fsynced();
@@ -92,9 +92,13 @@ pub struct Summary {
 
 impl Summary {
     pub fn avg_ms(&self) -> Option<f64> {
-        (self.total > 0)
-            .then(|| crate::biometric::score::round2(self.sum_ms as f64 / self.total as f64))
+        (self.total > 0).then(|| round2(self.sum_ms as f64 / self.total as f64))
     }
+}
+
+/// Rounds to two decimals, as the delivery figures are reported.
+pub(super) fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
 }
 
 /// Delay before retry number `attempt` (1 = first retry): `base * 4^(attempt-1)`, capped, then

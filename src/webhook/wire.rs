@@ -66,7 +66,7 @@ impl From<&Summary> for DeliverySummary {
             error_rate_percentage: if s.total == 0 {
                 0.0
             } else {
-                crate::biometric::score::round2(100.0 * s.failed as f64 / s.total as f64)
+                super::outbox::round2(100.0 * s.failed as f64 / s.total as f64)
             },
             min_response_time_ms: s.min_ms,
             avg_response_time_ms: s.avg_ms(),

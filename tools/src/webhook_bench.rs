@@ -1,4 +1,4 @@
-//! Webhook figures for `inherence loadtest`, measured in this process on the real parts: a
+//! Webhook figures for `inherence-tools loadtest`, measured in this process on the real parts: a
 //! durable outbox in a fresh embedded store, the delivery worker, and a receiver on loopback
 //! that verifies `X-Signature` on every delivery.
 //!
@@ -14,14 +14,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::Failure;
-use crate::clock::{Clock, SystemClock};
-use crate::config::WebhookSettings;
-use crate::store::Store;
-use crate::store::embedded::EmbeddedStore;
-use crate::webhook::outbox::Outbox;
-use crate::webhook::signature::{self, Scheme};
-use crate::webhook::{destinations, worker};
+use inherence::cli::Failure;
+use inherence::clock::{Clock, SystemClock};
+use inherence::store::Store;
+use inherence::store::embedded::EmbeddedStore;
+use inherence::webhook::WebhookSettings;
+use inherence::webhook::outbox::Outbox;
+use inherence::webhook::signature::{self, Scheme};
+use inherence::webhook::{destinations, worker};
 
 pub struct WebhookBench {
     pub events: usize,
@@ -101,13 +101,13 @@ pub fn run(n: usize, dir: &Path) -> Result<WebhookBench, Failure> {
     let dest = destinations::create(
         &*store,
         &Default::default(),
-        &crate::webhook::wire::DestinationBody {
+        &inherence::webhook::wire::DestinationBody {
             label: Some("bench".into()),
             url: Some(url.clone()),
             ..Default::default()
         },
-        crate::ids::uuid_v4(),
-        crate::flow::random_token(32),
+        inherence::ids::uuid_v4(),
+        inherence::flow::random_token(32),
         &cfg,
         now,
     )
@@ -121,9 +121,9 @@ pub fn run(n: usize, dir: &Path) -> Result<WebhookBench, Failure> {
     let mut total = Vec::with_capacity(n);
     let mut enqueue = Vec::with_capacity(n);
     for i in 0..n {
-        let session = crate::ids::uuid_v4();
+        let session = inherence::ids::uuid_v4();
         let payload = json!({
-            "event_id": crate::ids::uuid_v4(),
+            "event_id": inherence::ids::uuid_v4(),
             "webhook_type": "status.updated",
             "created_at": now,
             "application_id": "11111111-2222-3333-4444-555555555555",
@@ -181,7 +181,7 @@ pub fn run(n: usize, dir: &Path) -> Result<WebhookBench, Failure> {
             accepted.load(Ordering::SeqCst)
         )));
     }
-    let pct = |v: &[f64], q| crate::eval::metrics::percentile(v, q).unwrap_or(f64::NAN);
+    let pct = |v: &[f64], q| inherence::eval::metrics::percentile(v, q).unwrap_or(f64::NAN);
     Ok(WebhookBench {
         events: n,
         concurrency,

@@ -1,9 +1,9 @@
-//! `inherence bench`: latency per stage and throughput of one verification (decode -> detect ->
+//! `inherence-tools bench`: latency per stage and throughput of one verification (decode -> detect ->
 //! align -> embed -> liveness -> distance to an enrolled template), on camera-like 640x480 JPEGs
 //! and on the original photos, with 1 thread and with every core, plus the raw ONNX Runtime
 //! time of each model measured in the same run so the pipeline's own overhead is visible.
 
-use crate::biometric::FaceEngine as _;
+use inherence::biometric::FaceEngine as _;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,10 +11,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::biometric::decode::{self, encode_jpeg};
-use crate::biometric::imageops::{self, Rgb8};
-use crate::biometric::{BiometricError, Engine, Template, Want};
-use crate::eval::{StagePercentiles, stage_percentiles};
+use inherence::biometric::decode::{self, encode_jpeg};
+use inherence::biometric::imageops::{self, Rgb8};
+use inherence::biometric::{BiometricError, Engine, Template, Want};
+use inherence::eval::{StagePercentiles, stage_percentiles};
 
 /// One benchmark input set.
 pub struct InputSet {

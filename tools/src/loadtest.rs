@@ -1,4 +1,4 @@
-//! `inherence loadtest`: the OpenID provider under load, with the load generated from other
+//! `inherence-tools loadtest`: the OpenID provider under load, with the load generated from other
 //! processes than the server's (wrk for HTTP throughput, this process for capture users).
 //!
 //! It starts `inherence serve` as a child process on a free loopback port, with a fresh
@@ -23,12 +23,10 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::Failure;
-use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
-use crate::flow::token::CodeGrant;
-use crate::flow::{digest, ns, random_token};
-use crate::store::typed::KvJson;
+use inherence::cli::Failure;
+use inherence::clock::{Clock, SystemClock};
+use inherence::config::Config;
+use inherence::flow::fixtures;
 
 const SECRET: &str = "loadtest-secret-0123456789abcdef0123456789";
 const CLIENT: &str = "loadtest-rp";
@@ -121,7 +119,7 @@ fn write_config(
     dir: &Path,
     port: u16,
     issuer: &str,
-    store: &crate::config::StoreConfig,
+    store: &inherence::store::StoreConfig,
     name: &str,
     variant: Variant,
 ) -> Result<PathBuf, Failure> {
@@ -172,28 +170,29 @@ fn write_config(
 /// Mints one v3 API key and `users` users with a stored face into the store (before the server
 /// opens it); returns the key.
 fn mint_users(
-    store_cfg: &crate::config::StoreConfig,
+    store_cfg: &inherence::store::StoreConfig,
     users: usize,
     threads: u32,
 ) -> Result<String, Failure> {
     let clock = Arc::new(SystemClock);
-    let store = crate::store::open(store_cfg, clock.clone(), &crate::namespaces()).map_err(fail)?;
+    let store =
+        inherence::store::open(store_cfg, clock.clone(), &inherence::namespaces()).map_err(fail)?;
     let store = &*store;
     let now = clock.now_secs();
     let (_, api_key) =
-        crate::flow::didit::create_api_key(store, now, "loadtest", &Default::default())
+        inherence::flow::didit::create_api_key(store, now, "loadtest", &Default::default())
             .map_err(fail)?;
     // Stored faces u{thread}-{n} for the session measurement (a placeholder template: creation
     // only resolves and copies it).
-    let template = crate::biometric::Template {
-        version: crate::biometric::template::TEMPLATE_VERSION,
-        embedding: vec![0.01; crate::biometric::embed::DIM],
-        model: crate::biometric::template::ModelRef {
+    let template = inherence::biometric::Template {
+        version: inherence::biometric::template::TEMPLATE_VERSION,
+        embedding: vec![0.01; inherence::biometric::embed::DIM],
+        model: inherence::biometric::template::ModelRef {
             name: "loadtest".into(),
             sha256: "0".repeat(64),
         },
         mirrored: true,
-        quality: crate::biometric::quality::Quality {
+        quality: inherence::biometric::quality::Quality {
             face_quality: 80.0,
             face_luminance: 50.0,
             eye_distance_px: 60.0,
@@ -207,14 +206,7 @@ fn mint_users(
     let per_thread = users / threads.max(1) as usize;
     for t in 0..threads {
         for i in 1..=per_thread {
-            let rec = crate::flow::capture::EnrolmentRecord {
-                template: template.clone(),
-                enrolled_at: now,
-                by: "loadtest".into(),
-                source: "api".into(),
-            };
-            store
-                .put_json(&ns::ENROLMENTS, &format!("u{t}-{i}"), &rec, None)
+            fixtures::enrol(store, &format!("u{t}-{i}"), &template, "loadtest", now)
                 .map_err(fail)?;
         }
     }
@@ -223,45 +215,30 @@ fn mint_users(
 
 /// Mints `n` codes for [`CLIENT`] into the store (while no server holds it); returns them.
 fn mint_codes(
-    store_cfg: &crate::config::StoreConfig,
+    store_cfg: &inherence::store::StoreConfig,
     n: usize,
     lifetime: u64,
 ) -> Result<Vec<String>, Failure> {
     let clock = Arc::new(SystemClock);
-    let store = crate::store::open(store_cfg, clock.clone(), &crate::namespaces()).map_err(fail)?;
+    let store =
+        inherence::store::open(store_cfg, clock.clone(), &inherence::namespaces()).map_err(fail)?;
     let store = &*store;
-    let challenge = crate::protocol::pkce::challenge(VERIFIER);
+    let challenge = inherence::protocol::pkce::challenge(VERIFIER);
     // The codes' lifetime starts now, after the users (which take a while on Redis); they are
     // written by several threads, so that minting takes a small part of that lifetime.
     let now = clock.now_secs();
     let mint = |count: usize| -> Result<Vec<String>, Failure> {
         let mut codes = Vec::with_capacity(count);
+        let check = fixtures::PassedCheck {
+            client_id: CLIENT,
+            redirect_uri: "http://127.0.0.1:9/cb",
+            code_challenge: &challenge,
+            subject: "loadtest-subject",
+            acr: "biometric",
+            liveness_method: "FLASHING",
+        };
         for _ in 0..count {
-            let code = random_token(32);
-            let grant = CodeGrant {
-                client_id: CLIENT.into(),
-                redirect_uri: "http://127.0.0.1:9/cb".into(),
-                code_challenge: challenge.clone(),
-                subject: "loadtest-subject".into(),
-                nonce: Some(random_token(16)),
-                scope: "openid".into(),
-                acr: "biometric".into(),
-                amr: vec!["face".into()],
-                auth_time: now,
-                sid: random_token(18),
-                authorization_details: None,
-                enrolment: false,
-                liveness_method: Some("FLASHING".into()),
-            };
-            store
-                .put_json(
-                    &ns::CODES,
-                    &digest(&code),
-                    &grant,
-                    Some((now + lifetime as i64) * 1000),
-                )
-                .map_err(fail)?;
-            codes.push(code);
+            codes.push(fixtures::mint_code(store, &check, now, lifetime).map_err(fail)?);
         }
         Ok(codes)
     };
@@ -291,8 +268,26 @@ fn mint_codes(
     Ok(codes)
 }
 
+/// The `inherence` server binary: `INHERENCE_BIN`, or the one built next to this tool.
+fn server_binary() -> Result<PathBuf, Failure> {
+    let path = match std::env::var_os("INHERENCE_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => std::env::current_exe()
+            .map_err(fail)?
+            .with_file_name("inherence"),
+    };
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(Failure::usage(format!(
+            "the server binary {} is missing: build it (cargo build --release) or set INHERENCE_BIN",
+            path.display()
+        )))
+    }
+}
+
 fn start_server(config: &Path, log: &Path, base: String) -> Result<Server, Failure> {
-    let exe = std::env::current_exe().map_err(fail)?;
+    let exe = server_binary()?;
     let log = std::fs::File::create(log).map_err(fail)?;
     let child = Command::new(exe)
         .arg("--config")
@@ -431,15 +426,15 @@ end
 /// recording, and uploads once the challenge's sequence would have been recorded.
 async fn capture_user(
     base: String,
-    footage: Arc<crate::eval::camera::Footage>,
-    rendered: Arc<crate::eval::camera::Rendered>,
+    footage: Arc<inherence::eval::camera::Footage>,
+    rendered: Arc<inherence::eval::camera::Rendered>,
     offset: usize,
     rounds: usize,
     think_ms: u64,
 ) -> Result<(Vec<f64>, usize), String> {
     // People do not start in step: each user arrives at a random moment of the first six
     // seconds (about one step-up), then pauses `think_ms` plus 0-500 ms, drawn each round.
-    let mut pace = crate::eval::camera::Rng::new(0x5eed ^ offset as u64);
+    let mut pace = inherence::eval::camera::Rng::new(0x5eed ^ offset as u64);
     if think_ms > 0 {
         tokio::time::sleep(Duration::from_millis(u64::from(pace.below(6_000)))).await;
     }
@@ -449,7 +444,7 @@ async fn capture_user(
         .map_err(|e| e.to_string())?;
     let mut lat = Vec::new();
     let mut approved = 0;
-    let challenge = crate::protocol::pkce::challenge(VERIFIER);
+    let challenge = inherence::protocol::pkce::challenge(VERIFIER);
     for round in 0..rounds {
         let r = http
             .post(format!("{base}/par"))
@@ -506,13 +501,13 @@ async fn capture_user(
                 .map_err(|e| e.to_string())?,
         )
         .map_err(|e| e.to_string())?;
-        let spec: crate::biometric::capture::CaptureSpec =
+        let spec: inherence::biometric::capture::CaptureSpec =
             serde_json::from_value(c.clone()).map_err(|e| format!("challenge: {e}"))?;
         let (f, r) = (footage.clone(), rendered.clone());
         let seed = (offset * 1_000 + round) as u64;
         let shots = tokio::task::spawn_blocking(move || {
-            let mut rng = crate::eval::camera::Rng::new(seed);
-            crate::eval::camera::record_with(&f, &spec, &Default::default(), &mut rng, Some(&r))
+            let mut rng = inherence::eval::camera::Rng::new(seed);
+            inherence::eval::camera::record_with(&f, &spec, &Default::default(), &mut rng, Some(&r))
         })
         .await
         .map_err(|e| e.to_string())?;
@@ -596,8 +591,8 @@ struct CaptureResult {
 fn run_capture(
     args: &LoadtestArgs,
     base: &str,
-    footage: Arc<crate::eval::camera::Footage>,
-    rendered: Arc<crate::eval::camera::Rendered>,
+    footage: Arc<inherence::eval::camera::Footage>,
+    rendered: Arc<inherence::eval::camera::Rendered>,
     users: usize,
     think_ms: u64,
 ) -> Result<CaptureResult, Failure> {
@@ -633,7 +628,7 @@ fn run_capture(
         lat.extend(l);
         approved += a;
     }
-    let pct = |q| crate::eval::metrics::percentile(&lat, q).unwrap_or(f64::NAN);
+    let pct = |q| inherence::eval::metrics::percentile(&lat, q).unwrap_or(f64::NAN);
     Ok(CaptureResult {
         p50: pct(50.0),
         p95: pct(95.0),
@@ -657,7 +652,7 @@ pub fn run(cfg: &Config, args: LoadtestArgs) -> Result<(), Failure> {
     let base = format!("http://127.0.0.1:{port}");
     let (store_cfg, redis) = match args.store.as_str() {
         "embedded" => (
-            crate::config::StoreConfig {
+            inherence::store::StoreConfig {
                 path: scratch.join("store"),
                 ..Default::default()
             },
@@ -815,16 +810,17 @@ pub fn run(cfg: &Config, args: LoadtestArgs) -> Result<(), Failure> {
     // Capture users, when a camera recording and a portrait of its person are available.
     match (&args.video, &args.portrait) {
         (Some(video), Some(portrait)) => {
-            let frames = crate::eval::camera::mjpeg_frames(&std::fs::read(video).map_err(fail)?);
+            let frames =
+                inherence::eval::camera::mjpeg_frames(&std::fs::read(video).map_err(fail)?);
             // The responding test camera runs in this process (its own ONNX Runtime, one
             // session) to find the recording's faces and poses once.
             let mut runtime = cfg.runtime.clone();
             runtime.concurrency = 1;
-            let rt = crate::biometric::runtime::OrtRuntime::load(&runtime)?;
-            let engine = super::build_engine(cfg, &rt, &runtime)?;
+            let rt = inherence::biometric::runtime::OrtRuntime::load(&runtime)?;
+            let engine = inherence::cli::build_engine(cfg, &rt, &runtime)?;
             let ch = &cfg.liveness.challenge;
             let footage = Arc::new(
-                crate::eval::camera::Footage::load(
+                inherence::eval::camera::Footage::load(
                     &engine,
                     &frames,
                     ch.frame_width as usize,
@@ -835,7 +831,7 @@ pub fn run(cfg: &Config, args: LoadtestArgs) -> Result<(), Failure> {
             drop(engine);
             // The camera's frames are rendered and encoded before the clock starts: the
             // users' phones do that work in production, not the server's cores.
-            let rendered = Arc::new(crate::eval::camera::Rendered::default());
+            let rendered = Arc::new(inherence::eval::camera::Rendered::default());
             footage.prerender(&Default::default(), &rendered, 2);
             eprintln!("capture: {} camera frames rendered", rendered.len());
             enrol(&base, portrait)?;
@@ -916,18 +912,20 @@ pub fn run(cfg: &Config, args: LoadtestArgs) -> Result<(), Failure> {
             ra.errors + rb.errors
         );
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let redis_store = crate::store::redis::RedisStore::connect(&r.urls).map_err(fail)?;
-        let embedded =
-            crate::store::embedded::EmbeddedStore::open(&scratch.join("latency-embedded"), clock)
-                .map_err(fail)?;
+        let redis_store = inherence::store::redis::RedisStore::connect(&r.urls).map_err(fail)?;
+        let embedded = inherence::store::embedded::EmbeddedStore::open(
+            &scratch.join("latency-embedded"),
+            clock,
+        )
+        .map_err(fail)?;
         let _ = writeln!(
             report,
             "\nStore operation latency from this process (20,000 operations each: put with \
              expiry, get, take; sequential):\n\n| store | p50 ms | p99 ms | max ms |\n|---|---:|---:|---:|"
         );
         for (name, kv) in [
-            ("redis", &redis_store as &dyn crate::store::Kv),
-            ("embedded", &embedded as &dyn crate::store::Kv),
+            ("redis", &redis_store as &dyn inherence::store::Kv),
+            ("embedded", &embedded as &dyn inherence::store::Kv),
         ] {
             let (p50, p99, max) = store_latency(kv, 20_000)?;
             let _ = writeln!(report, "| {name} | {p50:.3} | {p99:.3} | {max:.3} |");
@@ -935,7 +933,7 @@ pub fn run(cfg: &Config, args: LoadtestArgs) -> Result<(), Failure> {
     }
 
     eprintln!("webhooks: {} events", args.webhook_events);
-    let w = super::webhook_bench::run(args.webhook_events, &scratch.as_path().join("webhooks"))?;
+    let w = crate::webhook_bench::run(args.webhook_events, &scratch.as_path().join("webhooks"))?;
     let _ = writeln!(
         report,
         "\nWebhooks ({} events, durable outbox in a fresh embedded store, one destination on \
@@ -1099,7 +1097,7 @@ impl RedisChild {
     }
 
     /// The servers' store settings: this Redis and a fresh template key in a file.
-    fn store_config(&self, dir: &Path) -> Result<crate::config::StoreConfig, Failure> {
+    fn store_config(&self, dir: &Path) -> Result<inherence::store::StoreConfig, Failure> {
         use base64::Engine as _;
         let mut k = [0u8; 32];
         aws_lc_rs::rand::fill(&mut k).map_err(|_| fail("no randomness"))?;
@@ -1112,8 +1110,8 @@ impl RedisChild {
             ),
         )
         .map_err(fail)?;
-        Ok(crate::config::StoreConfig {
-            backend: crate::config::StoreBackend::Redis,
+        Ok(inherence::store::StoreConfig {
+            backend: inherence::store::StoreBackend::Redis,
             path: dir.join("store"),
             redis_urls: self.urls.clone(),
             encryption_keys: Vec::new(),
@@ -1123,9 +1121,10 @@ impl RedisChild {
 }
 
 /// Latency of `n` store operations (a third each of put with expiry, get and take), ms.
-fn store_latency(kv: &dyn crate::store::Kv, n: usize) -> Result<(f64, f64, f64), Failure> {
+fn store_latency(kv: &dyn inherence::store::Kv, n: usize) -> Result<(f64, f64, f64), Failure> {
     // A short-lived namespace like the codes and flows (the raw backend is measured).
-    const LATENCY: crate::store::Namespace = crate::store::Namespace::new("latency").expiring();
+    const LATENCY: inherence::store::Namespace =
+        inherence::store::Namespace::new("latency").expiring();
     let mut lat = Vec::with_capacity(n);
     let exp = Some(SystemClock.now_millis() + 600_000);
     for i in 0..n / 3 {
@@ -1146,6 +1145,6 @@ fn store_latency(kv: &dyn crate::store::Kv, n: usize) -> Result<(f64, f64, f64),
         kv.take(&LATENCY, &key).map_err(fail)?;
         lat.push(t.elapsed().as_secs_f64() * 1000.0);
     }
-    let pct = |q| crate::eval::metrics::percentile(&lat, q).unwrap_or(f64::NAN);
+    let pct = |q| inherence::eval::metrics::percentile(&lat, q).unwrap_or(f64::NAN);
     Ok((pct(50.0), pct(99.0), pct(100.0)))
 }

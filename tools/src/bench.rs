@@ -1,6 +1,6 @@
-//! `inherence bench --data DIR [--reference REFPIPE_DIR]`.
+//! `inherence-tools bench --data DIR [--reference REFPIPE_DIR]`.
 
-use crate::biometric::FaceEngine as _;
+use inherence::biometric::FaceEngine as _;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -11,13 +11,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Failure, build_engine};
-use crate::bench::{self, InputSet, RawModel, RunResult};
-use crate::biometric::runtime::OrtRuntime;
-use crate::biometric::{Want, decode};
-use crate::clock::{Clock, SystemClock, rfc3339};
-use crate::config::Config;
-use crate::eval::data::Split;
+use crate::stages::{self, InputSet, RawModel, RunResult};
+use inherence::biometric::runtime::OrtRuntime;
+use inherence::biometric::{Want, decode};
+use inherence::cli::{Failure, build_engine};
+use inherence::clock::{Clock, SystemClock, rfc3339};
+use inherence::config::Config;
+use inherence::eval::data::Split;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -72,14 +72,14 @@ pub fn run(cfg: &Config, args: BenchArgs) -> Result<(), Failure> {
     }
     let originals: Vec<Vec<u8>> = paths
         .iter()
-        .map(|p| super::read_input(&args.data.join(p)))
+        .map(|p| inherence::cli::read_input(&args.data.join(p)))
         .collect::<Result<_, _>>()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let all = args.threads.unwrap_or(cores).max(1);
 
     let mut limits = cfg.biometric.limits.clone();
     limits.max_bytes = limits.max_bytes.max(64 << 20);
-    let camera = bench::camera_like(&originals, &limits)?;
+    let camera = stages::camera_like(&originals, &limits)?;
     let original = InputSet {
         name: "original",
         blobs: originals.clone(),
@@ -136,18 +136,18 @@ pub fn run(cfg: &Config, args: BenchArgs) -> Result<(), Failure> {
             _ => vec![&camera, &original],
         };
         for set in sets {
-            let rc = bench::RunConfig {
+            let rc = stages::RunConfig {
                 label: label.clone(),
                 streams: *streams,
                 intra_op_threads: *intra,
                 repeat: args.repeat,
             };
-            let r = bench::run(&engine, &template, set, &rc, &|| bar.inc(1))?;
+            let r = stages::run(&engine, &template, set, &rc, &|| bar.inc(1))?;
             runs.push(r);
         }
         if *streams == 1 {
             let sample = decode::decode(&camera.blobs[0], &limits)?.image;
-            for mut m in bench::raw_models(&engine, &sample, 200)? {
+            for mut m in stages::raw_models(&engine, &sample, 200)? {
                 m.model = format!("{} [{label}]", m.model);
                 raw_models.push(m);
             }
@@ -246,14 +246,14 @@ fn run_reference(dir: &Path, args: &BenchArgs, all: usize) -> Result<Vec<RunResu
         )
         .map_err(|e| format!("{}: {e}", file.display()))?;
         for (mode, m) in v["modes"].as_object().into_iter().flatten() {
-            let stages: BTreeMap<String, crate::eval::StagePercentiles> = m["stages_ms"]
+            let stages: BTreeMap<String, inherence::eval::StagePercentiles> = m["stages_ms"]
                 .as_object()
                 .into_iter()
                 .flatten()
                 .map(|(k, s)| {
                     (
                         k.clone(),
-                        crate::eval::StagePercentiles {
+                        inherence::eval::StagePercentiles {
                             n: s["n"].as_u64().unwrap_or(0) as usize,
                             p50: s["p50"].as_f64(),
                             p95: s["p95"].as_f64(),

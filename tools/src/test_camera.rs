@@ -1,4 +1,4 @@
-//! `inherence test-camera`: the responding test camera (`eval::camera`) for tests that run
+//! `inherence-tools test-camera`: the responding test camera (`eval::camera`) for tests that run
 //! outside this process: the browser end-to-end tests (which replay the footage in the page)
 //! and HTTP clients in other languages (which upload its answer to a challenge).
 
@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
-use super::Failure;
-use crate::biometric::capture::CaptureSpec;
-use crate::biometric::decode::encode_jpeg;
-use crate::config::Config;
-use crate::eval::camera::{self, Answer, Footage, Rng, mjpeg_frames};
+use inherence::biometric::capture::CaptureSpec;
+use inherence::biometric::decode::encode_jpeg;
+use inherence::cli::Failure;
+use inherence::config::Config;
+use inherence::eval::camera::{self, Answer, Footage, Rng, mjpeg_frames};
 
 #[derive(Debug, Subcommand)]
 pub enum TestCameraAction {
@@ -64,7 +64,7 @@ fn export(footage: &Footage, out: &Path) -> Result<(), Failure> {
 }
 
 pub fn run(cfg: &Config, action: TestCameraAction) -> Result<(), Failure> {
-    let (_rt, engine) = super::load_engine(cfg)?;
+    let (_rt, engine) = inherence::cli::load_engine(cfg)?;
     let ch = &cfg.liveness.challenge;
     let (w, h) = (ch.frame_width as usize, ch.frame_height as usize);
     let load = |video: &Path| {

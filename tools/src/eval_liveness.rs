@@ -1,20 +1,20 @@
-//! `inherence eval-liveness`: genuine acceptance and attack approvals of every liveness method
+//! `inherence-tools eval-liveness`: genuine acceptance and attack approvals of every liveness method
 //! (see `eval::liveness`), written as report.md and report.json.
 
-use crate::biometric::FaceEngine as _;
+use inherence::biometric::FaceEngine as _;
 use std::path::PathBuf;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::Failure;
-use crate::biometric::Enrolment;
-use crate::biometric::capture::LivenessMethod;
-use crate::config::Config;
-use crate::eval::attacks::Attack;
-use crate::eval::camera::{Footage, mjpeg_frames};
-use crate::eval::data::Split;
-use crate::eval::liveness::{self, Inputs};
+use inherence::biometric::Enrolment;
+use inherence::biometric::capture::LivenessMethod;
+use inherence::cli::Failure;
+use inherence::config::Config;
+use inherence::eval::attacks::Attack;
+use inherence::eval::camera::{Footage, mjpeg_frames};
+use inherence::eval::data::Split;
+use inherence::eval::liveness::{self, Inputs};
 
 #[derive(Debug, Args)]
 pub struct EvalLivenessArgs {
@@ -53,7 +53,7 @@ pub fn run(cfg: &Config, a: EvalLivenessArgs) -> Result<(), Failure> {
         std::fs::read(p).map_err(|e| Failure::usage(format!("cannot read {}: {e}", p.display())))
     };
     let split = Split::load(&a.data).map_err(|e| Failure::usage(e.to_string()))?;
-    let (_rt, engine) = super::load_engine(cfg)?;
+    let (_rt, engine) = inherence::cli::load_engine(cfg)?;
     let (enrolment, _) = engine.enrol(&read(&a.portrait)?)?;
     let Enrolment::Enrolled(template) = enrolment else {
         return Err(Failure::usage(format!(
