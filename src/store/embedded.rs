@@ -179,7 +179,7 @@ impl EmbeddedStore {
         };
         log.write_all(&line).map_err(io)?;
         if fsync {
-            log.sync_data().map_err(io)?;
+            super::blocking(|| log.sync_data()).map_err(io)?;
         }
         inner.records += 1;
         if inner.records > 4 * inner.live_len + 50_000 {

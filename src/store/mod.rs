@@ -110,6 +110,19 @@ pub trait Kv: Send + Sync {
 /// A shared store handle.
 pub type Store = Arc<dyn Kv>;
 
+/// Runs a call that may block its thread (a network round trip to Redis, an `fsync`) without
+/// stalling an async worker: on a worker of a multi-threaded Tokio runtime, the worker's other
+/// tasks move to another thread while it runs (`block_in_place`); anywhere else (the command
+/// line, a blocking pool, a current-thread runtime) it simply runs. The store traits stay
+/// synchronous, so every caller, async or not, gets this without knowing the backend.
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 /// An opened store: the handle domain code uses and, to reseal after a key rotation, the
 /// encryption layer.
 pub struct Opened {
@@ -258,4 +271,46 @@ pub fn open(
     namespaces: &[Namespace],
 ) -> Result<Store, StoreError> {
     Ok(open_sealed(cfg, clock, namespaces)?.store)
+}
+
+#[cfg(test)]
+mod blocking_tests {
+    use super::blocking;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// A store call in progress on the only worker (a Redis round trip, an fsync) must not
+    /// hold up the other requests: here the call waits for a message that only another task
+    /// on that runtime sends, so it times out if the worker is stalled.
+    #[test]
+    fn a_blocking_store_call_does_not_stall_the_other_tasks_of_its_worker() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let got = rt.block_on(async {
+            let (tx, rx) = mpsc::channel::<()>();
+            let call = tokio::spawn(async move {
+                blocking(|| rx.recv_timeout(Duration::from_secs(10)).is_ok())
+            });
+            tokio::task::yield_now().await;
+            let other = tokio::spawn(async move { tx.send(()).is_ok() });
+            other.await.unwrap();
+            call.await.unwrap()
+        });
+        assert!(got, "the other task never ran while the call blocked");
+    }
+
+    #[test]
+    fn it_runs_the_call_anywhere_else() {
+        assert_eq!(blocking(|| 1), 1);
+        let current = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert_eq!(current.block_on(async { blocking(|| 2) }), 2);
+        let multi = tokio::runtime::Runtime::new().unwrap();
+        let v = multi.block_on(async { tokio::task::spawn_blocking(|| blocking(|| 3)).await });
+        assert_eq!(v.unwrap(), 3);
+    }
 }

@@ -234,6 +234,15 @@ impl RedisStore {
     fn with_retry<T>(
         &self,
         retry: bool,
+        f: impl FnMut(&mut dyn ConnectionLike) -> redis::RedisResult<T>,
+    ) -> Result<T, StoreError> {
+        // A round trip (and, after a dropped connection, a reconnect): off the async workers.
+        super::blocking(|| self.round_trip(retry, f))
+    }
+
+    fn round_trip<T>(
+        &self,
+        retry: bool,
         mut f: impl FnMut(&mut dyn ConnectionLike) -> redis::RedisResult<T>,
     ) -> Result<T, StoreError> {
         let mut c = self.connection()?;
