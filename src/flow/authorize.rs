@@ -8,6 +8,7 @@ use super::{Provider, digest, ns, random_token, store_err};
 use crate::protocol::authorize::{self, AuthorizationRequest, ClientView, Params, Policy};
 use crate::protocol::client_auth::Credentials;
 use crate::protocol::discovery::paths;
+use crate::protocol::values::Subject;
 use crate::protocol::{ErrorCode, OAuthError};
 use crate::store::typed::KvJson;
 
@@ -143,7 +144,7 @@ impl Provider {
                 let (view, redirect_uri) = authorize::identify(params, |id| self.client_view(id))
                     .map_err(AuthorizeError::Show)?;
                 let redirect = |error: OAuthError| AuthorizeError::Redirect {
-                    redirect_uri: redirect_uri.clone(),
+                    redirect_uri: redirect_uri.to_string(),
                     state: params.get("state").map(str::to_owned),
                     error,
                 };
@@ -158,7 +159,7 @@ impl Provider {
         };
         let (ru, st) = (request.redirect_uri.clone(), request.state.clone());
         let redirect = |error: OAuthError| AuthorizeError::Redirect {
-            redirect_uri: ru.clone(),
+            redirect_uri: ru.to_string(),
             state: st.clone(),
             error,
         };
@@ -222,7 +223,7 @@ impl Provider {
     fn subject_of(
         &self,
         request: &AuthorizationRequest,
-    ) -> Result<(String, Option<PriorAuthentication>), OAuthError> {
+    ) -> Result<(Subject, Option<PriorAuthentication>), OAuthError> {
         let from_hint = match &request.id_token_hint {
             Some(t) => Some(self.verify_id_token_hint(t, &request.client_id)?),
             None => None,
@@ -237,14 +238,22 @@ impl Provider {
             ));
         }
         let prior = from_hint.as_ref().map(|(_, p)| p.clone());
-        match (&request.login_hint, from_hint) {
-            (Some(a), Some((b, _))) if *a != b => Err(OAuthError::invalid_request(
-                "login_hint and id_token_hint name different users",
-            )),
-            (Some(a), _) => Ok((a.clone(), prior)),
-            (None, Some((b, _))) => Ok((b, prior)),
-            (None, None) => Err(OAuthError::invalid_request("the user to verify is unknown")),
-        }
+        let named = match (&request.login_hint, from_hint) {
+            (Some(a), Some((b, _))) if *a != b => {
+                return Err(OAuthError::invalid_request(
+                    "login_hint and id_token_hint name different users",
+                ));
+            }
+            (Some(a), _) => a.clone(),
+            (None, Some((b, _))) => b,
+            (None, None) => {
+                return Err(OAuthError::invalid_request("the user to verify is unknown"));
+            }
+        };
+        let subject = Subject::parse(&named).map_err(|_| {
+            OAuthError::invalid_request("login_hint is not a valid subject identifier")
+        })?;
+        Ok((subject, prior))
     }
 
     /// Checks an `id_token_hint`: an ID token (never an access token: `typ` "at+jwt" is

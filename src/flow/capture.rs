@@ -16,6 +16,7 @@ use crate::biometric::capture::LivenessMethod;
 use crate::biometric::score::{Risk, Status};
 use crate::biometric::{BiometricError, Template};
 use crate::protocol::OAuthError;
+use crate::protocol::values::Acr;
 use crate::store::typed::KvJson;
 
 /// What the capture page shows about its flow.
@@ -319,7 +320,7 @@ impl Provider {
                     let rec = EnrolmentRecord {
                         template,
                         enrolled_at: now,
-                        by: request.client_id.clone(),
+                        by: request.client_id.to_string(),
                         source: "camera".into(),
                     };
                     self.store
@@ -333,7 +334,7 @@ impl Provider {
             .acr_values
             .first()
             .cloned()
-            .unwrap_or_else(|| self.cfg.oidc.acr_values_supported[0].clone());
+            .unwrap_or_else(|| Acr::supported(&self.cfg.oidc.acr_values_supported[0]));
         let decision = Decision {
             liveness_method: Some(ch.spec.method),
             liveness_score: burst.liveness.as_ref().map(|l| l.score),
@@ -362,10 +363,10 @@ impl Provider {
         let mut verdict = self.new_verdict(
             Channel::Oidc,
             if approved { "Approved" } else { "Declined" },
-            request.client_id.clone(),
+            request.client_id.to_string(),
             &flow.tenant,
         );
-        verdict.subject = Some(flow.subject.clone());
+        verdict.subject = Some(flow.subject.to_string());
         verdict.flow_id = Some(flow.id.clone());
         verdict.attempt = flow.attempts + 1;
         verdict.liveness_score = decision.liveness_score;
@@ -374,7 +375,7 @@ impl Provider {
         verdict.liveness_thresholds = Some([bio.liveness.decline_threshold; 2]);
         if purpose == OidcPurpose::Verify {
             verdict.face_match_thresholds = Some([bio.face_match.decline_threshold; 2]);
-            verdict.acr = Some(acr.clone());
+            verdict.acr = Some(acr.to_string());
             verdict.amr = vec!["face".into()];
         }
         verdict.reasons = decision.risks.clone();
@@ -468,7 +469,12 @@ impl Provider {
                     subject: flow.subject.clone(),
                     nonce: req.nonce.clone(),
                     scope: req.scope.join(" "),
-                    acr: if enrol { "0".into() } else { acr.clone() },
+                    acr: if enrol {
+                        Acr::supported("0")
+                    } else {
+                        // The acr the flow recorded: one of acr_values_supported.
+                        Acr::supported(acr.as_str())
+                    },
                     amr: if enrol { vec![] } else { vec!["face".into()] },
                     auth_time: *auth_time,
                     sid: flow.id.clone(),

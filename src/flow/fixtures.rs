@@ -7,6 +7,7 @@ use super::capture::EnrolmentRecord;
 use super::token::CodeGrant;
 use super::{digest, ns, random_token};
 use crate::biometric::Template;
+use crate::protocol::values::{Acr, ClientId, RedirectUri, Subject};
 use crate::store::typed::KvJson;
 use crate::store::{Kv, StoreError};
 
@@ -31,13 +32,13 @@ pub fn mint_code(
 ) -> Result<String, StoreError> {
     let code = random_token(32);
     let grant = CodeGrant {
-        client_id: check.client_id.into(),
-        redirect_uri: check.redirect_uri.into(),
+        client_id: ClientId::registered(check.client_id),
+        redirect_uri: RedirectUri::registered(check.redirect_uri),
         code_challenge: check.code_challenge.into(),
-        subject: check.subject.into(),
+        subject: Subject::parse(check.subject).map_err(|e| StoreError::Policy(e.to_string()))?,
         nonce: Some(random_token(16)),
         scope: "openid".into(),
-        acr: check.acr.into(),
+        acr: Acr::supported(check.acr),
         amr: vec!["face".into()],
         auth_time: now,
         sid: random_token(18),

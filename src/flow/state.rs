@@ -20,6 +20,7 @@ use crate::protocol::authorize::AuthorizationRequest;
 fn strongest() -> LivenessMethod {
     LivenessMethod::Active3d
 }
+use crate::protocol::values::Subject;
 use crate::protocol::{ErrorCode, OAuthError};
 
 /// Why the flow exists (what the capture page tells the user).
@@ -106,7 +107,7 @@ pub struct Flow {
     /// The tenant of the client that started it (the subject is looked up there).
     #[serde(default)]
     pub tenant: crate::tenant::TenantId,
-    pub subject: String,
+    pub subject: Subject,
     /// The liveness method every capture of this flow must pass (decided when the flow
     /// starts: policy, client, transaction or workflow).
     #[serde(default = "strongest")]
@@ -178,7 +179,7 @@ impl Flow {
     /// key's that created the hosted session (the name its audit records carry too).
     pub fn payer(&self) -> String {
         match &self.origin {
-            Origin::Verify { request } | Origin::Enrol { request } => request.client_id.clone(),
+            Origin::Verify { request } | Origin::Enrol { request } => request.client_id.to_string(),
             Origin::Session { api_key_id, .. } => format!("api-key:{api_key_id}"),
         }
     }
@@ -220,14 +221,15 @@ impl Flow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::values::{ClientId, RedirectUri};
 
     fn flow() -> Flow {
         Flow {
             id: "f".into(),
             origin: Origin::Verify {
                 request: AuthorizationRequest {
-                    client_id: "c".into(),
-                    redirect_uri: "https://c/cb".into(),
+                    client_id: ClientId::registered("c"),
+                    redirect_uri: RedirectUri::registered("https://c/cb"),
                     scope: vec!["openid".into()],
                     state: None,
                     nonce: None,
@@ -242,7 +244,7 @@ mod tests {
                 },
             },
             tenant: Default::default(),
-            subject: "alice".into(),
+            subject: Subject::parse("alice").unwrap(),
             liveness: LivenessMethod::Flashing,
             liveness_by: Because::Policy,
             binding: "b".into(),

@@ -12,6 +12,7 @@ use crate::protocol::discovery::paths;
 use crate::protocol::tokens::{
     AccessTokenClaims, IdTokenClaims, Introspection, TokenResponse, UserInfo, at_hash,
 };
+use crate::protocol::values::{Acr, ClientId, RedirectUri, Subject};
 use crate::protocol::{ErrorCode, OAuthError, pkce};
 
 /// Scope of client-credentials tokens for the enrolment API.
@@ -22,13 +23,13 @@ pub const AUDIT_SCOPE: &str = "audit";
 /// What an authorization code stands for.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CodeGrant {
-    pub client_id: String,
-    pub redirect_uri: String,
+    pub client_id: ClientId,
+    pub redirect_uri: RedirectUri,
     pub code_challenge: String,
-    pub subject: String,
+    pub subject: Subject,
     pub nonce: Option<String>,
     pub scope: String,
-    pub acr: String,
+    pub acr: Acr,
     pub amr: Vec<String>,
     pub auth_time: i64,
     pub sid: String,
@@ -157,14 +158,14 @@ impl Provider {
         }
         let at_claims = AccessTokenClaims {
             iss: self.issuer().to_owned(),
-            sub: grant.subject.clone(),
-            aud: grant.client_id.clone(),
+            sub: grant.subject.to_string(),
+            aud: grant.client_id.to_string(),
             exp: now + self.cfg.oidc.access_token_lifetime_secs as i64,
             iat: now,
             jti: random_token(16),
-            client_id: grant.client_id.clone(),
+            client_id: grant.client_id.to_string(),
             scope: grant.scope.clone(),
-            acr: Some(grant.acr.clone()),
+            acr: Some(grant.acr.to_string()),
             auth_time: Some(grant.auth_time),
             amr: grant.amr.clone(),
             authorization_details: grant.authorization_details.clone(),
@@ -183,7 +184,7 @@ impl Provider {
             acr: grant.acr.clone(),
             amr: grant.amr.clone(),
             sid: grant.sid.clone(),
-            azp: Some(grant.client_id.clone()),
+            azp: Some(grant.client_id.to_string()),
             at_hash: Some(at_hash(&access_token)),
             inherence_enrolment: grant.enrolment.then_some(true),
             inherence_liveness_method: grant.liveness_method.clone(),

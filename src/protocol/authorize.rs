@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::errors::{ErrorCode, OAuthError};
+use super::values::{Acr, ClientId, RedirectUri};
 
 /// Largest accepted value of one parameter, and of `authorization_details` / `claims`.
 pub const MAX_PARAM_LEN: usize = 2048;
@@ -66,8 +67,8 @@ pub struct Policy<'a> {
 /// A validated authorization request.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AuthorizationRequest {
-    pub client_id: String,
-    pub redirect_uri: String,
+    pub client_id: ClientId,
+    pub redirect_uri: RedirectUri,
     pub scope: Vec<String>,
     pub state: Option<String>,
     pub nonce: Option<String>,
@@ -75,7 +76,7 @@ pub struct AuthorizationRequest {
     pub prompt: Vec<String>,
     pub max_age: Option<u64>,
     /// Acceptable acr values, in the client's order of preference (empty: none requested).
-    pub acr_values: Vec<String>,
+    pub acr_values: Vec<Acr>,
     pub login_hint: Option<String>,
     pub id_token_hint: Option<String>,
     pub authorization_details: Option<Value>,
@@ -95,7 +96,7 @@ impl AuthorizationRequest {
 pub fn identify<'a>(
     params: &Params,
     known: impl Fn(&str) -> Option<ClientView<'a>>,
-) -> Result<(ClientView<'a>, String), OAuthError> {
+) -> Result<(ClientView<'a>, RedirectUri), OAuthError> {
     let client_id = params
         .get("client_id")
         .ok_or_else(|| OAuthError::invalid_request("client_id is missing"))?;
@@ -108,7 +109,7 @@ pub fn identify<'a>(
             "redirect_uri does not exactly match a registered redirect URI",
         ));
     }
-    Ok((client, redirect_uri.to_owned()))
+    Ok((client, RedirectUri::registered(redirect_uri)))
 }
 
 type Check =
@@ -135,12 +136,12 @@ pub const CHECKS: &[(&str, Check)] = &[
 pub fn validate(
     params: &Params,
     client: &ClientView<'_>,
-    redirect_uri: String,
+    redirect_uri: RedirectUri,
     policy: &Policy<'_>,
     pushed: bool,
 ) -> Result<AuthorizationRequest, OAuthError> {
     let mut req = AuthorizationRequest {
-        client_id: client.client_id.to_owned(),
+        client_id: ClientId::registered(client.client_id),
         redirect_uri,
         scope: Vec::new(),
         state: params.get("state").map(str::to_owned),
@@ -390,7 +391,7 @@ fn check_acr(
                 policy.acr_values_supported.join(" ")
             )));
         }
-        r.acr_values = supported;
+        r.acr_values = supported.into_iter().map(Acr::supported).collect();
     }
     Ok(())
 }

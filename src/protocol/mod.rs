@@ -9,5 +9,6 @@ pub mod pkce;
 pub mod resource;
 pub mod step_up;
 pub mod tokens;
+pub mod values;
 
 pub use errors::{ErrorCode, OAuthError};

@@ -2,21 +2,23 @@
 
 use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
+
+use super::values::{Acr, ClientId, Subject};
 use serde_json::Value;
 
 /// ID token claims.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct IdTokenClaims {
     pub iss: String,
-    pub sub: String,
-    pub aud: String,
+    pub sub: Subject,
+    pub aud: ClientId,
     pub exp: i64,
     pub iat: i64,
     /// When the face check finished.
     pub auth_time: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
-    pub acr: String,
+    pub acr: Acr,
     pub amr: Vec<String>,
     /// The step-up transaction (also the grant the tokens belong to).
     pub sid: String,

@@ -2,6 +2,7 @@
 //! OpenID flow), and judging its capture into the session's verdict.
 
 use super::*;
+use crate::protocol::values::Subject;
 
 impl Provider {
     /// The session behind a hosted link (moved to Expired when its time is up), without
@@ -41,10 +42,9 @@ impl Provider {
             self.store.delete(&ns::FLOWS, &old)?;
         }
         let binding_secret = random_token(24);
-        let subject = s
-            .vendor_data
-            .clone()
-            .unwrap_or_else(|| s.session_id.clone());
+        // vendor_data was checked as a subject when the session was created.
+        let subject = Subject::parse(s.vendor_data.as_deref().unwrap_or(&s.session_id))
+            .map_err(|e| DiditError::Unavailable(e.to_string()))?;
         let flow = Flow {
             id: random_token(18),
             origin: Origin::Session {
