@@ -41,6 +41,7 @@ help:
 	@echo "make bench  - latency and throughput, side by side with the Python reference -> out/bench/bench.md"
 	@echo "make eval-liveness - genuine acceptance and attack approvals of every liveness method -> out/eval-liveness/report.md"
 	@echo "make bench-audit - audit log: append p99, export + verify of 1,000,000 records"
+	@echo "make tools  - build inherence-tools (load test, benchmarks, test camera; not part of the server)"
 	@echo "make loadtest - the OpenID provider under load (token, discovery, JWKS, capture users) -> out/loadtest/loadtest.md"
 
 # --- installation -------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 //! Inherence: a self-hosted biometric step-up factor.
 //!
-//! Layers (dependencies point downwards only): `cli` and `http` -> `biometric`, `eval`;
-//! `biometric` never reaches HTTP or storage. See `docs/` for how to run and operate it.
+//! Layers (dependencies point downwards only, checked by `layering.rs`): `cli` -> `config` ->
+//! `http` -> `flow` -> {`protocol`, `biometric`, `audit`, `keys`, `webhook`, `store`};
+//! `protocol` and `biometric` are pure. `docs/DEVELOPING.md` has the picture; `docs/` explains
+//! how to run and operate it.
 
 pub mod audit;
 pub mod biometric;

@@ -1,5 +1,5 @@
 // Starts a real Inherence server (and the demo relying party) for the end-to-end tests.
-// Inputs (set by `make test`): INHERENCE_BIN, RP_BIN, INHERENCE_REPO_ROOT, INHERENCE_SHARED_DIR.
+// Inputs (set by `make test`): INHERENCE_BIN, INHERENCE_TOOLS_BIN, RP_BIN, INHERENCE_REPO_ROOT, INHERENCE_SHARED_DIR.
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync } from "node:fs";
 import { createServer } from "node:net";

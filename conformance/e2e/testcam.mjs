@@ -29,7 +29,7 @@ export function footage(kind, source) {
       ? ["test-camera", "still", "--image", source, "--out", dir]
       : ["test-camera", "export", "--video", source, "--out", dir];
     const r = spawnSync(toolsBin, args, { encoding: "utf8", cwd: repo });
-    if (r.status !== 0) throw new Error(`inherence ${args.join(" ")}: ${r.stderr}`);
+    if (r.status !== 0) throw new Error(`inherence-tools ${args.join(" ")}: ${r.stderr}`);
     cache.set(key, { dir, meta: JSON.parse(readFileSync(join(dir, "footage.json"), "utf8")) });
   }
   return cache.get(key);

@@ -251,7 +251,7 @@ impl Provider {
             }
         };
         let subject = Subject::parse(&named).map_err(|_| {
-            OAuthError::invalid_request("login_hint is not a valid subject identifier")
+            OAuthError::invalid_request("the user to verify is not a valid subject identifier")
         })?;
         Ok((subject, prior))
     }

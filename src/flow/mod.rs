@@ -12,7 +12,7 @@ pub(crate) mod clients;
 pub(crate) mod device;
 pub mod didit;
 pub(crate) mod enrol;
-#[cfg(feature = "test-support")]
+#[cfg(any(test, feature = "test-support"))]
 pub mod fixtures;
 pub(crate) mod limits;
 pub(crate) mod liveness;

@@ -183,7 +183,7 @@ impl EmbeddedStore {
         }
         inner.records += 1;
         if inner.records > 4 * inner.live_len + 50_000 {
-            self.compact(inner)?;
+            super::blocking(|| self.compact(inner))?;
         }
         Ok(())
     }
@@ -404,7 +404,7 @@ impl Kv for EmbeddedStore {
             inner.live_len = inner.live_len.saturating_sub(1);
         }
         if self.shred && inner.log.is_some() {
-            self.compact(&mut inner)?;
+            super::blocking(|| self.compact(&mut inner))?;
         }
         Ok(v.map(|e| e.value))
     }

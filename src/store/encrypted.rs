@@ -260,7 +260,7 @@ impl std::fmt::Debug for EncryptedKv {
 fn declared(known: &HashMap<&'static str, Namespace>, ns: &Namespace) -> Result<(), StoreError> {
     if known.get(ns.name()) != Some(ns) {
         return Err(StoreError::Policy(format!(
-            "{ns} is not a declared namespace (crate::namespaces) or its policy differs"
+            "{ns} is not a declared namespace (the application's list) or its policy differs"
         )));
     }
     Ok(())

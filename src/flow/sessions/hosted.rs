@@ -38,13 +38,20 @@ impl Provider {
         if !Self::can_capture(&s) {
             return Ok(Hosted::Done(Box::new(s)));
         }
+        // vendor_data is checked as a subject when a session is created; one stored before
+        // that check cannot start a capture (a permanent answer, checked before anything
+        // changes).
+        let subject =
+            Subject::parse(s.vendor_data.as_deref().unwrap_or(&s.session_id)).map_err(|_| {
+                DiditError::field(
+                    "vendor_data",
+                    "This session's vendor_data is not a valid subject.",
+                )
+            })?;
         if let Some(old) = s.flow_id.take() {
             self.store.delete(&ns::FLOWS, &old)?;
         }
         let binding_secret = random_token(24);
-        // vendor_data was checked as a subject when the session was created.
-        let subject = Subject::parse(s.vendor_data.as_deref().unwrap_or(&s.session_id))
-            .map_err(|e| DiditError::Unavailable(e.to_string()))?;
         let flow = Flow {
             id: random_token(18),
             origin: Origin::Session {
