@@ -271,7 +271,9 @@ impl Outbox {
         };
         let id = self.enqueue_for(&dest, &old.payload, Some(old.uuid.clone()))?;
         self.wake.notify_one();
-        self.store.get_json(&OUTBOX, &id)
+        // The worker may deliver it before this read: `get` looks in the queue, then in the
+        // log, which `record` writes before it removes the delivery from the queue.
+        self.get(&id)
     }
 
     /// Claims up to `max` due deliveries (not leased by another worker).
