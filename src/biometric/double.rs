@@ -149,15 +149,7 @@ impl DoubleEngine {
     }
 
     fn quality(q: f32) -> Quality {
-        Quality {
-            face_quality: q,
-            face_luminance: 50.0,
-            eye_distance_px: 60.0,
-            sharpness: 100.0,
-            yaw_deg: 0.0,
-            pitch_deg: 0.0,
-            roll_deg: 0.0,
-        }
+        Quality::frontal(q)
     }
 
     fn quality_risks(&self, q: &Quality) -> Vec<Risk> {

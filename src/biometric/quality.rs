@@ -54,6 +54,22 @@ pub struct Quality {
     pub roll_deg: f32,
 }
 
+impl Quality {
+    /// A frontal, well-lit, sharp face of the given quality score: what the test double and
+    /// the load test's stored faces report.
+    pub fn frontal(face_quality: f32) -> Self {
+        Self {
+            face_quality,
+            face_luminance: 50.0,
+            eye_distance_px: 60.0,
+            sharpness: 100.0,
+            yaw_deg: 0.0,
+            pitch_deg: 0.0,
+            roll_deg: 0.0,
+        }
+    }
+}
+
 fn ramp(v: f32, [lo, hi]: [f32; 2]) -> f32 {
     if hi <= lo {
         return if v >= hi { 1.0 } else { 0.0 };

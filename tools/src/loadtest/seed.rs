@@ -28,15 +28,7 @@ pub(super) fn mint_users(
             sha256: "0".repeat(64),
         },
         mirrored: true,
-        quality: inherence::biometric::quality::Quality {
-            face_quality: 80.0,
-            face_luminance: 50.0,
-            eye_distance_px: 60.0,
-            sharpness: 100.0,
-            yaw_deg: 0.0,
-            pitch_deg: 0.0,
-            roll_deg: 0.0,
-        },
+        quality: inherence::biometric::quality::Quality::frontal(80.0),
         detection_score: 0.9,
     };
     let per_thread = users / threads.max(1) as usize;
