@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::authorize::{error_redirect, redirect_url};
 use super::device::{DeviceProof, subtle_eq};
+use super::error::FlowError;
 use super::liveness::Challenge;
 use super::state::{Decision, Flow, FlowStatus, Origin, Purpose};
 use super::token::CodeGrant;
@@ -59,7 +60,7 @@ pub struct CaptureResult {
 pub struct EnrolmentRecord {
     pub template: Template,
     pub enrolled_at: i64,
-    /// Client that enrolled it.
+    /// Who enrolled it: the client id, or `cli` for `inherence enrol` (so not a `ClientId`).
     pub by: String,
     /// `api` (portrait upload) or `camera` (hosted page).
     pub source: String,
@@ -143,25 +144,21 @@ impl Provider {
         flow_id: &str,
         frame: &[u8],
         device: DeviceProof<'_>,
-    ) -> Result<Guidance, CaptureError> {
-        let f = self.get_flow(flow_id).map_err(CaptureError::Protocol)?;
-        self.check_device(&f, device)
-            .map_err(CaptureError::Protocol)?;
+    ) -> Result<Guidance, FlowError> {
+        let f = self.get_flow(flow_id)?;
+        self.check_device(&f, device)?;
         if f.status != FlowStatus::AwaitingCapture {
-            return Err(CaptureError::Protocol(OAuthError::invalid_request(
+            return Err(FlowError::Protocol(OAuthError::invalid_request(
                 "this face check is already decided",
             )));
         }
         if frame.len() > self.cfg.capture.max_preview_bytes {
-            return Err(CaptureError::Biometric(BiometricError::ImageTooLarge {
+            return Err(FlowError::Biometric(BiometricError::ImageTooLarge {
                 size: frame.len(),
                 max: self.cfg.capture.max_preview_bytes,
             }));
         }
-        let a = self
-            .engine
-            .preview(frame)
-            .map_err(CaptureError::Biometric)?;
+        let a = self.engine.preview(frame)?;
         let q = &self.engine.settings().quality;
         let hint = match &a.face {
             None => "no_face",
@@ -205,28 +202,25 @@ impl Provider {
         frames: &[CapturedFrame],
         ctx: &RequestContext,
         device: DeviceProof<'_>,
-    ) -> Result<CaptureResult, CaptureError> {
+    ) -> Result<CaptureResult, FlowError> {
         // Only the devices of the flow may upload; the client's upload budget is checked
         // before the challenge is spent, so a refused upload can be retried with it.
-        let f = self.get_flow(flow_id).map_err(CaptureError::Protocol)?;
-        self.check_device(&f, device)
-            .map_err(CaptureError::Protocol)?;
-        self.charge(&f.payer(), super::limits::Budget::CaptureUpload)
-            .map_err(CaptureError::Protocol)?;
-        let ch = self
-            .redeem_challenge(flow_id, challenge)
-            .map_err(CaptureError::Protocol)?;
+        let f = self.get_flow(flow_id)?;
+        self.check_device(&f, device)?;
+        self.charge(&f.payer(), super::limits::Budget::CaptureUpload)?;
+        let ch = self.redeem_challenge(flow_id, challenge)?;
         if frames.is_empty() || frames.len() > self.cfg.capture.max_frames {
-            return Err(CaptureError::Protocol(OAuthError::invalid_request(
-                format!("send between 1 and {} frames", self.cfg.capture.max_frames),
-            )));
+            return Err(FlowError::Protocol(OAuthError::invalid_request(format!(
+                "send between 1 and {} frames",
+                self.cfg.capture.max_frames
+            ))));
         }
         // Exclusive: while this attempt is judged, the flow is out of the store.
-        let mut flow = self.take_flow(flow_id).map_err(CaptureError::Protocol)?;
+        let mut flow = self.take_flow(flow_id)?;
         let result = self.judge(&mut flow, &ch, frames, ctx);
         let put_back = self.put_flow(&flow);
         let r = result?;
-        put_back.map_err(CaptureError::Protocol)?;
+        put_back?;
         Ok(r)
     }
 
@@ -236,9 +230,9 @@ impl Provider {
         ch: &Challenge,
         frames: &[CapturedFrame],
         ctx: &RequestContext,
-    ) -> Result<CaptureResult, CaptureError> {
+    ) -> Result<CaptureResult, FlowError> {
         if flow.status != FlowStatus::AwaitingCapture {
-            return Err(CaptureError::Protocol(OAuthError::invalid_request(
+            return Err(FlowError::Protocol(OAuthError::invalid_request(
                 "this face check is already decided",
             )));
         }
@@ -263,17 +257,12 @@ impl Provider {
             OidcPurpose::Verify => {
                 let record: Option<EnrolmentRecord> = self
                     .store
-                    .get_json(&ns::ENROLMENTS, &flow.tenant.key(&flow.subject))
-                    .map_err(|e| CaptureError::Protocol(store_err(e)))?;
+                    .get_json(&ns::ENROLMENTS, &flow.tenant.key(&flow.subject))?;
                 let record = record.ok_or_else(|| {
-                    CaptureError::Protocol(OAuthError::unmet("no face is enrolled for this user"))
+                    FlowError::Protocol(OAuthError::unmet("no face is enrolled for this user"))
                 })?;
                 let m = match &burst.embedding {
-                    Some(e) => Some(
-                        self.engine
-                            .compare(&record.template, e)
-                            .map_err(CaptureError::Biometric)?,
-                    ),
+                    Some(e) => Some(self.engine.compare(&record.template, e)?),
                     None => None,
                 };
                 if let Some(m) = &m {
@@ -296,15 +285,11 @@ impl Provider {
                 // the user's password (or the client's session) cannot swap in their own.
                 let existing: Option<EnrolmentRecord> = self
                     .store
-                    .get_json(&ns::ENROLMENTS, &flow.tenant.key(&flow.subject))
-                    .map_err(|e| CaptureError::Protocol(store_err(e)))?;
+                    .get_json(&ns::ENROLMENTS, &flow.tenant.key(&flow.subject))?;
                 let same_person = match (&existing, &burst.embedding) {
                     (None, _) => true,
                     (Some(rec), Some(e)) => {
-                        let m = self
-                            .engine
-                            .compare(&rec.template, e)
-                            .map_err(CaptureError::Biometric)?;
+                        let m = self.engine.compare(&rec.template, e)?;
                         if m.status != Status::Approved {
                             risks.push(Risk::LowFaceMatchSimilarity);
                         }
@@ -315,7 +300,7 @@ impl Provider {
                 let ok = liveness_ok && good && !several && same_person;
                 if ok {
                     let template = self.engine.template_from_capture(&burst).ok_or_else(|| {
-                        CaptureError::Protocol(OAuthError::internal(&"no template could be built"))
+                        FlowError::Protocol(OAuthError::internal(&"no template could be built"))
                     })?;
                     let rec = EnrolmentRecord {
                         template,
@@ -323,9 +308,12 @@ impl Provider {
                         by: request.client_id.to_string(),
                         source: "camera".into(),
                     };
-                    self.store
-                        .put_json(&ns::ENROLMENTS, &flow.tenant.key(&flow.subject), &rec, None)
-                        .map_err(|e| CaptureError::Protocol(store_err(e)))?;
+                    self.store.put_json(
+                        &ns::ENROLMENTS,
+                        &flow.tenant.key(&flow.subject),
+                        &rec,
+                        None,
+                    )?;
                 }
                 (ok, None)
             }
@@ -397,10 +385,8 @@ impl Provider {
             .authorization_details
             .as_ref()
             .map(crate::protocol::resource::authorization_details_sha256);
-        self.record_verdict(verdict, Some(ctx), &bytes)
-            .map_err(|e| CaptureError::Protocol(store_err(e)))?;
-        flow.record(decision, &acr)
-            .map_err(CaptureError::Protocol)?;
+        self.record_verdict(verdict, Some(ctx), &bytes)?;
+        flow.record(decision, &acr)?;
         let message = if approved {
             match purpose {
                 OidcPurpose::Verify => "Verified. Returning you to the application.".to_owned(),
@@ -589,13 +575,4 @@ fn status_name(s: &FlowStatus) -> &'static str {
         FlowStatus::Verified { .. } => "verified",
         FlowStatus::Failed { .. } => "failed",
     }
-}
-
-/// Errors of the capture API.
-#[derive(Debug, thiserror::Error)]
-pub enum CaptureError {
-    #[error(transparent)]
-    Protocol(OAuthError),
-    #[error(transparent)]
-    Biometric(BiometricError),
 }

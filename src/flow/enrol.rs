@@ -4,10 +4,11 @@
 use serde::Serialize;
 
 use super::capture::EnrolmentRecord;
+use super::error::FlowError;
 use super::token::ENROLMENT_SCOPE;
-use super::{Provider, ns, store_err};
-use crate::biometric::score::Risk;
-use crate::biometric::{BiometricError, Enrolment};
+use super::{Provider, ns};
+use crate::biometric::Enrolment;
+use crate::protocol::values::ClientId;
 use crate::protocol::{ErrorCode, OAuthError};
 use crate::store::typed::KvJson;
 
@@ -16,23 +17,8 @@ use crate::tenant::TenantId;
 /// An authenticated API caller: the client, and the tenant whose subjects it reaches.
 #[derive(Clone, Debug)]
 pub struct Caller {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub tenant: TenantId,
-}
-
-/// Errors of the enrolment API.
-#[derive(Debug, thiserror::Error)]
-pub enum EnrolError {
-    #[error(transparent)]
-    Auth(OAuthError),
-    #[error(transparent)]
-    Biometric(BiometricError),
-    #[error("the portrait was refused: {0:?}")]
-    Refused(Vec<Risk>),
-    #[error("no face is enrolled for this subject")]
-    NotFound,
-    #[error("invalid subject identifier")]
-    BadSubject,
 }
 
 /// An enrolment as the API shows it (never the template itself).
@@ -59,30 +45,30 @@ impl From<(&str, &EnrolmentRecord)> for EnrolmentInfo {
     }
 }
 
-fn check_subject(s: &str) -> Result<(), EnrolError> {
+fn check_subject(s: &str) -> Result<(), FlowError> {
     if crate::tenant::check_subject(s) {
         Ok(())
     } else {
-        Err(EnrolError::BadSubject)
+        Err(FlowError::invalid_request("invalid subject identifier"))
     }
 }
 
 impl Provider {
     /// Validates an enrolment-API bearer token; returns the calling client and its tenant.
-    pub fn enrolment_caller(&self, bearer: Option<&str>) -> Result<Caller, EnrolError> {
+    pub fn enrolment_caller(&self, bearer: Option<&str>) -> Result<Caller, FlowError> {
         let token = bearer.ok_or_else(|| {
-            EnrolError::Auth(OAuthError::new(
+            FlowError::Protocol(OAuthError::new(
                 ErrorCode::InvalidToken,
                 "a bearer token is required",
             ))
         })?;
-        let c = self.verify_access_token(token).map_err(EnrolError::Auth)?;
+        let c = self.verify_access_token(token)?;
         let allowed = self
             .clients
             .get(&c.client_id)
             .is_some_and(|cl| cl.enrolment_api);
         if c.scope != ENROLMENT_SCOPE || !allowed {
-            return Err(EnrolError::Auth(OAuthError::new(
+            return Err(FlowError::Protocol(OAuthError::new(
                 ErrorCode::InsufficientUserAuthentication,
                 "the token does not grant the enrolment scope",
             )));
@@ -99,59 +85,47 @@ impl Provider {
         caller: &Caller,
         subject: &str,
         portrait: &[u8],
-    ) -> Result<EnrolmentInfo, EnrolError> {
+    ) -> Result<EnrolmentInfo, FlowError> {
         check_subject(subject)?;
-        let (result, _) = self.engine.enrol(portrait).map_err(EnrolError::Biometric)?;
+        let (result, _) = self.engine.enrol(portrait)?;
         let template = match result {
             Enrolment::Enrolled(t) => t,
-            Enrolment::Refused(risks) => return Err(EnrolError::Refused(risks)),
+            Enrolment::Refused(risks) => return Err(FlowError::Refused(risks)),
         };
         let rec = EnrolmentRecord {
             template,
             enrolled_at: self.now(),
-            by: caller.client_id.clone(),
+            by: caller.client_id.to_string(),
             source: "api".into(),
         };
         self.store
-            .put_json(&ns::ENROLMENTS, &caller.tenant.key(subject), &rec, None)
-            .map_err(|e| EnrolError::Auth(store_err(e)))?;
+            .put_json(&ns::ENROLMENTS, &caller.tenant.key(subject), &rec, None)?;
         tracing::info!(subject_len = subject.len(), client = %caller.client_id, tenant = %caller.tenant, "subject enrolled");
         Ok((subject, &rec).into())
     }
 
     /// Erases a subject's template, and first the personal data of its audit records (the
     /// evidence itself stays, pseudonymous and verifiable).
-    pub fn erase(&self, tenant: &TenantId, subject: &str) -> Result<(), EnrolError> {
+    pub fn erase(&self, tenant: &TenantId, subject: &str) -> Result<(), FlowError> {
         check_subject(subject)?;
         let key = tenant.key(subject);
-        if self
-            .store
-            .get(&ns::ENROLMENTS, &key)
-            .map_err(|e| EnrolError::Auth(store_err(e)))?
-            .is_none()
-        {
-            return Err(EnrolError::NotFound);
+        if self.store.get(&ns::ENROLMENTS, &key)?.is_none() {
+            return Err(FlowError::NotFound);
         }
-        self.erase_subject_personal_data(tenant, subject, "template erased")
-            .map_err(|e| EnrolError::Auth(store_err(e)))?;
-        if self
-            .store
-            .delete(&ns::ENROLMENTS, &key)
-            .map_err(|e| EnrolError::Auth(store_err(e)))?
-        {
+        self.erase_subject_personal_data(tenant, subject, "template erased")?;
+        if self.store.delete(&ns::ENROLMENTS, &key)? {
             Ok(())
         } else {
-            Err(EnrolError::NotFound)
+            Err(FlowError::NotFound)
         }
     }
 
-    pub fn enrolment(&self, tenant: &TenantId, subject: &str) -> Result<EnrolmentInfo, EnrolError> {
+    pub fn enrolment(&self, tenant: &TenantId, subject: &str) -> Result<EnrolmentInfo, FlowError> {
         check_subject(subject)?;
         let rec: EnrolmentRecord = self
             .store
-            .get_json(&ns::ENROLMENTS, &tenant.key(subject))
-            .map_err(|e| EnrolError::Auth(store_err(e)))?
-            .ok_or(EnrolError::NotFound)?;
+            .get_json(&ns::ENROLMENTS, &tenant.key(subject))?
+            .ok_or(FlowError::NotFound)?;
         Ok((subject, &rec).into())
     }
 
@@ -161,11 +135,8 @@ impl Provider {
         tenant: &TenantId,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<(Vec<EnrolmentInfo>, usize), EnrolError> {
-        let keys = self
-            .store
-            .keys(&ns::ENROLMENTS)
-            .map_err(|e| EnrolError::Auth(store_err(e)))?;
+    ) -> Result<(Vec<EnrolmentInfo>, usize), FlowError> {
+        let keys = self.store.keys(&ns::ENROLMENTS)?;
         let mut subjects: Vec<(&str, &str)> = keys
             .iter()
             .filter_map(|k| Some((tenant.owns(k)?, k.as_str())))
@@ -178,11 +149,7 @@ impl Provider {
             .filter(|(s, _)| after.is_none_or(|a| *s > a))
             .take(limit.clamp(1, 1000))
         {
-            if let Some(rec) = self
-                .store
-                .get_json::<EnrolmentRecord>(&ns::ENROLMENTS, k)
-                .map_err(|e| EnrolError::Auth(store_err(e)))?
-            {
+            if let Some(rec) = self.store.get_json::<EnrolmentRecord>(&ns::ENROLMENTS, k)? {
                 out.push((subject, &rec).into());
             }
         }

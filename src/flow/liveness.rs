@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use sha2::{Digest, Sha256};
 
-use super::capture::CaptureError;
+use super::error::FlowError;
 use super::state::{Flow, FlowStatus};
 use super::verdict::VerdictRecord;
 use super::{Provider, ns, random_token, store_err};
@@ -200,7 +200,7 @@ impl Provider {
         flow: &Flow,
         ch: &Challenge,
         frames: &[CapturedFrame],
-    ) -> Result<(CaptureOutcome, i64), CaptureError> {
+    ) -> Result<(CaptureOutcome, i64), FlowError> {
         let spec = &ch.spec;
         let waited = self.clock.now_millis() - ch.issued_ms;
         let early = waited < i64::from(spec.duration_ms);
@@ -212,8 +212,7 @@ impl Provider {
             CaptureOutcome::refused(spec, Vec::new(), vec![Risk::UploadTooLate])
         } else {
             self.engine
-                .analyze_capture(frames, spec, &mut random_below)
-                .map_err(CaptureError::Biometric)?
+                .analyze_capture(frames, spec, &mut random_below)?
         };
         if spec.method < flow.liveness {
             outcome.risks.push(Risk::LivenessMethodTooWeak);

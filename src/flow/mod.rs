@@ -12,6 +12,8 @@ pub(crate) mod clients;
 pub(crate) mod device;
 pub mod didit;
 pub(crate) mod enrol;
+pub mod error;
+pub(crate) use error::store_err;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fixtures;
 pub(crate) mod limits;
@@ -38,9 +40,8 @@ use crate::biometric::FaceEngine;
 use crate::clock::Clock;
 use crate::flow::settings::{Settings, TrustedIssuer};
 use crate::keys::{Alg, KeyManager};
-use crate::protocol::OAuthError;
 use crate::protocol::discovery::{self, Metadata, paths};
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use crate::webhook::outbox::Outbox;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
 use clients::Clients;
@@ -92,18 +93,6 @@ pub fn random_token(bytes: usize) -> String {
 /// SHA-256, base64url: how secrets (codes, bindings) are looked up without being stored.
 pub(crate) fn digest(s: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(s.as_bytes()))
-}
-
-pub(crate) fn store_err(e: StoreError) -> OAuthError {
-    if matches!(e, StoreError::Policy(_)) {
-        // A programming error, not a passing outage: not worth a retry.
-        return OAuthError::internal(&e);
-    }
-    tracing::error!(error = %e, "storage failure");
-    OAuthError::new(
-        crate::protocol::ErrorCode::TemporarilyUnavailable,
-        "storage is unavailable, try again",
-    )
 }
 
 /// Everything the endpoints need, built once at start-up and shared.

@@ -6,9 +6,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::biometric::BiometricError;
-use crate::flow::capture::CaptureError;
 use crate::flow::didit::DiditError;
-use crate::flow::enrol::EnrolError;
+use crate::flow::error::FlowError;
 use crate::protocol::{ErrorCode, OAuthError};
 
 /// Errors a handler can return.
@@ -45,23 +44,16 @@ impl From<axum::extract::multipart::MultipartError> for HttpError {
     }
 }
 
-impl From<CaptureError> for HttpError {
-    fn from(e: CaptureError) -> Self {
+impl From<FlowError> for HttpError {
+    fn from(e: FlowError) -> Self {
         match e {
-            CaptureError::Protocol(o) => Self::OAuth(o),
-            CaptureError::Biometric(b) => Self::Biometric(b),
-        }
-    }
-}
-
-impl From<EnrolError> for HttpError {
-    fn from(e: EnrolError) -> Self {
-        match e {
-            EnrolError::Auth(o) => Self::OAuth(o),
-            EnrolError::Biometric(b) => Self::Biometric(b),
-            EnrolError::Refused(r) => Self::Refused(r),
-            EnrolError::NotFound => Self::NotFound,
-            EnrolError::BadSubject => Self::BadRequest("invalid subject identifier".into()),
+            FlowError::Protocol(o) => Self::OAuth(o),
+            FlowError::Biometric(b) => Self::Biometric(b),
+            FlowError::Refused(r) => Self::Refused(r),
+            FlowError::NotFound => Self::NotFound,
+            // Logged with its cause there; answered 503 `temporarily_unavailable` (500
+            // `server_error` for a policy violation) with a fixed description.
+            FlowError::Store(s) => Self::OAuth(crate::flow::store_err(s)),
         }
     }
 }
@@ -235,6 +227,9 @@ mod exposure_tests {
             HttpError::Biometric(BiometricError::Runtime(CAUSE.into())),
             HttpError::Didit(DiditError::from(store())),
             HttpError::Didit(DiditError::Unavailable(CAUSE.into())),
+            HttpError::from(FlowError::Store(store())),
+            HttpError::from(FlowError::Store(StoreError::Policy(CAUSE.into()))),
+            HttpError::from(FlowError::Biometric(BiometricError::Runtime(CAUSE.into()))),
         ];
         for e in cases {
             let label = format!("{e:?}");

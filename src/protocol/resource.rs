@@ -242,6 +242,8 @@ mod linking_tests {
     use super::*;
     use serde_json::json;
 
+    use crate::protocol::values::{Acr, ClientId};
+
     fn token(details: Option<serde_json::Value>) -> AccessTokenClaims {
         AccessTokenClaims {
             iss: "https://inherence.example".into(),
@@ -250,9 +252,9 @@ mod linking_tests {
             exp: 2,
             iat: 1,
             jti: "j".into(),
-            client_id: "bank".into(),
+            client_id: ClientId::registered("bank"),
             scope: String::new(),
-            acr: Some("biometric".into()),
+            acr: Some(Acr::supported("biometric")),
             auth_time: Some(1),
             amr: vec!["face".into()],
             authorization_details: details,

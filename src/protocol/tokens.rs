@@ -44,11 +44,11 @@ pub struct AccessTokenClaims {
     pub exp: i64,
     pub iat: i64,
     pub jti: String,
-    pub client_id: String,
+    pub client_id: ClientId,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub acr: Option<String>,
+    pub acr: Option<Acr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -91,7 +91,7 @@ pub struct TokenResponse {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct UserInfo {
     pub sub: String,
-    pub acr: Option<String>,
+    pub acr: Option<Acr>,
     pub auth_time: Option<i64>,
     pub amr: Vec<String>,
 }
@@ -107,7 +107,7 @@ pub struct Introspection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<String>,
+    pub client_id: Option<ClientId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,7 +119,7 @@ pub struct Introspection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub acr: Option<String>,
+    pub acr: Option<Acr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

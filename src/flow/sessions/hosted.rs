@@ -2,6 +2,7 @@
 //! OpenID flow), and judging its capture into the session's verdict.
 
 use super::*;
+use crate::flow::error::FlowError;
 use crate::protocol::values::Subject;
 
 impl Provider {
@@ -101,20 +102,19 @@ impl Provider {
         frames: &[&[u8]],
         waited_ms: i64,
         ctx: &RequestContext,
-    ) -> Result<CaptureResult, CaptureError> {
-        let proto = |e: DiditError| CaptureError::Protocol(OAuthError::internal(&e));
-        let store = |e: StoreError| CaptureError::Protocol(crate::flow::store_err(e));
+    ) -> Result<CaptureResult, FlowError> {
+        let proto = |e: DiditError| FlowError::Protocol(OAuthError::internal(&e));
         let mut s = self.get_session(&flow.tenant, sid).map_err(proto)?;
         if !s.status.is_unfinished() {
-            return Err(CaptureError::Protocol(OAuthError::invalid_request(
+            return Err(FlowError::invalid_request(
                 "this verification is already decided",
-            )));
+            ));
         }
         // Only the capture the link opened last may decide, within the session's budget.
         if s.flow_id.as_deref() != Some(flow.id.as_str()) || s.attempts >= s.rules.max_attempts() {
-            return Err(CaptureError::Protocol(OAuthError::invalid_request(
+            return Err(FlowError::invalid_request(
                 "this capture was replaced by a newer one or has no attempts left",
-            )));
+            ));
         }
         let now = self.now();
         let mut statuses = Vec::new();
@@ -152,12 +152,7 @@ impl Provider {
         }
         if s.rules.face_match {
             let scored = match (&s.reference, &burst.embedding) {
-                (Some(t), Some(e)) => Some(
-                    self.engine
-                        .compare(t, e)
-                        .map_err(CaptureError::Biometric)?
-                        .score,
-                ),
+                (Some(t), Some(e)) => Some(self.engine.compare(t, e)?.score),
                 _ => None,
             };
             let (st, score, warnings) = face_match_band(scored, s.reference.is_some(), &s.rules);
@@ -189,8 +184,7 @@ impl Provider {
                 at: now,
             },
             "",
-        )
-        .map_err(CaptureError::Protocol)?;
+        )?;
         let final_status = match (outcome, &flow.status) {
             (FeatureStatus::Approved, _) => Some(SessionStatus::Approved),
             (FeatureStatus::InReview, _) => Some(SessionStatus::InReview),
@@ -212,8 +206,7 @@ impl Provider {
         verdict.reasons = burst.risks.iter().map(|r| r.code()).collect();
         verdict.factors = crate::audit::record::factors(true, &[]);
         tracing::info!(session = %s.session_id, outcome = outcome_name, attempt = s.attempts, liveness = ?verdict.liveness_score, face_match = ?verdict.face_match_score, "session capture judged");
-        self.record_verdict(verdict, Some(ctx), frames)
-            .map_err(store)?;
+        self.record_verdict(verdict, Some(ctx), frames)?;
         // An approved, good-quality live face becomes the user's stored face for later API
         // sessions when they have none yet (never for the OpenID flow: see SESSION_FACES).
         let clean = !burst.risks.iter().any(|r| {
@@ -229,11 +222,7 @@ impl Provider {
             && s.rules.liveness
             && clean
             && let Some(v) = &s.vendor_data
-            && self
-                .store
-                .get(&ns::ENROLMENTS, &s.tenant.key(v))
-                .map_err(store)?
-                .is_none()
+            && self.store.get(&ns::ENROLMENTS, &s.tenant.key(v))?.is_none()
             && burst.protocol_ok()
             && let Some(t) = self.engine.template_from_capture(burst)
         {
@@ -243,17 +232,16 @@ impl Provider {
                 kept_at: now,
             };
             self.store
-                .put_new_json(&SESSION_FACES, &s.tenant.key(v), &face, None)
-                .map_err(store)?;
+                .put_new_json(&SESSION_FACES, &s.tenant.key(v), &face, None)?;
         }
         match final_status {
             Some(st) => self.set_status(&mut s, st).map_err(|e| match e {
-                SessionError::Store(e) => store(e),
-                illegal => CaptureError::Protocol(OAuthError::invalid_request(illegal.to_string())),
+                SessionError::Store(e) => FlowError::Store(e),
+                illegal => FlowError::invalid_request(illegal.to_string()),
             })?,
             None => {
                 s.updated_at = now;
-                self.save_session(&s).map_err(store)?;
+                self.save_session(&s)?;
             }
         }
         let (status, message) = match (outcome, &flow.status) {

@@ -17,7 +17,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::capture::{CaptureError, CaptureResult, EnrolmentRecord};
+use super::capture::{CaptureResult, EnrolmentRecord};
 use super::didit::{ApiKeyRecord, DiditError, iso8601, uuid_v4};
 use super::liveness::{Because, Challenge};
 use super::state::{Decision as FlowDecision, Flow, FlowStatus, Origin};
