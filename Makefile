@@ -111,6 +111,7 @@ DEMO_CONFIG   := examples/config/demo.toml
 DEMO_PORTRAIT := $(SHARED)/eval/dev/images/celeb_lin_manuel_miranda/facerec_lin-manuel-miranda.png
 DEMO_SECRET   := demo-bank-secret-only-for-the-local-demo
 RP_BIN        := $(CARGO_TARGET_DIR)/release/examples/rp_web
+ENTRA_SIM_BIN := $(CARGO_TARGET_DIR)/release/entra-sim
 
 run: models
 	cargo build --release --locked --example rp_web
@@ -211,7 +212,8 @@ endif
 
 test-e2e: build tools e2e-deps $(E2E_PY_STAMP) $(KC_DEPS)
 	cargo build --release --locked --example rp_web
-	cd $(E2E_DIR) && INHERENCE_BIN=$(BIN) INHERENCE_TOOLS_BIN=$(TOOLS_BIN) RP_BIN=$(RP_BIN) CHROMIUM=$(CHROMIUM) \
+	cargo build --release --locked -p conformance --bin entra-sim
+	cd $(E2E_DIR) && INHERENCE_BIN=$(BIN) INHERENCE_TOOLS_BIN=$(TOOLS_BIN) RP_BIN=$(RP_BIN) ENTRA_SIM_BIN=$(ENTRA_SIM_BIN) CHROMIUM=$(CHROMIUM) \
 		KEYCLOAK_HOME=$(KEYCLOAK_HOME) KEYCLOAK_ADAPTER_JAR=$(KEYCLOAK_ADAPTER_JAR) \
 		KEYCLOAK_JAVA_HOME=$(KEYCLOAK_JAVA_HOME) INHERENCE_SKIP_KEYCLOAK=$(INHERENCE_SKIP_KEYCLOAK) \
 		INHERENCE_REPO_ROOT=$(CURDIR) INHERENCE_SHARED_DIR=$(SHARED) \

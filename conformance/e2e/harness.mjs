@@ -12,6 +12,8 @@ export const bin = process.env.INHERENCE_BIN || join(process.env.HOME, ".cache/i
 // The test camera (`inherence-tools test-camera`) ships apart from the server.
 export const toolsBin = process.env.INHERENCE_TOOLS_BIN || join(process.env.HOME, ".cache/inherence/target/release/inherence-tools");
 export const rpBin = process.env.RP_BIN || join(process.env.HOME, ".cache/inherence/target/release/examples/rp_web");
+// The identity-provider simulators (conformance/src/bin).
+export const entraSimBin = process.env.ENTRA_SIM_BIN || join(process.env.HOME, ".cache/inherence/target/release/entra-sim");
 // Absent shared data fails the run, unless skipping was asked for explicitly.
 export const haveShared = existsSync(join(shared, "eval/dev")) && existsSync(join(shared, "eval/video"));
 if (!haveShared && process.env.INHERENCE_SKIP_SHARED !== "1") {
@@ -43,9 +45,10 @@ async function waitFor(url, proc, what) {
   throw new Error(`${what} did not start (${url})`);
 }
 
-/** Starts Inherence with test clients; returns { issuer, stop, token(), enrol(), apiKey }. */
-export async function startServer(rpPort, extraConfig = "") {
-  const port = await freePort();
+/** Starts Inherence with test clients; returns { issuer, stop, token(), enrol(), apiKey }.
+ * `extraConfig` is appended; `opts.oidc` adds keys to [oidc]; `opts.port` picks the port. */
+export async function startServer(rpPort, extraConfig = "", opts = {}) {
+  const port = opts.port || await freePort();
   const dir = mkdtempSync(join(tmpdir(), "inherence-e2e-"));
   const issuer = `http://127.0.0.1:${port}`;
   const config = `
@@ -54,6 +57,7 @@ listen = "127.0.0.1:${port}"
 [oidc]
 issuer = "${issuer}"
 require_par = true
+${opts.oidc || ""}
 [store]
 path = "${join(dir, "store")}"
 [models]

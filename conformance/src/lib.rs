@@ -1,1 +1,4 @@
-//! Test-only crate; see `tests/main.rs`.
+//! Test-only crate: the conformance tests (`tests/main.rs`) and the identity-provider
+//! simulators they and the browser tests drive.
+
+pub mod entra;

@@ -10,6 +10,7 @@ mod common;
 mod didit_sessions;
 mod didit_standalone;
 mod dlib_rebuild;
+mod entra_eam;
 mod golden;
 mod http_demo;
 mod liveness_attacks;

@@ -89,6 +89,7 @@ pub fn client(id: &str, method: ClientAuthMethod) -> ClientConfig {
         name: format!("Test app {id}"),
         redirect_uris: vec![REDIRECT.into()],
         auth_method: method,
+        response_types: vec![inherence::protocol::authorize::ResponseType::Code],
         client_secret: None,
         jwks: None,
         require_par: None,
@@ -188,7 +189,11 @@ impl TestServer {
         cfg.clients = vec![basic, post, par, jwt, rs, admin];
         cfg.oidc.trusted_issuers = vec![TrustedIssuer {
             issuer: IDP_ISSUER.into(),
-            jwks: json!({ "keys": [idp_key().jwk.clone()] }),
+            jwks: Some(json!({ "keys": [idp_key().jwk.clone()] })),
+            jwks_uri: None,
+            jwks_refresh_secs: 3600,
+            max_age_secs: None,
+            echo_claims: vec![],
             subject_claim: "sub".into(),
             audiences: vec!["inherence".into()],
             tenants: vec![],

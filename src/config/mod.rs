@@ -220,10 +220,32 @@ impl Config {
         }
         self.liveness.validate().map_err(ConfigError::Invalid)?;
         for t in &o.trusted_issuers {
-            if serde_json::from_value::<jsonwebtoken::jwk::JwkSet>(t.jwks.clone()).is_err() {
+            let who = format!("oidc.trusted_issuers {}", t.issuer);
+            match (&t.jwks, &t.jwks_uri) {
+                (Some(j), None) => {
+                    if serde_json::from_value::<jsonwebtoken::jwk::JwkSet>(j.clone()).is_err() {
+                        return bad(format!("{who}: jwks is not a JWKS document"));
+                    }
+                }
+                (None, Some(u)) => {
+                    let parsed = url::Url::parse(u)
+                        .map_err(|e| ConfigError::Invalid(format!("{who}: jwks_uri {u}: {e}")))?;
+                    if parsed.scheme() != "https" && !is_loopback(&parsed) {
+                        return bad(format!(
+                            "{who}: jwks_uri must be https (http only on loopback)"
+                        ));
+                    }
+                    if t.jwks_refresh_secs < 60 {
+                        return bad(format!("{who}: jwks_refresh_secs must be at least 60"));
+                    }
+                }
+                _ => return bad(format!("{who}: give exactly one of jwks and jwks_uri")),
+            }
+            if let Some(c) = t.echo_claims.iter().find(|c| {
+                crate::flow::settings::RESERVED_CLAIMS.contains(&c.as_str()) || c.is_empty()
+            }) {
                 return bad(format!(
-                    "oidc.trusted_issuers {}: jwks is not a JWKS document",
-                    t.issuer
+                    "{who}: echo_claims cannot include {c:?} (Inherence sets it itself)"
                 ));
             }
         }
@@ -251,7 +273,30 @@ impl Config {
                     ));
                 }
             }
+            if c.response_types.is_empty() {
+                return bad(format!("{who}: response_types must not be empty"));
+            }
+            let implicit_only = c.implicit_only();
+            if (c.auth_method == ClientAuthMethod::None) != implicit_only {
+                return bad(format!(
+                    "{who}: auth_method = \"none\" goes with response_types = [\"id_token\"] \
+                     and only with it (a client without authentication never calls the token \
+                     endpoint; an id_token-only client has nothing to authenticate for)"
+                ));
+            }
+            if implicit_only && c.require_par == Some(true) {
+                return bad(format!(
+                    "{who}: an id_token-only client cannot push its requests (PAR needs client \
+                     authentication)"
+                ));
+            }
+            if implicit_only && (c.enrolment_api || c.audit_api) {
+                return bad(format!(
+                    "{who}: an id_token-only client cannot call the enrolment or audit API"
+                ));
+            }
             match c.auth_method {
+                ClientAuthMethod::None => {}
                 ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost => {
                     if c.client_secret.as_ref().is_none_or(|s| s.len() < 32) {
                         return bad(format!(

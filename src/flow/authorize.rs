@@ -1,11 +1,13 @@
 //! Pushed authorization requests and the authorization endpoint.
 
-use crate::store::concerns::SingleUse;
+use crate::store::concerns::{ReplayCache, SingleUse};
 use serde::{Deserialize, Serialize};
 
 use super::state::{Flow, FlowStatus, Origin, PriorAuthentication, Purpose};
 use super::{Provider, digest, ns, random_token, store_err};
-use crate::protocol::authorize::{self, AuthorizationRequest, ClientView, Params, Policy};
+use crate::protocol::authorize::{
+    self, AuthorizationRequest, ClientView, Params, Policy, ResponseType,
+};
 use crate::protocol::client_auth::Credentials;
 use crate::protocol::discovery::paths;
 use crate::protocol::values::Subject;
@@ -31,6 +33,9 @@ pub enum AuthorizeOutcome {
     },
 }
 
+/// Clock difference tolerated between an identity provider and this server.
+pub const HINT_SKEW_SECS: i64 = 300;
+
 /// An authorization error: shown to the user when the redirect URI is not verified, sent to
 /// the client otherwise.
 #[derive(Debug)]
@@ -40,7 +45,83 @@ pub enum AuthorizeError {
         redirect_uri: String,
         state: Option<String>,
         error: OAuthError,
+        /// Decides the response mode (query or form_post).
+        response_type: ResponseType,
     },
+}
+
+impl AuthorizeError {
+    /// The error as the client receives it, or (`Err`) the error to show the user because
+    /// it cannot be sent to the client.
+    pub fn into_reply(self, issuer: &str) -> Result<Reply, OAuthError> {
+        match self {
+            Self::Show(e) => Err(e),
+            Self::Redirect {
+                redirect_uri,
+                state,
+                error,
+                response_type,
+            } => Ok(error_reply(
+                response_type,
+                &redirect_uri,
+                state.as_deref(),
+                &error,
+                issuer,
+            )),
+        }
+    }
+}
+
+/// How an answer reaches the client's redirect URI.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// A 303 to this URL (response mode `query`).
+    Redirect(String),
+    /// Fields the browser POSTs to `action` through an auto-submitting form (response mode
+    /// `form_post`), so that a token never appears in a URL.
+    FormPost {
+        action: String,
+        fields: Vec<(String, String)>,
+    },
+}
+
+/// The answer carrying `params` to `redirect_uri`, in the response type's mode. A query
+/// redirect also names the issuer (RFC 9207); a form post carries exactly the documented
+/// fields (the ID token names its issuer).
+pub fn reply(
+    response_type: ResponseType,
+    redirect_uri: &str,
+    params: &[(&str, &str)],
+    issuer: &str,
+) -> Reply {
+    match response_type {
+        ResponseType::Code => Reply::Redirect(redirect_url(redirect_uri, params, issuer)),
+        ResponseType::IdToken => Reply::FormPost {
+            action: redirect_uri.to_owned(),
+            fields: params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        },
+    }
+}
+
+/// An error answer (`error`, `error_description`, `state`) in the response type's mode.
+pub fn error_reply(
+    response_type: ResponseType,
+    redirect_uri: &str,
+    state: Option<&str>,
+    error: &OAuthError,
+    issuer: &str,
+) -> Reply {
+    let mut p = vec![
+        ("error", error.code.as_str()),
+        ("error_description", error.description.as_str()),
+    ];
+    if let Some(s) = state {
+        p.push(("state", s));
+    }
+    reply(response_type, redirect_uri, &p, issuer)
 }
 
 impl Provider {
@@ -49,7 +130,10 @@ impl Provider {
             client_id: &c.client_id,
             redirect_uris: &c.redirect_uris,
             authorization_details_types: &c.authorization_details_types,
-            par_required: self.cfg.oidc.require_par || c.require_par == Some(true),
+            response_types: &c.response_types,
+            // An id_token-only client has no authentication to push with.
+            par_required: (self.cfg.oidc.require_par || c.require_par == Some(true))
+                && c.response_types.contains(&ResponseType::Code),
         })
     }
 
@@ -143,10 +227,19 @@ impl Provider {
             None => {
                 let (view, redirect_uri) = authorize::identify(params, |id| self.client_view(id))
                     .map_err(AuthorizeError::Show)?;
+                // Before the checks have run, an error goes back the way the request asked,
+                // if the client may ask for it.
+                let asked = match params.get("response_type") {
+                    Some("id_token") if view.response_types.contains(&ResponseType::IdToken) => {
+                        ResponseType::IdToken
+                    }
+                    _ => ResponseType::Code,
+                };
                 let redirect = |error: OAuthError| AuthorizeError::Redirect {
                     redirect_uri: redirect_uri.to_string(),
                     state: params.get("state").map(str::to_owned),
                     error,
+                    response_type: asked,
                 };
                 if view.par_required {
                     return Err(redirect(OAuthError::invalid_request(
@@ -158,12 +251,33 @@ impl Provider {
             }
         };
         let (ru, st) = (request.redirect_uri.clone(), request.state.clone());
+        let rt = request.response_type;
         let redirect = |error: OAuthError| AuthorizeError::Redirect {
             redirect_uri: ru.to_string(),
             state: st.clone(),
             error,
+            response_type: rt,
         };
         let (subject, prior) = self.subject_of(&request).map_err(redirect)?;
+        if request.response_type == ResponseType::IdToken {
+            // The nonce is what ties the ID token to the request that asked for it: one face
+            // check per nonce, so a replayed request (same hint, same nonce) starts nothing.
+            let nonce = request.nonce.as_deref().unwrap_or_default();
+            let until = (self.now() + self.cfg.oidc.flow_lifetime_secs as i64) * 1000;
+            let fresh = self
+                .store
+                .first_use(
+                    &ns::NONCES,
+                    &digest(&format!("{}\n{nonce}", request.client_id)),
+                    until,
+                )
+                .map_err(|e| redirect(store_err(e)))?;
+            if !fresh {
+                return Err(redirect(OAuthError::invalid_request(
+                    "this nonce was already used; start the sign-in again",
+                )));
+            }
+        }
         let purpose = if request.is_enrolment() {
             Purpose::Enrol
         } else {
@@ -311,11 +425,9 @@ impl Provider {
                 .map(|s| (s.to_owned(), PriorAuthentication::of(&claims)))
                 .ok_or_else(bad);
         }
-        let (trusted, jwks) = self
-            .trusted_issuers()
-            .iter()
-            .find(|(t, _)| t.issuer == iss)
-            .ok_or_else(bad)?;
+        let issuer = self.trusted.find(iss).ok_or_else(bad)?;
+        let trusted = &issuer.cfg;
+        let jwks = self.trusted.keys(issuer, header.kid.as_deref());
         // An identity provider speaks for the tenants it is configured for only.
         let tenant = self.client_tenant(client_id);
         if !trusted.tenants.is_empty() && !trusted.tenants.contains(&tenant) {
@@ -347,9 +459,28 @@ impl Provider {
         if !names(&c, &audiences) {
             return Err(bad());
         }
+        if let Some(max) = trusted.max_age_secs {
+            // Issued at most `max` seconds ago (and not in the future beyond clock skew).
+            let iat = c.get("iat").and_then(|v| v.as_i64()).ok_or_else(bad)?;
+            let now = self.now();
+            if iat > now + HINT_SKEW_SECS || now - iat > max as i64 {
+                return Err(bad());
+            }
+        }
+        let mut prior = PriorAuthentication::of(&c);
+        for name in &trusted.echo_claims {
+            // A configured claim that is missing or not a plain string fails the hint: the
+            // identity provider checks the token it gets back against it.
+            let v = c
+                .get(name)
+                .and_then(|v| v.as_str())
+                .filter(|v| crate::tenant::check_subject(v))
+                .ok_or_else(bad)?;
+            prior.echo.insert(name.clone(), v.to_owned());
+        }
         c.get(&trusted.subject_claim)
             .and_then(|v| v.as_str())
-            .map(|s| (s.to_owned(), PriorAuthentication::of(&c)))
+            .map(|s| (s.to_owned(), prior))
             .ok_or_else(bad)
     }
 
@@ -398,23 +529,6 @@ pub fn redirect_url(redirect_uri: &str, params: &[(&str, &str)], issuer: &str) -
     }
 }
 
-/// The error redirect for an [`AuthorizeError::Redirect`].
-pub fn error_redirect(
-    redirect_uri: &str,
-    state: Option<&str>,
-    error: &OAuthError,
-    issuer: &str,
-) -> String {
-    let mut p = vec![
-        ("error", error.code.as_str()),
-        ("error_description", error.description.as_str()),
-    ];
-    if let Some(s) = state {
-        p.push(("state", s));
-    }
-    redirect_url(redirect_uri, &p, issuer)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,12 +544,34 @@ mod tests {
             u,
             "https://app.example/cb?tenant=a&code=c+1&state=s&iss=https%3A%2F%2Fidp.example"
         );
-        let e = error_redirect(
+        let Reply::Redirect(e) = error_reply(
+            ResponseType::Code,
             "https://app.example/cb",
             None,
             &OAuthError::unmet("no"),
             "https://idp.example",
-        );
+        ) else {
+            panic!("a code error is a redirect")
+        };
         assert!(e.contains("error=unmet_authentication_requirements") && e.contains("iss="));
+        // The form post carries exactly the documented fields.
+        let posted = error_reply(
+            ResponseType::IdToken,
+            "https://login.example/cb",
+            Some("s"),
+            &OAuthError::unmet("no"),
+            "https://idp.example",
+        );
+        assert_eq!(
+            posted,
+            Reply::FormPost {
+                action: "https://login.example/cb".into(),
+                fields: vec![
+                    ("error".into(), "unmet_authentication_requirements".into()),
+                    ("error_description".into(), "no".into()),
+                    ("state".into(), "s".into()),
+                ],
+            }
+        );
     }
 }

@@ -1,17 +1,14 @@
 //! The capture flow behind the hosted page: live guidance, single-use challenges, the face
-//! check on a burst of frames, and the final redirect to the client.
+//! check on a burst of frames (the flow ends in `finish.rs`).
 
-use crate::store::concerns::SingleUse;
 use serde::{Deserialize, Serialize};
 
-use super::authorize::{error_redirect, redirect_url};
-use super::device::{DeviceProof, subtle_eq};
+use super::device::DeviceProof;
 use super::error::FlowError;
 use super::liveness::Challenge;
 use super::state::{Decision, Flow, FlowStatus, Origin, Purpose};
-use super::token::CodeGrant;
 use super::verdict::{Channel, RequestContext};
-use super::{Provider, digest, ns, random_token, store_err};
+use super::{Provider, ns};
 use crate::biometric::CapturedFrame;
 use crate::biometric::capture::LivenessMethod;
 use crate::biometric::score::{Risk, Status};
@@ -413,111 +410,6 @@ impl Provider {
     /// Where the flow stands (polled by a desktop page while a phone captures).
     pub fn flow_status(&self, flow_id: &str) -> Result<&'static str, OAuthError> {
         Ok(status_name(&self.get_flow(flow_id)?.status))
-    }
-
-    /// Ends the flow in the browser that started it: issues the code (or the error) and
-    /// returns the redirect to the client. Single use.
-    pub fn finish(
-        &self,
-        flow_id: &str,
-        binding_secret: Option<&str>,
-    ) -> Result<String, OAuthError> {
-        let flow = self.get_flow(flow_id)?;
-        let bound = binding_secret.is_some_and(|b| subtle_eq(&digest(b), &flow.binding));
-        if !bound {
-            return Err(OAuthError::new(
-                crate::protocol::ErrorCode::AccessDenied,
-                "finish the face check in the browser where it started",
-            ));
-        }
-        if flow.status == FlowStatus::AwaitingCapture {
-            return Err(OAuthError::invalid_request(
-                "the face check is not finished yet",
-            ));
-        }
-        let flow = self.take_flow(flow_id)?;
-        let (req, enrol) = match &flow.origin {
-            Origin::Session { session, .. } => return Ok(self.session_finish_url(&flow, session)),
-            Origin::Verify { request } => (request, false),
-            Origin::Enrol { request } => (request, true),
-        };
-        match &flow.status {
-            FlowStatus::Verified {
-                auth_time,
-                acr,
-                liveness,
-            } => {
-                let code = random_token(32);
-                let grant = CodeGrant {
-                    client_id: req.client_id.clone(),
-                    redirect_uri: req.redirect_uri.clone(),
-                    code_challenge: req.code_challenge.clone(),
-                    subject: flow.subject.clone(),
-                    nonce: req.nonce.clone(),
-                    scope: req.scope.join(" "),
-                    acr: if enrol {
-                        Acr::supported("0")
-                    } else {
-                        // The acr the flow recorded: one of acr_values_supported.
-                        Acr::supported(acr.as_str())
-                    },
-                    amr: if enrol { vec![] } else { vec!["face".into()] },
-                    auth_time: *auth_time,
-                    sid: flow.id.clone(),
-                    authorization_details: req.authorization_details.clone(),
-                    enrolment: enrol,
-                    liveness_method: liveness.map(|m| m.as_str().to_owned()),
-                };
-                let exp = (self.now() + self.cfg.oidc.code_lifetime_secs as i64) * 1000;
-                self.store
-                    .issue(&ns::CODES, &digest(&code), &grant, exp)
-                    .map_err(store_err)?;
-                let mut p = vec![("code", code.as_str())];
-                if let Some(s) = &req.state {
-                    p.push(("state", s));
-                }
-                Ok(redirect_url(&req.redirect_uri, &p, self.issuer()))
-            }
-            FlowStatus::Failed { error, description } => Ok(error_redirect(
-                &req.redirect_uri,
-                req.state.as_deref(),
-                &OAuthError::new(*error, description.clone()),
-                self.issuer(),
-            )),
-            FlowStatus::AwaitingCapture => Err(OAuthError::invalid_request(
-                "the face check is not finished yet",
-            )),
-        }
-    }
-
-    /// The user gives up: the client receives `access_denied`.
-    pub fn cancel(
-        &self,
-        flow_id: &str,
-        binding_secret: Option<&str>,
-    ) -> Result<String, OAuthError> {
-        let flow = self.get_flow(flow_id)?;
-        if !binding_secret.is_some_and(|b| subtle_eq(&digest(b), &flow.binding)) {
-            return Err(OAuthError::new(
-                crate::protocol::ErrorCode::AccessDenied,
-                "cancel in the browser where the check started",
-            ));
-        }
-        let flow = self.take_flow(flow_id)?;
-        let request = match &flow.origin {
-            // The session stays open (the link works again) until it expires or is abandoned.
-            Origin::Session { session, .. } => return Ok(self.session_finish_url(&flow, session)),
-            Origin::Verify { request } | Origin::Enrol { request } => request,
-        };
-        Ok(error_redirect(
-            &request.redirect_uri,
-            request.state.as_deref(),
-            &OAuthError::new(
-                crate::protocol::ErrorCode::AccessDenied,
-                "the user cancelled the face check",
-            ),
-            self.issuer(),
-        ))
     }
 }
 

@@ -13,6 +13,8 @@ pub(crate) mod device;
 pub mod didit;
 pub(crate) mod enrol;
 pub mod error;
+pub(crate) mod finish;
+pub mod issuers;
 pub(crate) use error::store_err;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fixtures;
@@ -32,13 +34,12 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::jwk::JwkSet;
 use sha2::{Digest, Sha256};
 
 use crate::audit::AuditLog;
 use crate::biometric::FaceEngine;
 use crate::clock::Clock;
-use crate::flow::settings::{Settings, TrustedIssuer};
+use crate::flow::settings::Settings;
 use crate::keys::{Alg, KeyManager};
 use crate::protocol::discovery::{self, Metadata, paths};
 use crate::store::Store;
@@ -61,13 +62,15 @@ pub mod ns {
     pub const USED_CODES: Namespace = Namespace::new("used_codes").expiring();
     /// Sessions revoked by a code replay, until their tokens expire.
     pub const REVOKED: Namespace = Namespace::new("revoked").expiring();
+    /// Nonces of ID-token (implicit) requests, by digest: each starts one face check only.
+    pub const NONCES: Namespace = Namespace::new("implicit_nonces").expiring();
     /// Enrolled templates, by subject: sealed with the subject's own key (erasure shreds it).
     pub const ENROLMENTS: Namespace = Namespace::new("enrolments").per_subject().fsynced();
 
     /// Every namespace of the flows: these, and those their submodules declare.
     pub fn all() -> Vec<Namespace> {
         let mine = [
-            PAR, FLOWS, CHALLENGES, CODES, USED_CODES, REVOKED, ENROLMENTS,
+            PAR, FLOWS, CHALLENGES, CODES, USED_CODES, REVOKED, NONCES, ENROLMENTS,
         ];
         let theirs = [
             super::templates::TOMBSTONES,
@@ -111,7 +114,7 @@ pub struct Provider {
     pub audit: Arc<AuditLog>,
     /// This instance's shares of the per-client budgets (`limits.rs`).
     leases: limits::Leases,
-    trusted: Vec<(TrustedIssuer, JwkSet)>,
+    trusted: Arc<issuers::TrustedIssuers>,
     discovery: Vec<u8>,
 }
 
@@ -132,19 +135,25 @@ impl Provider {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, crate::audit::AuditError> {
         let clients = Clients::new(&cfg.clients, store.clone(), clock.clone());
-        let trusted = cfg
+        let trusted = Arc::new(issuers::TrustedIssuers::new(&cfg.oidc.trusted_issuers));
+        let algs: Vec<&str> = cfg.keys.algorithms.iter().map(|a| a.name()).collect();
+        let echoed: Vec<String> = cfg
             .oidc
             .trusted_issuers
             .iter()
-            .filter_map(|t| Some((t.clone(), serde_json::from_value(t.jwks.clone()).ok()?)))
+            .flat_map(|t| t.echo_claims.iter().cloned())
             .collect();
-        let algs: Vec<&str> = cfg.keys.algorithms.iter().map(|a| a.name()).collect();
         let doc = discovery::document(&Metadata {
             issuer: &cfg.oidc.issuer,
             acr_values_supported: &cfg.oidc.acr_values_supported,
             signing_algs: &algs,
             require_par: cfg.oidc.require_par,
             authorization_details_types: &cfg.oidc.authorization_details_types,
+            implicit: cfg.clients.iter().any(|c| {
+                c.response_types
+                    .contains(&crate::protocol::authorize::ResponseType::IdToken)
+            }),
+            echoed_claims: &echoed,
         });
         let discovery = serde_json::to_vec(&doc).expect("metadata serialises");
         let outbox = Arc::new(Outbox::new(
@@ -230,7 +239,8 @@ impl Provider {
             .unwrap_or_default()
     }
 
-    pub(crate) fn trusted_issuers(&self) -> &[(TrustedIssuer, JwkSet)] {
+    /// The identity providers whose hints name users, with the keys held for them.
+    pub fn trusted_issuers(&self) -> &issuers::TrustedIssuers {
         &self.trusted
     }
 
@@ -262,6 +272,7 @@ impl Provider {
 /// Starts the background work of one server: the webhook delivery worker and the session
 /// sweep (expiry and abandonment). Both stop with the runtime.
 pub fn spawn_background(p: &Arc<Provider>) -> Vec<tokio::task::JoinHandle<()>> {
+    let keys = tokio::spawn(issuers::refresh(p.trusted.clone(), p.clock.clone()));
     let worker = tokio::spawn(crate::webhook::worker::run(
         p.outbox.clone(),
         p.webhook_key.clone(),
@@ -313,5 +324,5 @@ pub fn spawn_background(p: &Arc<Provider>) -> Vec<tokio::task::JoinHandle<()>> {
             }
         })
     };
-    vec![worker, sweeper, auditor]
+    vec![worker, sweeper, auditor, keys]
 }

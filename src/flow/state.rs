@@ -142,6 +142,10 @@ pub struct PriorAuthentication {
     /// When it happened (`auth_time`, else `iat`), seconds since the epoch.
     #[serde(default)]
     pub at: Option<i64>,
+    /// Claims of the hint its issuer's `echo_claims` repeat in the ID token (`sub` replaces
+    /// the token's subject).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub echo: std::collections::BTreeMap<String, String>,
 }
 
 impl PriorAuthentication {
@@ -158,6 +162,7 @@ impl PriorAuthentication {
                 .map(|s| s.chars().take(32).collect())
                 .collect(),
             at: claims["auth_time"].as_i64().or(claims["iat"].as_i64()),
+            echo: Default::default(),
         }
     }
 }
@@ -216,6 +221,20 @@ impl Flow {
         };
         Ok(())
     }
+
+    /// The user gives up before a decision: the flow fails with `access_denied`.
+    pub fn cancel(&mut self) -> Result<(), OAuthError> {
+        if self.status != FlowStatus::AwaitingCapture {
+            return Err(OAuthError::invalid_request(
+                "this face check is already decided",
+            ));
+        }
+        self.status = FlowStatus::Failed {
+            error: ErrorCode::AccessDenied,
+            description: "the user cancelled the face check".into(),
+        };
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -230,6 +249,7 @@ mod tests {
                 request: AuthorizationRequest {
                     client_id: ClientId::registered("c"),
                     redirect_uri: RedirectUri::registered("https://c/cb"),
+                    response_type: Default::default(),
                     scope: vec!["openid".into()],
                     state: None,
                     nonce: None,
@@ -326,5 +346,39 @@ mod tests {
             }
         ));
         assert!(f.record(decision(true), "biometric").is_err());
+    }
+
+    #[test]
+    fn a_cancel_fails_an_undecided_flow_only() {
+        let mut f = flow();
+        f.cancel().unwrap();
+        assert!(matches!(
+            f.status,
+            FlowStatus::Failed {
+                error: ErrorCode::AccessDenied,
+                ..
+            }
+        ));
+        assert!(f.record(decision(true), "biometric").is_err());
+        let mut v = flow();
+        v.record(decision(true), "biometric").unwrap();
+        assert!(
+            v.cancel().is_err(),
+            "a verified flow is not turned into a refusal"
+        );
+    }
+
+    #[test]
+    fn requests_stored_before_the_id_token_response_are_code_requests() {
+        let mut v = serde_json::to_value(flow()).unwrap();
+        v["request"]
+            .as_object_mut()
+            .unwrap()
+            .remove("response_type");
+        let back: Flow = serde_json::from_value(v).unwrap();
+        assert_eq!(
+            back.oidc_request().unwrap().response_type,
+            crate::protocol::authorize::ResponseType::Code
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! The token endpoint (authorization code, client credentials), userinfo and introspection.
 
 use crate::store::concerns::SingleUse;
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -38,6 +40,23 @@ pub struct CodeGrant {
     /// The liveness method the face check passed.
     #[serde(default)]
     pub liveness_method: Option<String>,
+    /// Claims of the hint repeated in the ID token (`sub` replaces the subject).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub echo: BTreeMap<String, String>,
+}
+
+/// The subject the tokens name, and the other repeated claims: the hint's `sub` when its
+/// issuer echoes it (Microsoft Entra ID checks it), else Inherence's subject.
+pub(crate) fn token_subject(
+    subject: &Subject,
+    echo: &BTreeMap<String, String>,
+) -> (Subject, BTreeMap<String, String>) {
+    let mut extra = echo.clone();
+    let sub = extra
+        .remove("sub")
+        .and_then(|s| Subject::parse(&s).ok())
+        .unwrap_or_else(|| subject.clone());
+    (sub, extra)
 }
 
 impl Provider {
@@ -156,9 +175,10 @@ impl Provider {
                 "code_verifier does not match the code_challenge",
             ));
         }
+        let (sub, echoed) = token_subject(&grant.subject, &grant.echo);
         let at_claims = AccessTokenClaims {
             iss: self.issuer().to_owned(),
-            sub: grant.subject.to_string(),
+            sub: sub.to_string(),
             aud: grant.client_id.to_string(),
             exp: now + self.cfg.oidc.access_token_lifetime_secs as i64,
             iat: now,
@@ -175,7 +195,7 @@ impl Provider {
         let access_token = self.sign_access_token(&at_claims)?;
         let id_claims = IdTokenClaims {
             iss: self.issuer().to_owned(),
-            sub: grant.subject.clone(),
+            sub,
             aud: grant.client_id.clone(),
             exp: now + self.cfg.oidc.id_token_lifetime_secs as i64,
             iat: now,
@@ -188,6 +208,7 @@ impl Provider {
             at_hash: Some(at_hash(&access_token)),
             inherence_enrolment: grant.enrolment.then_some(true),
             inherence_liveness_method: grant.liveness_method.clone(),
+            echoed,
         };
         let id_token = self
             .keys
@@ -202,6 +223,44 @@ impl Provider {
             scope: grant.scope,
             authorization_details: grant.authorization_details,
         })
+    }
+
+    /// The ID token of an implicit (`response_type=id_token`) flow, returned by the finish
+    /// page's form post: no code, no access token, so no `at_hash`; bound to its request by
+    /// the nonce (single use since the authorization request) and to the client by `aud`.
+    pub(crate) fn implicit_id_token(
+        &self,
+        flow: &super::state::Flow,
+        req: &crate::protocol::authorize::AuthorizationRequest,
+        auth_time: i64,
+        acr: &str,
+        liveness: Option<crate::biometric::capture::LivenessMethod>,
+    ) -> Result<String, OAuthError> {
+        let no_echo = BTreeMap::new();
+        let echo = flow.prior.as_ref().map_or(&no_echo, |p| &p.echo);
+        let (sub, echoed) = token_subject(&flow.subject, echo);
+        let now = self.now();
+        let claims = IdTokenClaims {
+            iss: self.issuer().to_owned(),
+            sub,
+            aud: req.client_id.clone(),
+            exp: now + self.cfg.oidc.id_token_lifetime_secs as i64,
+            iat: now,
+            auth_time,
+            nonce: req.nonce.clone(),
+            acr: Acr::supported(acr),
+            amr: vec!["face".into()],
+            sid: flow.id.clone(),
+            azp: Some(req.client_id.to_string()),
+            at_hash: None,
+            inherence_enrolment: None,
+            inherence_liveness_method: liveness.map(|m| m.as_str().to_owned()),
+            echoed,
+        };
+        self.keys
+            .ring()
+            .sign(self.id_token_alg(&req.client_id), "JWT", &claims)
+            .map_err(|e| OAuthError::internal(&e))
     }
 
     fn sign_access_token(&self, claims: &AccessTokenClaims) -> Result<String, OAuthError> {

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use serde_json::json;
 
 use super::extract::cookie;
-use super::oauth::{see_other, set_flow_cookie, to_capture};
+use super::oauth::{set_flow_cookie, to_capture};
 use super::{AppState, HttpError, html_escape, page as page_html};
 use crate::biometric::CapturedFrame;
 use crate::flow::Provider;
@@ -49,6 +49,10 @@ pub fn routes(max_frames_body: usize, max_preview: usize) -> Router<AppState> {
                     include_str!("../web/capture.js"),
                 )
             }),
+        )
+        .route(
+            "/static/form_post.js",
+            get(|| async { asset("text/javascript; charset=utf-8", super::form_post::SCRIPT) }),
         )
         .route(
             "/static/capture.css",
@@ -384,10 +388,10 @@ async fn finish(
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     valid_id(&id)?;
-    let to = s
+    let reply = s
         .provider
         .finish(&id, cookie(&headers, "inh_bind").as_deref())?;
-    Ok(see_other(&to))
+    Ok(super::form_post::respond(&reply))
 }
 
 async fn cancel(

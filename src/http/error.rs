@@ -200,6 +200,7 @@ fn didit_response(e: DiditError) -> Response {
 #[cfg(test)]
 mod exposure_tests {
     use super::*;
+    use crate::protocol::authorize::ResponseType;
     use crate::store::StoreError;
 
     const CAUSE: &str = "redis://:hunter2@10.0.0.5:6379 connection refused";
@@ -248,13 +249,19 @@ mod exposure_tests {
             OAuthError::internal(&CAUSE),
         ] {
             assert!(!format!("{e} {e:?}").contains("hunter2"), "{e:?}");
-            let to = crate::flow::authorize::error_redirect(
-                "https://rp.example/cb",
-                Some("s"),
-                &e,
-                "https://op.example",
-            );
-            assert!(!to.contains("hunter2") && !to.contains("10.0.0.5"), "{to}");
+            for rt in [ResponseType::Code, ResponseType::IdToken] {
+                let to = format!(
+                    "{:?}",
+                    crate::flow::authorize::error_reply(
+                        rt,
+                        "https://rp.example/cb",
+                        Some("s"),
+                        &e,
+                        "https://op.example",
+                    )
+                );
+                assert!(!to.contains("hunter2") && !to.contains("10.0.0.5"), "{to}");
+            }
         }
     }
 }

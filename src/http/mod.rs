@@ -6,6 +6,7 @@ mod demo;
 mod enrol;
 mod error;
 pub mod extract;
+mod form_post;
 mod oauth;
 pub mod openapi;
 pub mod serve;

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::extract::{Form, Query, authorization, bearer};
 use super::{AppState, HttpError, html_escape, page};
-use crate::flow::authorize::{AuthorizeError, AuthorizeOutcome, error_redirect};
+use crate::flow::authorize::AuthorizeOutcome;
 use crate::protocol::authorize::Params;
 use crate::protocol::client_auth;
 use crate::protocol::discovery::paths;
@@ -116,17 +116,11 @@ fn authorize(s: &AppState, params: &Params) -> Response {
             flow_id,
             binding_secret,
         }) => to_capture(s, &flow_id, &binding_secret),
-        Err(AuthorizeError::Redirect {
-            redirect_uri,
-            state,
-            error,
-        }) => see_other(&error_redirect(
-            &redirect_uri,
-            state.as_deref(),
-            &error,
-            s.provider.issuer(),
-        )),
-        Err(AuthorizeError::Show(error)) => {
+        Err(e) => {
+            let error = match e.into_reply(s.provider.issuer()) {
+                Ok(reply) => return super::form_post::respond(&reply),
+                Err(error) => error,
+            };
             let status =
                 StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
             let body = page(

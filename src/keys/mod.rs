@@ -6,6 +6,8 @@
 //! them for 24 h) and tokens already issued keep working. Every JWK carries `kid` and an `x5c`
 //! self-signed certificate. Keys persist in the store (`keys` namespace).
 
+pub mod remote;
+
 use crate::store::concerns::{Claims, WriteOnce};
 use std::sync::{Arc, RwLock};
 

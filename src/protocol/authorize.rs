@@ -9,9 +9,11 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::errors::{ErrorCode, OAuthError};
+pub use super::response::ResponseType;
 use super::values::{Acr, ClientId, RedirectUri};
 
-/// Largest accepted value of one parameter, and of `authorization_details` / `claims`.
+/// Largest accepted value of one parameter, and of `authorization_details` / `claims` /
+/// `id_token_hint` (an identity provider's signed token).
 pub const MAX_PARAM_LEN: usize = 2048;
 pub const MAX_JSON_PARAM_LEN: usize = 8192;
 /// The only scopes an authorization request can be granted.
@@ -28,7 +30,7 @@ impl Params {
     pub fn from_pairs(pairs: Vec<(String, String)>) -> Result<Self, OAuthError> {
         let mut m = BTreeMap::new();
         for (k, v) in pairs {
-            let limit = if k == "authorization_details" || k == "claims" {
+            let limit = if k == "authorization_details" || k == "claims" || k == "id_token_hint" {
                 MAX_JSON_PARAM_LEN
             } else {
                 MAX_PARAM_LEN
@@ -52,6 +54,8 @@ impl Params {
 #[derive(Clone, Debug)]
 pub struct ClientView<'a> {
     pub client_id: &'a str,
+    /// The response types the client is registered for.
+    pub response_types: &'a [ResponseType],
     pub redirect_uris: &'a [String],
     pub authorization_details_types: &'a [String],
     pub par_required: bool,
@@ -69,6 +73,9 @@ pub struct Policy<'a> {
 pub struct AuthorizationRequest {
     pub client_id: ClientId,
     pub redirect_uri: RedirectUri,
+    /// Requests stored before implicit support were all `code`.
+    #[serde(default)]
+    pub response_type: ResponseType,
     pub scope: Vec<String>,
     pub state: Option<String>,
     pub nonce: Option<String>,
@@ -126,6 +133,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("prompt", check_prompt),
     ("max_age", check_max_age),
     ("acr", check_acr),
+    ("amr", check_amr),
     ("enrolment", check_enrolment),
     ("authorization_details", check_authorization_details),
     ("subject_hints", check_subject_hints),
@@ -143,6 +151,7 @@ pub fn validate(
     let mut req = AuthorizationRequest {
         client_id: ClientId::registered(client.client_id),
         redirect_uri,
+        response_type: ResponseType::Code,
         scope: Vec::new(),
         state: params.get("state").map(str::to_owned),
         nonce: params.get("nonce").map(str::to_owned),
@@ -178,35 +187,56 @@ fn check_request_object(
     Ok(())
 }
 
-/// Only the query response mode (the default for `code`) is supported.
+/// One response mode per response type: `query` (the default) for a code, `form_post` for an
+/// ID token, which is never put in a URL (no `fragment`).
 fn check_response_mode(
     p: &Params,
     _: &ClientView<'_>,
     _: &Policy<'_>,
-    _: &mut AuthorizationRequest,
+    r: &mut AuthorizationRequest,
 ) -> Result<(), OAuthError> {
-    match p.get("response_mode") {
-        None | Some("query") => Ok(()),
-        Some(m) => Err(OAuthError::invalid_request(format!(
-            "response_mode {m} is not supported; only query is"
+    match (r.response_type, p.get("response_mode")) {
+        (ResponseType::Code, None | Some("query")) => Ok(()),
+        (ResponseType::IdToken, Some("form_post")) => Ok(()),
+        (t, m) => Err(OAuthError::invalid_request(format!(
+            "response_mode {} is not supported for response_type {}; only {} is",
+            m.unwrap_or("(default)"),
+            t.as_str(),
+            t.response_mode()
         ))),
     }
 }
 
+/// `code` for every client; `id_token` only for a client registered with it (so a code
+/// client's step-up can never be turned into one whose ID token travels without PKCE).
 fn check_response_type(
     p: &Params,
-    _: &ClientView<'_>,
+    client: &ClientView<'_>,
     _: &Policy<'_>,
-    _: &mut AuthorizationRequest,
+    r: &mut AuthorizationRequest,
 ) -> Result<(), OAuthError> {
-    match p.get("response_type") {
-        Some("code") => Ok(()),
-        None => Err(OAuthError::invalid_request("response_type is missing")),
-        Some(_) => Err(OAuthError::new(
-            ErrorCode::UnsupportedResponseType,
-            "only response_type=code is supported",
-        )),
+    let t = match p.get("response_type") {
+        Some("code") => ResponseType::Code,
+        Some("id_token") => ResponseType::IdToken,
+        None => return Err(OAuthError::invalid_request("response_type is missing")),
+        Some(other) => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                format!("response_type {other} is not supported; code and id_token are"),
+            ));
+        }
+    };
+    if !client.response_types.contains(&t) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!(
+                "this client is not registered for response_type {}",
+                t.as_str()
+            ),
+        ));
     }
+    r.response_type = t;
+    Ok(())
 }
 
 fn check_scope(
@@ -234,12 +264,22 @@ fn check_scope(
     Ok(())
 }
 
+/// A code is bound to its requester by PKCE S256. An ID token response has no code; its
+/// binding is the nonce (required below) and the exact redirect URI.
 fn check_pkce(
     p: &Params,
     _: &ClientView<'_>,
     _: &Policy<'_>,
     r: &mut AuthorizationRequest,
 ) -> Result<(), OAuthError> {
+    if r.response_type == ResponseType::IdToken {
+        if p.get("code_challenge").is_some() {
+            return Err(OAuthError::invalid_request(
+                "code_challenge belongs to response_type=code",
+            ));
+        }
+        return Ok(());
+    }
     let challenge = p.get("code_challenge").ok_or_else(|| {
         OAuthError::invalid_request("code_challenge is required (PKCE with S256)")
     })?;
@@ -261,11 +301,13 @@ fn check_pkce(
     Ok(())
 }
 
+/// Bounded `state` and `nonce`; an ID token response needs a nonce (OpenID Connect Core
+/// 3.2.2.1), the only value that ties the token to the request that asked for it.
 fn check_state_nonce(
     p: &Params,
     _: &ClientView<'_>,
     _: &Policy<'_>,
-    _: &mut AuthorizationRequest,
+    r: &mut AuthorizationRequest,
 ) -> Result<(), OAuthError> {
     for k in ["state", "nonce"] {
         if p.get(k).is_some_and(|v| v.len() > MAX_NONCE_LEN) {
@@ -273,6 +315,11 @@ fn check_state_nonce(
                 "{k} is longer than {MAX_NONCE_LEN} characters"
             )));
         }
+    }
+    if r.response_type == ResponseType::IdToken && p.get("nonce").is_none() {
+        return Err(OAuthError::invalid_request(
+            "nonce is required with response_type=id_token",
+        ));
     }
     Ok(())
 }
@@ -392,6 +439,43 @@ fn check_acr(
             )));
         }
         r.acr_values = supported.into_iter().map(Acr::supported).collect();
+    }
+    Ok(())
+}
+
+/// The only method Inherence returns is `face`: an essential `amr` request in `claims` that
+/// does not list it cannot be met (it is refused rather than answered with a method the
+/// client did not accept).
+fn check_amr(
+    p: &Params,
+    _: &ClientView<'_>,
+    _: &Policy<'_>,
+    _: &mut AuthorizationRequest,
+) -> Result<(), OAuthError> {
+    let Some(claims) = p.get("claims") else {
+        return Ok(());
+    };
+    // Parsed (and its shape checked) by check_acr before this runs.
+    let v: Value = serde_json::from_str(claims).unwrap_or_default();
+    for target in ["id_token", "userinfo"] {
+        let Some(amr) = v.get(target).and_then(|t| t.get("amr")) else {
+            continue;
+        };
+        if amr.get("essential") != Some(&Value::Bool(true)) {
+            continue;
+        }
+        let mut vals: Vec<&str> = amr
+            .get("values")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        vals.extend(amr.get("value").and_then(Value::as_str));
+        if !vals.is_empty() && !vals.contains(&"face") {
+            return Err(OAuthError::unmet(format!(
+                "none of the requested amr values ({}) can be met; Inherence returns face",
+                vals.join(" ")
+            )));
+        }
     }
     Ok(())
 }

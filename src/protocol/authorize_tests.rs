@@ -31,14 +31,24 @@ fn params(extra: &[(&str, &str)]) -> Params {
 fn run(p: &Params, pushed: bool) -> Result<AuthorizationRequest, OAuthError> {
     let uris = vec!["https://app.example/cb".to_owned()];
     let types: Vec<String> = vec!["payment_initiation".into()];
-    let acr = vec!["biometric".to_owned()];
-    let (client, ru) = identify(p, |id| {
-        (id == "app").then(|| ClientView {
+    let acr = vec!["biometric".to_owned(), "possessionorinherence".to_owned()];
+    let eam_uris = vec![EAM_REDIRECT.to_owned()];
+    let (client, ru) = identify(p, |id| match id {
+        "app" => Some(ClientView {
             client_id: "app",
+            response_types: &[ResponseType::Code],
             redirect_uris: &uris,
             authorization_details_types: &[],
             par_required: true,
-        })
+        }),
+        "eam" => Some(ClientView {
+            client_id: "eam",
+            response_types: &[ResponseType::IdToken],
+            redirect_uris: &eam_uris,
+            authorization_details_types: &[],
+            par_required: false,
+        }),
+        _ => None,
     })?;
     validate(
         p,
@@ -50,6 +60,108 @@ fn run(p: &Params, pushed: bool) -> Result<AuthorizationRequest, OAuthError> {
         },
         pushed,
     )
+}
+
+const EAM_REDIRECT: &str = "https://login.example/common/federation/externalauthprovider";
+
+/// An external-authentication-method request as Microsoft Entra ID sends it; `drop` removes
+/// parameters, `extra` adds or replaces them.
+fn eam(extra: &[(&str, &str)], drop: &[&str]) -> Params {
+    let claims = r#"{"id_token":{"acr":{"essential":true,"values":["possessionorinherence"]},"amr":{"essential":true,"values":["face","fido","fpt","hwk","iris","otp","pop","retina","sc","sms","swk","tel","vbm"]}}}"#;
+    let mut m: BTreeMap<String, String> = [
+        ("client_id", "eam"),
+        ("redirect_uri", EAM_REDIRECT),
+        ("response_type", "id_token"),
+        ("response_mode", "form_post"),
+        ("scope", "openid"),
+        ("nonce", "n-1"),
+        ("state", "s-1"),
+        ("id_token_hint", "h.i.nt"),
+        ("client-request-id", "4c3b2a1f-0000-4000-8000-000000000001"),
+        ("claims", claims),
+    ]
+    .iter()
+    .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+    .collect();
+    for k in drop {
+        m.remove(*k);
+    }
+    for (k, v) in extra {
+        m.insert((*k).to_owned(), (*v).to_owned());
+    }
+    Params::from_pairs(m.into_iter().collect()).unwrap()
+}
+
+#[test]
+fn an_entra_external_method_request_passes_as_documented() {
+    let r = run(&eam(&[], &[]), false).unwrap();
+    assert_eq!(r.response_type, ResponseType::IdToken);
+    assert_eq!(r.acr_values, vec![Acr::supported("possessionorinherence")]);
+    assert_eq!(r.nonce.as_deref(), Some("n-1"));
+    assert!(r.code_challenge.is_empty());
+}
+
+#[test]
+fn an_id_token_response_is_for_registered_clients_by_form_post_with_a_nonce() {
+    // A code client cannot switch to the implicit response, nor the other way round.
+    assert_eq!(
+        code(run(
+            &params(&[
+                ("response_type", "id_token"),
+                ("response_mode", "form_post")
+            ]),
+            true
+        )),
+        "unauthorized_client"
+    );
+    assert_eq!(
+        code(run(&eam(&[("response_type", "code")], &[]), false)),
+        "unauthorized_client"
+    );
+    for other in ["code id_token", "token", "id_token token"] {
+        assert_eq!(
+            code(run(&eam(&[("response_type", other)], &[]), false)),
+            "unsupported_response_type",
+            "{other}"
+        );
+    }
+    // Never in a URL: no fragment, no query, no default.
+    for mode in ["fragment", "query"] {
+        assert_eq!(
+            code(run(&eam(&[("response_mode", mode)], &[]), false)),
+            "invalid_request",
+            "{mode}"
+        );
+    }
+    assert_eq!(
+        code(run(&eam(&[], &["response_mode"]), false)),
+        "invalid_request"
+    );
+    assert_eq!(code(run(&eam(&[], &["nonce"]), false)), "invalid_request");
+    assert_eq!(
+        code(run(&eam(&[("code_challenge", CHALLENGE)], &[]), false)),
+        "invalid_request"
+    );
+}
+
+#[test]
+fn a_requested_acr_or_amr_inherence_cannot_give_is_refused() {
+    for acr in ["possession", "knowledge", "knowledgeorpossession"] {
+        let claims = format!(r#"{{"id_token":{{"acr":{{"essential":true,"values":["{acr}"]}}}}}}"#);
+        assert_eq!(
+            code(run(&eam(&[("claims", &claims)], &[]), false)),
+            "unmet_authentication_requirements",
+            "{acr}"
+        );
+    }
+    let no_face = r#"{"id_token":{"amr":{"essential":true,"values":["fido","otp"]}}}"#;
+    assert_eq!(
+        code(run(&eam(&[("claims", no_face)], &[]), false)),
+        "unmet_authentication_requirements"
+    );
+    // A voluntary amr request does not bind the answer.
+    let voluntary = r#"{"id_token":{"amr":{"values":["otp"]}}}"#;
+    assert!(run(&eam(&[("claims", voluntary)], &[]), false).is_ok());
 }
 
 fn code(r: Result<AuthorizationRequest, OAuthError>) -> &'static str {
@@ -238,6 +350,7 @@ fn request_objects_and_other_response_modes_are_refused_not_ignored() {
         )),
         "request_not_supported"
     );
+    // A code is answered in the query only (form_post is for the ID token response).
     for mode in ["form_post", "fragment", "query.jwt"] {
         assert_eq!(
             code(run(&params(&[("response_mode", mode)]), true)),

@@ -9,6 +9,10 @@ pub struct Metadata<'a> {
     pub signing_algs: &'a [&'a str],
     pub require_par: bool,
     pub authorization_details_types: &'a [String],
+    /// Some client is registered for `response_type=id_token` (answered by `form_post`).
+    pub implicit: bool,
+    /// Claims repeated from identity providers' hints into ID tokens.
+    pub echoed_claims: &'a [String],
 }
 
 /// The endpoints, relative to the issuer.
@@ -30,6 +34,38 @@ pub fn document(m: &Metadata<'_>) -> Value {
         "private_key_jwt",
     ];
     let assertion_algs = ["ES256", "ES384", "PS256", "RS256", "EdDSA"];
+    let (response_types, response_modes, grant_types): (&[&str], &[&str], &[&str]) = if m.implicit {
+        (
+            &["code", "id_token"],
+            &["query", "form_post"],
+            &["authorization_code", "client_credentials", "implicit"],
+        )
+    } else {
+        (
+            &["code"],
+            &["query"],
+            &["authorization_code", "client_credentials"],
+        )
+    };
+    let mut claims = vec![
+        "sub",
+        "iss",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "acr",
+        "amr",
+        "sid",
+        "authorization_details",
+        "inherence_liveness_method",
+    ];
+    for c in m.echoed_claims {
+        if !claims.contains(&c.as_str()) {
+            claims.push(c);
+        }
+    }
     json!({
         "issuer": m.issuer,
         "authorization_endpoint": url(paths::AUTHORIZE),
@@ -40,9 +76,9 @@ pub fn document(m: &Metadata<'_>) -> Value {
         "introspection_endpoint": url(paths::INTROSPECT),
         "jwks_uri": url(paths::JWKS),
         "scopes_supported": super::authorize::SCOPES_GRANTED,
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "client_credentials"],
+        "response_types_supported": response_types,
+        "response_modes_supported": response_modes,
+        "grant_types_supported": grant_types,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": m.signing_algs,
         "token_endpoint_auth_methods_supported": auth_methods,
@@ -52,7 +88,8 @@ pub fn document(m: &Metadata<'_>) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "acr_values_supported": m.acr_values_supported,
         "claims_parameter_supported": true,
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "authorization_details", "inherence_liveness_method"],
+        "claims_supported": claims,
+        "claim_types_supported": ["normal"],
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,

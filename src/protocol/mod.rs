@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod errors;
 pub mod pkce;
 pub mod resource;
+pub mod response;
 pub mod step_up;
 pub mod tokens;
 pub mod values;

@@ -33,6 +33,14 @@ pub struct IdTokenClaims {
     /// The liveness method the face check passed: `PASSIVE`, `FLASHING` or `ACTIVE_3D`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inherence_liveness_method: Option<String>,
+    /// Claims repeated from the identity provider's hint (its issuer's `echo_claims`, e.g.
+    /// Entra ID's `oid` and `tid`); never a claim above (the configuration refuses those).
+    #[serde(
+        flatten,
+        default,
+        skip_serializing_if = "std::collections::BTreeMap::is_empty"
+    )]
+    pub echoed: std::collections::BTreeMap<String, String>,
 }
 
 /// JWT access token claims (RFC 9068).

@@ -81,9 +81,27 @@ impl Default for OidcSettings {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TrustedIssuer {
+    /// Compared character for character with a hint's `iss` (for Microsoft Entra ID, one
+    /// entry per directory: `https://login.microsoftonline.com/{tenant id}/v2.0`).
     pub issuer: String,
-    /// Its public keys (a JWKS document).
-    pub jwks: serde_json::Value,
+    /// Its public keys inline (a JWKS document); or give `jwks_uri`.
+    #[serde(default)]
+    pub jwks: Option<serde_json::Value>,
+    /// Where it publishes its keys (https, or http on loopback); fetched at start and every
+    /// `jwks_refresh_secs` by a background task, never while a request waits.
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    #[serde(default = "default_jwks_refresh_secs")]
+    pub jwks_refresh_secs: u64,
+    /// Refuse hints issued (`iat`) longer ago than this. Hints are often sent already
+    /// expired on purpose, so `exp` is not checked; this bounds how old a replayed one can be.
+    #[serde(default)]
+    pub max_age_secs: Option<u64>,
+    /// Claims of the hint repeated in the ID token Inherence returns (strings only). `sub`
+    /// replaces the token's subject: Microsoft Entra ID requires the returned `sub` to be the
+    /// hint's, while the face is looked up by `subject_claim` (its `oid`).
+    #[serde(default)]
+    pub echo_claims: Vec<String>,
     /// Claim holding the subject identifier Inherence knows (e.g. `oid` for Entra ID).
     #[serde(default = "default_subject_claim")]
     pub subject_claim: String,
@@ -96,6 +114,41 @@ pub struct TrustedIssuer {
     pub tenants: Vec<crate::tenant::TenantId>,
 }
 
+impl ClientConfig {
+    /// Registered for the ID token response alone (an identity provider calling Inherence as
+    /// an external factor): no code, so no token endpoint and no client authentication.
+    pub fn implicit_only(&self) -> bool {
+        self.response_types == [crate::protocol::authorize::ResponseType::IdToken]
+    }
+}
+
+fn default_response_types() -> Vec<crate::protocol::authorize::ResponseType> {
+    vec![crate::protocol::authorize::ResponseType::Code]
+}
+
+fn default_jwks_refresh_secs() -> u64 {
+    3600
+}
+
+/// Claims an issuer's hint may not set in the ID token Inherence signs (`sub` may be echoed).
+pub const RESERVED_CLAIMS: &[&str] = &[
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "nonce",
+    "acr",
+    "amr",
+    "auth_time",
+    "sid",
+    "azp",
+    "at_hash",
+    "c_hash",
+    "cnf",
+];
+
 fn default_subject_claim() -> String {
     "sub".into()
 }
@@ -107,6 +160,10 @@ pub enum ClientAuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
     PrivateKeyJwt,
+    /// No client authentication: only for a client registered for `response_types =
+    /// ["id_token"]` alone, which never calls the token endpoint (its ID token is posted to its
+    /// exact redirect URI; Microsoft Entra ID's external authentication methods).
+    None,
 }
 
 /// A registered client (`[[clients]]`).
@@ -125,6 +182,11 @@ pub struct ClientConfig {
     #[serde(default)]
     pub redirect_uris: Vec<String>,
     pub auth_method: ClientAuthMethod,
+    /// Response types the client may request: `code` (default) and/or `id_token` (an ID token
+    /// posted back with `response_mode=form_post`, for identity providers that call
+    /// Inherence as an external factor).
+    #[serde(default = "default_response_types")]
+    pub response_types: Vec<crate::protocol::authorize::ResponseType>,
     /// For `client_secret_basic` / `client_secret_post` (at least 32 characters).
     #[serde(default)]
     pub client_secret: Option<Secret>,
