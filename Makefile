@@ -31,7 +31,7 @@ export ORT_DYLIB_PATH := $(abspath $(VENV))/lib/python3/site-packages/onnxruntim
 REFPIPE      := $(SHARED)/tools/refpipe
 REFPIPE_PY   := $(HOME)/.cache/refpipe-venv/bin/python
 
-.PHONY: tools redis-deps help run test eval-liveness bench-audit loadtest loadtest-redis test-e2e e2e-deps keycloak-adapter keycloak-dist keycloak-screenshots build sysdeps venv onnxruntime models models-verify models-rebuild eval bench lint fmt clean
+.PHONY: tools redis-deps help run test eval-liveness bench-audit loadtest loadtest-redis loadtest-keycloak test-e2e e2e-deps keycloak-adapter keycloak-dist keycloak-screenshots build sysdeps venv onnxruntime models models-verify models-rebuild eval bench lint fmt clean
 
 help:
 	@echo "make run    - install, build and start the server with the verification demo"
@@ -43,6 +43,7 @@ help:
 	@echo "make bench-audit - audit log: append p99, export + verify of 1,000,000 records"
 	@echo "make tools  - build inherence-tools (load test, benchmarks, test camera; not part of the server)"
 	@echo "make loadtest - the OpenID provider under load (token, discovery, JWKS, capture users) -> out/loadtest/loadtest.md"
+	@echo "make loadtest-keycloak - the token endpoint side by side with a real Keycloak -> out/loadtest-keycloak/keycloak.md"
 
 # --- installation -------------------------------------------------------------------------
 
@@ -265,6 +266,15 @@ loadtest-redis: models tools redis-deps
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; \
 	fi
 	$(TOOLS_BIN) loadtest --store redis --codes 280000 --out out/loadtest-redis
+
+# Inherence's token endpoint side by side with the real Keycloak the end-to-end tests use, under
+# the same wrk load -> out/loadtest-keycloak/keycloak.md
+loadtest-keycloak: models tools keycloak-dist
+	@if ! command -v wrk >/dev/null; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; \
+	fi
+	KEYCLOAK_JAVA_HOME=$(KEYCLOAK_JAVA_HOME) $(TOOLS_BIN) loadtest-keycloak --keycloak-home $(KEYCLOAK_HOME)
 
 # --- hygiene --------------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 // Microsoft Entra ID external authentication method, end to end in Chromium: the Entra
-// simulator (conformance/src/entra.rs, run as `entra-sim`) sends the browser to Inherence with
+// simulator (conformance/src/entra/, run as `entra-sim`) sends the browser to Inherence with
 // a signed id_token_hint, the person in the recording passes the face check on the capture page
 // in front of the responding test camera, and Inherence's form post lands back at the simulator,
 // which validates the ID token as Microsoft documents (see docs/integrations/entra-eam.md).

@@ -12,6 +12,9 @@ use crate::server::*;
 
 const CLIENT: &str = "entra-eam";
 const ACR: &str = entra::DEFAULT_ACR;
+/// Hints older than this are refused (longer than the flow's 600 s, so that a nonce must be
+/// remembered beyond its flow).
+const MAX_AGE: u64 = 900;
 
 struct World {
     sim: Entra,
@@ -41,12 +44,14 @@ async fn world() -> World {
         eam.id_token_alg = Some(inherence::keys::Alg::RS256);
         c.clients.push(eam);
         c.oidc.acr_values_supported.push(ACR.into());
+        // Only the directory: every issuer must bound its hints' age beside an id_token client.
+        c.oidc.trusted_issuers.clear();
         c.oidc.trusted_issuers.push(TrustedIssuer {
             issuer: entra::issuer_of(&tenant),
             jwks: None,
             jwks_uri: Some(jwks_uri),
             jwks_refresh_secs: 3600,
-            max_age_secs: Some(600),
+            max_age_secs: Some(MAX_AGE),
             echo_claims: vec!["sub".into(), "oid".into(), "tid".into()],
             subject_claim: "oid".into(),
             audiences: vec![app_id],
@@ -104,7 +109,10 @@ async fn form_of(r: reqwest::Response) -> (String, Vec<(String, String)>) {
         .unwrap()
         .origin()
         .ascii_serialization();
-    assert!(csp.contains(&format!("form-action {origin};")), "{csp}");
+    assert!(
+        csp.contains(&format!("form-action {origin} https:;")),
+        "{csp}"
+    );
     let fields = html
         .split("<input ")
         .skip(1)
@@ -159,6 +167,13 @@ async fn an_entra_sign_in_is_satisfied_by_the_face_check_as_microsoft_documents(
     let b = browser();
     let (state, fields) = w.sim.request(&w.alice, &[ACR], None);
     let capture = to_capture(&b, &w, &fields).await;
+    // The check stays on this device: no hand-off link a password holder could send on.
+    let h = b
+        .get(w.server.url(&format!("{capture}/handoff")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(h.status(), 403);
     let v = attempt(&b, &w.server, &capture).await;
     assert_eq!(v["status"], "approved", "{v}");
     let page = finish_page(&b, &w, &capture).await;
@@ -252,8 +267,25 @@ async fn entra_refuses_an_answer_that_breaks_a_documented_rule() {
         let why = w.sim.check_claims(&st, &c, &issuer);
         assert!(!why.is_empty(), "{k} = {v:?} broke no rule");
     }
-    // A token signed by a key the provider does not publish.
+    // A token signed by a key the provider does not publish, a signature changed under the
+    // provider's kid, another algorithm, and a field beyond id_token and state.
     assert!(entra::verify_rs256(&w.sim.sign(&claims), &jwks).is_err());
+    let (body, sig) = token.rsplit_once('.').unwrap();
+    let mut flipped = sig.as_bytes().to_vec();
+    flipped[10] = if flipped[10] == b'A' { b'B' } else { b'A' };
+    let flipped = format!("{body}.{}", String::from_utf8(flipped).unwrap());
+    assert!(entra::verify_rs256(&flipped, &jwks).is_err());
+    let (header, rest) = token.split_once('.').unwrap();
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut h: Value = serde_json::from_slice(&b64.decode(header).unwrap()).unwrap();
+    h["alg"] = Value::from("none");
+    let unsigned = format!("{}.{rest}", b64.encode(h.to_string()));
+    assert!(entra::verify_rs256(&unsigned, &jwks).is_err());
+    assert!(entra::response_fields(&answer).is_empty());
+    let mut extra = answer.clone();
+    extra.push(("iss".into(), w.server.base.clone()));
+    assert!(!entra::response_fields(&extra).is_empty());
     // The genuine answer is accepted once; replayed, its state was answered already.
     assert!(matches!(
         w.sim.receive(&answer).await,
@@ -267,6 +299,9 @@ async fn entra_refuses_an_answer_that_breaks_a_documented_rule() {
 async fn hints_from_another_directory_tampered_or_too_old_start_nothing() {
     let w = world().await;
     let b = browser();
+    // The control: alice's genuine hint starts a face check.
+    let (_, fields) = w.sim.request(&w.alice, &[ACR], None);
+    to_capture(&b, &w, &fields).await;
     // Another directory's hint, signed with the same (Microsoft-wide) keys.
     let other = entra::guid();
     let (_, fields) = w.sim.request_in(&w.alice, &other, &[ACR], None);
@@ -291,7 +326,7 @@ async fn hints_from_another_directory_tampered_or_too_old_start_nothing() {
         matches!(&o, Outcome::ProviderError { error, .. } if error == "login_required"),
         "{o:?}"
     );
-    // A genuine hint issued an hour ago (max_age_secs = 600).
+    // A genuine hint issued an hour ago (max_age_secs = 900).
     let mut old = w.sim.hint_claims(&w.alice, &w.sim.setup().tenant_id);
     old["iat"] = Value::from(w.server.now_secs() - 3600);
     old["nbf"] = old["iat"].clone();
@@ -325,14 +360,21 @@ async fn an_acr_inherence_does_not_offer_and_a_replayed_nonce_are_refused() {
         matches!(&o, Outcome::ProviderError { error, .. } if error == "unmet_authentication_requirements"),
         "{o:?}"
     );
-    // The same request (same hint, same nonce) posted twice starts one face check only.
-    let (_, fields) = w.sim.request(&w.alice, &[ACR], None);
+    // The same request (same hint, same nonce) posted twice starts one face check only; the
+    // refusal is shown, not posted under the first sign-in's state.
+    let (state, fields) = w.sim.request(&w.alice, &[ACR], None);
     to_capture(&b, &w, &fields).await;
-    let o = deliver(&w, authorize(&b, &w, &fields).await).await;
-    assert!(
-        matches!(&o, Outcome::ProviderError { error, description } if error == "invalid_request" && description.contains("nonce")),
-        "{o:?}"
-    );
+    let again = authorize(&b, &w, &fields).await;
+    assert_eq!(again.status(), 400);
+    assert!(again.text().await.unwrap().contains("already used"));
+    assert_eq!(w.sim.outcome(&state), None, "nothing was posted to Entra");
+    // Still once the first flow has expired (600 s), while the hint is young enough (900 s).
+    w.server.pass(std::time::Duration::from_secs(700)).await;
+    let late = authorize(&b, &w, &fields).await;
+    assert_eq!(late.status(), 400, "a replay after the flow's lifetime");
+    // A fresh request at that time is accepted: the refusal was the nonce's.
+    let (_, fresh) = w.sim.request(&w.alice, &[ACR], None);
+    to_capture(&b, &w, &fresh).await;
     // A redirect URI other than the registered one is never posted to.
     let (_, mut fields) = w.sim.request(&w.alice, &[ACR], None);
     for f in fields.iter_mut().filter(|(k, _)| k == "redirect_uri") {

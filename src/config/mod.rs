@@ -219,6 +219,7 @@ impl Config {
             return bad("capture.max_frames must be 2..=256".into());
         }
         self.liveness.validate().map_err(ConfigError::Invalid)?;
+        let implicit_clients = self.clients.iter().any(|c| c.implicit_only());
         for t in &o.trusted_issuers {
             let who = format!("oidc.trusted_issuers {}", t.issuer);
             match (&t.jwks, &t.jwks_uri) {
@@ -241,9 +242,28 @@ impl Config {
                 }
                 _ => return bad(format!("{who}: give exactly one of jwks and jwks_uri")),
             }
-            if let Some(c) = t.echo_claims.iter().find(|c| {
-                crate::flow::settings::RESERVED_CLAIMS.contains(&c.as_str()) || c.is_empty()
-            }) {
+            if o.trusted_issuers
+                .iter()
+                .filter(|x| x.issuer == t.issuer)
+                .count()
+                > 1
+            {
+                return bad(format!(
+                    "{who}: listed twice (give one entry several tenants instead)"
+                ));
+            }
+            if implicit_clients && t.max_age_secs.is_none_or(|m| m > 86_400) {
+                return bad(format!(
+                    "{who}: max_age_secs (at most 86400) is required while a client is \
+                     registered for response_type id_token: its hints are not checked for \
+                     expiry, and their nonces are remembered only that long"
+                ));
+            }
+            if let Some(c) = t
+                .echo_claims
+                .iter()
+                .find(|c| !crate::flow::settings::echo_allowed(c))
+            {
                 return bad(format!(
                     "{who}: echo_claims cannot include {c:?} (Inherence sets it itself)"
                 ));
@@ -273,8 +293,11 @@ impl Config {
                     ));
                 }
             }
-            if c.response_types.is_empty() {
-                return bad(format!("{who}: response_types must not be empty"));
+            if c.response_types.len() != 1 {
+                return bad(format!(
+                    "{who}: response_types is [\"code\"] or [\"id_token\"]: one client answers \
+                     one way (an id_token client cannot push, enrol, or use the token endpoint)"
+                ));
             }
             let implicit_only = c.implicit_only();
             if (c.auth_method == ClientAuthMethod::None) != implicit_only {

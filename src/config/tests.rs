@@ -125,3 +125,95 @@ fn invalid_values_are_rejected() {
     assert!(e.to_string().contains("decline_threshold"), "{e}");
     assert!(Config::load_with_env(Some(Path::new("/nonexistent/x.toml")), &[]).is_err());
 }
+
+/// An identity provider's id_token client (Entra ID's external methods) and its issuer: each
+/// rule that keeps it from weakening the code clients or echoing what Inherence signs.
+#[test]
+fn id_token_clients_and_their_issuers_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.toml");
+    let eam = "[[clients]]\nclient_id = \"eam\"\nredirect_uris = [\"https://login.example/cb\"]\n";
+    let issuer = |extra: &str| {
+        format!(
+            "[[oidc.trusted_issuers]]\nissuer = \"https://login.example/t/v2.0\"\n\
+             jwks_uri = \"https://login.example/keys\"\n{extra}"
+        )
+    };
+    let good_client = format!("{eam}response_types = [\"id_token\"]\nauth_method = \"none\"\n");
+    let good_issuer = issuer("max_age_secs = 600\necho_claims = [\"sub\", \"oid\", \"tid\"]\n");
+    let load = |text: String| {
+        std::fs::write(&p, text).unwrap();
+        Config::load_with_env(Some(&p), &[]).map_err(|e| e.to_string())
+    };
+    load(format!("{good_issuer}{good_client}")).unwrap();
+    let cases = [
+        // One client answers one way.
+        (
+            format!(
+                "{good_issuer}{eam}response_types = [\"code\", \"id_token\"]\nauth_method = \"none\"\n"
+            ),
+            "response_types is",
+        ),
+        // No authentication goes with id_token only, and the other way round.
+        (
+            format!("{good_issuer}{eam}response_types = [\"code\"]\nauth_method = \"none\"\n"),
+            "auth_method = \"none\"",
+        ),
+        (
+            format!(
+                "{good_issuer}{eam}response_types = [\"id_token\"]\nauth_method = \"client_secret_basic\"\n\
+                 client_secret = \"0123456789abcdef0123456789abcdef\"\n"
+            ),
+            "auth_method = \"none\"",
+        ),
+        (
+            format!("{good_issuer}{good_client}enrolment_api = true\n"),
+            "cannot call the enrolment",
+        ),
+        // Hints are not checked for expiry: their age must be bounded.
+        (format!("{}{good_client}", issuer("")), "max_age_secs"),
+        (
+            format!("{}{good_client}", issuer("max_age_secs = 90000\n")),
+            "max_age_secs",
+        ),
+        // Nothing Inherence signs itself can be echoed.
+        (
+            format!(
+                "{}{good_client}",
+                issuer("max_age_secs = 600\necho_claims = [\"iss\"]\n")
+            ),
+            "echo_claims",
+        ),
+        (
+            format!(
+                "{}{good_client}",
+                issuer("max_age_secs = 600\necho_claims = [\"inherence_liveness_method\"]\n")
+            ),
+            "echo_claims",
+        ),
+        // Keys inline or fetched, not both; fetched over https.
+        (
+            format!(
+                "{}{good_client}",
+                issuer("max_age_secs = 600\njwks = { keys = [] }\n")
+            ),
+            "exactly one of jwks and jwks_uri",
+        ),
+        (
+            format!(
+                "[[oidc.trusted_issuers]]\nissuer = \"x\"\njwks_uri = \"http://keys.example/\"\n\
+                 max_age_secs = 600\n{good_client}"
+            ),
+            "https",
+        ),
+        // One entry per issuer.
+        (
+            format!("{good_issuer}{good_issuer}{good_client}"),
+            "listed twice",
+        ),
+    ];
+    for (text, why) in cases {
+        let e = load(text.clone()).expect_err(&text);
+        assert!(e.contains(why), "{why}: {e}");
+    }
+}

@@ -259,25 +259,6 @@ impl Provider {
             response_type: rt,
         };
         let (subject, prior) = self.subject_of(&request).map_err(redirect)?;
-        if request.response_type == ResponseType::IdToken {
-            // The nonce is what ties the ID token to the request that asked for it: one face
-            // check per nonce, so a replayed request (same hint, same nonce) starts nothing.
-            let nonce = request.nonce.as_deref().unwrap_or_default();
-            let until = (self.now() + self.cfg.oidc.flow_lifetime_secs as i64) * 1000;
-            let fresh = self
-                .store
-                .first_use(
-                    &ns::NONCES,
-                    &digest(&format!("{}\n{nonce}", request.client_id)),
-                    until,
-                )
-                .map_err(|e| redirect(store_err(e)))?;
-            if !fresh {
-                return Err(redirect(OAuthError::invalid_request(
-                    "this nonce was already used; start the sign-in again",
-                )));
-            }
-        }
         let purpose = if request.is_enrolment() {
             Purpose::Enrol
         } else {
@@ -295,6 +276,27 @@ impl Provider {
                 )));
             }
         }
+        if request.response_type == ResponseType::IdToken {
+            // The nonce is what ties the ID token to the request that asked for it: one face
+            // check per nonce, so a replayed request (same hint, same nonce) starts nothing.
+            let nonce = request.nonce.as_deref().unwrap_or_default();
+            let until = (self.now() + self.nonce_retention_secs()) * 1000;
+            let fresh = self
+                .store
+                .first_use(
+                    &ns::NONCES,
+                    &digest(&format!("{}\n{nonce}", request.client_id)),
+                    until,
+                )
+                .map_err(|e| redirect(store_err(e)))?;
+            if !fresh {
+                // Shown, not posted back: the answer would go out under the state of the
+                // sign-in that first used the nonce, and end it while its face check runs.
+                return Err(AuthorizeError::Show(OAuthError::invalid_request(
+                    "this sign-in request was already used; start the sign-in again",
+                )));
+            }
+        }
         let now = self.now();
         let binding_secret = random_token(24);
         let (liveness, liveness_by) = super::liveness::required_method(
@@ -302,6 +304,7 @@ impl Provider {
             self.clients.get(&request.client_id),
             request.authorization_details.as_ref(),
         );
+        let request_type = request.response_type;
         let origin = match purpose {
             Purpose::Enrol => Origin::Enrol { request },
             _ => Origin::Verify { request },
@@ -314,7 +317,12 @@ impl Provider {
             liveness,
             liveness_by,
             binding: digest(&binding_secret),
-            handoff: super::device::handoff_digest(&binding_secret),
+            // An identity provider's sign-in stays on the device that started it.
+            handoff: if request_type == ResponseType::Code {
+                super::device::handoff_digest(&binding_secret)
+            } else {
+                String::new()
+            },
             created_at: now,
             expires_at: now + self.cfg.oidc.flow_lifetime_secs as i64,
             attempts: 0,
@@ -427,12 +435,12 @@ impl Provider {
         }
         let issuer = self.trusted.find(iss).ok_or_else(bad)?;
         let trusted = &issuer.cfg;
-        let jwks = self.trusted.keys(issuer, header.kid.as_deref());
         // An identity provider speaks for the tenants it is configured for only.
         let tenant = self.client_tenant(client_id);
         if !trusted.tenants.is_empty() && !trusted.tenants.contains(&tenant) {
             return Err(bad());
         }
+        let jwks = self.trusted.keys(issuer, header.kid.as_deref());
         let mut verified = None;
         for jwk in jwks
             .keys
@@ -482,6 +490,21 @@ impl Provider {
             .and_then(|v| v.as_str())
             .map(|s| (s.to_owned(), prior))
             .ok_or_else(bad)
+    }
+
+    /// How long an ID-token request's nonce is remembered: while its flow lives, and while any
+    /// hint it could carry is young enough to be accepted (configuration requires every
+    /// trusted issuer to bound that age when an id_token client exists).
+    fn nonce_retention_secs(&self) -> i64 {
+        let hint_life = self
+            .cfg
+            .oidc
+            .trusted_issuers
+            .iter()
+            .filter_map(|t| t.max_age_secs)
+            .max()
+            .map_or(0, |m| m as i64 + HINT_SKEW_SECS);
+        (self.cfg.oidc.flow_lifetime_secs as i64).max(hint_life)
     }
 
     pub(crate) fn put_flow(&self, flow: &Flow) -> Result<(), OAuthError> {

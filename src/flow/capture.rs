@@ -30,6 +30,8 @@ pub struct FlowView {
     /// Human-readable lines of the RAR `authorization_details` (amount, payee...).
     pub transaction: Vec<String>,
     pub status: &'static str,
+    /// Whether the check may continue on a phone (not for an identity provider's sign-in).
+    pub handoff: bool,
 }
 
 /// Live guidance for a preview frame.
@@ -132,6 +134,7 @@ impl Provider {
                 .map(describe_details)
                 .unwrap_or_default(),
             status: status_name(&f.status),
+            handoff: f.handoff_allowed(),
         })
     }
 

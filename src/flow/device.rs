@@ -73,6 +73,12 @@ impl Provider {
         if !subtle_eq(&digest(b), &flow.binding) {
             return Err(denied());
         }
+        if !flow.handoff_allowed() {
+            return Err(OAuthError::new(
+                crate::protocol::ErrorCode::AccessDenied,
+                "this sign-in cannot continue on another device",
+            ));
+        }
         Ok(format!(
             "{}/capture/{flow_id}?handoff={}",
             self.issuer(),

@@ -42,6 +42,10 @@ impl Provider {
                 acr,
                 liveness,
             } if req.response_type == ResponseType::IdToken => {
+                if enrol {
+                    // Refused at authorization (an enrolment is answered with a code only).
+                    return Err(OAuthError::internal(&"an enrolment has no ID-token answer"));
+                }
                 let id_token = self.implicit_id_token(&flow, req, *auth_time, acr, *liveness)?;
                 let mut p = vec![("id_token", id_token.as_str())];
                 if let Some(s) = &req.state {
@@ -79,11 +83,6 @@ impl Provider {
                     authorization_details: req.authorization_details.clone(),
                     enrolment: enrol,
                     liveness_method: liveness.map(|m| m.as_str().to_owned()),
-                    echo: flow
-                        .prior
-                        .as_ref()
-                        .map(|p| p.echo.clone())
-                        .unwrap_or_default(),
                 };
                 let exp = (self.now() + self.cfg.oidc.code_lifetime_secs as i64) * 1000;
                 self.store

@@ -45,7 +45,6 @@ pub fn mint_code(
         authorization_details: None,
         enrolment: false,
         liveness_method: Some(check.liveness_method.into()),
-        echo: Default::default(),
     };
     let expires = (now + i64::try_from(lifetime_secs).unwrap_or(i64::MAX / 2_000)) * 1000;
     store.put_json(&ns::CODES, &digest(&code), &grant, Some(expires))?;

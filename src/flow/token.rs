@@ -40,13 +40,12 @@ pub struct CodeGrant {
     /// The liveness method the face check passed.
     #[serde(default)]
     pub liveness_method: Option<String>,
-    /// Claims of the hint repeated in the ID token (`sub` replaces the subject).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub echo: BTreeMap<String, String>,
 }
 
-/// The subject the tokens name, and the other repeated claims: the hint's `sub` when its
-/// issuer echoes it (Microsoft Entra ID checks it), else Inherence's subject.
+/// The subject an ID-token response names, and the other repeated claims: the hint's `sub`
+/// when its issuer echoes it (Microsoft Entra ID checks it), else Inherence's subject. Only
+/// the `id_token` response echoes: code-flow tokens (and so userinfo, introspection and the
+/// resource servers behind them) keep Inherence's subject.
 pub(crate) fn token_subject(
     subject: &Subject,
     echo: &BTreeMap<String, String>,
@@ -175,10 +174,9 @@ impl Provider {
                 "code_verifier does not match the code_challenge",
             ));
         }
-        let (sub, echoed) = token_subject(&grant.subject, &grant.echo);
         let at_claims = AccessTokenClaims {
             iss: self.issuer().to_owned(),
-            sub: sub.to_string(),
+            sub: grant.subject.to_string(),
             aud: grant.client_id.to_string(),
             exp: now + self.cfg.oidc.access_token_lifetime_secs as i64,
             iat: now,
@@ -195,7 +193,7 @@ impl Provider {
         let access_token = self.sign_access_token(&at_claims)?;
         let id_claims = IdTokenClaims {
             iss: self.issuer().to_owned(),
-            sub,
+            sub: grant.subject.clone(),
             aud: grant.client_id.clone(),
             exp: now + self.cfg.oidc.id_token_lifetime_secs as i64,
             iat: now,
@@ -208,7 +206,7 @@ impl Provider {
             at_hash: Some(at_hash(&access_token)),
             inherence_enrolment: grant.enrolment.then_some(true),
             inherence_liveness_method: grant.liveness_method.clone(),
-            echoed,
+            echoed: BTreeMap::new(),
         };
         let id_token = self
             .keys

@@ -36,14 +36,16 @@ fn page(action: &str, fields: &[(String, String)]) -> Response {
         html_escape(action)
     );
     let mut r = (StatusCode::OK, Html(body)).into_response();
-    // The form may go to the client's registered redirect URI, and nowhere else.
+    // Forms may go to the client's registered redirect URI's origin, and over https: the
+    // browser applies `form-action` to the redirects that follow the post too, and the
+    // identity provider may redirect onwards once it has the answer.
     let target = url::Url::parse(action)
         .ok()
         .map(|u| u.origin().ascii_serialization())
         .filter(|o| o != "null");
     let csp = match target {
         Some(origin) => format!(
-            "default-src 'none'; script-src 'self'; style-src 'self'; form-action {origin}; base-uri 'none'; frame-ancestors 'none'"
+            "default-src 'none'; script-src 'self'; style-src 'self'; form-action {origin} https:; base-uri 'none'; frame-ancestors 'none'"
         ),
         None => "default-src 'none'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
             .to_owned(),
@@ -73,7 +75,10 @@ mod tests {
             .to_str()
             .unwrap()
             .to_owned();
-        assert!(csp.contains("form-action https://login.example;"), "{csp}");
+        assert!(
+            csp.contains("form-action https://login.example https:;"),
+            "{csp}"
+        );
         assert!(
             csp.contains("script-src 'self'") && !csp.contains("unsafe"),
             "{csp}"

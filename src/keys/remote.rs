@@ -4,8 +4,9 @@ use jsonwebtoken::jwk::JwkSet;
 
 use super::KeyError;
 
-/// Fetches a JWKS document: HTTP 200, at most `max_bytes`, a JWKS whose every key can verify
-/// (a key of a type this server cannot use is refused rather than silently dropped).
+/// Fetches a JWKS document: HTTP 200, at most `max_bytes`. A key this server cannot use (a
+/// new key type) is left out with a warning; a set with no usable key is an error, so the
+/// keys held before are kept.
 pub async fn fetch_jwks(
     client: &reqwest::Client,
     uri: &str,
@@ -28,11 +29,20 @@ pub async fn fetch_jwks(
             return Err(bad(format!("the key set is larger than {max_bytes} bytes")));
         }
     }
-    let set: JwkSet =
-        serde_json::from_slice(&body).map_err(|e| bad(format!("not a JWKS document: {e}")))?;
-    for k in &set.keys {
-        jsonwebtoken::DecodingKey::from_jwk(k)
-            .map_err(|e| bad(format!("key {:?}: {e}", k.common.key_id)))?;
+    let doc: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let keys = doc["keys"]
+        .as_array()
+        .ok_or_else(|| bad("not a JWKS document (no keys array)".into()))?;
+    let mut usable = Vec::new();
+    for k in keys {
+        match serde_json::from_value::<jsonwebtoken::jwk::Jwk>(k.clone()) {
+            Ok(jwk) if jsonwebtoken::DecodingKey::from_jwk(&jwk).is_ok() => usable.push(jwk),
+            _ => tracing::warn!(uri, kid = %k["kid"], "a published key cannot be used; left out"),
+        }
     }
-    Ok(set)
+    if usable.is_empty() {
+        return Err(bad("no usable key".into()));
+    }
+    Ok(JwkSet { keys: usable })
 }

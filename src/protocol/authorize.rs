@@ -18,7 +18,7 @@ pub const MAX_PARAM_LEN: usize = 2048;
 pub const MAX_JSON_PARAM_LEN: usize = 8192;
 /// The only scopes an authorization request can be granted.
 pub const SCOPES_GRANTED: &[&str] = &["openid"];
-/// Longest accepted `nonce` and `state` (FAPI asks for at least 64).
+/// Longest accepted `nonce` (FAPI asks for at least 64).
 pub const MAX_NONCE_LEN: usize = 512;
 
 /// Request parameters with each name at most once.
@@ -301,7 +301,7 @@ fn check_pkce(
     Ok(())
 }
 
-/// Bounded `state` and `nonce`; an ID token response needs a nonce (OpenID Connect Core
+/// Bounded `nonce` (and `state`, as every parameter); an ID token response needs a nonce (OpenID Connect Core
 /// 3.2.2.1), the only value that ties the token to the request that asked for it.
 fn check_state_nonce(
     p: &Params,
@@ -309,12 +309,12 @@ fn check_state_nonce(
     _: &Policy<'_>,
     r: &mut AuthorizationRequest,
 ) -> Result<(), OAuthError> {
-    for k in ["state", "nonce"] {
-        if p.get(k).is_some_and(|v| v.len() > MAX_NONCE_LEN) {
-            return Err(OAuthError::invalid_request(format!(
-                "{k} is longer than {MAX_NONCE_LEN} characters"
-            )));
-        }
+    // `state` is the client's own context (an identity provider's can be long): bounded by
+    // MAX_PARAM_LEN like every parameter; the nonce goes into the ID token, so it is shorter.
+    if p.get("nonce").is_some_and(|v| v.len() > MAX_NONCE_LEN) {
+        return Err(OAuthError::invalid_request(format!(
+            "nonce is longer than {MAX_NONCE_LEN} characters"
+        )));
     }
     if r.response_type == ResponseType::IdToken && p.get("nonce").is_none() {
         return Err(OAuthError::invalid_request(
@@ -496,6 +496,11 @@ fn check_enrolment(
     if !r.pushed {
         return Err(OAuthError::invalid_request(
             "prompt=create (enrolment) is only accepted in a pushed authorization request",
+        ));
+    }
+    if r.response_type != ResponseType::Code {
+        return Err(OAuthError::invalid_request(
+            "prompt=create (enrolment) is answered with a code only: an enrolment is not an authentication",
         ));
     }
     if !r.acr_values.is_empty() {

@@ -145,6 +145,15 @@ fn an_id_token_response_is_for_registered_clients_by_form_post_with_a_nonce() {
 }
 
 #[test]
+fn an_enrolment_is_never_answered_with_an_id_token() {
+    // Even through an authenticated channel: an enrolment carries acr "0", never a token that
+    // reads as a face authentication.
+    let e = run(&eam(&[("prompt", "create")], &["claims"]), true).unwrap_err();
+    assert_eq!(e.code.as_str(), "invalid_request");
+    assert!(e.description.contains("code only"), "{}", e.description);
+}
+
+#[test]
 fn a_requested_acr_or_amr_inherence_cannot_give_is_refused() {
     for acr in ["possession", "knowledge", "knowledgeorpossession"] {
         let claims = format!(r#"{{"id_token":{{"acr":{{"essential":true,"values":["{acr}"]}}}}}}"#);

@@ -80,6 +80,7 @@
     $("method").textContent = describeMethod();
     attempts.textContent = state.attempts_left + (state.attempts_left === 1 ? " attempt left." : " attempts left.");
     if (handoff) { phoneBtn.hidden = true; cancelBtn.hidden = true; }
+    if (state.handoff === false) phoneBtn.hidden = true;
   }
 
   // Draws the current camera picture cover-cropped to w x h; the JPEG is encoded later.

@@ -37,6 +37,9 @@ enum Command {
     /// from other processes than the server's (needs wrk and the `inherence` binary next to
     /// this one).
     Loadtest(loadtest::LoadtestArgs),
+    /// The token endpoint side by side with a real Keycloak's, under the same wrk load (needs
+    /// wrk, an unpacked Keycloak and the `inherence` binary next to this one).
+    LoadtestKeycloak(loadtest::keycloak::KeycloakArgs),
     /// Genuine acceptance and attack approvals of every liveness method (the responding test
     /// camera and the attack suite), on the engine.
     EvalLiveness(eval_liveness::EvalLivenessArgs),
@@ -78,6 +81,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Bench(args) => bench::run(&cfg, args),
         Command::Loadtest(args) => loadtest::run(&cfg, args),
+        Command::LoadtestKeycloak(args) => loadtest::keycloak::run(&cfg, args),
         Command::EvalLiveness(args) => eval_liveness::run(&cfg, args),
         Command::TestCamera { action } => test_camera::run(&cfg, action),
         Command::AuditBench {

@@ -17,7 +17,7 @@
 mod rules;
 mod web;
 
-pub use rules::{acr_accepts, verify_rs256};
+pub use rules::{acr_accepts, response_fields, verify_rs256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 pub use web::auto_post;

@@ -73,13 +73,16 @@ impl Entra {
                 .as_str()
                 .and_then(|c| STANDARD.decode(c).ok())
                 .is_some_and(|der| {
-                    // The certificate must carry the key itself.
-                    let n = k["n"]
+                    // The certificate must carry the key itself: its RSA modulus, or its EC
+                    // point's x coordinate.
+                    let key = k["n"]
                         .as_str()
+                        .or(k["x"].as_str())
                         .and_then(|n| URL_SAFE_NO_PAD.decode(n).ok())
                         .unwrap_or_default();
                     der.first() == Some(&0x30)
-                        && (n.is_empty() || der.windows(n.len()).any(|w| w == n.as_slice()))
+                        && !key.is_empty()
+                        && der.windows(key.len()).any(|w| w == key.as_slice())
                 });
             if !x5c_ok {
                 why.push(format!(
@@ -128,12 +131,7 @@ impl Entra {
                 description: field("error_description").unwrap_or_default(),
             };
         }
-        let mut why = Vec::new();
-        for (k, _) in fields {
-            if !["id_token", "state"].contains(&k.as_str()) {
-                why.push(format!("unexpected response field {k}"));
-            }
-        }
+        let mut why = response_fields(fields);
         let Some(token) = field("id_token") else {
             return Outcome::Invalid {
                 reasons: vec!["no id_token and no error".into()],
@@ -237,6 +235,15 @@ impl Entra {
         }
         why
     }
+}
+
+/// The fields of a successful answer: `id_token` and `state`, nothing else.
+pub fn response_fields(fields: &[(String, String)]) -> Vec<String> {
+    fields
+        .iter()
+        .filter(|(k, _)| !["id_token", "state"].contains(&k.as_str()))
+        .map(|(k, _)| format!("unexpected response field {k}"))
+        .collect()
 }
 
 /// Whether a method of type `kind` (inherence, possession) satisfies `acr`.

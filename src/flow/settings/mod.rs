@@ -97,9 +97,10 @@ pub struct TrustedIssuer {
     /// expired on purpose, so `exp` is not checked; this bounds how old a replayed one can be.
     #[serde(default)]
     pub max_age_secs: Option<u64>,
-    /// Claims of the hint repeated in the ID token Inherence returns (strings only). `sub`
-    /// replaces the token's subject: Microsoft Entra ID requires the returned `sub` to be the
-    /// hint's, while the face is looked up by `subject_claim` (its `oid`).
+    /// Claims of the hint repeated in the ID token of a `response_type=id_token` answer
+    /// (strings only). `sub` replaces that token's subject: Microsoft Entra ID requires the
+    /// returned `sub` to be the hint's, while the face is looked up by `subject_claim` (its
+    /// `oid`). Code-flow tokens never echo.
     #[serde(default)]
     pub echo_claims: Vec<String>,
     /// Claim holding the subject identifier Inherence knows (e.g. `oid` for Entra ID).
@@ -147,7 +148,16 @@ pub const RESERVED_CLAIMS: &[&str] = &[
     "at_hash",
     "c_hash",
     "cnf",
+    "typ",
+    "inherence_enrolment",
+    "inherence_liveness_method",
 ];
+
+/// Whether an issuer's `echo_claims` may name `claim`: not one Inherence sets itself (nor any
+/// `inherence_` claim), so the ID token never carries a key twice.
+pub fn echo_allowed(claim: &str) -> bool {
+    !claim.is_empty() && !RESERVED_CLAIMS.contains(&claim) && !claim.starts_with("inherence_")
+}
 
 fn default_subject_claim() -> String {
     "sub".into()

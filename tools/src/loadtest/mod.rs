@@ -15,6 +15,7 @@
 //!   dispatch throughput of the real delivery worker to a local receiver.
 
 mod capture;
+pub mod keycloak;
 mod redis_server;
 mod seed;
 mod wrk;
