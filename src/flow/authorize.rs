@@ -106,6 +106,15 @@ pub fn reply(
     }
 }
 
+/// A successful answer to `req`: `name` (`code` or `id_token`) and its `state`, if any.
+pub fn success_reply(req: &AuthorizationRequest, name: &str, value: &str, issuer: &str) -> Reply {
+    let mut p = vec![(name, value)];
+    if let Some(s) = &req.state {
+        p.push(("state", s));
+    }
+    reply(req.response_type, &req.redirect_uri, &p, issuer)
+}
+
 /// An error answer (`error`, `error_description`, `state`) in the response type's mode.
 pub fn error_reply(
     response_type: ResponseType,

@@ -1,7 +1,7 @@
 //! Ending a flow: the browser that started it comes back, and the client gets its answer
 //! (a code, an ID token, or the error) the way its response type says; or the user cancels.
 
-use super::authorize::{Reply, error_reply, reply};
+use super::authorize::{Reply, error_reply, success_reply};
 use super::device::subtle_eq;
 use super::state::{FlowStatus, Origin};
 use super::token::CodeGrant;
@@ -47,16 +47,7 @@ impl Provider {
                     return Err(OAuthError::internal(&"an enrolment has no ID-token answer"));
                 }
                 let id_token = self.implicit_id_token(&flow, req, *auth_time, acr, *liveness)?;
-                let mut p = vec![("id_token", id_token.as_str())];
-                if let Some(s) = &req.state {
-                    p.push(("state", s));
-                }
-                Ok(reply(
-                    req.response_type,
-                    &req.redirect_uri,
-                    &p,
-                    self.issuer(),
-                ))
+                Ok(success_reply(req, "id_token", &id_token, self.issuer()))
             }
             FlowStatus::Verified {
                 auth_time,
@@ -88,16 +79,7 @@ impl Provider {
                 self.store
                     .issue(&ns::CODES, &digest(&code), &grant, exp)
                     .map_err(store_err)?;
-                let mut p = vec![("code", code.as_str())];
-                if let Some(s) = &req.state {
-                    p.push(("state", s));
-                }
-                Ok(reply(
-                    req.response_type,
-                    &req.redirect_uri,
-                    &p,
-                    self.issuer(),
-                ))
+                Ok(success_reply(req, "code", &code, self.issuer()))
             }
             FlowStatus::Failed { error, description } => Ok(error_reply(
                 req.response_type,
