@@ -70,54 +70,18 @@ pub(super) async fn capture_user(
             let pause = think_ms + u64::from(pace.below(500));
             tokio::time::sleep(Duration::from_millis(pause)).await;
         }
-        let asked = Instant::now();
-        let c: serde_json::Value = serde_json::from_slice(
-            &http
-                .post(format!("{base}{capture}/challenge"))
-                .send()
-                .await
-                .map_err(|e| e.to_string())?
-                .bytes()
-                .await
-                .map_err(|e| e.to_string())?,
+        let (upload_ms, verdict) = face_check(
+            &http,
+            &base,
+            &capture,
+            &cookie,
+            &footage,
+            &rendered,
+            (offset * 1_000 + round) as u64,
         )
-        .map_err(|e| e.to_string())?;
-        let spec: inherence::biometric::capture::CaptureSpec =
-            serde_json::from_value(c.clone()).map_err(|e| format!("challenge: {e}"))?;
-        let (f, r) = (footage.clone(), rendered.clone());
-        let seed = (offset * 1_000 + round) as u64;
-        let shots = tokio::task::spawn_blocking(move || {
-            let mut rng = inherence::eval::camera::Rng::new(seed);
-            inherence::eval::camera::record_with(&f, &spec, &Default::default(), &mut rng, Some(&r))
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-        let duration = Duration::from_millis(c["duration_ms"].as_u64().unwrap_or(0) + 100);
-        tokio::time::sleep(duration.saturating_sub(asked.elapsed())).await;
-        let stamps: Vec<String> = shots.iter().map(|s| format!("{:.1}", s.t_ms)).collect();
-        let mut form = reqwest::multipart::Form::new()
-            .text(
-                "challenge",
-                c["challenge"].as_str().unwrap_or("").to_owned(),
-            )
-            .text("timestamps", stamps.join(","));
-        for s in shots {
-            form = form.part(
-                "frame",
-                reqwest::multipart::Part::bytes(s.bytes).file_name("f.jpg"),
-            );
-        }
-        let t0 = Instant::now();
-        let r = http
-            .post(format!("{base}{capture}/frames"))
-            .multipart(form)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let body = r.bytes().await.map_err(|e| e.to_string())?;
-        lat.push(t0.elapsed().as_secs_f64() * 1000.0);
-        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-        if v["status"] == "approved" {
+        .await?;
+        lat.push(upload_ms);
+        if verdict {
             approved += 1;
             let r = http
                 .get(format!("{base}{capture}/finish"))
@@ -157,6 +121,69 @@ pub(super) async fn capture_user(
         }
     }
     Ok((lat, approved))
+}
+
+/// One face check on the capture page at `capture` (a path): asks for the challenge, answers
+/// it with the test camera (in the browser `cookie` binds), waits for the sequence to be over and uploads the burst. Returns
+/// the upload-to-verdict latency (ms) and whether the check approved.
+pub(super) async fn face_check(
+    http: &reqwest::Client,
+    base: &str,
+    capture: &str,
+    cookie: &str,
+    footage: &Arc<inherence::eval::camera::Footage>,
+    rendered: &Arc<inherence::eval::camera::Rendered>,
+    seed: u64,
+) -> Result<(f64, bool), String> {
+    let asked = Instant::now();
+    let c: serde_json::Value = serde_json::from_slice(
+        &http
+            .post(format!("{base}{capture}/challenge"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .bytes()
+            .await
+            .map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let spec: inherence::biometric::capture::CaptureSpec =
+        serde_json::from_value(c.clone()).map_err(|e| format!("challenge: {e}: {c}"))?;
+    let (f, r) = (footage.clone(), rendered.clone());
+    let shots = tokio::task::spawn_blocking(move || {
+        let mut rng = inherence::eval::camera::Rng::new(seed);
+        inherence::eval::camera::record_with(&f, &spec, &Default::default(), &mut rng, Some(&r))
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let duration = Duration::from_millis(c["duration_ms"].as_u64().unwrap_or(0) + 100);
+    tokio::time::sleep(duration.saturating_sub(asked.elapsed())).await;
+    let stamps: Vec<String> = shots.iter().map(|s| format!("{:.1}", s.t_ms)).collect();
+    let mut form = reqwest::multipart::Form::new()
+        .text(
+            "challenge",
+            c["challenge"].as_str().unwrap_or("").to_owned(),
+        )
+        .text("timestamps", stamps.join(","));
+    for s in shots {
+        form = form.part(
+            "frame",
+            reqwest::multipart::Part::bytes(s.bytes).file_name("f.jpg"),
+        );
+    }
+    let t0 = Instant::now();
+    let r = http
+        .post(format!("{base}{capture}/frames"))
+        .header("cookie", cookie)
+        .multipart(form)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let body = r.bytes().await.map_err(|e| e.to_string())?;
+    let upload_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    Ok((upload_ms, v["status"] == "approved"))
 }
 
 pub(super) struct CaptureResult {
@@ -221,8 +248,8 @@ pub(super) fn run_capture(
     })
 }
 
-/// Enrols the capture users' face through the enrolment API.
-pub(super) fn enrol(base: &str, portrait: &Path) -> Result<(), Failure> {
+/// Enrols the capture users' face for `subject` through the enrolment API.
+pub(super) fn enrol(base: &str, portrait: &Path, subject: &str) -> Result<(), Failure> {
     let http = reqwest::blocking::Client::new();
     let r = http
         .post(format!("{base}/token"))
@@ -235,7 +262,7 @@ pub(super) fn enrol(base: &str, portrait: &Path) -> Result<(), Failure> {
         .as_str()
         .ok_or_else(|| fail("no admin token"))?;
     let r = http
-        .put(format!("{base}/api/v1/subjects/loadtest-face/face"))
+        .put(format!("{base}/api/v1/subjects/{subject}/face"))
         .bearer_auth(token)
         .body(std::fs::read(portrait).map_err(fail)?)
         .send()

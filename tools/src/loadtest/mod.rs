@@ -15,6 +15,7 @@
 //!   dispatch throughput of the real delivery worker to a local receiver.
 
 mod capture;
+pub mod entra;
 pub mod keycloak;
 mod redis_server;
 mod seed;
@@ -174,6 +175,41 @@ fn write_config(
     let path = dir.join(name);
     std::fs::write(&path, text).map_err(fail)?;
     Ok(path)
+}
+
+/// The responding test camera's footage of `video` (its faces and poses found once by an
+/// engine in this process) and its frames rendered and encoded before any clock starts: the
+/// users' phones do that work in production, not the server's cores.
+fn load_footage(
+    cfg: &Config,
+    video: &Path,
+) -> Result<
+    (
+        Arc<inherence::eval::camera::Footage>,
+        Arc<inherence::eval::camera::Rendered>,
+    ),
+    Failure,
+> {
+    let frames = inherence::eval::camera::mjpeg_frames(&std::fs::read(video).map_err(fail)?);
+    let mut runtime = cfg.runtime.clone();
+    runtime.concurrency = 1;
+    let rt = inherence::biometric::runtime::OrtRuntime::load(&runtime)?;
+    let engine = inherence::cli::build_engine(cfg, &rt, &runtime)?;
+    let ch = &cfg.liveness.challenge;
+    let footage = Arc::new(
+        inherence::eval::camera::Footage::load(
+            &engine,
+            &frames,
+            ch.frame_width as usize,
+            ch.frame_height as usize,
+        )
+        .map_err(fail)?,
+    );
+    drop(engine);
+    let rendered = Arc::new(inherence::eval::camera::Rendered::default());
+    footage.prerender(&Default::default(), &rendered, 2);
+    eprintln!("capture: {} camera frames rendered", rendered.len());
+    Ok((footage, rendered))
 }
 
 /// The `inherence` server binary: `INHERENCE_BIN`, or the one built next to this tool.
@@ -389,31 +425,8 @@ pub fn run(cfg: &Config, args: LoadtestArgs) -> Result<(), Failure> {
     // Capture users, when a camera recording and a portrait of its person are available.
     match (&args.video, &args.portrait) {
         (Some(video), Some(portrait)) => {
-            let frames =
-                inherence::eval::camera::mjpeg_frames(&std::fs::read(video).map_err(fail)?);
-            // The responding test camera runs in this process (its own ONNX Runtime, one
-            // session) to find the recording's faces and poses once.
-            let mut runtime = cfg.runtime.clone();
-            runtime.concurrency = 1;
-            let rt = inherence::biometric::runtime::OrtRuntime::load(&runtime)?;
-            let engine = inherence::cli::build_engine(cfg, &rt, &runtime)?;
-            let ch = &cfg.liveness.challenge;
-            let footage = Arc::new(
-                inherence::eval::camera::Footage::load(
-                    &engine,
-                    &frames,
-                    ch.frame_width as usize,
-                    ch.frame_height as usize,
-                )
-                .map_err(fail)?,
-            );
-            drop(engine);
-            // The camera's frames are rendered and encoded before the clock starts: the
-            // users' phones do that work in production, not the server's cores.
-            let rendered = Arc::new(inherence::eval::camera::Rendered::default());
-            footage.prerender(&Default::default(), &rendered, 2);
-            eprintln!("capture: {} camera frames rendered", rendered.len());
-            enrol(&base, portrait)?;
+            let (footage, rendered) = load_footage(cfg, video)?;
+            enrol(&base, portrait, "loadtest-face")?;
             let _ = writeln!(
                 report,
                 "\nCapture: step-ups (PAR, authorize, challenge, the test camera's answer from `{}`, \
