@@ -14,17 +14,6 @@ use inherence::biometric::CapturedFrame;
 use inherence::biometric::capture::LivenessMethod;
 use inherence::eval::camera::{self, Answer, Rng};
 
-fn jwt_claims(token: &str) -> Value {
-    use base64::Engine as _;
-    let part = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
 fn payment(amount: &str) -> String {
     json!([{"type": "payment_initiation",
             "instructedAmount": {"currency": "EUR", "amount": amount},

@@ -19,6 +19,7 @@ mod metrics_reference;
 mod models_upstream;
 mod oidc_flows;
 mod oidc_negative;
+mod okta_idp;
 mod prelu_rewrite;
 mod protocol_attacks;
 mod receiver;

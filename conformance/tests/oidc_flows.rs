@@ -15,16 +15,6 @@ use serde_json::Value;
 use crate::common::shared;
 use crate::server::*;
 
-fn jwt_claims(token: &str) -> Value {
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
 fn jwt_header(token: &str) -> Value {
     let h = token.split('.').next().unwrap();
     serde_json::from_slice(

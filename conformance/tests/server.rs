@@ -99,6 +99,7 @@ pub fn client(id: &str, method: ClientAuthMethod) -> ClientConfig {
         authorization_details_types: vec![],
         liveness_method: None,
         active_3d_from: None,
+        front_channel_subject: false,
     }
 }
 
@@ -325,6 +326,18 @@ impl TestServer {
             "jti": inherence::flow::random_token(16)}),
         )
     }
+}
+
+/// The claims of a JWT, unverified (the tests that need a verified token verify it first).
+pub fn jwt_claims(token: &str) -> Value {
+    use base64::Engine as _;
+    let part = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 /// A plain HTTP client that does not follow redirects.

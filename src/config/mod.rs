@@ -313,6 +313,13 @@ impl Config {
                      authentication)"
                 ));
             }
+            if c.front_channel_subject && (implicit_only || c.require_par == Some(true)) {
+                return bad(format!(
+                    "{who}: front_channel_subject is for a code client that does not push \
+                     (an identity provider calling Inherence without PAR or a signed hint); \
+                     drop require_par or front_channel_subject"
+                ));
+            }
             if implicit_only && (c.enrolment_api || c.audit_api) {
                 return bad(format!(
                     "{who}: an id_token-only client cannot call the enrolment or audit API"

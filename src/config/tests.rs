@@ -115,6 +115,35 @@ fn a_client_cannot_opt_out_of_the_servers_par_requirement() {
     }
 }
 
+/// A client that names its user in the front channel (Okta's IdP authenticator) is a code
+/// client that cannot push; the server-wide PAR requirement does not stop it from loading.
+#[test]
+fn a_front_channel_client_is_a_code_client_without_par() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.toml");
+    let okta = |extra: &str| {
+        format!(
+            "[oidc]\nrequire_par = true\n[[clients]]\nclient_id = \"okta\"\n\
+             redirect_uris = [\"https://org.okta.example/oauth2/v1/authorize/callback\"]\n\
+             front_channel_subject = true\n{extra}"
+        )
+    };
+    let secret = "auth_method = \"client_secret_post\"\n\
+                  client_secret = \"0123456789abcdef0123456789abcdef\"\n";
+    let load = |text: String| {
+        std::fs::write(&p, text).unwrap();
+        Config::load_with_env(Some(&p), &[]).map_err(|e| e.to_string())
+    };
+    load(okta(secret)).unwrap();
+    let e = load(okta(&format!("{secret}require_par = true\n"))).unwrap_err();
+    assert!(e.contains("front_channel_subject"), "{e}");
+    let e = load(okta(
+        "response_types = [\"id_token\"]\nauth_method = \"none\"\n",
+    ))
+    .unwrap_err();
+    assert!(e.contains("front_channel_subject"), "{e}");
+}
+
 #[test]
 fn invalid_values_are_rejected() {
     let e = Config::load_with_env(

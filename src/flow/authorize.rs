@@ -31,6 +31,13 @@ pub enum AuthorizeOutcome {
         flow_id: String,
         binding_secret: String,
     },
+    /// Ask the user who is signing in (a client registered with `front_channel_subject` sent
+    /// no hint): the page sends the request again, with these parameters and the typed
+    /// `login_hint`.
+    AskSubject {
+        client_name: String,
+        params: Vec<(String, String)>,
+    },
 }
 
 /// Clock difference tolerated between an identity provider and this server.
@@ -140,9 +147,12 @@ impl Provider {
             redirect_uris: &c.redirect_uris,
             authorization_details_types: &c.authorization_details_types,
             response_types: &c.response_types,
-            // An id_token-only client has no authentication to push with.
+            // An id_token-only client has no authentication to push with, and a front-channel
+            // client (an identity provider without PAR) cannot push either.
             par_required: (self.cfg.oidc.require_par || c.require_par == Some(true))
-                && c.response_types.contains(&ResponseType::Code),
+                && c.response_types.contains(&ResponseType::Code)
+                && !c.front_channel_subject,
+            front_channel_subject: c.front_channel_subject,
         })
     }
 
@@ -259,6 +269,23 @@ impl Provider {
                     .map_err(redirect)?
             }
         };
+        if request.login_hint.is_none() && request.id_token_hint.is_none() {
+            // Only a front-channel client's request gets here without a hint (validation).
+            let client_name = self
+                .clients
+                .get(&request.client_id)
+                .map(|c| c.name.clone())
+                .unwrap_or_default();
+            return Ok(AuthorizeOutcome::AskSubject {
+                client_name,
+                params: params
+                    .0
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != "login_hint")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            });
+        }
         let (ru, st) = (request.redirect_uri.clone(), request.state.clone());
         let rt = request.response_type;
         let redirect = |error: OAuthError| AuthorizeError::Redirect {

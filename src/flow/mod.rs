@@ -137,12 +137,15 @@ impl Provider {
         let clients = Clients::new(&cfg.clients, store.clone(), clock.clone());
         let trusted = Arc::new(issuers::TrustedIssuers::new(&cfg.oidc.trusted_issuers));
         let algs: Vec<&str> = cfg.keys.algorithms.iter().map(|a| a.name()).collect();
-        let echoed: Vec<String> = cfg
+        let mut echoed: Vec<String> = cfg
             .oidc
             .trusted_issuers
             .iter()
             .flat_map(|t| t.echo_claims.iter().cloned())
             .collect();
+        if cfg.clients.iter().any(|c| c.front_channel_subject) {
+            echoed.push("preferred_username".into());
+        }
         let doc = discovery::document(&Metadata {
             issuer: &cfg.oidc.issuer,
             acr_values_supported: &cfg.oidc.acr_values_supported,

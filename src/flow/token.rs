@@ -206,6 +206,11 @@ impl Provider {
             at_hash: Some(at_hash(&access_token)),
             inherence_enrolment: grant.enrolment.then_some(true),
             inherence_liveness_method: grant.liveness_method.clone(),
+            preferred_username: self
+                .clients
+                .get(&grant.client_id)
+                .is_some_and(|c| c.front_channel_subject)
+                .then(|| grant.subject.to_string()),
             echoed: BTreeMap::new(),
         };
         let id_token = self
@@ -253,6 +258,7 @@ impl Provider {
             at_hash: None,
             inherence_enrolment: None,
             inherence_liveness_method: liveness.map(|m| m.as_str().to_owned()),
+            preferred_username: None,
             echoed,
         };
         self.keys
@@ -313,7 +319,12 @@ impl Provider {
                 "the access token does not carry the openid scope",
             ));
         }
+        let front_channel = self
+            .clients
+            .get(&c.client_id)
+            .is_some_and(|k| k.front_channel_subject);
         Ok(UserInfo {
+            preferred_username: front_channel.then(|| c.sub.clone()),
             sub: c.sub,
             acr: c.acr,
             auth_time: c.auth_time,

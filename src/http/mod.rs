@@ -1,5 +1,6 @@
 //! HTTP layer: router assembly, one error type with one mapping, security headers.
 
+mod ask_subject;
 mod audit;
 mod capture;
 mod demo;

@@ -116,6 +116,10 @@ fn authorize(s: &AppState, params: &Params) -> Response {
             flow_id,
             binding_secret,
         }) => to_capture(s, &flow_id, &binding_secret),
+        Ok(AuthorizeOutcome::AskSubject {
+            client_name,
+            params,
+        }) => super::ask_subject::respond(&client_name, &params),
         Err(e) => {
             let error = match e.into_reply(s.provider.issuer()) {
                 Ok(reply) => return super::form_post::respond(&reply),

@@ -59,6 +59,9 @@ pub struct ClientView<'a> {
     pub redirect_uris: &'a [String],
     pub authorization_details_types: &'a [String],
     pub par_required: bool,
+    /// May name the subject in the front channel (`login_hint` outside PAR, or typed by the
+    /// user); the client compares the name it gets back with its own user.
+    pub front_channel_subject: bool,
 }
 
 /// Server-wide policy for the checks.
@@ -550,15 +553,17 @@ fn check_authorization_details(
 }
 
 /// `login_hint` names the subject only when it arrives in a client-authenticated pushed request
-/// (a front-channel hint could be edited by anyone); `id_token_hint` is verified later.
+/// (a front-channel hint could be edited by anyone), or from a client registered with
+/// `front_channel_subject`, which compares the name it gets back with its own user (without
+/// any hint, the user is asked); `id_token_hint` is verified later.
 fn check_subject_hints(
     p: &Params,
-    _: &ClientView<'_>,
+    client: &ClientView<'_>,
     _: &Policy<'_>,
     r: &mut AuthorizationRequest,
 ) -> Result<(), OAuthError> {
     if let Some(h) = p.get("login_hint") {
-        if !r.pushed {
+        if !r.pushed && !client.front_channel_subject {
             return Err(OAuthError::invalid_request(
                 "login_hint is only accepted in a pushed authorization request",
             ));
@@ -571,7 +576,8 @@ fn check_subject_hints(
         r.login_hint = Some(h.to_owned());
     }
     r.id_token_hint = p.get("id_token_hint").map(str::to_owned);
-    if r.login_hint.is_none() && r.id_token_hint.is_none() {
+    let may_ask = client.front_channel_subject && !r.pushed;
+    if r.login_hint.is_none() && r.id_token_hint.is_none() && !may_ask {
         return Err(OAuthError::invalid_request(
             "the subject to verify is required: login_hint (in a pushed request) or id_token_hint",
         ));

@@ -33,6 +33,7 @@ fn run(p: &Params, pushed: bool) -> Result<AuthorizationRequest, OAuthError> {
     let types: Vec<String> = vec!["payment_initiation".into()];
     let acr = vec!["biometric".to_owned(), "possessionorinherence".to_owned()];
     let eam_uris = vec![EAM_REDIRECT.to_owned()];
+    let okta_uris = vec![OKTA_REDIRECT.to_owned()];
     let (client, ru) = identify(p, |id| match id {
         "app" => Some(ClientView {
             client_id: "app",
@@ -40,6 +41,15 @@ fn run(p: &Params, pushed: bool) -> Result<AuthorizationRequest, OAuthError> {
             redirect_uris: &uris,
             authorization_details_types: &[],
             par_required: true,
+            front_channel_subject: false,
+        }),
+        "okta" => Some(ClientView {
+            client_id: "okta",
+            response_types: &[ResponseType::Code],
+            redirect_uris: &okta_uris,
+            authorization_details_types: &[],
+            par_required: false,
+            front_channel_subject: true,
         }),
         "eam" => Some(ClientView {
             client_id: "eam",
@@ -47,6 +57,7 @@ fn run(p: &Params, pushed: bool) -> Result<AuthorizationRequest, OAuthError> {
             redirect_uris: &eam_uris,
             authorization_details_types: &[],
             par_required: false,
+            front_channel_subject: false,
         }),
         _ => None,
     })?;
@@ -307,6 +318,42 @@ fn login_hint_only_through_par_and_a_subject_is_required() {
             false
         )
         .is_ok()
+    );
+}
+
+const OKTA_REDIRECT: &str = "https://org.okta.example/oauth2/v1/authorize/callback";
+
+#[test]
+fn a_front_channel_client_may_name_the_user_or_send_nobody_but_never_enrol_that_way() {
+    let okta = |extra: &[(&str, &str)]| {
+        let mut all = vec![("client_id", "okta"), ("redirect_uri", OKTA_REDIRECT)];
+        all.extend_from_slice(extra);
+        params(&all)
+    };
+    // login_hint outside PAR: accepted for this client only.
+    let r = run(&okta(&[]), false).unwrap();
+    assert_eq!(r.login_hint.as_deref(), Some("alice"));
+    assert_eq!(code(run(&params(&[]), false)), "invalid_request");
+    // No hint at all: the request is valid (the user is asked); other clients need one.
+    let r = run(&okta(&[("login_hint", "")]), false).unwrap();
+    assert!(r.login_hint.is_none() && r.id_token_hint.is_none());
+    assert_eq!(
+        code(run(&params(&[("login_hint", "")]), false)),
+        "invalid_request"
+    );
+    // A pushed request without a hint is still refused: there is nobody to ask it again.
+    assert_eq!(
+        code(run(&okta(&[("login_hint", "")]), true)),
+        "invalid_request"
+    );
+    // The name is still a valid subject, and enrolment stays PAR-only.
+    assert_eq!(
+        code(run(&okta(&[("login_hint", "a\nb")]), false)),
+        "invalid_request"
+    );
+    assert_eq!(
+        code(run(&okta(&[("prompt", "create")]), false)),
+        "invalid_request"
     );
 }
 

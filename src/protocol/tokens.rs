@@ -33,6 +33,11 @@ pub struct IdTokenClaims {
     /// The liveness method the face check passed: `PASSIVE`, `FLASHING` or `ACTIVE_3D`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inherence_liveness_method: Option<String>,
+    /// The user's name as the client knows it (the subject), for clients that named the user
+    /// in the front channel (`front_channel_subject`) and compare it with their own user, as
+    /// Okta's IdP authenticator does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
     /// Claims repeated from the identity provider's hint (its issuer's `echo_claims`, e.g.
     /// Entra ID's `oid` and `tid`); never a claim above (the configuration refuses those).
     #[serde(
@@ -102,6 +107,9 @@ pub struct UserInfo {
     pub acr: Option<Acr>,
     pub auth_time: Option<i64>,
     pub amr: Vec<String>,
+    /// As in the ID token: for clients registered with `front_channel_subject`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
 }
 
 /// An RFC 7662 introspection answer; an inactive token says only `{"active": false}`.

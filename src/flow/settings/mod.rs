@@ -197,6 +197,15 @@ pub struct ClientConfig {
     /// Inherence as an external factor).
     #[serde(default = "default_response_types")]
     pub response_types: Vec<crate::protocol::authorize::ResponseType>,
+    /// Take the user to verify from the browser: a `login_hint` in the front-channel request,
+    /// or, without one, the username the user types on Inherence's page. For identity
+    /// providers that call Inherence as a factor with neither a signed hint nor PAR (Okta's
+    /// IdP authenticator). The name is a claim, not a proof: the identity provider must
+    /// compare the ID token's `preferred_username` (carried for this client) or `sub` with the
+    /// user it is signing in, as Okta does. Never for enrolment (that stays PAR-only); the
+    /// server-wide `oidc.require_par` does not apply to such a client, which cannot push.
+    #[serde(default)]
+    pub front_channel_subject: bool,
     /// For `client_secret_basic` / `client_secret_post` (at least 32 characters).
     #[serde(default)]
     pub client_secret: Option<Secret>,
