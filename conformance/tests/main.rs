@@ -5,6 +5,7 @@
 //! not installed (`make models` installs them).
 
 mod audit;
+mod auth0_action;
 mod bad_input;
 mod common;
 mod didit_sessions;

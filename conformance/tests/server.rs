@@ -340,6 +340,44 @@ pub fn jwt_claims(token: &str) -> Value {
     .unwrap()
 }
 
+/// The auto-submitting form of a form_post answer: (action, fields).
+pub async fn form_of(r: reqwest::Response) -> (String, Vec<(String, String)>) {
+    assert_eq!(r.status(), 200, "a form_post page");
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let html = r.text().await.unwrap();
+    let attr = |s: &str, name: &str| -> Option<String> {
+        let start = s.find(&format!("{name}=\""))? + name.len() + 2;
+        let end = s[start..].find('"')? + start;
+        Some(unescape(&s[start..end]))
+    };
+    let action = attr(&html, "action").expect("a form action");
+    let origin = url::Url::parse(&action)
+        .unwrap()
+        .origin()
+        .ascii_serialization();
+    assert!(
+        csp.contains(&format!("form-action {origin} https:;")),
+        "{csp}"
+    );
+    let fields = html
+        .split("<input ")
+        .skip(1)
+        .map(|i| (attr(i, "name").unwrap(), attr(i, "value").unwrap()))
+        .collect();
+    (action, fields)
+}
+
+pub fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
 /// A plain HTTP client that does not follow redirects.
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()

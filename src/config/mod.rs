@@ -300,7 +300,12 @@ impl Config {
                 ));
             }
             let implicit_only = c.implicit_only();
-            if (c.auth_method == ClientAuthMethod::None) != implicit_only {
+            if let Some(why) = c.auth0_problem() {
+                return bad(format!("{who}: {why}"));
+            }
+            if c.auth0_action() {
+                // Checked above.
+            } else if (c.auth_method == ClientAuthMethod::None) != implicit_only {
                 return bad(format!(
                     "{who}: auth_method = \"none\" goes with response_types = [\"id_token\"] \
                      and only with it (a client without authentication never calls the token \

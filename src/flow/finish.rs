@@ -41,6 +41,17 @@ impl Provider {
                 auth_time,
                 acr,
                 liveness,
+            } if req.response_type == ResponseType::Auth0Continue => {
+                if enrol {
+                    // An Auth0 step-up is built without prompt=create.
+                    return Err(OAuthError::internal(&"an enrolment has no Auth0 answer"));
+                }
+                self.auth0_result(&flow, req, *auth_time, acr, *liveness)
+            }
+            FlowStatus::Verified {
+                auth_time,
+                acr,
+                liveness,
             } if req.response_type == ResponseType::IdToken => {
                 if enrol {
                     // Refused at authorization (an enrolment is answered with a code only).
@@ -119,7 +130,8 @@ impl Provider {
             Origin::Session { session, .. } => return Ok(self.session_finish_url(&flow, session)),
             Origin::Verify { request } | Origin::Enrol { request } => request.clone(),
         };
-        if request.response_type == ResponseType::IdToken {
+        if request.response_type != ResponseType::Code {
+            // A form post: the finish page posts the error (a script cannot post across origins).
             let cancelled = flow.cancel();
             self.put_flow(&flow)?;
             cancelled?;

@@ -6,6 +6,7 @@
 //! pushed request, a capture challenge, a code, the final redirect) is a `take` from the store,
 //! so it cannot happen twice, even with several server instances.
 
+pub(crate) mod auth0;
 pub(crate) mod authorize;
 pub(crate) mod capture;
 pub(crate) mod clients;
@@ -14,6 +15,7 @@ pub mod didit;
 pub(crate) mod enrol;
 pub mod error;
 pub(crate) mod finish;
+pub(crate) mod hints;
 pub mod issuers;
 pub(crate) use error::store_err;
 #[cfg(any(test, feature = "test-support"))]

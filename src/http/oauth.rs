@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::extract::{Form, Query, authorization, bearer};
 use super::{AppState, HttpError, html_escape, page};
-use crate::flow::authorize::AuthorizeOutcome;
+use crate::flow::authorize::{AuthorizeError, AuthorizeOutcome};
 use crate::protocol::authorize::Params;
 use crate::protocol::client_auth;
 use crate::protocol::discovery::paths;
@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route(paths::JWKS, get(jwks))
         .route(paths::PAR, post(par))
         .route(paths::AUTHORIZE, get(authorize_get).post(authorize_post))
+        .route(paths::AUTH0_START, get(auth0_start))
         .route(paths::TOKEN, post(token))
         .route(paths::USERINFO, get(userinfo).post(userinfo))
         .route(paths::INTROSPECT, post(introspect))
@@ -110,8 +111,19 @@ pub fn set_flow_cookie(s: &AppState, r: &mut Response, flow_id: &str, name: &str
     }
 }
 
+/// An Auth0 post-login Action's redirect (`flow::auth0`).
+async fn auth0_start(State(s): State<AppState>, Query(q): Query) -> Response {
+    answer(&s, s.provider.auth0_start(&q))
+}
+
 fn authorize(s: &AppState, params: &Params) -> Response {
-    match s.provider.authorize(params) {
+    answer(s, s.provider.authorize(params))
+}
+
+/// The browser's next step after a request that starts a face check: the capture page, the
+/// "who is signing in" page, the answer to the client, or a page explaining the refusal.
+fn answer(s: &AppState, outcome: Result<AuthorizeOutcome, AuthorizeError>) -> Response {
+    match outcome {
         Ok(AuthorizeOutcome::Capture {
             flow_id,
             binding_secret,

@@ -23,6 +23,8 @@ pub mod paths {
     pub const USERINFO: &str = "/userinfo";
     pub const INTROSPECT: &str = "/introspect";
     pub const JWKS: &str = "/jwks.json";
+    /// Where an Auth0 post-login Action sends the browser (not OpenID: `protocol::auth0`).
+    pub const AUTH0_START: &str = "/auth0/start";
 }
 
 /// Builds the document.

@@ -13,6 +13,11 @@ pub enum ResponseType {
     /// (Microsoft Entra ID's external authentication methods). Only for clients registered
     /// with it.
     IdToken,
+    /// Auth0's redirect Action protocol (`protocol::auth0`): a signed `session_token` and the
+    /// `state`, POSTed to the tenant's `/continue` URL. Never asked for at `/authorize`: an
+    /// Auth0 step-up starts at `/auth0/start` with the Action's token.
+    #[serde(rename = "auth0_continue")]
+    Auth0Continue,
 }
 
 impl ResponseType {
@@ -20,6 +25,7 @@ impl ResponseType {
         match self {
             Self::Code => "code",
             Self::IdToken => "id_token",
+            Self::Auth0Continue => "auth0_continue",
         }
     }
 
@@ -27,7 +33,7 @@ impl ResponseType {
     pub fn response_mode(self) -> &'static str {
         match self {
             Self::Code => "query",
-            Self::IdToken => "form_post",
+            Self::IdToken | Self::Auth0Continue => "form_post",
         }
     }
 }

@@ -121,6 +121,50 @@ impl ClientConfig {
     pub fn implicit_only(&self) -> bool {
         self.response_types == [crate::protocol::authorize::ResponseType::IdToken]
     }
+
+    /// An Auth0 tenant's post-login Action (`response_types = ["auth0_continue"]`): its
+    /// `client_secret` is the Action's HS256 secret, its one redirect URI the tenant's
+    /// `/continue`; it never calls the token endpoint.
+    pub fn auth0_action(&self) -> bool {
+        self.response_types == [crate::protocol::authorize::ResponseType::Auth0Continue]
+    }
+
+    /// What is wrong with an Auth0 Action client's registration, if anything.
+    pub fn auth0_problem(&self) -> Option<&'static str> {
+        if !self.auth0_action() {
+            return None;
+        }
+        let continue_ok = match self.redirect_uris.as_slice() {
+            [u] => crate::protocol::auth0::tenant_host(u).is_some(),
+            _ => false,
+        };
+        if !continue_ok {
+            Some(
+                "an auth0_continue client has exactly one redirect URI, the tenant's \
+                 https://{tenant}/continue",
+            )
+        } else if self.auth_method != ClientAuthMethod::None {
+            Some(
+                "an auth0_continue client has auth_method = \"none\": the Action proves itself \
+                 with the HS256 session token, never at the token endpoint",
+            )
+        } else if self.client_secret.as_ref().is_none_or(|s| s.len() < 32) {
+            Some(
+                "an auth0_continue client needs client_secret, the Action's HS256 secret (at least 32 characters)",
+            )
+        } else if self.enrolment_api
+            || self.audit_api
+            || self.front_channel_subject
+            || self.require_par == Some(true)
+        {
+            Some(
+                "an auth0_continue client cannot push, name users in the browser, or call the \
+                 enrolment or audit API",
+            )
+        } else {
+            None
+        }
+    }
 }
 
 fn default_response_types() -> Vec<crate::protocol::authorize::ResponseType> {
