@@ -120,7 +120,7 @@ async fn without_a_hint_the_user_is_asked_and_the_id_token_names_them_for_okta()
         .unwrap();
     let (fields, csp) = ask_page(r).await;
     assert!(
-        csp.contains("form-action 'self' http://127.0.0.1:9 https:;"),
+        csp.contains("form-action 'self' http://127.0.0.1:9;"),
         "{csp}"
     );
     assert!(
@@ -141,6 +141,14 @@ async fn without_a_hint_the_user_is_asked_and_the_id_token_names_them_for_okta()
     assert_eq!(r.status(), 303);
     let capture = location(&r);
     assert!(capture.starts_with("/capture/"), "{capture}");
+    // The check stays in this browser: no hand-off link a password holder could send to the
+    // real user (Okta would accept the relayed face).
+    let h = b
+        .get(server.url(&format!("{capture}/handoff")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(h.status(), 403);
     let c = complete(&b, &server, &capture).await;
     assert_eq!(c["sub"], ALICE);
     assert_eq!(c["preferred_username"], ALICE, "Okta matches this claim");
@@ -222,4 +230,26 @@ async fn a_named_user_proves_nothing_enrolment_and_unknown_names_are_refused() {
         .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("login_hint"));
+}
+
+#[tokio::test]
+async fn starts_in_the_browser_spend_the_clients_request_budget() {
+    // Anyone can start such a request: each start is counted like a pushed one.
+    let server = TestServer::protocol(|c| {
+        c.rate_limits.par_per_minute = 2;
+        let mut okta = client(OKTA, ClientAuthMethod::ClientSecretBasic);
+        okta.client_secret = Some(BASIC_SECRET.into());
+        okta.front_channel_subject = true;
+        c.clients.push(okta);
+    })
+    .await;
+    assert_eq!(server.enrol(ALICE, PERSON_ENROL).await.status(), 201);
+    let start = okta_request(&server, OKTA, &[("login_hint", ALICE)]);
+    for _ in 0..2 {
+        let r = http().get(&start).send().await.unwrap();
+        assert!(location(&r).starts_with("/capture/"));
+    }
+    let r = http().get(&start).send().await.unwrap();
+    let q = query(&location(&r));
+    assert_eq!(q["error"], "temporarily_unavailable", "{q:?}");
 }

@@ -19,6 +19,13 @@
  * See docs/integrations/auth0.md.
  */
 
+/** Fixed texts for the error codes Inherence posts back (never its unsigned description). */
+const REASONS = {
+  access_denied: "the face check was cancelled or declined",
+  unmet_authentication_requirements: "the face check did not succeed, or no face is enrolled",
+  temporarily_unavailable: "the face check is unavailable, try again later",
+};
+
 /** The method recorded in event.authentication.methods once the face check passed. */
 const methodUrl = (event) => `${event.secrets.INHERENCE_ISSUER}/auth0/face`;
 
@@ -48,12 +55,16 @@ exports.onContinuePostLogin = async (event, api) => {
     });
   } catch (err) {
     // No valid result: the check failed or was cancelled (Inherence posts an unsigned error,
-    // which can only lead here), or the answer was forged.
-    const why = event.request.body?.error_description || event.request.query?.error_description || err.message;
-    return api.access.deny(`Face check not completed: ${why}`);
+    // which can only lead here), or the answer was forged. The unsigned fields are anyone's
+    // to write: only a known error code picks the (fixed) text.
+    const error = event.request.body?.error || event.request.query?.error;
+    return api.access.deny(`Face check not completed: ${REASONS[error] || "no valid result"}`);
   }
   if (result.iss !== event.secrets.INHERENCE_ISSUER) {
     return api.access.deny("Face check not completed: the result is not from Inherence");
+  }
+  if (result.aud !== event.request.hostname) {
+    return api.access.deny("Face check not completed: the result is for another tenant");
   }
   if (result.sub !== event.user.user_id) {
     return api.access.deny("Face check not completed: the result is for another user");

@@ -47,12 +47,14 @@ impl Provider {
         let claims =
             auth0::verify_session_token(token, secret.expose().as_bytes(), &host, self.now())
                 .map_err(show)?;
+        self.charge(client_id, super::limits::Budget::Par)
+            .map_err(show)?;
         // One face check per token: a replayed link starts nothing.
         let fresh = self
             .store
             .first_use(
                 &ns::NONCES,
-                &digest(&format!("auth0\n{client_id}\n{token}")),
+                &digest(&format!("auth0\n{token}")),
                 (claims.exp + auth0::SKEW_SECS) * 1000,
             )
             .map_err(|e| show(store_err(e)))?;

@@ -210,9 +210,16 @@ impl Provider {
         let client_id = params.get("client_id").ok_or_else(|| {
             AuthorizeError::Show(OAuthError::invalid_request("client_id is missing"))
         })?;
-        if self.client_view(client_id).is_none() {
+        let Some(client) = self.clients.get(client_id) else {
             return Err(AuthorizeError::Show(OAuthError::invalid_client(
                 "unknown client_id",
+            )));
+        };
+        if client.auth0_action() {
+            // Its answers go to Auth0's /continue only from a flow its Action started.
+            return Err(AuthorizeError::Show(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "this client starts at /auth0/start, from its Auth0 Action",
             )));
         }
         let request = match params.get("request_uri") {
@@ -263,6 +270,12 @@ impl Provider {
                     return Err(redirect(OAuthError::invalid_request(
                         "this client must use pushed authorization requests",
                     )));
+                }
+                if view.front_channel_subject {
+                    // Anyone may start such a request: each start spends the client's budget
+                    // for requests (par_per_minute), as a pushed one would.
+                    self.charge(client_id, super::limits::Budget::Par)
+                        .map_err(redirect)?;
                 }
                 authorize::validate(params, &view, redirect_uri.clone(), &self.policy(), false)
                     .map_err(redirect)?
@@ -349,6 +362,10 @@ impl Provider {
             request.authorization_details.as_ref(),
         );
         let request_type = request.response_type;
+        let front_channel = self
+            .clients
+            .get(&request.client_id)
+            .is_some_and(|c| c.front_channel_subject);
         let origin = match purpose {
             Purpose::Enrol => Origin::Enrol { request },
             _ => Origin::Verify { request },
@@ -362,7 +379,7 @@ impl Provider {
             liveness_by,
             binding: digest(&binding_secret),
             // An identity provider's sign-in stays on the device that started it.
-            handoff: if request_type == ResponseType::Code {
+            handoff: if request_type == ResponseType::Code && !front_channel {
                 super::device::handoff_digest(&binding_secret)
             } else {
                 String::new()

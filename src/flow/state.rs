@@ -222,12 +222,16 @@ impl Flow {
         Ok(())
     }
 
-    /// Whether the check may move to another device. Not for an identity provider's sign-in
-    /// (`response_type=id_token`): whoever holds the password there could otherwise send the
-    /// hand-off link to the real user and relay their face to a sign-in of their own.
+    /// Whether the check may move to another device: decided when the flow starts (an empty
+    /// hand-off digest), never for an identity provider's sign-in (an ID-token or Auth0 answer,
+    /// or a client that names its users in the browser): whoever holds the password there
+    /// could otherwise send the hand-off link to the real user and relay their face to a
+    /// sign-in of their own.
     pub fn handoff_allowed(&self) -> bool {
-        self.oidc_request()
-            .is_none_or(|r| r.response_type == crate::protocol::authorize::ResponseType::Code)
+        !self.handoff.is_empty()
+            && self
+                .oidc_request()
+                .is_none_or(|r| r.response_type == crate::protocol::authorize::ResponseType::Code)
     }
 
     /// The user gives up before a decision: the flow fails with `access_denied`.

@@ -35,7 +35,8 @@ pub fn respond(client_name: &str, params: &[(String, String)]) -> Response {
     );
     let mut r = (StatusCode::OK, Html(page("Who is signing in?", &body))).into_response();
     // The request goes back to this origin, which may answer with a redirect to the client's
-    // registered redirect URI (an error): the browser applies form-action to that too.
+    // registered redirect URI (an error): the browser applies form-action to that too. Nothing
+    // else: this page hands over to no other site.
     let target = params
         .iter()
         .find(|(k, _)| k == "redirect_uri")
@@ -44,7 +45,7 @@ pub fn respond(client_name: &str, params: &[(String, String)]) -> Response {
         .filter(|o| o != "null")
         .unwrap_or_default();
     let csp = format!(
-        "default-src 'none'; style-src 'self'; form-action 'self' {target} https:; base-uri 'none'; frame-ancestors 'none'"
+        "default-src 'none'; style-src 'self'; form-action 'self' {target}; base-uri 'none'; frame-ancestors 'none'"
     );
     if let Ok(v) = HeaderValue::from_str(&csp) {
         r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
@@ -73,7 +74,7 @@ mod tests {
             .unwrap()
             .to_owned();
         assert!(
-            csp.contains("form-action 'self' https://org.okta.example https:;"),
+            csp.contains("form-action 'self' https://org.okta.example;"),
             "{csp}"
         );
         assert!(

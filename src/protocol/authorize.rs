@@ -489,12 +489,18 @@ fn check_amr(
 /// adds `prompt=create` to a step-up in the browser must not turn it into an enrolment.
 fn check_enrolment(
     _: &Params,
-    _: &ClientView<'_>,
+    client: &ClientView<'_>,
     _: &Policy<'_>,
     r: &mut AuthorizationRequest,
 ) -> Result<(), OAuthError> {
     if !r.is_enrolment() {
         return Ok(());
+    }
+    if client.front_channel_subject {
+        // Its users are named by whoever holds the browser: never let one record a face.
+        return Err(OAuthError::invalid_request(
+            "prompt=create (enrolment) is not available to a client that names its users in the browser",
+        ));
     }
     if !r.pushed {
         return Err(OAuthError::invalid_request(

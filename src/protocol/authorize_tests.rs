@@ -355,6 +355,11 @@ fn a_front_channel_client_may_name_the_user_or_send_nobody_but_never_enrol_that_
         code(run(&okta(&[("prompt", "create")]), false)),
         "invalid_request"
     );
+    // Not even pushed: such a client never enrols.
+    assert_eq!(
+        code(run(&okta(&[("prompt", "create")]), true)),
+        "invalid_request"
+    );
 }
 
 #[test]

@@ -177,6 +177,7 @@ fn default_jwks_refresh_secs() -> u64 {
 
 /// Claims an issuer's hint may not set in the ID token Inherence signs (`sub` may be echoed).
 pub const RESERVED_CLAIMS: &[&str] = &[
+    "preferred_username",
     "iss",
     "aud",
     "exp",
@@ -246,7 +247,7 @@ pub struct ClientConfig {
     /// providers that call Inherence as a factor with neither a signed hint nor PAR (Okta's
     /// IdP authenticator). The name is a claim, not a proof: the identity provider must
     /// compare the ID token's `preferred_username` (carried for this client) or `sub` with the
-    /// user it is signing in, as Okta does. Never for enrolment (that stays PAR-only); the
+    /// user it is signing in, as Okta does. Such a client never enrols, not even by PAR; the
     /// server-wide `oidc.require_par` does not apply to such a client, which cannot push.
     #[serde(default)]
     pub front_channel_subject: bool,
