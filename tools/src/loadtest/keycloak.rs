@@ -4,8 +4,9 @@
 //!
 //! Both answer the client-credentials grant of a confidential client authenticated with
 //! `client_secret_basic`; Inherence's authorization-code exchange (PKCE, single-use code, ID
-//! and access token signed) is measured too. Keycloak runs in production mode (`kc.sh start`,
-//! its dev-file database) from the same distribution the end-to-end tests use.
+//! and access token signed) is measured too. Keycloak runs from the same distribution the
+//! end-to-end tests use, first in production mode (`kc.sh start`, its dev-file database), then
+//! in development mode (`kc.sh start-dev`, which the end-to-end tests run).
 
 use super::*;
 
@@ -71,7 +72,27 @@ fn realm_json() -> String {
     .to_string()
 }
 
-fn start_keycloak(args: &KeycloakArgs, scratch: &Path) -> Result<(Keycloak, String), Failure> {
+/// How Keycloak is started: `kc.sh start` (production) or `kc.sh start-dev`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Production,
+    Development,
+}
+
+impl Mode {
+    fn command(self) -> &'static str {
+        match self {
+            Mode::Production => "start",
+            Mode::Development => "start-dev",
+        }
+    }
+}
+
+fn start_keycloak(
+    args: &KeycloakArgs,
+    scratch: &Path,
+    mode: Mode,
+) -> Result<(Keycloak, String), Failure> {
     use std::os::unix::process::CommandExt as _;
     let kc_sh = args.keycloak_home.join("bin/kc.sh");
     if !kc_sh.is_file() {
@@ -81,7 +102,7 @@ fn start_keycloak(args: &KeycloakArgs, scratch: &Path) -> Result<(Keycloak, Stri
         )));
     }
     // A fresh copy: its own database, nothing left from another run.
-    let home = scratch.join("keycloak");
+    let home = scratch.join(format!("keycloak-{}", mode.command()));
     let copied = Command::new("cp")
         .arg("-a")
         .arg(&args.keycloak_home)
@@ -95,10 +116,11 @@ fn start_keycloak(args: &KeycloakArgs, scratch: &Path) -> Result<(Keycloak, Stri
     std::fs::create_dir_all(&import).map_err(fail)?;
     std::fs::write(import.join("bench-realm.json"), realm_json()).map_err(fail)?;
     let (port, mgmt) = (free_port()?, free_port()?);
-    let log = std::fs::File::create(args.out.join("keycloak.log")).map_err(fail)?;
+    let log = std::fs::File::create(args.out.join(format!("keycloak-{}.log", mode.command())))
+        .map_err(fail)?;
     let mut cmd = Command::new(home.join("bin/kc.sh"));
     cmd.args([
-        "start",
+        mode.command(),
         "--import-realm",
         "--db=dev-file",
         "--http-enabled=true",
@@ -259,20 +281,28 @@ pub fn run(cfg: &Config, args: KeycloakArgs) -> Result<(), Failure> {
     )?;
     drop(server);
 
-    // Then Keycloak alone on the machine.
-    eprintln!("starting Keycloak ({})", args.keycloak_home.display());
-    let started = Instant::now();
-    let (kc, kc_base) = start_keycloak(&args, &scratch)?;
-    let kc_startup = started.elapsed().as_secs_f64();
+    // Then Keycloak alone on the machine, in each mode.
     let kc_path = format!("/realms/{KC_REALM}/protocol/openid-connect/token");
-    check_token(&kc_base, &kc_path, KC_CLIENT, None)?;
-    let script = client_credentials_script(&scratch, "kc.lua", &kc_path, KC_CLIENT, None)?;
-    let keycloak = measure(
-        &format!("{kc_base}{kc_path}"),
-        &script,
-        "Keycloak client credentials",
-    )?;
-    drop(kc);
+    let mut kc_runs = Vec::new();
+    for mode in [Mode::Production, Mode::Development] {
+        eprintln!(
+            "starting Keycloak, kc.sh {} ({})",
+            mode.command(),
+            args.keycloak_home.display()
+        );
+        let started = Instant::now();
+        let (kc, kc_base) = start_keycloak(&args, &scratch, mode)?;
+        let startup = started.elapsed().as_secs_f64();
+        check_token(&kc_base, &kc_path, KC_CLIENT, None)?;
+        let script = client_credentials_script(&scratch, "kc.lua", &kc_path, KC_CLIENT, None)?;
+        let r = measure(
+            &format!("{kc_base}{kc_path}"),
+            &script,
+            &format!("Keycloak ({}) client credentials", mode.command()),
+        )?;
+        drop(kc);
+        kc_runs.push((mode, startup, r));
+    }
 
     let jvm = args
         .java_home
@@ -285,23 +315,30 @@ pub fn run(cfg: &Config, args: KeycloakArgs) -> Result<(), Failure> {
         "# Token endpoint: Inherence and Keycloak on this machine\n\n\
          wrk -t{} -c{} -d{}s after a warm-up run of the same length (the code exchange: \
          {} s on fresh single-use codes, no warm-up); one server at a time; {} CPUs. Keycloak: \
-         `kc.sh start` (production mode, dev-file database) on {jvm}, started in {:.0} s; \
-         its access tokens are signed RS256. Inherence: embedded store, tenants and client \
-         budgets on; access tokens signed ES256 (its first `keys.algorithms`).\n",
+         `kc.sh start` (production mode, dev-file database) and `kc.sh start-dev` on {jvm}, \
+         started in {:.0} s and {:.0} s; its access tokens are signed RS256. Inherence: embedded \
+         store, tenants and client budgets on; access tokens signed ES256 (its first \
+         `keys.algorithms`).\n",
         args.wrk_threads,
         args.connections,
         args.duration,
         code_load.duration,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        kc_startup
+        kc_runs[0].1,
+        kc_runs[1].1,
     );
     md.push_str("| server | request | requests/s | p50 ms | p99 ms | errors |\n");
     md.push_str("|---|---|---:|---:|---:|---:|\n");
     for (server, what, r) in [
         (
-            "Keycloak",
+            "Keycloak (kc.sh start)",
             "client credentials (client_secret_basic)",
-            &keycloak,
+            &kc_runs[0].2,
+        ),
+        (
+            "Keycloak (kc.sh start-dev)",
+            "client credentials (client_secret_basic)",
+            &kc_runs[1].2,
         ),
         (
             "Inherence",
@@ -320,9 +357,18 @@ pub fn run(cfg: &Config, args: KeycloakArgs) -> Result<(), Failure> {
             r.rps, r.p50_ms, r.p99_ms, r.errors
         );
     }
+    for (mode, _, r) in &kc_runs {
+        let _ = writeln!(
+            md,
+            "\nInherence's client credentials / Keycloak's (kc.sh {}): {:.1}x requests/s.",
+            mode.command(),
+            inherence_cc.rps / r.rps.max(f64::MIN_POSITIVE)
+        );
+    }
     std::fs::write(args.out.join("keycloak.md"), &md).map_err(fail)?;
     let _ = std::io::stdout().write_all(md.as_bytes());
-    if keycloak.errors + inherence_cc.errors + inherence_code.errors > 0 {
+    let kc_errors: u64 = kc_runs.iter().map(|(_, _, r)| r.errors).sum();
+    if kc_errors + inherence_cc.errors + inherence_code.errors > 0 {
         return Err(fail(
             "some measured requests failed (see the errors column)",
         ));
