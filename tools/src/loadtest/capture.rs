@@ -53,19 +53,7 @@ pub(super) async fn capture_user(
             .send()
             .await
             .map_err(|e| e.to_string())?;
-        let capture = r
-            .headers()
-            .get("location")
-            .and_then(|l| l.to_str().ok())
-            .ok_or("authorize did not redirect")?
-            .to_owned();
-        let cookie = r
-            .headers()
-            .get("set-cookie")
-            .and_then(|c| c.to_str().ok())
-            .and_then(|c| c.split(';').next())
-            .unwrap_or("")
-            .to_owned();
+        let (capture, cookie) = to_capture(&r)?;
         if think_ms > 0 {
             let pause = think_ms + u64::from(pace.below(500));
             tokio::time::sleep(Duration::from_millis(pause)).await;
@@ -121,6 +109,25 @@ pub(super) async fn capture_user(
         }
     }
     Ok((lat, approved))
+}
+
+/// Where the authorization endpoint sent the browser (the capture page's path) and the
+/// binding cookie it set.
+pub(super) fn to_capture(r: &reqwest::Response) -> Result<(String, String), String> {
+    let capture = r
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .ok_or_else(|| format!("authorize answered {} without a redirect", r.status()))?
+        .to_owned();
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|c| c.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .unwrap_or("")
+        .to_owned();
+    Ok((capture, cookie))
 }
 
 /// One face check on the capture page at `capture` (a path): asks for the challenge, answers

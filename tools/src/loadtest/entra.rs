@@ -59,19 +59,7 @@ async fn entra_user(
             .send()
             .await
             .map_err(|e| e.to_string())?;
-        let capture = r
-            .headers()
-            .get("location")
-            .and_then(|l| l.to_str().ok())
-            .ok_or_else(|| format!("authorize answered {} without a redirect", r.status()))?
-            .to_owned();
-        let cookie = r
-            .headers()
-            .get("set-cookie")
-            .and_then(|c| c.to_str().ok())
-            .and_then(|c| c.split(';').next())
-            .unwrap_or("")
-            .to_owned();
+        let (capture, cookie) = to_capture(&r)?;
         let page = http
             .get(format!("{base}{capture}"))
             .header("cookie", &cookie)
@@ -135,12 +123,7 @@ fn hidden_fields(html: &str) -> Vec<(String, String)> {
 }
 
 pub fn run(cfg: &Config, args: EntraArgs) -> Result<(), Failure> {
-    std::fs::create_dir_all(&args.out).map_err(fail)?;
-    let scratch = args.out.join("run");
-    if scratch.exists() {
-        std::fs::remove_dir_all(&scratch).map_err(fail)?;
-    }
-    std::fs::create_dir_all(&scratch).map_err(fail)?;
+    let scratch = fresh_scratch(&args.out)?;
     let (footage, rendered) = load_footage(cfg, &args.video)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

@@ -207,12 +207,7 @@ fn check_token(base: &str, path: &str, client: &str, scope: Option<&str>) -> Res
 }
 
 pub fn run(cfg: &Config, args: KeycloakArgs) -> Result<(), Failure> {
-    std::fs::create_dir_all(&args.out).map_err(fail)?;
-    let scratch = args.out.join("run");
-    if scratch.exists() {
-        std::fs::remove_dir_all(&scratch).map_err(fail)?;
-    }
-    std::fs::create_dir_all(&scratch).map_err(fail)?;
+    let scratch = fresh_scratch(&args.out)?;
     let load = LoadtestArgs {
         out: args.out.clone(),
         duration: args.duration,

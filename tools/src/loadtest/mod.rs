@@ -108,6 +108,17 @@ fn fail(e: impl std::fmt::Display) -> Failure {
     Failure::runtime(e.to_string())
 }
 
+/// Scratch space (store, configuration, codes) next to a report: `out/run`, fresh every run.
+fn fresh_scratch(out: &Path) -> Result<PathBuf, Failure> {
+    std::fs::create_dir_all(out).map_err(fail)?;
+    let scratch = out.join("run");
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch).map_err(fail)?;
+    }
+    std::fs::create_dir_all(&scratch).map_err(fail)?;
+    Ok(scratch)
+}
+
 fn free_port() -> Result<u16, Failure> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(fail)?;
     Ok(l.local_addr().map_err(fail)?.port())
@@ -256,13 +267,8 @@ fn start_server(config: &Path, log: &Path, base: String) -> Result<Server, Failu
 }
 
 pub fn run(cfg: &Config, args: LoadtestArgs) -> Result<(), Failure> {
-    std::fs::create_dir_all(&args.out).map_err(fail)?;
     // Scratch space (store, config, codes) next to the report, fresh for every run.
-    let scratch = args.out.join("run");
-    if scratch.exists() {
-        std::fs::remove_dir_all(&scratch).map_err(fail)?;
-    }
-    std::fs::create_dir_all(&scratch).map_err(fail)?;
+    let scratch = fresh_scratch(&args.out)?;
     let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");
     let (store_cfg, redis) = match args.store.as_str() {
