@@ -138,21 +138,7 @@ pub fn run(cfg: &Config, args: EntraArgs) -> Result<(), Failure> {
         tenant_id: tenant.clone(),
     }));
 
-    let port = free_port()?;
-    let base = format!("http://127.0.0.1:{port}");
-    let store_cfg = inherence::store::StoreConfig {
-        path: scratch.join("store"),
-        ..Default::default()
-    };
-    let config = write_config(
-        cfg,
-        &scratch,
-        port,
-        &base,
-        &store_cfg,
-        "config.toml",
-        Variant::Before,
-    )?;
+    let (base, config, _) = embedded_config(cfg, &scratch, "config.toml", Variant::Before)?;
     add_entra(&config, &sim, &tenant, &app_id)?;
     let _server = start_server(&config, &args.out.join("server.log"), base.clone())?;
     sim.set_discovery_url(&format!("{base}/.well-known/openid-configuration"));

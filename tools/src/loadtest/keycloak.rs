@@ -237,21 +237,8 @@ pub fn run(cfg: &Config, args: KeycloakArgs) -> Result<(), Failure> {
 
     // Inherence alone on the machine, with the configuration the load test runs. The code
     // exchange first, while the minted codes are fresh (they live code_lifetime_secs).
-    let port = free_port()?;
-    let base = format!("http://127.0.0.1:{port}");
-    let store_cfg = inherence::store::StoreConfig {
-        path: scratch.join("store"),
-        ..Default::default()
-    };
-    let config = write_config(
-        cfg,
-        &scratch,
-        port,
-        &base,
-        &store_cfg,
-        "inherence.toml",
-        Variant::TenantsAndLimits,
-    )?;
+    let (base, config, store_cfg) =
+        embedded_config(cfg, &scratch, "inherence.toml", Variant::TenantsAndLimits)?;
     eprintln!("minting {} authorization codes", args.codes);
     let codes = mint_codes(&store_cfg, args.codes, cfg.oidc.code_lifetime_secs)?;
     let codes_file = scratch.join("codes.txt");

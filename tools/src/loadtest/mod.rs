@@ -223,6 +223,24 @@ fn load_footage(
     Ok((footage, rendered))
 }
 
+/// A configuration for one server on a free loopback port with a fresh embedded store in
+/// `scratch`: its base URL, the configuration file and the store's settings (to seed it).
+fn embedded_config(
+    cfg: &Config,
+    scratch: &Path,
+    name: &str,
+    variant: Variant,
+) -> Result<(String, PathBuf, inherence::store::StoreConfig), Failure> {
+    let port = free_port()?;
+    let base = format!("http://127.0.0.1:{port}");
+    let store_cfg = inherence::store::StoreConfig {
+        path: scratch.join("store"),
+        ..Default::default()
+    };
+    let config = write_config(cfg, scratch, port, &base, &store_cfg, name, variant)?;
+    Ok((base, config, store_cfg))
+}
+
 /// The `inherence` server binary: `INHERENCE_BIN`, or the one built next to this tool.
 fn server_binary() -> Result<PathBuf, Failure> {
     let path = match std::env::var_os("INHERENCE_BIN") {
