@@ -31,7 +31,7 @@ export ORT_DYLIB_PATH := $(abspath $(VENV))/lib/python3/site-packages/onnxruntim
 REFPIPE      := $(SHARED)/tools/refpipe
 REFPIPE_PY   := $(HOME)/.cache/refpipe-venv/bin/python
 
-.PHONY: tools redis-deps help run test eval-liveness bench-audit loadtest loadtest-redis loadtest-keycloak loadtest-entra test-e2e e2e-deps keycloak-adapter keycloak-dist keycloak-screenshots build sysdeps venv onnxruntime models models-verify models-rebuild eval bench lint fmt clean
+.PHONY: tools redis-deps help run test eval-liveness bench-audit loadtest loadtest-redis loadtest-keycloak loadtest-entra loadtest-metrics test-e2e e2e-deps keycloak-adapter keycloak-dist keycloak-screenshots build sysdeps venv onnxruntime models models-verify models-rebuild eval bench lint fmt clean
 
 help:
 	@echo "make run    - install, build and start the server with the verification demo"
@@ -44,6 +44,7 @@ help:
 	@echo "make tools  - build inherence-tools (load test, benchmarks, test camera; not part of the server)"
 	@echo "make loadtest - the OpenID provider under load (token, discovery, JWKS, capture users) -> out/loadtest/loadtest.md"
 	@echo "make loadtest-keycloak - the token endpoint side by side with a real Keycloak -> out/loadtest-keycloak/keycloak.md"
+	@echo "make loadtest-metrics - what the metrics cost: /token with them on and off, and the scrape time -> out/loadtest-metrics/metrics.md"
 	@echo "make loadtest-entra - Entra's external authentication method, server time per step-up -> out/loadtest-entra/entra.md"
 
 # --- installation -------------------------------------------------------------------------
@@ -276,6 +277,15 @@ loadtest-keycloak: models tools keycloak-dist
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; \
 	fi
 	KEYCLOAK_JAVA_HOME=$(KEYCLOAK_JAVA_HOME) $(TOOLS_BIN) loadtest-keycloak --keycloak-home $(KEYCLOAK_HOME)
+
+# What the metrics cost: /token throughput with [metrics] on and off (alternating), and the
+# scrape time of /metrics -> out/loadtest-metrics/metrics.md
+loadtest-metrics: models tools
+	@if ! command -v wrk >/dev/null; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; \
+	fi
+	$(TOOLS_BIN) loadtest-metrics
 
 # Entra's external authentication method: the server's time per step-up without the face check
 # (the conformance suite's Entra simulator plays Entra) -> out/loadtest-entra/entra.md

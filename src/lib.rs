@@ -16,6 +16,7 @@ pub mod flow;
 pub mod http;
 pub mod ids;
 pub mod keys;
+pub mod metrics;
 pub mod protocol;
 pub mod secret;
 pub mod store;

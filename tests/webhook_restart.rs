@@ -74,6 +74,7 @@ async fn a_delivery_in_flight_survives_kill_9_and_restart() {
             r#"
 [server]
 listen = "127.0.0.1:{port}"
+admin_listen = "127.0.0.1:0"
 [oidc]
 issuer = "{base}"
 [store]

@@ -49,11 +49,13 @@ async function waitFor(url, proc, what) {
  * `extraConfig` is appended; `opts.oidc` adds keys to [oidc]; `opts.port` picks the port. */
 export async function startServer(rpPort, extraConfig = "", opts = {}) {
   const port = opts.port || await freePort();
+  const adminPort = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "inherence-e2e-"));
   const issuer = `http://127.0.0.1:${port}`;
   const config = `
 [server]
 listen = "127.0.0.1:${port}"
+admin_listen = "127.0.0.1:${adminPort}"
 [oidc]
 issuer = "${issuer}"
 require_par = true
@@ -117,7 +119,7 @@ ${extraConfig}
     proc.kill("SIGTERM");
     rmSync(dir, { recursive: true, force: true });
   };
-  return { issuer, port, stop, enrol, token, apiKey };
+  return { issuer, port, admin: `http://127.0.0.1:${adminPort}`, stop, enrol, token, apiKey };
 }
 
 /** Starts the demo relying party (examples/rp_web.rs). */

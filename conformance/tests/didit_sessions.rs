@@ -1253,6 +1253,16 @@ async fn dead_letters_secret_rotation_and_resubmission() {
     assert_eq!(dead["attempts"], 2);
     assert_eq!(dead["attempt_log"].as_array().unwrap().len(), 2);
     assert!(rx.accepted().is_empty());
+    // The metrics saw one retry and one dead letter.
+    let m = server.provider.metrics.render();
+    assert!(
+        m.contains("inherence_webhook_attempts_total{result=\"retry\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("inherence_webhook_attempts_total{result=\"dead_letter\"} 1"),
+        "{m}"
+    );
 
     // Rotate the secret; the receiver recovers and knows only the OLD secret: the Standard
     // Webhooks signature still verifies (two v1 entries), the Didit headers use the new one.
@@ -1296,6 +1306,20 @@ async fn dead_letters_secret_rotation_and_resubmission() {
         a.iter().any(|r| r.body["event_id"] == dead["event_id"])
     })
     .await;
+    // The worker records the delivery right after the receiver's answer.
+    let delivered = "inherence_webhook_attempts_total{result=\"delivered\"}";
+    for _ in 0..100 {
+        if server.provider.metrics.render().contains(delivered) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let m = server.provider.metrics.render();
+    assert!(m.contains(delivered), "{m}");
+    assert!(
+        !m.contains("inherence_webhook_delivery_lag_seconds_count 0"),
+        "{m}"
+    );
     let got = rx2
         .accepted()
         .into_iter()

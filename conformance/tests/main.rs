@@ -16,6 +16,7 @@ mod golden;
 mod http_demo;
 mod liveness_attacks;
 mod liveness_flows;
+mod metrics_endpoint;
 mod metrics_reference;
 mod models_upstream;
 mod oidc_flows;

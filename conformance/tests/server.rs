@@ -15,7 +15,7 @@ use inherence::flow::Provider;
 use inherence::flow::settings::ClientAuthMethod;
 use inherence::flow::settings::ClientConfig;
 use inherence::flow::settings::TrustedIssuer;
-use inherence::http::{AppState, app};
+use inherence::http::{AppState, admin_app, app};
 use inherence::secret::Secret;
 use serde_json::{Value, json};
 
@@ -117,6 +117,9 @@ pub struct Setup {
 /// A running server.
 pub struct TestServer {
     pub base: String,
+    /// The admin listener (`/metrics`).
+    #[allow(dead_code)]
+    pub admin: String,
     #[allow(dead_code)]
     pub provider: Arc<Provider>,
     /// The server's clock.
@@ -216,11 +219,27 @@ impl TestServer {
         let provider = inherence::cli::serve::build_provider(&cfg, engine, clock.clone())
             .map_err(|f| f.message)
             .unwrap();
-        let state = AppState::new(provider.clone(), 2, cfg.server.max_body_bytes);
+        let state = AppState::new(provider.clone(), 2, cfg.server.max_body_bytes).with_metrics(
+            inherence::cli::serve::metrics_endpoint(&cfg)
+                .map_err(|f| f.message)
+                .unwrap(),
+        );
         let background = inherence::flow::spawn_background(&provider);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         // The production listener, with its deadlines and per-address bounds.
         let limits = cfg.server.limits.clone();
+        let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin = format!("http://{}", admin_listener.local_addr().unwrap());
+        let (admin_router, admin_limits) = (admin_app(state.clone()), limits.clone());
+        let admin_task = tokio::spawn(async move {
+            let _ = inherence::http::serve::serve(
+                admin_listener,
+                admin_router,
+                admin_limits,
+                std::future::pending(),
+            )
+            .await;
+        });
         tokio::spawn(async move {
             inherence::http::serve::serve(listener, app(state), limits, async {
                 let _ = rx.await;
@@ -228,8 +247,11 @@ impl TestServer {
             .await
             .unwrap();
         });
+        let mut background = background;
+        background.push(admin_task);
         Self {
             base: format!("http://127.0.0.1:{port}"),
+            admin,
             provider,
             clock,
             fixed,

@@ -659,6 +659,22 @@ impl AuditLog {
         Ok(Some(seq))
     }
 
+    /// This instance's stream as last seen (no store read): entries after the last signed
+    /// checkpoint, and since when they have waited for one (ms since the epoch; the newest
+    /// entry's time when the stream was never checkpointed). `None` until the head is loaded
+    /// (the first append, or the background tick within seconds of start).
+    pub fn unsealed_tail(&self) -> Option<(u64, i64)> {
+        let guard = self.head.lock().ok()?;
+        let h = guard.as_ref()?;
+        let pending = h.seq.saturating_sub(h.checkpoint_seq);
+        let since = if h.checkpoint_at_ms > 0 {
+            h.checkpoint_at_ms
+        } else {
+            h.at_ms
+        };
+        Some((pending, since))
+    }
+
     /// Background duty: checkpoint quiet tails, and prune once an hour.
     pub fn tick(&self) -> Result<(), AuditError> {
         self.checkpoint_now(false)?;

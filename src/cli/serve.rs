@@ -7,7 +7,8 @@ use super::{Failure, load_engine};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::flow::Provider;
-use crate::http::{AppState, app};
+use crate::http::metrics::MetricsEndpoint;
+use crate::http::{AppState, admin_app, app};
 use crate::keys::KeyManager;
 use crate::store::Store;
 
@@ -46,7 +47,13 @@ pub fn build_provider(
         ),
         Err(e) => tracing::error!(error = %e, "resealing biometric data failed"),
     });
-    let store: Store = opened.store;
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    // With metrics on, every store call is timed (the wrapper changes nothing else).
+    let store: Store = if cfg.metrics.enabled {
+        crate::store::metered::MeteredKv::wrap(opened.store, metrics.clone())
+    } else {
+        opened.store
+    };
     let host = url::Url::parse(&cfg.oidc.issuer)
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))
@@ -63,8 +70,15 @@ pub fn build_provider(
     for w in cfg.dev_warnings() {
         tracing::warn!("DEV SETTING: {w}");
     }
-    let provider = Provider::new(Arc::new(cfg.flow()), store, Arc::new(keys), engine, clock)
-        .map_err(|e| Failure::runtime(format!("audit signing key: {e}")))?;
+    let provider = Provider::new(
+        Arc::new(cfg.flow()),
+        store,
+        Arc::new(keys),
+        engine,
+        clock,
+        metrics,
+    )
+    .map_err(|e| Failure::runtime(format!("audit signing key: {e}")))?;
     Ok(Arc::new(provider))
 }
 
@@ -77,7 +91,8 @@ pub fn run(cfg: Config) -> Result<(), Failure> {
     let listen = cfg.server.listen.clone();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let provider = build_provider(&cfg, Arc::new(engine), clock)?;
-    let state = AppState::new(provider.clone(), permits, cfg.server.max_body_bytes);
+    let state = AppState::new(provider.clone(), permits, cfg.server.max_body_bytes)
+        .with_metrics(metrics_endpoint(&cfg)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -106,10 +121,47 @@ pub fn run(cfg: Config) -> Result<(), Failure> {
             provider.issuer()
         );
         let limits = cfg.server.limits.clone();
+        if !cfg.server.admin_listen.trim().is_empty() {
+            let admin = &cfg.server.admin_listen;
+            let l = tokio::net::TcpListener::bind(admin).await.map_err(|e| {
+                Failure::runtime(format!(
+                    "cannot listen on {admin} (server.admin_listen): {e}"
+                ))
+            })?;
+            let addr = l
+                .local_addr()
+                .map_err(|e| Failure::runtime(e.to_string()))?;
+            eprintln!(
+                "Admin listener (/metrics) on http://{addr}; keep it off the public internet."
+            );
+            let (router, limits) = (admin_app(state.clone()), limits.clone());
+            tokio::spawn(async move {
+                let stop = async {
+                    let _ = tokio::signal::ctrl_c().await;
+                };
+                if let Err(e) = crate::http::serve::serve(l, router, limits, stop).await {
+                    tracing::error!(error = %e, "the admin listener stopped");
+                }
+            });
+        }
         crate::http::serve::serve(listener, app(state), limits, async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await
         .map_err(|e| Failure::runtime(e.to_string()))
+    })
+}
+
+/// How `/metrics` is served, from `[metrics]` (the token file is read here, once).
+pub fn metrics_endpoint(cfg: &Config) -> Result<MetricsEndpoint, Failure> {
+    let token = cfg
+        .metrics
+        .load_token()
+        .map_err(Failure::usage)?
+        .map(Arc::new);
+    Ok(MetricsEndpoint {
+        enabled: cfg.metrics.enabled,
+        on_main: cfg.metrics.listener == crate::metrics::MetricsListener::Main,
+        token,
     })
 }

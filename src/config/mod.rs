@@ -21,6 +21,7 @@ use crate::flow::settings::{
 };
 use crate::http::serve::ServerConfig;
 use crate::keys::KeySettings;
+use crate::metrics::MetricsSettings;
 use crate::store::{StoreBackend, StoreConfig};
 use crate::tenant::TenantConfig;
 use crate::webhook::WebhookSettings;
@@ -43,6 +44,7 @@ pub struct Config {
     pub webhooks: WebhookSettings,
     pub sessions: SessionSettings,
     pub audit: AuditSettings,
+    pub metrics: MetricsSettings,
     /// The tenants besides `default` (`[[tenants]]`); none: one deployment, one tenant.
     pub tenants: Vec<TenantConfig>,
     pub clients: Vec<ClientConfig>,
@@ -111,6 +113,9 @@ impl Config {
     /// Cross-field checks.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.biometric.validate().map_err(ConfigError::Invalid)?;
+        self.metrics
+            .validate(&self.server.admin_listen)
+            .map_err(ConfigError::Invalid)?;
         if self.runtime.intra_op_threads == 0 {
             return Err(ConfigError::Invalid(
                 "runtime.intra_op_threads must be at least 1".into(),
@@ -403,6 +408,16 @@ impl Config {
                  re-sign the evidence"
                     .into(),
             );
+        }
+        if let Ok(a) = self.server.admin_listen.parse::<std::net::SocketAddr>()
+            && !a.ip().is_loopback()
+            && self.metrics.enabled
+            && self.metrics.token_file.is_none()
+        {
+            w.push(format!(
+                "the admin listener {a} is not loopback and /metrics on it has no token: keep it \
+                 on a private network, or set metrics.token_file"
+            ));
         }
         if self.audit.witness_file.is_none() {
             w.push(

@@ -237,6 +237,7 @@ impl Provider {
             )));
         }
         let (burst, waited) = self.check_capture(flow, ch, frames)?;
+        self.metrics.capture_analysis(burst.elapsed_ms);
         let bytes: Vec<&[u8]> = frames.iter().map(|f| f.bytes.as_slice()).collect();
         // A hosted v3 session is judged into its session's verdict; the rest here is the OpenID
         // flow's step-up or camera enrolment.

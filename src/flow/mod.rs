@@ -17,6 +17,7 @@ pub mod error;
 pub(crate) mod finish;
 pub(crate) mod hints;
 pub mod issuers;
+pub(crate) mod observe;
 pub(crate) use error::store_err;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fixtures;
@@ -43,6 +44,7 @@ use crate::biometric::FaceEngine;
 use crate::clock::Clock;
 use crate::flow::settings::Settings;
 use crate::keys::{Alg, KeyManager};
+use crate::metrics::Metrics;
 use crate::protocol::discovery::{self, Metadata, paths};
 use crate::store::Store;
 use crate::webhook::outbox::Outbox;
@@ -114,6 +116,8 @@ pub struct Provider {
     pub webhook_key: Option<Arc<Ed25519KeyPair>>,
     /// The tamper-evident audit log every decision goes to.
     pub audit: Arc<AuditLog>,
+    /// Operational metrics (also fed by the store and the webhook worker).
+    pub metrics: Arc<Metrics>,
     /// This instance's shares of the per-client budgets (`limits.rs`).
     leases: limits::Leases,
     trusted: Arc<issuers::TrustedIssuers>,
@@ -135,6 +139,7 @@ impl Provider {
         keys: Arc<KeyManager>,
         engine: Arc<dyn FaceEngine>,
         clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, crate::audit::AuditError> {
         let clients = Clients::new(&cfg.clients, store.clone(), clock.clone());
         let trusted = Arc::new(issuers::TrustedIssuers::new(&cfg.oidc.trusted_issuers));
@@ -161,11 +166,10 @@ impl Provider {
             echoed_claims: &echoed,
         });
         let discovery = serde_json::to_vec(&doc).expect("metadata serialises");
-        let outbox = Arc::new(Outbox::new(
-            store.clone(),
-            clock.clone(),
-            cfg.webhooks.clone(),
-        ));
+        let outbox = Arc::new(
+            Outbox::new(store.clone(), clock.clone(), cfg.webhooks.clone())
+                .with_metrics(metrics.clone()),
+        );
         let webhook_key = if cfg.webhooks.ed25519 {
             match crate::keys::webhook_ed25519(&*store) {
                 Ok(k) => Some(Arc::new(k)),
@@ -190,6 +194,7 @@ impl Provider {
         );
         Ok(Self {
             audit,
+            metrics,
             cfg,
             store,
             keys,

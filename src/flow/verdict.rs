@@ -84,13 +84,17 @@ impl Provider {
             v.reasons
                 .push(v.outcome.to_ascii_uppercase().replace(' ', "_"));
         }
-        self.audit
-            .record_decision(DecisionInput {
-                evidence: v,
-                personal: ctx.map(|c| c.personal(frames)),
+        let personal = ctx.map(|c| c.personal(frames));
+        // The evidence moves into the log; the metrics read the copy.
+        let evidence = v.clone();
+        self.observed_append(&v, move || {
+            self.audit.record_decision(DecisionInput {
+                evidence,
+                personal,
                 frames,
             })
-            .map_err(to_store)
+        })
+        .map_err(to_store)
     }
 
     /// Erases what is personal about a subject beside its template: the personal part of its

@@ -8,6 +8,7 @@ mod enrol;
 mod error;
 pub mod extract;
 mod form_post;
+pub mod metrics;
 mod oauth;
 pub mod openapi;
 pub mod serve;
@@ -43,6 +44,8 @@ pub struct AppState {
     /// Largest request body on upload routes (`[server] max_body_bytes`).
     max_body_bytes: usize,
     jwks: Arc<Mutex<Option<JwksCache>>>,
+    /// Whether requests are counted, and where `/metrics` is served.
+    metrics: metrics::MetricsEndpoint,
 }
 
 impl AppState {
@@ -58,7 +61,19 @@ impl AppState {
             capture_permits: u32::try_from(threads.clamp(1, permits)).unwrap_or(1),
             max_body_bytes,
             jwks: Arc::new(Mutex::new(None)),
+            metrics: metrics::MetricsEndpoint {
+                enabled: true,
+                on_main: false,
+                token: None,
+            },
         }
+    }
+
+    /// Sets how metrics are recorded and served (default: recorded, served on the admin
+    /// listener without a token).
+    pub fn with_metrics(mut self, m: metrics::MetricsEndpoint) -> Self {
+        self.metrics = m;
+        self
     }
 
     /// The JWKS document, serialised once per key ring.
@@ -124,7 +139,7 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     let cfg = state.provider.cfg.clone();
     let frames_body = state.max_body_bytes;
-    Router::new()
+    let r = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .merge(oauth::routes())
@@ -132,9 +147,31 @@ pub fn app(state: AppState) -> Router {
         .merge(enrol::routes(cfg.biometric.limits.max_bytes))
         .merge(audit::routes())
         .merge(demo::routes())
-        .merge(v3::routes())
-        .layer(DefaultBodyLimit::max(frames_body))
+        .merge(v3::routes());
+    let r = if state.metrics.enabled && state.metrics.on_main {
+        r.route("/metrics", get(metrics::scrape))
+    } else {
+        r
+    };
+    r.layer(DefaultBodyLimit::max(frames_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+/// The router of the admin listener (`[server] admin_listen`, loopback by default): health,
+/// and `/metrics` when metrics are on. Keep this listener off the public internet.
+pub fn admin_app(state: AppState) -> Router {
+    let r = Router::new().route("/healthz", get(|| async { "ok" }));
+    let r = if state.metrics.enabled {
+        r.route("/metrics", get(metrics::scrape))
+    } else {
+        r
+    };
+    r.layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }
 

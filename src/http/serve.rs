@@ -21,6 +21,9 @@ use tokio::net::TcpListener;
 pub struct ServerConfig {
     /// Address to listen on.
     pub listen: String,
+    /// The admin listener's address: `/metrics` (and operator pages). Loopback by default;
+    /// keep it off the public internet. `""` starts no admin listener.
+    pub admin_listen: String,
     /// Largest request body accepted on upload routes, in bytes.
     pub max_body_bytes: usize,
     /// Requests processed by the biometric engine at the same time; more wait in line.
@@ -33,6 +36,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
+            admin_listen: "127.0.0.1:9464".into(),
             max_body_bytes: 24 * 1024 * 1024,
             max_concurrent_analyses: 0,
             limits: Default::default(),

@@ -38,6 +38,7 @@
 pub mod concerns;
 pub mod embedded;
 pub mod encrypted;
+pub mod metered;
 pub mod namespace;
 pub mod redis;
 mod settings;

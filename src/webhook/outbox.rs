@@ -122,6 +122,8 @@ pub struct Outbox {
     pub clock: Arc<dyn Clock>,
     pub cfg: WebhookSettings,
     pub wake: Arc<Notify>,
+    /// Where attempts and the queue's depth are reported.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for Outbox {
@@ -137,7 +139,14 @@ impl Outbox {
             clock,
             cfg,
             wake: Arc::new(Notify::new()),
+            metrics: Arc::default(),
         }
+    }
+
+    /// Reports to `metrics` (the server's) instead of a private set.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Queues `event` (an envelope without `timestamp`, with `event_id`, `webhook_type` and
@@ -316,15 +325,21 @@ impl Outbox {
         Ok(out)
     }
 
-    /// Earliest time a pending delivery is due (for the worker's sleep).
+    /// Earliest time a pending delivery is due (for the worker's sleep). On the way, reports
+    /// the queue's depth and the age of its oldest delivery to the metrics.
     pub fn next_due_ms(&self) -> Result<Option<i64>, StoreError> {
         let mut next = None;
+        let (mut depth, mut oldest) = (0usize, None);
         for k in self.store.keys(&OUTBOX)? {
             if let Some(d) = self.store.get_json::<Delivery>(&OUTBOX, &k)? {
                 next =
                     Some(next.map_or(d.next_attempt_at_ms, |n: i64| n.min(d.next_attempt_at_ms)));
+                depth += 1;
+                oldest = Some(oldest.map_or(d.created_at_ms, |o: i64| o.min(d.created_at_ms)));
             }
         }
+        let age_ms = oldest.map_or(0, |o| self.clock.now_millis() - o);
+        self.metrics.webhook_queue(depth, age_ms as f64 / 1000.0);
         Ok(next)
     }
 
@@ -363,6 +378,17 @@ impl Outbox {
             self.store.delete(&OUTBOX, &d.uuid)?;
         }
         self.store.release(&LEASES, &d.uuid)?;
+        use crate::metrics::WebhookResult;
+        match d.state {
+            DeliveryState::Delivered => self.metrics.webhook_attempt(
+                WebhookResult::Delivered,
+                Some((self.clock.now_millis() - d.created_at_ms) as f64 / 1000.0),
+            ),
+            DeliveryState::Pending => self.metrics.webhook_attempt(WebhookResult::Retry, None),
+            DeliveryState::DeadLetter => self
+                .metrics
+                .webhook_attempt(WebhookResult::DeadLetter, None),
+        }
         Ok(d.state)
     }
 

@@ -52,6 +52,7 @@ pub fn write_config(dir: &Path, port: u16, extra: &str) -> PathBuf {
             r#"
 [server]
 listen = "127.0.0.1:{port}"
+admin_listen = "127.0.0.1:0"
 [oidc]
 issuer = "http://127.0.0.1:{port}"
 [store]

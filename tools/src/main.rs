@@ -40,6 +40,9 @@ enum Command {
     /// The token endpoint side by side with a real Keycloak's, under the same wrk load (needs
     /// wrk, an unpacked Keycloak and the `inherence` binary next to this one).
     LoadtestKeycloak(loadtest::keycloak::KeycloakArgs),
+    /// What the metrics cost: /token throughput with metrics on and off (alternating), and
+    /// the scrape time of /metrics (needs wrk and the `inherence` binary next to this one).
+    LoadtestMetrics(loadtest::metrics::MetricsArgs),
     /// Microsoft Entra ID's external authentication method, the server's time per step-up
     /// without the face check (the conformance suite's Entra simulator plays Entra).
     LoadtestEntra(loadtest::entra::EntraArgs),
@@ -85,6 +88,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Bench(args) => bench::run(&cfg, args),
         Command::Loadtest(args) => loadtest::run(&cfg, args),
         Command::LoadtestKeycloak(args) => loadtest::keycloak::run(&cfg, args),
+        Command::LoadtestMetrics(args) => loadtest::metrics::run(&cfg, args),
         Command::LoadtestEntra(args) => loadtest::entra::run(&cfg, args),
         Command::EvalLiveness(args) => eval_liveness::run(&cfg, args),
         Command::TestCamera { action } => test_camera::run(&cfg, action),

@@ -157,7 +157,7 @@ fn start_keycloak(
 }
 
 /// wrk script: the client-credentials grant with client_secret_basic.
-fn client_credentials_script(
+pub(super) fn client_credentials_script(
     dir: &Path,
     name: &str,
     path: &str,
@@ -184,7 +184,12 @@ wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 }
 
 /// One token request as a check that the measured requests succeed.
-fn check_token(base: &str, path: &str, client: &str, scope: Option<&str>) -> Result<(), Failure> {
+pub(super) fn check_token(
+    base: &str,
+    path: &str,
+    client: &str,
+    scope: Option<&str>,
+) -> Result<(), Failure> {
     let mut form = vec![("grant_type", "client_credentials")];
     if let Some(s) = scope {
         form.push(("scope", s));

@@ -17,6 +17,7 @@
 mod capture;
 pub mod entra;
 pub mod keycloak;
+pub mod metrics;
 mod redis_server;
 mod seed;
 mod wrk;
@@ -146,6 +147,8 @@ fn write_config(
 ) -> Result<PathBuf, Failure> {
     let mut c = cfg.clone();
     c.server.listen = format!("127.0.0.1:{port}");
+    // Any free port: several servers may run at once.
+    c.server.admin_listen = "127.0.0.1:0".into();
     c.oidc.issuer = issuer.to_owned();
     c.oidc.require_par = false;
     c.store = store.clone();
