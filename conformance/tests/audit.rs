@@ -366,7 +366,7 @@ async fn payment_step_ups_are_evidence_that_exports_verify_and_erasure_keeps() {
                 assert_eq!(e.body["targets"].as_array().unwrap().len(), 3);
                 redactions += 1;
             }
-            Kind::Retention => {}
+            Kind::Retention | Kind::Operator => {}
         }
     }
     assert_eq!((redacted, redactions), (3, 1));

@@ -8,6 +8,7 @@ mod audit;
 mod auth0_action;
 mod bad_input;
 mod common;
+mod console;
 mod didit_sessions;
 mod didit_standalone;
 mod dlib_rebuild;

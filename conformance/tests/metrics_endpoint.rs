@@ -91,7 +91,11 @@ async fn a_step_up_shows_in_the_admin_listeners_metrics_and_nothing_personal_is_
             1.0,
         ),
         (
-            "inherence_decisions_total{channel=\"oidc\",outcome=\"approved\",reason=\"APPROVED\",tenant=\"default\"}",
+            "inherence_decisions_total{channel=\"oidc\",outcome=\"approved\",tenant=\"default\"}",
+            1.0,
+        ),
+        (
+            "inherence_decision_reasons_total{channel=\"oidc\",outcome=\"approved\",reason=\"APPROVED\",tenant=\"default\"}",
             1.0,
         ),
         ("inherence_liveness_score_count{channel=\"oidc\"}", 1.0),
@@ -159,6 +163,13 @@ async fn on_the_public_listener_the_metrics_need_their_token() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401, "only a bearer token");
+    let r = http()
+        .get(&url)
+        .header("authorization", format!("bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the scheme is case-insensitive");
     let r = scrape(&url, Some(token)).await;
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();

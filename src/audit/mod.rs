@@ -159,6 +159,10 @@ struct Head {
     checkpoint_at_ms: i64,
     #[serde(default)]
     checkpoint_hash: String,
+    /// When the first entry after the last checkpoint was written (0: none waits, or not
+    /// known for a head stored before this field existed).
+    #[serde(default)]
+    first_pending_ms: i64,
 }
 
 /// The audit log of one server (or CLI) process.
@@ -317,6 +321,7 @@ impl AuditLog {
                             checkpoint_seq: 0,
                             checkpoint_at_ms: 0,
                             checkpoint_hash: String::new(),
+                            first_pending_ms: 0,
                         }
                     }
                     // No entries: a new stream, or one retention emptied up to its anchor
@@ -332,6 +337,7 @@ impl AuditLog {
                             checkpoint_seq: 0,
                             checkpoint_at_ms: 0,
                             checkpoint_hash: String::new(),
+                            first_pending_ms: 0,
                         }
                     }
                 }
@@ -468,10 +474,16 @@ impl AuditLog {
                 .store
                 .write_once(&ns::ENTRIES, &key(&stream, e.seq), &bytes)?
             {
+                let first_pending_ms = if h.seq <= h.checkpoint_seq || h.first_pending_ms == 0 {
+                    at_ms
+                } else {
+                    h.first_pending_ms
+                };
                 let mut next = Head {
                     seq: e.seq,
                     hash: e.hash.clone(),
                     at_ms,
+                    first_pending_ms,
                     ..h
                 };
                 let ptr = serde_json::to_vec(&next).expect("serialises");
@@ -483,6 +495,7 @@ impl AuditLog {
                             next.checkpoint_seq = e.seq;
                             next.checkpoint_at_ms = at_ms;
                             next.checkpoint_hash = e.hash.clone();
+                            next.first_pending_ms = 0;
                         }
                         // The entry is written; the next checkpoint will cover it.
                         Err(err) => tracing::error!(error = %err, "audit checkpoint failed"),
@@ -497,6 +510,28 @@ impl AuditLog {
         Err(AuditError::Invalid(
             "the audit stream is too contended; give each instance its own [audit] stream".into(),
         ))
+    }
+
+    /// Appends what a console operator did; a subject is recorded as its pseudonym.
+    pub fn record_operator(
+        &self,
+        action: &str,
+        operator: String,
+        tenant: Option<&TenantId>,
+        subject: Option<&str>,
+    ) -> Result<Entry, AuditError> {
+        let subject = match (tenant, subject) {
+            (Some(t), Some(s)) => Some(self.pseudonym(t, s)?),
+            _ => None,
+        };
+        let body = record::OperatorAction {
+            action: action.to_owned(),
+            operator,
+            tenant: tenant.map(|t| t.to_string()),
+            subject,
+        };
+        let body = serde_json::to_value(&body).map_err(|e| AuditError::Invalid(e.to_string()))?;
+        self.append(Kind::Operator, body, None)
     }
 
     /// Appends a decision (and keeps its frames when configured).
@@ -654,21 +689,23 @@ impl AuditLog {
         h.checkpoint_seq = h.seq;
         h.checkpoint_at_ms = h.at_ms;
         h.checkpoint_hash = h.hash.clone();
+        h.first_pending_ms = 0;
         let seq = h.seq;
         *guard = Some(h);
         Ok(Some(seq))
     }
 
-    /// This instance's stream as last seen (no store read): entries after the last signed
-    /// checkpoint, and since when they have waited for one (ms since the epoch; the newest
-    /// entry's time when the stream was never checkpointed). `None` until the head is loaded
-    /// (the first append, or the background tick within seconds of start).
+    /// This instance's stream as last seen (no store read, never waiting): entries after the
+    /// last signed checkpoint, and since when the oldest of them has waited (ms since the
+    /// epoch; the newest entry's time when that is not known). `None` while an append or a
+    /// checkpoint holds the head (the caller keeps its last value), and until the head is
+    /// loaded (the first append, or the background tick within seconds of start).
     pub fn unsealed_tail(&self) -> Option<(u64, i64)> {
-        let guard = self.head.lock().ok()?;
+        let guard = self.head.try_lock().ok()?;
         let h = guard.as_ref()?;
         let pending = h.seq.saturating_sub(h.checkpoint_seq);
-        let since = if h.checkpoint_at_ms > 0 {
-            h.checkpoint_at_ms
+        let since = if h.first_pending_ms > 0 {
+            h.first_pending_ms
         } else {
             h.at_ms
         };

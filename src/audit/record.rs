@@ -29,6 +29,20 @@ pub enum Kind {
     Redaction,
     /// Entries older than the retention period were removed up to a signed checkpoint.
     Retention,
+    /// Something a console operator did (sign-in, sign-out, an erasure), naming them.
+    Operator,
+}
+
+/// The body of an [`Kind::Operator`] entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OperatorAction {
+    /// `sign_in`, `sign_out`, `erase_subject`...
+    pub action: String,
+    /// Name, subject and identity provider of the operator.
+    pub operator: String,
+    pub tenant: Option<String>,
+    /// The subject acted on, as its keyed pseudonym (`ps1:...`).
+    pub subject: Option<String>,
 }
 
 /// Through which door a decision came.
@@ -102,6 +116,10 @@ pub struct Evidence {
     pub liveness_required: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness_required_by: Option<String>,
+    /// The console operator who decided (a manual review): name, subject and identity
+    /// provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
     /// The challenge the capture answered and what the frames showed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capture: Option<CaptureEvidence>,
@@ -184,6 +202,7 @@ impl Evidence {
             liveness_required: None,
             liveness_required_by: None,
             capture: None,
+            operator: None,
         }
     }
 }
@@ -271,6 +290,7 @@ impl Entry {
             Kind::Decision => "decision",
             Kind::Redaction => "redaction",
             Kind::Retention => "retention",
+            Kind::Operator => "operator",
         };
         let personal = match &self.personal_sha256 {
             Some(d) => c(&Value::String(d.clone())),

@@ -121,7 +121,9 @@ pub fn run(cfg: Config) -> Result<(), Failure> {
             provider.issuer()
         );
         let limits = cfg.server.limits.clone();
-        if !cfg.server.admin_listen.trim().is_empty() {
+        if !cfg.server.admin_listen.trim().is_empty()
+            && (cfg.metrics.enabled || cfg.console.enabled)
+        {
             let admin = &cfg.server.admin_listen;
             let l = tokio::net::TcpListener::bind(admin).await.map_err(|e| {
                 Failure::runtime(format!(

@@ -15,6 +15,7 @@ use crate::audit::AuditSettings;
 use crate::biometric::EngineSettings;
 use crate::biometric::models::ModelsConfig;
 use crate::biometric::runtime::RuntimeSettings;
+use crate::flow::settings::console::ConsoleSettings;
 use crate::flow::settings::{
     ApiSettings, CaptureSettings, ClientAuthMethod, ClientConfig, LivenessPolicy, OidcSettings,
     RateLimits, SessionSettings,
@@ -45,6 +46,7 @@ pub struct Config {
     pub sessions: SessionSettings,
     pub audit: AuditSettings,
     pub metrics: MetricsSettings,
+    pub console: ConsoleSettings,
     /// The tenants besides `default` (`[[tenants]]`); none: one deployment, one tenant.
     pub tenants: Vec<TenantConfig>,
     pub clients: Vec<ClientConfig>,
@@ -79,6 +81,10 @@ impl Config {
             audit: self.audit.clone(),
             keys: self.keys.clone(),
             biometric: self.biometric.clone(),
+            tenants: std::iter::once(crate::tenant::TenantId::default())
+                .chain(self.tenants.iter().map(|t| t.id.clone()))
+                .collect(),
+            console: self.console.clone(),
         }
     }
 
@@ -116,6 +122,12 @@ impl Config {
         self.metrics
             .validate(&self.server.admin_listen)
             .map_err(ConfigError::Invalid)?;
+        self.console.validate().map_err(ConfigError::Invalid)?;
+        if self.console.enabled && self.server.admin_listen.trim().is_empty() {
+            return Err(ConfigError::Invalid(
+                "console.enabled needs server.admin_listen: the console is served there".into(),
+            ));
+        }
         if self.runtime.intra_op_threads == 0 {
             return Err(ConfigError::Invalid(
                 "runtime.intra_op_threads must be at least 1".into(),

@@ -60,6 +60,29 @@ impl DiditError {
     pub fn detail(message: impl Into<String>) -> Self {
         Self::Invalid(Problems::detail(message))
     }
+
+    /// What a person may be shown (the console): the request's problems, or the kind of
+    /// failure; never a storage failure's cause.
+    pub fn public_text(&self) -> String {
+        fn texts(p: &Problems, out: &mut Vec<String>) {
+            for v in p.0.values() {
+                match v {
+                    super::wire::Problem::Messages(m) => out.extend(m.iter().cloned()),
+                    super::wire::Problem::Message(m) => out.push(m.clone()),
+                    super::wire::Problem::Nested(n) => texts(n, out),
+                }
+            }
+        }
+        match self {
+            Self::Invalid(p) => {
+                let mut out = Vec::new();
+                texts(p, &mut out);
+                out.join(" ")
+            }
+            Self::Unavailable(_) => "the store is unavailable; try again shortly".into(),
+            other => other.to_string(),
+        }
+    }
 }
 
 impl From<StoreError> for DiditError {

@@ -107,12 +107,22 @@ impl Provider {
     /// Erases a subject's template, and first the personal data of its audit records (the
     /// evidence itself stays, pseudonymous and verifiable).
     pub fn erase(&self, tenant: &TenantId, subject: &str) -> Result<(), FlowError> {
+        self.erase_with_reason(tenant, subject, "template erased")
+    }
+
+    /// [`Provider::erase`], with the reason its audit entry records (who erased).
+    pub fn erase_with_reason(
+        &self,
+        tenant: &TenantId,
+        subject: &str,
+        reason: &str,
+    ) -> Result<(), FlowError> {
         check_subject(subject)?;
         let key = tenant.key(subject);
         if self.store.get(&ns::ENROLMENTS, &key)?.is_none() {
             return Err(FlowError::NotFound);
         }
-        self.erase_subject_personal_data(tenant, subject, "template erased")?;
+        self.erase_subject_personal_data(tenant, subject, reason)?;
         if self.store.delete(&ns::ENROLMENTS, &key)? {
             Ok(())
         } else {

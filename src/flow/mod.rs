@@ -10,6 +10,7 @@ pub(crate) mod auth0;
 pub(crate) mod authorize;
 pub(crate) mod capture;
 pub(crate) mod clients;
+pub mod console;
 pub(crate) mod device;
 pub mod didit;
 pub(crate) mod enrol;
@@ -82,6 +83,8 @@ pub mod ns {
             super::didit::API_KEYS,
             super::didit::RATE,
             super::workflows::WORKFLOWS,
+            super::console::LOGINS,
+            super::console::SESSIONS,
         ];
         mine.into_iter()
             .chain(theirs)

@@ -177,6 +177,20 @@ impl Provider {
         self.audit.signer_jwks()
     }
 
+    /// Every decision in the audit log with its time (ms since the epoch), oldest first.
+    pub fn timed_verdicts(&self) -> Result<Vec<(i64, VerdictRecord)>, StoreError> {
+        let mut v = Vec::new();
+        for k in self.audit.keys().map_err(to_store)? {
+            if let Some(Ok(e)) = self.audit.entry_at(&k).map_err(to_store)?
+                && e.kind == Kind::Decision
+                && let Ok(r) = serde_json::from_value(e.body)
+            {
+                v.push((e.at_ms, r));
+            }
+        }
+        Ok(v)
+    }
+
     /// Every decision in the audit log, oldest first (tests and tools).
     pub fn verdicts(&self) -> Result<Vec<VerdictRecord>, StoreError> {
         let mut v = Vec::new();

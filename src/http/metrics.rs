@@ -38,7 +38,13 @@ const ID_PARAM: &str = "{id}";
 fn path_id<'a>(template: &str, path: &'a str) -> Option<&'a str> {
     let at = template.split('/').position(|seg| seg == ID_PARAM)?;
     let v = path.split('/').nth(at)?;
-    Some(v.get(..64).unwrap_or(v))
+    let end = v
+        .char_indices()
+        .map(|(i, c)| i + c.len_utf8())
+        .take_while(|&e| e <= 64)
+        .last()
+        .unwrap_or(0);
+    Some(&v[..end])
 }
 
 /// Middleware: the request's span, and (with metrics on) its count and latency.
@@ -78,7 +84,9 @@ pub async fn scrape(State(s): State<AppState>, headers: HeaderMap) -> Response {
         let sent = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+            .and_then(|v| v.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim());
         if !sent.is_some_and(|t| token.matches(t)) {
             let mut r = StatusCode::UNAUTHORIZED.into_response();
             r.headers_mut().insert(
@@ -113,5 +121,8 @@ mod tests {
         assert_eq!(path_id("/token", "/token"), None);
         let long = format!("/capture/{}", "x".repeat(300));
         assert_eq!(path_id("/capture/{id}", &long).unwrap().len(), 64);
+        // A multi-byte character across the limit is cut before it, not kept whole.
+        let wide = format!("/capture/{}{}", "x".repeat(63), "é".repeat(100));
+        assert_eq!(path_id("/capture/{id}", &wide).unwrap(), "x".repeat(63));
     }
 }

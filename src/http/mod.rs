@@ -3,6 +3,7 @@
 mod ask_subject;
 mod audit;
 mod capture;
+mod console;
 mod demo;
 mod enrol;
 mod error;
@@ -46,6 +47,8 @@ pub struct AppState {
     jwks: Arc<Mutex<Option<JwksCache>>>,
     /// Whether requests are counted, and where `/metrics` is served.
     metrics: metrics::MetricsEndpoint,
+    /// The operator console (`[console] enabled`).
+    console: Option<Arc<crate::flow::console::Console>>,
 }
 
 impl AppState {
@@ -56,7 +59,6 @@ impl AppState {
             n => n,
         };
         Self {
-            provider,
             analyses: Arc::new(Semaphore::new(permits)),
             capture_permits: u32::try_from(threads.clamp(1, permits)).unwrap_or(1),
             max_body_bytes,
@@ -66,6 +68,13 @@ impl AppState {
                 on_main: false,
                 token: None,
             },
+            console: provider.cfg.console.enabled.then(|| {
+                Arc::new(crate::flow::console::Console::new(
+                    provider.clone(),
+                    provider.cfg.console.clone(),
+                ))
+            }),
+            provider,
         }
     }
 
@@ -166,6 +175,11 @@ pub fn app(state: AppState) -> Router {
 /// and `/metrics` when metrics are on. Keep this listener off the public internet.
 pub fn admin_app(state: AppState) -> Router {
     let r = Router::new().route("/healthz", get(|| async { "ok" }));
+    let r = if state.console.is_some() {
+        r.merge(console::routes())
+    } else {
+        r
+    };
     let r = if state.metrics.enabled {
         r.route("/metrics", get(metrics::scrape))
     } else {

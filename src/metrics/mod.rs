@@ -40,6 +40,13 @@ struct RouteLabels {
 struct DecisionLabels {
     channel: &'static str,
     outcome: &'static str,
+    tenant: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    channel: &'static str,
+    outcome: &'static str,
     reason: String,
     tenant: String,
 }
@@ -111,6 +118,7 @@ pub struct Metrics {
     http_requests: Family<HttpLabels, Counter>,
     http_duration: Family<RouteLabels, Histogram>,
     decisions: Family<DecisionLabels, Counter>,
+    reasons: Family<ReasonLabels, Counter>,
     liveness_score: Family<ChannelLabels, Histogram>,
     face_match_score: Family<ChannelLabels, Histogram>,
     attempts: Family<ChannelLabels, Histogram>,
@@ -127,6 +135,8 @@ pub struct Metrics {
     audit_unsealed: Gauge,
     keys: Family<KeyLabels, Gauge>,
     active_key_age: Family<AlgLabels, FloatGauge>,
+    /// The key label sets last reported (so that a scrape never sees the families empty).
+    key_labels: std::sync::Mutex<(Vec<KeyLabels>, Vec<AlgLabels>)>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -170,9 +180,15 @@ impl Metrics {
         let decisions = Family::<DecisionLabels, Counter>::default();
         r.register(
             "decisions",
-            "Audited decisions by channel, outcome, reason code and tenant (a decision with \
-             several reasons counts once per reason)",
+            "Audited decisions by channel, outcome and tenant (each decision once)",
             decisions.clone(),
+        );
+        let reasons = Family::<ReasonLabels, Counter>::default();
+        r.register(
+            "decision_reasons",
+            "Reason codes of audited decisions by channel, outcome and tenant (a decision \
+             counts once per reason)",
+            reasons.clone(),
         );
         let liveness_score =
             Family::<ChannelLabels, Histogram>::new_with_constructor(score_buckets);
@@ -288,6 +304,7 @@ impl Metrics {
             http_requests,
             http_duration,
             decisions,
+            reasons,
             liveness_score,
             face_match_score,
             attempts,
@@ -304,6 +321,7 @@ impl Metrics {
             audit_unsealed,
             keys,
             active_key_age,
+            key_labels: Default::default(),
         }
     }
 
@@ -351,9 +369,16 @@ impl Metrics {
         } else {
             d.reasons.iter().map(|r| label_code(r, true)).collect()
         };
+        self.decisions
+            .get_or_create(&DecisionLabels {
+                channel: d.channel,
+                outcome,
+                tenant: tenant.clone(),
+            })
+            .inc();
         for reason in reasons {
-            self.decisions
-                .get_or_create(&DecisionLabels {
+            self.reasons
+                .get_or_create(&ReasonLabels {
                     channel: d.channel,
                     outcome,
                     reason,
@@ -425,28 +450,43 @@ impl Metrics {
             .set(i64::try_from(entries_since).unwrap_or(i64::MAX));
     }
 
-    /// The signing keys now held.
+    /// The signing keys now held. Label sets that disappeared are removed after the new
+    /// values are set, so a concurrent scrape never sees no key at all.
     pub fn keys(&self, keys: &[KeyObs]) {
-        self.keys.clear();
-        self.active_key_age.clear();
+        use std::collections::HashMap;
+        let mut counts: HashMap<KeyLabels, i64> = HashMap::new();
+        let mut ages: HashMap<AlgLabels, f64> = HashMap::new();
         for k in keys {
-            self.keys
-                .get_or_create(&KeyLabels {
+            *counts
+                .entry(KeyLabels {
                     alg: k.alg.clone(),
                     state: k.state,
                 })
-                .inc();
+                .or_default() += 1;
             if k.state == "active" {
-                let g = self
-                    .active_key_age
-                    .get_or_create(&AlgLabels { alg: k.alg.clone() });
-                let age = k.age_secs as f64;
                 // The newest active key signs.
-                if g.get() == 0.0 || age < g.get() {
-                    g.set(age);
-                }
+                let a = ages
+                    .entry(AlgLabels { alg: k.alg.clone() })
+                    .or_insert(f64::MAX);
+                *a = a.min(k.age_secs as f64);
             }
         }
+        let Ok(mut last) = self.key_labels.lock() else {
+            return;
+        };
+        for (l, n) in &counts {
+            self.keys.get_or_create(l).set(*n);
+        }
+        for (l, a) in &ages {
+            self.active_key_age.get_or_create(l).set(*a);
+        }
+        for l in last.0.iter().filter(|l| !counts.contains_key(l)) {
+            self.keys.remove(l);
+        }
+        for l in last.1.iter().filter(|l| !ages.contains_key(l)) {
+            self.active_key_age.remove(l);
+        }
+        *last = (counts.into_keys().collect(), ages.into_keys().collect());
     }
 
     /// The exposition document (Prometheus text format 0.0.4 / OpenMetrics text).

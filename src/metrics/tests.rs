@@ -78,14 +78,20 @@ fn a_decision_counts_once_per_reason_with_its_scores_and_attempt() {
     });
     let t = m.render();
     assert!(t.contains(
-        "inherence_decisions_total{channel=\"oidc\",outcome=\"declined\",reason=\"LOW_LIVENESS_SCORE\",tenant=\"bank-a\"} 1"
+        "inherence_decision_reasons_total{channel=\"oidc\",outcome=\"declined\",reason=\"LOW_LIVENESS_SCORE\",tenant=\"bank-a\"} 1"
     ), "{t}");
+    assert!(
+        t.contains(
+            "inherence_decisions_total{channel=\"oidc\",outcome=\"declined\",tenant=\"bank-a\"} 1"
+        ),
+        "a decision with two reasons counts once: {t}"
+    );
     assert!(
         t.contains("reason=\"WEIRD_REASON_\""),
         "reason codes are reduced to a bounded label"
     );
     assert!(t.contains(
-        "inherence_decisions_total{channel=\"oidc\",outcome=\"approved\",reason=\"APPROVED\",tenant=\"bank-a\"} 1"
+        "inherence_decision_reasons_total{channel=\"oidc\",outcome=\"approved\",reason=\"APPROVED\",tenant=\"bank-a\"} 1"
     ));
     assert_eq!(
         line_value(&t, "inherence_liveness_score_count{channel=\"oidc\"}"),

@@ -6,6 +6,7 @@ pub mod authorize;
 pub mod client_auth;
 pub mod discovery;
 pub mod errors;
+pub mod operator;
 pub mod pkce;
 pub mod resource;
 pub mod response;

@@ -65,7 +65,15 @@ pub async fn run(outbox: Arc<Outbox>, ed25519: Option<Arc<Ed25519KeyPair>>) {
     let permits = Arc::new(Semaphore::new(outbox.cfg.concurrency.max(1)));
     let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
     let poll = Duration::from_millis(outbox.cfg.poll_interval_ms.max(10));
+    // While deliveries keep coming due, the loop never sleeps (where the queue is measured):
+    // measure it at least this often anyway.
+    let mut observed = Instant::now();
     loop {
+        if observed.elapsed() >= Duration::from_secs(5) {
+            observed = Instant::now();
+            let ob = outbox.clone();
+            let _ = tokio::task::spawn_blocking(move || ob.next_due_ms()).await;
+        }
         let claimed = {
             let flying = in_flight.lock().map(|s| s.clone()).unwrap_or_default();
             let ob = outbox.clone();
@@ -105,6 +113,7 @@ pub async fn run(outbox: Arc<Outbox>, ed25519: Option<Arc<Ed25519KeyPair>>) {
             Err(e) => tracing::error!(error = %e, "webhook outbox unavailable"),
         }
         // Sleep until woken by a new event, the next retry is due, or the poll interval ends.
+        observed = Instant::now();
         let wait = match outbox.next_due_ms() {
             Ok(Some(t)) => {
                 let ms = (t - outbox.clock.now_millis()).clamp(0, poll.as_millis() as i64);

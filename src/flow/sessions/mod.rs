@@ -43,6 +43,7 @@ mod create;
 mod hosted;
 mod read;
 mod review;
+pub use review::Reviewer;
 mod store;
 pub mod wire;
 

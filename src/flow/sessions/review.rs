@@ -3,6 +3,13 @@
 use super::wire::{DeletionInstruction, SessionNumber};
 use super::*;
 
+/// Who changes a session's status by hand.
+#[derive(Clone, Copy, Debug)]
+pub enum Reviewer<'a> {
+    ApiKey(&'a ApiKeyRecord),
+    Operator(&'a crate::flow::console::Operator),
+}
+
 impl Provider {
     /// `DELETE /v3/session/{id}/delete/`.
     pub fn delete_session(
@@ -130,6 +137,18 @@ impl Provider {
         id: &str,
         req: UpdateStatus,
     ) -> Result<StatusUpdated, DiditError> {
+        self.review_session(Reviewer::ApiKey(key), &key.tenant, id, req)
+    }
+
+    /// A manual status change by an API client or a console operator: the same checks,
+    /// transition, webhook and audit record; the record names who decided.
+    pub fn review_session(
+        &self,
+        by: Reviewer<'_>,
+        tenant: &TenantId,
+        id: &str,
+        req: UpdateStatus,
+    ) -> Result<StatusUpdated, DiditError> {
         let new = SessionStatus::from(req.new_status);
         let comment = bounded("comment", req.comment, 2000)?;
         if req
@@ -155,7 +174,7 @@ impl Provider {
                 "This server does not send e-mails; notify the user yourself.",
             ));
         }
-        let mut s = self.get_session(&key.tenant, id)?;
+        let mut s = self.get_session(tenant, id)?;
         let allowed = matches!(
             s.status,
             SessionStatus::Approved
@@ -184,7 +203,10 @@ impl Provider {
         }
         let now = self.now();
         s.reviews.push(Review {
-            user: "API Client".into(),
+            user: match by {
+                Reviewer::ApiKey(_) => "API Client".into(),
+                Reviewer::Operator(o) => o.name.clone(),
+            },
             new_status: new,
             comment,
             created_at: iso8601(now),
@@ -195,12 +217,14 @@ impl Provider {
             self.store
                 .put(&TOKENS, &s.session_token, s.session_id.as_bytes(), None)?;
         }
-        let mut v = self.new_verdict(
-            Channel::Review,
-            new.as_str(),
-            format!("api-key:{}", key.id),
-            &key.tenant,
-        );
+        let client = match by {
+            Reviewer::ApiKey(key) => format!("api-key:{}", key.id),
+            Reviewer::Operator(_) => "console".into(),
+        };
+        let mut v = self.new_verdict(Channel::Review, new.as_str(), client, tenant);
+        if let Reviewer::Operator(o) = by {
+            v.operator = Some(o.audit_name());
+        }
         v.subject = s.vendor_data.clone();
         v.session_id = Some(s.session_id.clone());
         v.workflow_id = Some(s.workflow_id.clone());

@@ -2,6 +2,7 @@
 //! (`[[clients]]`), capture limits, request budgets, sessions and the liveness policy. The
 //! structs live here, with the code that reads them; `config` combines and validates them.
 
+pub mod console;
 pub mod liveness;
 
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,20 @@ pub struct Settings {
     pub audit: AuditSettings,
     pub keys: KeySettings,
     pub biometric: EngineSettings,
+    /// Every tenant (`default` first).
+    pub tenants: Vec<crate::tenant::TenantId>,
+    pub console: console::ConsoleSettings,
+}
+
+impl Settings {
+    /// Every tenant of the deployment (`default` first).
+    pub fn tenant_ids(&self) -> Vec<crate::tenant::TenantId> {
+        if self.tenants.is_empty() {
+            vec![crate::tenant::TenantId::default()]
+        } else {
+            self.tenants.clone()
+        }
+    }
 }
 
 /// OpenID provider settings (`[oidc]`).
