@@ -97,6 +97,24 @@ fn session(
     Ok((c, live))
 }
 
+/// [`session`] for a form post: also the session's CSRF token, compared in constant time.
+fn form_session(
+    s: &AppState,
+    headers: &HeaderMap,
+    role: Role,
+    csrf: Option<&str>,
+) -> Result<(Arc<Console>, ConsoleSession), Box<Response>> {
+    let (c, sess) = session(s, headers, role)?;
+    if !crate::flow::console::csrf_ok(&sess, csrf) {
+        return Err(Box::new(refusal(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "The form's security token is missing or wrong. Reload the page and try again.",
+        )));
+    }
+    Ok((c, sess))
+}
+
 /// A page of the console around `body` (already escaped), with the navigation for `session`.
 fn layout(title: &str, current: &str, session: Option<&ConsoleSession>, body: &str) -> Response {
     let nav = match session {

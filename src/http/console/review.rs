@@ -7,8 +7,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
-use super::{layout, refusal, see_other, session, tenant_for, when};
-use crate::flow::console::{Role, csrf_ok};
+use super::{form_session, layout, refusal, see_other, session, tenant_for, when};
+use crate::flow::console::Role;
 use crate::flow::sessions::Reviewer;
 use crate::flow::sessions::wire::{ListSessions, ReviewStatus, UpdateStatus};
 use crate::http::{AppState, html_escape};
@@ -187,17 +187,10 @@ pub async fn act(
     Path((tenant, id)): Path<(String, String)>,
     axum::Form(f): axum::Form<Decide>,
 ) -> Response {
-    let (c, sess) = match session(&s, &headers, Role::Reviewer) {
+    let (c, sess) = match form_session(&s, &headers, Role::Reviewer, f.csrf.as_deref()) {
         Ok(v) => v,
         Err(r) => return *r,
     };
-    if !csrf_ok(&sess, f.csrf.as_deref()) {
-        return refusal(
-            StatusCode::FORBIDDEN,
-            "Refused",
-            "The form's security token is missing or wrong. Reload the page and try again.",
-        );
-    }
     let Some(t) = tenant_for(&c, &sess, &tenant, Role::Reviewer) else {
         return refusal(
             StatusCode::FORBIDDEN,

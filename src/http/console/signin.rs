@@ -5,8 +5,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{LOGIN_COOKIE, SESSION_COOKIE, console, failure, refusal, see_other, session};
-use crate::flow::console::{Role, csrf_ok};
+use super::{LOGIN_COOKIE, SESSION_COOKIE, console, failure, form_session, refusal, see_other};
+use crate::flow::console::Role;
 use crate::http::AppState;
 
 /// A cookie for the console's paths: HttpOnly, SameSite=Lax for the sign-in's cookie (it must
@@ -119,17 +119,10 @@ pub async fn logout(
     headers: HeaderMap,
     axum::Form(f): axum::Form<LogoutForm>,
 ) -> Response {
-    let (c, sess) = match session(&s, &headers, Role::Viewer) {
+    let (c, sess) = match form_session(&s, &headers, Role::Viewer, f.csrf.as_deref()) {
         Ok(v) => v,
         Err(r) => return *r,
     };
-    if !csrf_ok(&sess, f.csrf.as_deref()) {
-        return refusal(
-            StatusCode::FORBIDDEN,
-            "Refused",
-            "The form's security token is missing or wrong.",
-        );
-    }
     if let Some(secret) = crate::http::extract::cookie(&headers, SESSION_COOKIE)
         && let Err(e) = c.sign_out(&secret)
     {

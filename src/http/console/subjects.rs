@@ -7,8 +7,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{layout, refusal, session, tenant_for, when};
-use crate::flow::console::{Role, csrf_ok};
+use super::{form_session, layout, refusal, session, tenant_for, when};
+use crate::flow::console::Role;
 use crate::flow::error::FlowError;
 use crate::http::{AppState, html_escape};
 
@@ -117,17 +117,10 @@ pub async fn erase(
     Path(tenant): Path<String>,
     axum::Form(f): axum::Form<Erase>,
 ) -> Response {
-    let (c, sess) = match session(&s, &headers, Role::Admin) {
+    let (c, sess) = match form_session(&s, &headers, Role::Admin, f.csrf.as_deref()) {
         Ok(v) => v,
         Err(r) => return *r,
     };
-    if !csrf_ok(&sess, f.csrf.as_deref()) {
-        return refusal(
-            StatusCode::FORBIDDEN,
-            "Refused",
-            "The form's security token is missing or wrong. Reload the page and try again.",
-        );
-    }
     let Some(t) = tenant_for(&c, &sess, &tenant, Role::Admin) else {
         return refusal(
             StatusCode::FORBIDDEN,
