@@ -487,6 +487,15 @@ async fn a_reviewer_approves_a_session_in_review_with_the_apis_webhook_and_an_au
         .await
         .unwrap();
     assert!(!html.contains(&id), "{html}");
+    // Nor can they decide it, with their own valid form token.
+    let their_csrf = csrf_of(&html);
+    let r = elsewhere
+        .post(&page)
+        .form(&[("csrf", their_csrf.as_str()), ("decision", "decline")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
 
     let reviewer = signed_in(&op, &admin, &["inherence-reviewer"]).await;
     let html = reviewer
@@ -526,7 +535,10 @@ async fn a_reviewer_approves_a_session_in_review_with_the_apis_webhook_and_an_au
         .text()
         .await
         .unwrap();
-    assert!(html.contains("Approved by Olga Operator"), "{html}");
+    assert!(
+        html.contains("Approved by Olga Operator (op-olga)"),
+        "{html}"
+    );
     assert!(
         html.contains("&lt;b&gt;myself&lt;/b&gt;") && !html.contains("<b>myself"),
         "escaped"
@@ -541,7 +553,7 @@ async fn a_reviewer_approves_a_session_in_review_with_the_apis_webhook_and_an_au
     )
     .await;
     assert_eq!(d["status"], "Approved", "{d}");
-    assert_eq!(d["reviews"][0]["user"], "Olga Operator", "{d}");
+    assert_eq!(d["reviews"][0]["user"], "Olga Operator (op-olga)", "{d}");
     rx.wait_for(10, "the status webhook", |a| {
         a.iter()
             .any(|r| r.body["session_id"] == json!(id) && r.body["status"] == "Approved")
@@ -565,4 +577,48 @@ async fn a_reviewer_approves_a_session_in_review_with_the_apis_webhook_and_an_au
         .await
         .unwrap();
     assert_eq!(r.status(), 409);
+}
+
+#[tokio::test]
+async fn a_session_ends_after_its_idle_time_and_its_absolute_lifetime() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, op) = world(dir.path()).await;
+    let admin = server.admin.clone();
+    let b = signed_in(&op, &admin, &["inherence-viewer"]).await;
+    // Activity keeps it alive...
+    for _ in 0..3 {
+        server.pass(std::time::Duration::from_secs(800)).await;
+        assert_eq!(
+            b.get(format!("{admin}/admin"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    // ...until it has been idle for idle_secs (900).
+    server.pass(std::time::Duration::from_secs(901)).await;
+    assert_eq!(
+        b.get(format!("{admin}/admin"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
+    // And never longer than session_secs (8 h), however active.
+    let b = signed_in(&op, &admin, &["inherence-viewer"]).await;
+    for _ in 0..36 {
+        server.pass(std::time::Duration::from_secs(800)).await;
+        let _ = b.get(format!("{admin}/admin")).send().await.unwrap();
+    }
+    assert_eq!(
+        b.get(format!("{admin}/admin"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
 }

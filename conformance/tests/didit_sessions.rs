@@ -1253,7 +1253,15 @@ async fn dead_letters_secret_rotation_and_resubmission() {
     assert_eq!(dead["attempts"], 2);
     assert_eq!(dead["attempt_log"].as_array().unwrap().len(), 2);
     assert!(rx.accepted().is_empty());
-    // The metrics saw one retry and one dead letter.
+    // The metrics saw one retry and one dead letter (recorded just after the delivery log the
+    // API reads).
+    let dead_letter = "inherence_webhook_attempts_total{result=\"dead_letter\"}";
+    for _ in 0..100 {
+        if server.provider.metrics.render().contains(dead_letter) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let m = server.provider.metrics.render();
     assert!(
         m.contains("inherence_webhook_attempts_total{result=\"retry\"} 1"),

@@ -88,10 +88,17 @@ impl Operator {
             };
             grants.push(Grant { role, tenant });
         }
+        // The name is the user's to edit at many providers: it must not be able to read as
+        // another operator's subject or provider in the audit log.
+        let name: String = id
+            .name
+            .chars()
+            .filter(|c| !c.is_control() && *c != '<' && *c != '>')
+            .collect();
         Self {
             issuer: id.issuer,
             subject: id.subject,
-            name: id.name,
+            name: name.trim().to_owned(),
             grants,
         }
     }

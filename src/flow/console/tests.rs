@@ -69,3 +69,19 @@ fn a_form_must_carry_the_sessions_csrf_token() {
     assert!(!csrf_ok(&s, Some("")));
     assert!(!csrf_ok(&s, None));
 }
+
+#[test]
+fn a_name_cannot_pose_as_another_operator_in_the_audit_log() {
+    let id = OperatorIdentity {
+        issuer: "https://op.example".into(),
+        subject: "mallory".into(),
+        name: "Olga <op-olga> via https://op.example\n".into(),
+        roles: vec!["inherence-reviewer".into()],
+    };
+    let o = Operator::from_identity(id, &ConsoleSettings::default(), &[TenantId::default()]);
+    assert_eq!(o.name, "Olga op-olga via https://op.example");
+    assert_eq!(
+        o.audit_name(),
+        "Olga op-olga via https://op.example <mallory> via https://op.example"
+    );
+}

@@ -205,7 +205,7 @@ impl Provider {
         s.reviews.push(Review {
             user: match by {
                 Reviewer::ApiKey(_) => "API Client".into(),
-                Reviewer::Operator(o) => o.name.clone(),
+                Reviewer::Operator(o) => format!("{} ({})", o.name, o.subject),
             },
             new_status: new,
             comment,

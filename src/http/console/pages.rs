@@ -14,20 +14,28 @@ use crate::flow::verdict::VerdictRecord;
 use crate::http::{AppState, html_escape};
 use crate::tenant::TenantId;
 
-/// The decisions of the operator's tenants, newest first.
-fn visible_decisions(
+/// The decisions of the operator's tenants, newest first (the audit log is read on the
+/// blocking pool, off the async workers).
+async fn visible_decisions(
     c: &crate::flow::console::Console,
     sess: &ConsoleSession,
 ) -> Result<Vec<(i64, VerdictRecord)>, Box<Response>> {
     let tenants = sess.operator.visible(&c.tenants());
-    let all = c.provider().timed_verdicts().map_err(|e| {
-        tracing::error!(error = %e, "console: reading the audit log failed");
-        Box::new(refusal(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Temporarily unavailable",
-            "The audit log cannot be read now; try again shortly.",
-        ))
-    })?;
+    let p = c.provider().clone();
+    let read = tokio::task::spawn_blocking(move || p.timed_verdicts()).await;
+    let all = match read {
+        Ok(Ok(all)) => all,
+        other => {
+            if let Ok(Err(e)) = other {
+                tracing::error!(error = %e, "console: reading the audit log failed");
+            }
+            return Err(Box::new(refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "The audit log cannot be read now; try again shortly.",
+            )));
+        }
+    };
     let mut v: Vec<(i64, VerdictRecord)> = all
         .into_iter()
         .filter(|(_, r)| {
@@ -49,7 +57,7 @@ pub async fn overview(State(s): State<AppState>, headers: HeaderMap) -> Response
         Ok(v) => v,
         Err(r) => return *r,
     };
-    let decisions = match visible_decisions(&c, &sess) {
+    let decisions = match visible_decisions(&c, &sess).await {
         Ok(d) => d,
         Err(r) => return *r,
     };
@@ -126,7 +134,7 @@ pub async fn decisions(
         Ok(v) => v,
         Err(r) => return *r,
     };
-    let all = match visible_decisions(&c, &sess) {
+    let all = match visible_decisions(&c, &sess).await {
         Ok(d) => d,
         Err(r) => return *r,
     };

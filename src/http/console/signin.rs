@@ -9,13 +9,15 @@ use super::{LOGIN_COOKIE, SESSION_COOKIE, console, failure, form_session, refusa
 use crate::flow::console::Role;
 use crate::http::AppState;
 
-/// A cookie for the console's paths: HttpOnly, SameSite=Lax for the sign-in's cookie (it must
-/// come back on the provider's redirect), Strict for the session; Secure behind https.
-fn cookie(name: &str, value: &str, max_age: i64, strict: bool, secure: bool) -> HeaderValue {
-    let same = if strict { "Strict" } else { "Lax" };
+/// A cookie for the console's paths: HttpOnly, SameSite=Lax, Secure behind https. Lax, not
+/// Strict: the first request after sign-in is a navigation that the provider's page started,
+/// on which a browser would not send a Strict cookie (the operator would be sent back to sign
+/// in, in a loop). Cross-site posts still come without it, and every form also needs the
+/// session's CSRF token.
+fn cookie(name: &str, value: &str, max_age: i64, secure: bool) -> HeaderValue {
     let sec = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{name}={value}; Path=/admin; HttpOnly; SameSite={same}; Max-Age={max_age}{sec}"
+        "{name}={value}; Path=/admin; HttpOnly; SameSite=Lax; Max-Age={max_age}{sec}"
     ))
     .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
@@ -31,7 +33,7 @@ pub async fn login(State(s): State<AppState>) -> Response {
             let mut r = see_other(&to);
             r.headers_mut().append(
                 header::SET_COOKIE,
-                cookie(LOGIN_COOKIE, &state, 600, false, c.cfg.secure_cookies()),
+                cookie(LOGIN_COOKIE, &state, 600, c.cfg.secure_cookies()),
             );
             r
         }
@@ -97,14 +99,12 @@ pub async fn callback(
         let max = c.cfg.session_secs as i64;
         r.headers_mut().append(
             header::SET_COOKIE,
-            cookie(SESSION_COOKIE, &secret, max, true, secure),
+            cookie(SESSION_COOKIE, &secret, max, secure),
         );
         r
     };
-    r.headers_mut().append(
-        header::SET_COOKIE,
-        cookie(LOGIN_COOKIE, "", 0, false, secure),
-    );
+    r.headers_mut()
+        .append(header::SET_COOKIE, cookie(LOGIN_COOKIE, "", 0, secure));
     r
 }
 
@@ -134,7 +134,7 @@ pub async fn logout(
     let mut r = refusal(StatusCode::OK, "Signed out", "You are signed out.");
     r.headers_mut().append(
         header::SET_COOKIE,
-        cookie(SESSION_COOKIE, "", 0, true, c.cfg.secure_cookies()),
+        cookie(SESSION_COOKIE, "", 0, c.cfg.secure_cookies()),
     );
     r
 }
