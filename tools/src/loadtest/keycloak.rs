@@ -213,22 +213,13 @@ pub(super) fn check_token(
 
 pub fn run(cfg: &Config, args: KeycloakArgs) -> Result<(), Failure> {
     let scratch = fresh_scratch(&args.out)?;
-    let load = LoadtestArgs {
-        out: args.out.clone(),
-        duration: args.duration,
-        connections: args.connections,
-        wrk_threads: args.wrk_threads,
-        codes: args.codes,
-        users: 0,
-        saturation_users: 0,
-        rounds: 0,
-        think_ms: 0,
-        video: None,
-        portrait: None,
-        session_users: 0,
-        store: "embedded".into(),
-        webhook_events: 0,
-    };
+    let load = LoadtestArgs::wrk_only(
+        &args.out,
+        args.duration,
+        args.connections,
+        args.wrk_threads,
+        args.codes,
+    );
     // Every code is spent once: as many seconds as the codes last at the expected rate.
     let code_load = LoadtestArgs {
         duration: args.duration.min(10),

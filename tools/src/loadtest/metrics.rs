@@ -96,22 +96,13 @@ fn touch_routes(base: &str) {
 
 pub fn run(cfg: &Config, args: MetricsArgs) -> Result<(), Failure> {
     let scratch = fresh_scratch(&args.out)?;
-    let load = LoadtestArgs {
-        out: args.out.clone(),
-        duration: args.duration,
-        connections: args.connections,
-        wrk_threads: args.wrk_threads,
-        codes: 0,
-        users: 0,
-        saturation_users: 0,
-        rounds: 0,
-        think_ms: 0,
-        video: None,
-        portrait: None,
-        session_users: 0,
-        store: "embedded".into(),
-        webhook_events: 0,
-    };
+    let load = LoadtestArgs::wrk_only(
+        &args.out,
+        args.duration,
+        args.connections,
+        args.wrk_threads,
+        0,
+    );
     let settings = [true, false];
     let mut servers = Vec::new();
     for on in settings {

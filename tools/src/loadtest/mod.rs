@@ -93,6 +93,34 @@ pub struct LoadtestArgs {
     webhook_events: usize,
 }
 
+impl LoadtestArgs {
+    /// The settings of a wrk-only measurement (no capture users, sessions or webhooks).
+    fn wrk_only(
+        out: &Path,
+        duration: u64,
+        connections: u32,
+        wrk_threads: u32,
+        codes: usize,
+    ) -> Self {
+        Self {
+            out: out.to_path_buf(),
+            duration,
+            connections,
+            wrk_threads,
+            codes,
+            users: 0,
+            saturation_users: 0,
+            rounds: 0,
+            think_ms: 0,
+            video: None,
+            portrait: None,
+            session_users: 0,
+            store: "embedded".into(),
+            webhook_events: 0,
+        }
+    }
+}
+
 struct Server {
     child: Child,
     base: String,
